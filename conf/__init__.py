@@ -1,0 +1,1 @@
+"""Keras Zoo's Hydra configs (the `conf/` folder, installed as package data)."""

@@ -1,0 +1,43 @@
+"""The CNN family: convolution blocks (plain or residual) for grey or colour images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zoo import hookimpl
+from zoo.config.schema import ModelConfig
+from zoo.lazy import lazy
+from zoo.specs import ModelSpec
+
+
+@dataclass
+class CNNConfig(ModelConfig):
+    name: str = "cnn"
+    filters: list[int] = field(default_factory=lambda: [32, 64])  # one block per entry
+    kernel_size: int = 3
+    convs_per_block: int = 1  # residual blocks always hold two
+    pooling: str = "max"  # max | avg | none (pooling stops once the map is smaller than 4x4)
+    batch_norm: bool = True
+    dropout: float = 0.25  # after each block
+    residual: bool = False  # ResNet-style blocks with a projection shortcut
+    stem_stride: int = 1  # stride of the first convolution (2 or 4 for large images)
+    dense_units: int = 128  # 0: no hidden dense layer before the head
+    head_dropout: float = 0.25
+    activation: str = "relu"
+
+
+@hookimpl
+def zoo_models() -> list[ModelSpec]:
+    return [
+        ModelSpec("cnn", lazy("zoo_plugins.cnn.model:build_cnn"),
+                  "convolutional network: conv blocks (filters, kernel, pooling, dropout, batch norm)",
+                  CNNConfig, modalities=("image",)),
+        ModelSpec("resnet", lazy("zoo_plugins.cnn.model:build_cnn"),
+                  "small residual CNN: two-conv blocks with projection shortcuts", CNNConfig,
+                  modalities=("image",)),
+    ]
+
+
+@hookimpl
+def zoo_config_dirs() -> list[str]:
+    return ["pkg://zoo_plugins.cnn.conf"]

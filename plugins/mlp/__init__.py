@@ -1,0 +1,33 @@
+"""The MLP family: dense networks for tabular data (or flattened images)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zoo import hookimpl
+from zoo.config.schema import ModelConfig
+from zoo.lazy import lazy
+from zoo.specs import ModelSpec
+
+
+@dataclass
+class MLPConfig(ModelConfig):
+    name: str = "mlp"
+    hidden_sizes: list[int] = field(default_factory=lambda: [128, 64])
+    activation: str = "relu"
+    dropout: float = 0.0
+    batch_norm: bool = False
+
+
+@hookimpl
+def zoo_models() -> list[ModelSpec]:
+    return [
+        ModelSpec("mlp", lazy("zoo_plugins.mlp.model:build_mlp"),
+                  "multi-layer perceptron: hidden sizes, activation, dropout, batch norm", MLPConfig,
+                  modalities=("tabular", "image", "sequence")),
+    ]
+
+
+@hookimpl
+def zoo_config_dirs() -> list[str]:
+    return ["pkg://zoo_plugins.mlp.conf"]

@@ -1,0 +1,35 @@
+"""Keras Zoo: train, compare, evaluate and ship Keras models from one command line.
+
+Importing `zoo` is cheap: TensorFlow is imported only when work begins.
+"""
+
+from __future__ import annotations
+
+import os
+
+from zoo.hookspecs import hookimpl
+from zoo.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
+
+__version__ = "0.1.0"
+
+# Quiet TensorFlow's C++ start-up logging unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__all__ = [
+    "DatasetSpec", "LossSpec", "MetricSpec", "ModelSpec", "__version__", "hookimpl",
+    "build_model", "compose", "evaluate", "list_datasets", "list_experiments", "list_losses",
+    "list_metrics", "list_models", "list_plugins", "load_dataset", "train",
+]
+
+_API = {
+    "build_model", "compose", "evaluate", "list_datasets", "list_experiments", "list_losses",
+    "list_metrics", "list_models", "list_plugins", "load_dataset", "train",
+}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from zoo import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -1,0 +1,78 @@
+"""The core's own plugin: generic dataset sources, losses and metrics.
+
+Model families are not here: they are plugins found through entry points.
+"""
+
+from __future__ import annotations
+
+from zoo.data.configs import (
+    CSVDatasetConfig,
+    ImageFolderDatasetConfig,
+    SklearnDatasetConfig,
+    TFDSDatasetConfig,
+)
+from zoo.hookspecs import hookimpl
+from zoo.lazy import lazy
+from zoo.specs import CLASSIFICATION, REGRESSION, DatasetSpec, LossSpec, MetricSpec
+
+SKLEARN_DATASETS = {
+    "digits": "handwritten digits, 8x8 grey images, 10 classes, 1797 examples",
+    "breast_cancer": "breast cancer diagnosis, 30 features, 2 classes, 569 examples",
+    "iris": "iris flowers, 4 features, 3 classes, 150 examples",
+    "wine": "wine cultivars, 13 features, 3 classes, 178 examples",
+    "diabetes": "diabetes progression, 10 features, regression, 442 examples",
+}
+
+
+@hookimpl
+def zoo_datasets() -> list[DatasetSpec]:
+    specs = [
+        DatasetSpec(name, lazy("zoo.data.sklearn_data:load"), f"scikit-learn: {text}", SklearnDatasetConfig)
+        for name, text in SKLEARN_DATASETS.items()
+    ]
+    specs += [
+        DatasetSpec("csv", lazy("zoo.data.csv_data:load"), "your CSV file (dataset.path, dataset.target)",
+                    CSVDatasetConfig),
+        DatasetSpec("image_folder", lazy("zoo.data.image_folder:load"),
+                    "your images, one sub-folder per class (dataset.path)", ImageFolderDatasetConfig),
+        DatasetSpec("tfds", lazy("zoo.data.tfds_data:load"),
+                    "TensorFlow Datasets by name (dataset.name, dataset.data_dir)", TFDSDatasetConfig),
+    ]
+    return specs
+
+
+def _loss(name: str, description: str, tasks: tuple[str, ...]) -> LossSpec:
+    return LossSpec(name, lazy(f"zoo.losses:{name}"), description, tasks)
+
+
+@hookimpl
+def zoo_losses() -> list[LossSpec]:
+    return [
+        _loss("cross_entropy", "sparse categorical cross-entropy on integer labels", (CLASSIFICATION,)),
+        _loss("label_smoothing_cross_entropy", "cross-entropy with label smoothing 0.1",
+              (CLASSIFICATION,)),
+        _loss("focal_cross_entropy", "categorical focal cross-entropy (gamma 2) for imbalanced classes",
+              (CLASSIFICATION,)),
+        _loss("mse", "mean squared error", (REGRESSION,)),
+        _loss("mae", "mean absolute error", (REGRESSION,)),
+        _loss("huber", "Huber loss (delta 1.0)", (REGRESSION,)),
+    ]
+
+
+def _metric(name: str, description: str, tasks: tuple[str, ...]) -> MetricSpec:
+    return MetricSpec(name, lazy(f"zoo.metrics:{name}"), description, tasks)
+
+
+@hookimpl
+def zoo_metrics() -> list[MetricSpec]:
+    return [
+        _metric("accuracy", "fraction of correct top-1 predictions", (CLASSIFICATION,)),
+        _metric("precision", "macro-averaged precision", (CLASSIFICATION,)),
+        _metric("recall", "macro-averaged recall", (CLASSIFICATION,)),
+        _metric("f1", "macro-averaged F1 score", (CLASSIFICATION,)),
+        _metric("auc", "one-vs-rest ROC AUC", (CLASSIFICATION,)),
+        _metric("mae", "mean absolute error", (REGRESSION,)),
+        _metric("mse", "mean squared error", (REGRESSION,)),
+        _metric("r2", "coefficient of determination R^2", (REGRESSION,)),
+    ]
+

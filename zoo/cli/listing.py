@@ -1,0 +1,53 @@
+"""`zoo list [models|datasets|losses|metrics|plugins|experiments]` (no TensorFlow)."""
+
+from __future__ import annotations
+
+from zoo.config.catalog import group_options
+from zoo.errors import unknown_name
+from zoo.registry import Registry, get_registry
+
+KINDS = {"models": "model", "datasets": "dataset", "losses": "loss", "metrics": "metric"}
+WHAT = (*KINDS, "plugins", "experiments")
+
+
+def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def kind_rows(registry: Registry, kind: str) -> list[tuple[str, ...]]:
+    rows = []
+    for name in registry.names(kind):
+        entry = registry.entries[kind][name]
+        owners = registry.conflicts.get((kind, name))
+        plugin = f"CONFLICT: {', '.join(owners)}" if owners else entry.plugin
+        rows.append((name, entry.spec.description, plugin))
+    return rows
+
+
+def plugin_rows(registry: Registry) -> list[tuple[str, ...]]:
+    return [(p.name, p.version, "ok" if p.ok else f"FAILED: {p.error}", p.source)
+            for p in registry.plugins]
+
+
+def run_list(args: list[str]) -> int:
+    """Print the requested tables; every table when no argument is given."""
+    registry = get_registry()
+    wanted = args or list(WHAT)
+    for what in wanted:
+        if what not in WHAT:
+            raise unknown_name("list", what, WHAT, "choose from " + ", ".join(WHAT))
+    for i, what in enumerate(wanted):
+        if len(wanted) > 1:
+            print(("\n" if i else "") + f"{what}:")
+        if what in KINDS:
+            print(table(kind_rows(registry, KINDS[what]), ("name", "description", "plugin")))
+        elif what == "plugins":
+            print(table(plugin_rows(registry), ("plugin", "version", "status", "source")))
+        else:
+            options = group_options("experiment", registry)
+            print(table([(o.name, o.description, o.source) for o in options],
+                        ("experiment", "description", "from")))
+    return 0

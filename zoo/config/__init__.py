@@ -1,0 +1,1 @@
+"""Typed configs, Hydra search path and composition."""

@@ -1,0 +1,101 @@
+"""Typed schemas of the core config groups, checked by Hydra before any work starts.
+
+`model` and `dataset` are typed by the dataclass each plugin registers with its spec
+(stored as `schema/model/<name>` and `schema/dataset/<name>`); the rest is typed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+
+@dataclass
+class ModelConfig:
+    """Base of every model schema: `name` is the registered builder."""
+
+    name: str = MISSING
+
+
+@dataclass
+class OptimizerConfig:
+    """A Keras optimizer by name; the learning rate lives in `trainer`."""
+
+    name: str = "adam"  # adam | adamw | sgd | rmsprop
+    weight_decay: float | None = None
+    momentum: float = 0.9  # sgd and rmsprop
+    nesterov: bool = False  # sgd
+    beta_1: float = 0.9  # adam, adamw
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    clipnorm: float | None = None
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = False
+    patience: int = 5
+    min_delta: float = 0.0
+    restore_best_weights: bool = True
+
+
+@dataclass
+class TrainerConfig:
+    """How to fit: epochs, batch, learning rate and schedule, precision, callbacks."""
+
+    epochs: int = 30
+    batch_size: int = 32  # per replica; global batch = batch_size x replicas
+    learning_rate: float = 2e-3
+    lr_schedule: str = "cosine"  # constant | cosine | plateau
+    warmup_epochs: int = 0
+    steps_per_epoch: int | None = None  # cap the steps of an epoch (quick runs)
+    loss: str | None = None  # registered loss; default by task
+    metrics: list[str] | None = None  # registered metrics; default by task
+    monitor: str = "val_loss"  # quantity for the best checkpoint and early stopping
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    terminate_on_nan: bool = True
+    seed: int = 42
+    deterministic: bool = True  # TF op determinism: same seed, same result
+    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    jit_compile: bool = False  # XLA
+    resume: bool = True  # continue an interrupted run found in the run folder
+    overwrite: bool = False  # replace a finished run in the run folder
+    plots: bool = True
+    tensorboard: bool = True
+    verbose: int = 0  # Keras fit output: 0 none (zoo logs one line per epoch), 1 bar, 2 line
+
+
+@dataclass
+class StrategyConfig:
+    """Which tf.distribute strategy to train under."""
+
+    name: str = "auto"  # auto | mirrored | one_device
+    cpu_devices: int = 0  # split the CPU into N logical devices (mirrored without GPUs)
+    devices: list[str] | None = None  # mirrored: explicit devices, e.g. ["/gpu:0", "/gpu:1"]
+    device: str | None = None  # one_device: e.g. "/gpu:0"; default first GPU, else CPU
+
+
+@dataclass
+class TrainConfig:
+    """The composed config of `zoo train`."""
+
+    model: Any = MISSING
+    dataset: Any = MISSING
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    run_dir: str | None = None  # set from Hydra's run folder on the command line
+    description: str = ""
+
+
+@dataclass
+class EvaluateConfig:
+    """The composed config of `zoo evaluate`."""
+
+    run_dir: str = MISSING
+    split: str = "test"  # test | validation | train
+    batch_size: int = 128
+    checkpoint: str = "final"  # final | best | last
+    output: str | None = None  # default: <run_dir>/evaluation

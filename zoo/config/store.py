@@ -1,0 +1,20 @@
+"""Store the typed schemas in Hydra's ConfigStore: the core's and every plugin's."""
+
+from __future__ import annotations
+
+from hydra.core.config_store import ConfigStore
+
+from zoo.config.schema import EvaluateConfig, TrainConfig
+from zoo.registry import Registry
+
+
+def store_schemas(registry: Registry) -> None:
+    """Make `train_schema`, `evaluate_schema` and `schema/<kind>/<name>` known to Hydra."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="evaluate_schema", node=EvaluateConfig)
+    for kind in ("model", "dataset"):
+        for name in registry.names(kind):
+            schema = registry.entries[kind][name].spec.config
+            if schema is not None:
+                cs.store(group=f"schema/{kind}", name=name, node=schema)

@@ -1,0 +1,69 @@
+"""Typed config schemas of the built-in dataset sources (no TensorFlow here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING
+
+
+@dataclass
+class DatasetConfig:
+    """Fields every dataset source understands."""
+
+    source: str = MISSING  # registry name of the loader: digits, csv, tfds, image_folder...
+    name: str = ""  # human name (for tfds: the TFDS dataset name)
+    val_fraction: float = 0.1  # of the training data, when the source has no validation split
+    test_fraction: float = 0.2  # of all data, when the source has no test split
+    shuffle_buffer: int = 10000
+    cache: bool = True
+    normalize: bool = True  # standardise features with training-split mean/std
+    limit: int | None = None  # keep at most this many training examples (quick runs)
+
+
+@dataclass
+class SklearnDatasetConfig(DatasetConfig):
+    """A real dataset embedded in scikit-learn (no download)."""
+
+    as_image: bool = False  # digits only: 8x8x1 images instead of 64 features
+
+
+@dataclass
+class CSVDatasetConfig(DatasetConfig):
+    """The user's CSV file: one row an example, one column the target."""
+
+    source: str = "csv"
+    path: str = MISSING
+    target: str = MISSING
+    task: str = "auto"  # auto | classification | regression
+    separator: str | None = None  # sniffed when not given
+    test_path: str | None = None  # a separate test file; else test_fraction of `path`
+    features: list[str] | None = None  # default: every column but the target
+    num_classes: int | None = None  # integer labels must lie in [0, num_classes)
+
+
+@dataclass
+class ImageFolderDatasetConfig(DatasetConfig):
+    """The user's images, one sub-folder per class."""
+
+    source: str = "image_folder"
+    path: str = MISSING
+    test_path: str | None = None  # same layout; else test_fraction of `path`
+    image_size: list[int] = field(default_factory=lambda: [64, 64])  # height, width
+    color_mode: str = "rgb"  # rgb | grayscale
+
+
+@dataclass
+class TFDSDatasetConfig(DatasetConfig):
+    """A TensorFlow Datasets dataset by name (`dataset.name=mnist`)."""
+
+    source: str = "tfds"
+    name: str = MISSING
+    data_dir: str | None = None
+    download: bool = True  # try to download when not on disk (fails fast offline)
+    train_split: str = "train"
+    validation_split: str | None = None  # else val_fraction of train_split
+    test_split: str = "test"
+    image_key: str = "image"
+    label_key: str = "label"
+    image_size: list[int] | None = None  # resize images; None keeps the stored size

@@ -1,0 +1,49 @@
+"""Errors that are part of Keras Zoo's interface: one line, the bad value, the fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ZooError(Exception):
+    """Base class for user-facing errors; the CLI prints the message on one line and exits 2."""
+
+
+class UnknownNameError(ZooError, KeyError):
+    """A model, dataset, loss, metric or experiment name that nobody registered."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class DuplicateNameError(ZooError):
+    """Two plugins registered the same name in one kind."""
+
+
+class DataError(ZooError):
+    """The data given cannot be used as it is (missing column, empty folder, bad labels...)."""
+
+
+class RunDirError(ZooError):
+    """A run folder is missing, incomplete, or would be overwritten."""
+
+
+def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Names in `candidates` that look like `name` (best first)."""
+    candidates = list(candidates)
+    found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+    found += [c for c in candidates if name and name.lower() in c.lower() and c not in found]
+    return found[:n]
+
+
+def unknown_name(kind: str, name: str, candidates: Iterable[str], hint: str = "") -> UnknownNameError:
+    """Build the error for an unknown `kind` name, listing the close matches."""
+    candidates = sorted(candidates)
+    matches = close_matches(name, candidates)
+    if matches:
+        advice = "did you mean " + ", ".join(repr(m) for m in matches) + "?"
+    else:
+        advice = "available: " + (", ".join(candidates) if candidates else "none")
+    hint = hint or f"`zoo list {kind}s` shows them all"
+    return UnknownNameError(f"unknown {kind} {name!r}: {advice} ({hint})")

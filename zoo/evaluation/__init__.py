@@ -1,0 +1,1 @@
+"""Evaluation: metrics, per-class reports and plots."""

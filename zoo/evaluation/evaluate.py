@@ -1,0 +1,64 @@
+"""`evaluate(run_dir)`: reload a finished run and score it on a split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import RunDirError, ZooError
+from zoo.registry import get_registry
+
+log = logging.getLogger("zoo.evaluate")
+SPLITS = ("test", "validation", "train")
+CHECKPOINTS = ("final", "best", "last")
+
+
+def _load_model(run: Any, checkpoint: str, cfg: Any, info: Any) -> Any:
+    import keras
+
+    if checkpoint == "final":
+        if not run.model.exists():
+            raise RunDirError(f"{run.model} is missing: the run did not finish; evaluate "
+                              "checkpoint=last or checkpoint=best instead")
+        return keras.saving.load_model(run.model, compile=False)
+    path = run.best_weights if checkpoint == "best" else run.last_weights
+    if not path.exists():
+        raise RunDirError(f"{path} is missing: this run saved no {checkpoint} checkpoint")
+    model = get_registry().model(cfg.model.name).build(cfg.model, info)
+    model.load_weights(path)
+    return model
+
+
+def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final",
+             batch_size: int = 128, output: str | Path | None = None) -> dict[str, Any]:
+    """Score a run's model on `split`; writes `metrics.json`, `report.json/.txt` and plots."""
+    from zoo.data.base import DatasetInfo
+    from zoo.data.pipeline import eval_stream
+    from zoo.evaluation.artifacts import write_evaluation
+    from zoo.evaluation.report import evaluate_model
+    from zoo.training.rundir import RunDir, write_json
+
+    if split not in SPLITS:
+        raise ZooError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
+    if checkpoint not in CHECKPOINTS:
+        raise ZooError(f"checkpoint={checkpoint!r}: expected one of {', '.join(CHECKPOINTS)}")
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise RunDirError(f"run folder {run.path} does not exist: pass the folder `zoo train` printed")
+    cfg = run.load_config()
+    if not run.dataset_info.exists():
+        raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
+    info = DatasetInfo.load(run.dataset_info)
+    splits = get_registry().dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
+    model = _load_model(run, checkpoint, cfg, info)
+    dataset = eval_stream(getattr(splits, split), info, batch_size, cache=False)
+    evaluation = evaluate_model(model, dataset, info)
+    out = Path(output) if output else run.evaluation
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"task": info.task, "split": split, "checkpoint": checkpoint, split: evaluation.metrics}
+    write_json(out / "metrics.json", result)
+    write_evaluation(evaluation, info, out, plots=True, plot_dir=out)
+    log.info("%s metrics of %s (%s): %s", split, run.path, checkpoint,
+             ", ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items()))
+    return result

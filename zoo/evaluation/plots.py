@@ -1,0 +1,71 @@
+"""PNG plots of a run: learning curves, confusion matrix, predicted-vs-true."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
+
+
+def learning_curves(history: dict[str, list[float]], out: Path) -> Path:
+    """One panel per metric, training and validation curves against the epoch."""
+    names = [k for k in history if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+    epochs = np.asarray(history.get("epoch", range(len(history[names[0]])))) + 1
+    for ax, name in zip(axes[0], names, strict=True):
+        ax.plot(epochs, history[name], label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def confusion_matrix(matrix: np.ndarray, class_names: list[str], out: Path) -> Path:
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * n + 2), max(3.5, 0.5 * n + 1.5)))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                color = "white" if matrix[i, j] > matrix.max() / 2 else "black"
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", color=color, fontsize=8)
+    ax.set_title("confusion matrix")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(y_true, y_pred, s=8, alpha=0.6)
+    lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_title("predicted vs true")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

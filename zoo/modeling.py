@@ -1,0 +1,35 @@
+"""Building blocks every family shares: the input layer and the task head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.data.base import DatasetInfo
+from zoo.specs import CLASSIFICATION
+
+
+def model_input(info: DatasetInfo, name: str = "features") -> Any:
+    """A `keras.Input` matching the dataset's features."""
+    import keras
+
+    return keras.Input(shape=info.input_shape, dtype=info.input_dtype, name=name)
+
+
+def task_head(x: Any, info: DatasetInfo, name: str = "head") -> Any:
+    """Softmax class probabilities for classification, one linear output for regression.
+
+    The head computes in float32 so mixed precision keeps the outputs and the loss stable.
+    """
+    import keras
+
+    if info.task == CLASSIFICATION:
+        logits = keras.layers.Dense(info.num_classes, name=f"{name}_logits")(x)
+        return keras.layers.Activation("softmax", dtype="float32", name=name)(logits)
+    return keras.layers.Dense(1, dtype="float32", name=name)(x)
+
+
+def input_signature(info: DatasetInfo, batch_size: int | None = None) -> list[Any]:
+    """The `tf.TensorSpec`s a model built for `info` takes (for export)."""
+    import tensorflow as tf
+
+    return [tf.TensorSpec((batch_size, *info.input_shape), info.input_dtype, name="features")]

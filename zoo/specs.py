@@ -1,0 +1,62 @@
+"""What a plugin registers: a named model builder, dataset, loss or metric.
+
+Specs are plain data and import nothing heavy: a plugin module is imported to list its
+names, and TensorFlow is imported only when a builder or loader is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model builder: `build(cfg, info) -> keras.Model`.
+
+    `cfg` is the `model` config node, `info` the dataset's `DatasetInfo`. `config` is the
+    dataclass that types the `model` config group for this name (stored in Hydra's
+    ConfigStore as `schema/model/<name>`).
+    """
+
+    name: str
+    build: Callable[..., Any]
+    description: str
+    config: type | None = None
+    tasks: tuple[str, ...] = TASKS
+    modalities: tuple[str, ...] = ("tabular", "image", "sequence", "text")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset source: `load(cfg, seed) -> RawSplits` (see `zoo.data.base`)."""
+
+    name: str
+    load: Callable[..., Any]
+    description: str
+    config: type | None = None
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss factory: `build(info) -> keras loss`."""
+
+    name: str
+    build: Callable[..., Any]
+    description: str
+    tasks: tuple[str, ...] = TASKS
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric factory: `build(info) -> keras.metrics.Metric`."""
+
+    name: str
+    build: Callable[..., Any]
+    description: str
+    tasks: tuple[str, ...] = TASKS

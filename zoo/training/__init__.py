@@ -1,0 +1,1 @@
+"""Training: strategies, the run folder, callbacks and the trainer."""

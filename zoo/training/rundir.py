@@ -1,0 +1,116 @@
+"""The run folder: where a run's config, log, checkpoints, metrics and plots live."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from zoo.errors import RunDirError
+
+ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "history.csv",
+             "model.keras", "train.log", "checkpoints", "plots", "tensorboard", "evaluation")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+class RunDir:
+    """Paths of one run's artifacts and the rules for starting, resuming or replacing a run."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.dataset_info = self.path / "dataset.json"
+        self.metrics = self.path / "metrics.json"
+        self.history = self.path / "history.csv"
+        self.model = self.path / "model.keras"
+        self.log = self.path / "train.log"
+        self.checkpoints = self.path / "checkpoints"
+        self.best_weights = self.checkpoints / "best.weights.h5"
+        self.last_weights = self.checkpoints / "last.weights.h5"
+        self.state = self.checkpoints / "state.json"
+        self.plots = self.path / "plots"
+        self.tensorboard = self.path / "tensorboard"
+        self.evaluation = self.path / "evaluation"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @property
+    def finished(self) -> bool:
+        return self.metrics.exists()
+
+    @property
+    def interrupted(self) -> bool:
+        return self.state.exists() and not self.finished
+
+    def read_state(self) -> dict[str, Any]:
+        return json.loads(self.state.read_text()) if self.state.exists() else {}
+
+    def prepare(self, cfg: DictConfig, resume: bool, overwrite: bool) -> bool:
+        """Create the folder for `cfg`; returns True when an interrupted run will be resumed.
+
+        A finished run is never replaced unless `overwrite`; an interrupted one is resumed
+        unless `resume` is off (then `overwrite` is needed too).
+        """
+        resuming = False
+        if self.finished or (self.interrupted and not resume):
+            what = "a finished run" if self.finished else "an interrupted run"
+            if not overwrite:
+                raise RunDirError(
+                    f"run folder {self.path} already holds {what}: choose another folder "
+                    "(hydra.run.dir=...), or pass trainer.overwrite=true to replace it")
+            self.clear()
+        elif self.interrupted:
+            resuming = True
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(exist_ok=True)
+        if not resuming:
+            write_atomic(self.config, OmegaConf.to_yaml(cfg, resolve=True))
+        return resuming
+
+    def clear(self) -> None:
+        """Delete this run's artifacts (only the files Keras Zoo writes)."""
+        for name in ARTIFACTS:
+            target = self.path / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+    def load_config(self) -> DictConfig:
+        if not self.config.exists():
+            raise RunDirError(f"{self.path} is not a Keras Zoo run folder (no config.yaml): "
+                              "pass the folder that `zoo train` printed")
+        return OmegaConf.load(self.config)
+
+    @contextlib.contextmanager
+    def logging_to_file(self) -> Iterator[None]:
+        """Copy every log record to `train.log` while the block runs."""
+        handler = logging.FileHandler(self.log, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] %(message)s"))
+        root, level = logging.getLogger(), logging.getLogger().level
+        root.addHandler(handler)
+        root.setLevel(min(level or logging.INFO, logging.INFO))
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
+            handler.close()

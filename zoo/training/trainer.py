@@ -1,0 +1,162 @@
+"""`train(cfg)`: data, strategy, model, fit, test metrics, artifacts — one run folder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from zoo.errors import ZooError
+from zoo.registry import Registry, get_registry
+from zoo.specs import CLASSIFICATION
+
+log = logging.getLogger("zoo.train")
+DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
+DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mae", "mse"]}
+
+
+@dataclass
+class TrainResult:
+    """What `zoo.train` returns."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    model: Any = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def check_names(cfg: DictConfig, registry: Registry | None = None) -> None:
+    """Fail before any work starts when a name in `cfg` is not registered."""
+    registry = registry or get_registry()
+    registry.model(cfg.model.name)
+    registry.dataset(cfg.dataset.source)
+    if cfg.trainer.loss:
+        registry.loss(cfg.trainer.loss)
+    for name in cfg.trainer.metrics or []:
+        registry.metric(name)
+
+
+def _check_task(kind: str, name: str, tasks: tuple[str, ...], task: str) -> None:
+    if task not in tasks:
+        raise ZooError(f"{kind} {name!r} is for {' or '.join(tasks)}, but the dataset is {task}: "
+                       f"pick a {task} {kind} (`zoo list {kind}s`)")
+
+
+def default_run_dir() -> Path:
+    return Path("outputs") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+
+
+def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
+    """Train the model `cfg` describes; every artifact goes into the run folder."""
+    from zoo.training.rundir import RunDir
+
+    registry = get_registry()
+    check_names(cfg, registry)
+    run = RunDir(run_dir or cfg.get("run_dir") or default_run_dir())
+    resuming = run.prepare(cfg, resume=cfg.trainer.resume, overwrite=cfg.trainer.overwrite)
+    with run.logging_to_file():
+        log.info("run folder: %s%s", run.path, " (resuming)" if resuming else "")
+        return _train_in(run, cfg, registry, resuming)
+
+
+def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> TrainResult:
+    import keras
+
+    from zoo.data.pipeline import eval_stream, train_stream, with_normalization
+    from zoo.lazy import import_tensorflow
+    from zoo.training.callbacks import build_callbacks
+    from zoo.training.optim import build_optimizer
+    from zoo.training.strategy import make_strategy
+
+    tf = import_tensorflow()
+    t, trainer = cfg.trainer, cfg.trainer
+    strategy = make_strategy(cfg.strategy)
+    keras.utils.set_random_seed(t.seed)
+    if t.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=t.seed)
+    info = with_normalization(splits, cfg.dataset.normalize)
+    info.save(run.dataset_info)
+    log.info("dataset %s: %s, %s, input %s, %s", info.name, info.task, info.modality,
+             tuple(info.input_shape), info.num_examples)
+    loss_name = t.loss or DEFAULT_LOSS[info.task]
+    metric_names = list(t.metrics or DEFAULT_METRICS[info.task])
+    loss_spec = registry.loss(loss_name)
+    _check_task("loss", loss_name, loss_spec.tasks, info.task)
+    for name in metric_names:
+        _check_task("metric", name, registry.metric(name).tasks, info.task)
+
+    replicas = strategy.num_replicas_in_sync
+    global_batch = t.batch_size * replicas
+    state = run.read_state() if resuming else {}
+    initial_epoch = int(state.get("epoch", 0))
+    stream = train_stream(splits.train, info, global_batch, t.seed, t.epochs, initial_epoch,
+                          t.steps_per_epoch, cfg.dataset.shuffle_buffer, cfg.dataset.cache)
+    val_ds = eval_stream(splits.validation, info, global_batch, cfg.dataset.cache)
+    test_ds = eval_stream(splits.test, info, global_batch, cfg.dataset.cache)
+
+    previous_policy = keras.config.dtype_policy().name
+    keras.mixed_precision.set_global_policy(t.precision)
+    try:
+        with strategy.scope():
+            model = registry.model(cfg.model.name).build(cfg.model, info)
+            optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
+            model.compile(optimizer=optimizer, loss=loss_spec.build(info),
+                          metrics=[registry.metric(n).build(info) for n in metric_names],
+                          jit_compile=t.jit_compile)
+            if resuming:
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(run.last_weights)
+                log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
+        log.info("model %s: %s parameters, %d replica(s), global batch %d", cfg.model.name,
+                 f"{model.count_params():,}", replicas, global_batch)
+        callbacks = build_callbacks(run, t, resuming, state.get("best"))
+        started = time.perf_counter()
+        history = model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
+                            steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
+                            callbacks=callbacks, verbose=t.verbose, shuffle=False)
+        seconds = time.perf_counter() - started
+        return _finish(run, cfg, model, info, test_ds, history.history, seconds, replicas)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _finish(run: Any, cfg: DictConfig, model: Any, info: Any, test_ds: Any,
+            history: dict[str, list[float]], seconds: float, replicas: int) -> TrainResult:
+    from zoo.evaluation.artifacts import write_evaluation
+    from zoo.evaluation.plots import learning_curves, read_history
+    from zoo.evaluation.report import evaluate_model
+    from zoo.training.rundir import write_json
+
+    tmp = run.path / "tmp-model.keras"
+    model.save(tmp)
+    tmp.replace(run.model)
+    evaluation = evaluate_model(model, test_ds, info)
+    full_history = read_history(run.history) if run.history.exists() else history
+    last = {k: v[-1] for k, v in full_history.items() if k != "epoch" and v}
+    metrics = {
+        "task": info.task,
+        "test": evaluation.metrics,
+        "train": {k: v for k, v in last.items() if not k.startswith("val_")},
+        "validation": {k[4:]: v for k, v in last.items() if k.startswith("val_")},
+        "epochs": len(full_history.get("loss", [])),
+        "train_seconds": round(seconds, 2),
+        "replicas": replicas,
+    }
+    if cfg.trainer.plots and full_history.get("loss"):
+        run.plots.mkdir(exist_ok=True)
+        learning_curves(full_history, run.plots / "learning_curves.png")
+    write_evaluation(evaluation, info, run.path, plots=cfg.trainer.plots, report_name="report")
+    write_json(run.metrics, metrics)
+    headline = "accuracy" if info.task == CLASSIFICATION else "mae"
+    log.info("test %s: %.4f  (run folder: %s)", headline, evaluation.metrics[headline], run.path)
+    return TrainResult(run.path, metrics, model, full_history)
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
