@@ -37,6 +37,11 @@ def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]
     return found[:n]
 
 
+def plural(kind: str) -> str:
+    """`loss` -> `losses`, `model` -> `models` (for `zoo list <kinds>` hints)."""
+    return kind + ("es" if kind.endswith("s") else "s")
+
+
 def unknown_name(kind: str, name: str, candidates: Iterable[str], hint: str = "") -> UnknownNameError:
     """Build the error for an unknown `kind` name, listing the close matches."""
     candidates = sorted(candidates)
@@ -45,5 +50,5 @@ def unknown_name(kind: str, name: str, candidates: Iterable[str], hint: str = ""
         advice = "did you mean " + ", ".join(repr(m) for m in matches) + "?"
     else:
         advice = "available: " + (", ".join(candidates) if candidates else "none")
-    hint = hint or f"`zoo list {kind}s` shows them all"
+    hint = hint or f"`zoo list {plural(kind)}` shows them all"
     return UnknownNameError(f"unknown {kind} {name!r}: {advice} ({hint})")

@@ -18,6 +18,7 @@ class CNNConfig(ModelConfig):
     convs_per_block: int = 1  # residual blocks always hold two
     pooling: str = "max"  # max | avg | none (pooling stops once the map is smaller than 4x4)
     batch_norm: bool = True
+    bn_momentum: float = 0.9  # lower than Keras's 0.99: small datasets have few steps
     dropout: float = 0.25  # after each block
     residual: bool = False  # ResNet-style blocks with a projection shortcut
     stem_stride: int = 1  # stride of the first convolution (2 or 4 for large images)

@@ -17,7 +17,7 @@ def _conv(x: Any, filters: int, cfg: Any, name: str, stride: int = 1, act: bool 
     x = keras.layers.Conv2D(filters, cfg.kernel_size, strides=stride, padding="same",
                             use_bias=not cfg.batch_norm, name=f"{name}_conv")(x)
     if cfg.batch_norm:
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"{name}_bn")(x)
     return keras.layers.Activation(cfg.activation, name=f"{name}_act")(x) if act else x
 
 

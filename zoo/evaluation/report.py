@@ -66,6 +66,9 @@ def regression_report(y_true: np.ndarray, pred: np.ndarray) -> Evaluation:
 def evaluate_model(model: Any, dataset: Any, info: DatasetInfo) -> Evaluation:
     """Predict over `dataset` and compute the task's metrics."""
     y_true, outputs = predict(model, dataset)
+    if not np.all(np.isfinite(outputs)):  # a diverged model: no metric is meaningful
+        names = ("accuracy", "loss") if info.task == CLASSIFICATION else ("mae", "mse")
+        return Evaluation({name: float("nan") for name in names})
     if info.task == CLASSIFICATION:
         return classification_report(y_true, outputs, info)
     return regression_report(y_true, outputs)

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 import keras
+import numpy as np
 
 from zoo.training.rundir import RunDir, write_json
 
@@ -36,6 +37,29 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         write_json(self.run.state, state)
 
 
+class EpochSeeds(keras.callbacks.Callback):
+    """Reseed every layer's random generator (dropout, noise) from the epoch number.
+
+    Random layer state is not part of a checkpoint, so without this a resumed run would draw
+    other dropout masks than an uninterrupted one. Like the data order, randomness becomes a
+    function of (seed, epoch).
+    """
+
+    STRIDE = 1_000_003
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # Keras keeps a layer's generators in `_seed_generators` (no public accessor).
+        self.generators = [sg for layer in self.model._flatten_layers(include_self=True)
+                           for sg in getattr(layer, "_seed_generators", [])]
+        self.initial = [np.asarray(sg.state.numpy()).copy() for sg in self.generators]
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for sg, initial in zip(self.generators, self.initial, strict=True):
+            state = initial.astype(np.int64)
+            state[0] = (state[0] + epoch * self.STRIDE) % 2**32
+            sg.state.assign(state.astype(initial.dtype))
+
+
 class EpochLogger(keras.callbacks.Callback):
     """One log line per epoch (it lands in the console and in `train.log`)."""
 
@@ -58,7 +82,7 @@ def build_callbacks(run: RunDir, trainer: Any, resuming: bool, best: float | Non
         save_weights_only=True, initial_value_threshold=best)
     callbacks: list = [best_ckpt, ResumableCheckpoint(run, best_ckpt),
                        keras.callbacks.CSVLogger(run.history, append=resuming),
-                       EpochLogger(trainer.epochs)]
+                       EpochSeeds(), EpochLogger(trainer.epochs)]
     if trainer.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(run.tensorboard, profile_batch=0))
     if trainer.terminate_on_nan:

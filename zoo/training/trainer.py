@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, plural
 from zoo.registry import Registry, get_registry
 from zoo.specs import CLASSIFICATION
 
@@ -44,7 +45,7 @@ def check_names(cfg: DictConfig, registry: Registry | None = None) -> None:
 def _check_task(kind: str, name: str, tasks: tuple[str, ...], task: str) -> None:
     if task not in tasks:
         raise ZooError(f"{kind} {name!r} is for {' or '.join(tasks)}, but the dataset is {task}: "
-                       f"pick a {task} {kind} (`zoo list {kind}s`)")
+                       f"pick a {task} {kind} (`zoo list {plural(kind)}`)")
 
 
 def default_run_dir() -> Path:
@@ -74,7 +75,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     from zoo.training.strategy import make_strategy
 
     tf = import_tensorflow()
-    t, trainer = cfg.trainer, cfg.trainer
+    t = cfg.trainer
     strategy = make_strategy(cfg.strategy)
     keras.utils.set_random_seed(t.seed)
     if t.deterministic:
@@ -152,6 +153,12 @@ def _finish(run: Any, cfg: DictConfig, model: Any, info: Any, test_ds: Any,
         run.plots.mkdir(exist_ok=True)
         learning_curves(full_history, run.plots / "learning_curves.png")
     write_evaluation(evaluation, info, run.path, plots=cfg.trainer.plots, report_name="report")
+    losses = full_history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        metrics["diverged"] = True
+        write_json(run.metrics, metrics)
+        raise ZooError(f"training diverged: the loss became {losses[-1]} in epoch {len(losses)}; "
+                       "lower trainer.learning_rate (or set optimizer.clipnorm)")
     write_json(run.metrics, metrics)
     headline = "accuracy" if info.task == CLASSIFICATION else "mae"
     log.info("test %s: %.4f  (run folder: %s)", headline, evaluation.metrics[headline], run.path)

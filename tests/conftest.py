@@ -1,0 +1,39 @@
+"""Shared test set-up: two logical CPU devices, fresh Hydra state, small helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+LOGICAL_CPUS = 2
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Split the CPU before TensorFlow starts, so MirroredStrategy tests get two replicas."""
+    from zoo.training.strategy import configure_cpu_devices
+
+    configure_cpu_devices(LOGICAL_CPUS)
+
+
+@pytest.fixture(autouse=True)
+def _clean_hydra():
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    yield
+    GlobalHydra.instance().clear()
+
+
+def run_zoo(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+            ) -> subprocess.CompletedProcess:
+    """Run the installed `zoo` command; returns the completed process (text output)."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    zoo = Path(sys.executable).with_name("zoo")
+    return subprocess.run([str(zoo), *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)

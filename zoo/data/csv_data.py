@@ -1,0 +1,239 @@
+"""The user's CSV file: a header row, one row per example, one column the target."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.data.base import DatasetInfo, RawSplits
+from zoo.data.splits import (
+    check_int_labels,
+    encode_names,
+    ids_of_names,
+    label_array,
+    require_classes,
+    split_arrays,
+    to_raw_splits,
+)
+from zoo.errors import DataError, close_matches
+from zoo.specs import CLASSIFICATION, REGRESSION
+
+SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t"}
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
+TASKS = ("auto", CLASSIFICATION, REGRESSION)
+MAX_AUTO_CLASSES = 20  # task auto: an integer target with more distinct values is regression
+
+
+@dataclass
+class Table:
+    """A CSV file read as text: header, data rows and each row's line number."""
+
+    path: Path
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+
+    def column(self, name: str) -> list[str]:
+        """The stripped values of column `name`; a DataError names the first missing value."""
+        index = self.header.index(name)
+        values = [row[index].strip() for row in self.rows]
+        for value, line in zip(values, self.lines, strict=True):
+            if value.lower() in MISSING:
+                raise DataError(f"missing value in column {name!r} at line {line} of {self.path}"
+                                f" ({value!r}): fill it in or delete the row")
+        return values
+
+
+def load(cfg: Any, seed: int) -> RawSplits:
+    """Seeded train/validation/test splits of the CSV file `cfg.path`."""
+    table = read_table(cfg.path, getattr(cfg, "separator", None))
+    features = feature_columns(table, cfg.target, getattr(cfg, "features", None))
+    target = table.column(cfg.target)
+    task = infer_task(target, getattr(cfg, "task", "auto"), table)
+    names = class_names(target, cfg, table) if task == CLASSIFICATION else None
+    x, y = to_arrays(table, features, cfg.target, task, names)
+    test = None
+    if getattr(cfg, "test_path", None):
+        test_table = read_table(cfg.test_path, getattr(cfg, "separator", None))
+        feature_columns(test_table, cfg.target, features)
+        test = to_arrays(test_table, features, cfg.target, task, names)
+    arrays = split_arrays(x, y, cfg, seed, stratify=task == CLASSIFICATION, test=test)
+    info = DatasetInfo(
+        name=getattr(cfg, "name", "") or table.path.stem,
+        task=task,
+        modality="tabular",
+        input_shape=(len(features),),
+        num_classes=len(names) if names else None,
+        class_names=names,
+        feature_names=features,
+        extra={"path": str(table.path), "target": cfg.target},
+    )
+    return to_raw_splits(arrays, info)
+
+
+def read_table(path: str, separator: str | None = None) -> Table:
+    """Read a CSV file with a header row; the separator is sniffed unless given."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"CSV file {path} not found (working directory {os.getcwd()}): "
+                        "check dataset.path")
+    text = file.read_text(encoding="utf-8-sig")
+    reader = csv.reader(io.StringIO(text), delimiter=pick_separator(text, separator))
+    rows, lines = [], []
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            rows.append(row)
+            lines.append(reader.line_num)
+    if not rows:
+        raise DataError(f"CSV file {file} is empty: it needs a header row of column names "
+                        "and one row per example")
+    header = check_header([cell.strip() for cell in rows[0]], file)
+    if len(rows) < 2:
+        raise DataError(f"CSV file {file} has a header but no data rows: add one row per example")
+    for row, line in zip(rows[1:], lines[1:], strict=True):
+        if len(row) != len(header):
+            raise DataError(f"line {line} of {file} has {len(row)} fields but the header has "
+                            f"{len(header)}: fix the row or give dataset.separator")
+    return Table(file, header, rows[1:], lines[1:])
+
+
+def pick_separator(text: str, separator: str | None) -> str:
+    """`separator` (a character or comma/semicolon/tab), else the one `csv.Sniffer` finds."""
+    if separator:
+        separator = SEPARATORS.get(separator, separator)
+        if len(separator) != 1:
+            raise DataError(f"dataset.separator={separator!r} is not one character: use ',', "
+                            "';' or 'tab'")
+        return separator
+    sample = "\n".join(text.splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:  # one column, or no separator found consistently
+        return ","
+
+
+def check_header(header: list[str], file: Path) -> list[str]:
+    """The header, if it names every column once and does not look like data."""
+    if all(is_number(cell) for cell in header):
+        raise DataError(f"the first line of {file} looks like data, not column names: "
+                        "add a header row naming the columns")
+    if "" in header:
+        raise DataError(f"column {header.index('') + 1} of {file} has no name in the header row: "
+                        "name every column")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise DataError(f"column {duplicates[0]!r} appears twice in the header of {file}: "
+                        "give each column a distinct name")
+    return header
+
+
+def require_column(table: Table, name: str, role: str) -> None:
+    """A DataError naming the file, its columns and close matches unless `name` is a column."""
+    if name not in table.header:
+        matches = close_matches(name, table.header)
+        hint = f"did you mean {', '.join(repr(m) for m in matches)}? " if matches else ""
+        setting = "dataset.target=<column>" if role == "target" else "dataset.features=[...]"
+        raise DataError(f"{role} column {name!r} not found in {table.path} (columns: "
+                        f"{', '.join(table.header)}): {hint}set {setting}")
+
+
+def feature_columns(table: Table, target: str, features: Any = None) -> list[str]:
+    """The feature column names (default: every column but the target), checked."""
+    require_column(table, target, "target")
+    names = list(features) if features else [c for c in table.header if c != target]
+    for name in names:
+        require_column(table, name, "feature")
+    if target in names:
+        raise DataError(f"target column {target!r} is also listed in dataset.features: "
+                        "remove it from the features")
+    if not names:
+        raise DataError(f"{table.path} has no feature columns besides the target {target!r}: "
+                        "add feature columns")
+    return names
+
+
+def is_number(value: str) -> bool:
+    """Whether `value` parses as a finite float."""
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+def is_integer(value: str) -> bool:
+    """Whether `value` is written as an integer (e.g. `3`, `-1`, not `3.0`)."""
+    try:
+        int(value)
+    except ValueError:
+        return False
+    return True
+
+
+def infer_task(target: list[str], task: str, table: Table) -> str:
+    """The task for `target` values: `task` unless "auto" (names or few integers: classes)."""
+    if task not in TASKS:
+        raise DataError(f"dataset.task={task!r} is not one of {', '.join(TASKS)}")
+    if task != "auto":
+        return task
+    if not all(is_number(v) for v in target):
+        return CLASSIFICATION
+    if not all(is_integer(v) for v in target):
+        return REGRESSION
+    return CLASSIFICATION if len({int(v) for v in target}) <= MAX_AUTO_CLASSES else REGRESSION
+
+
+def class_names(target: list[str], cfg: Any, table: Table) -> list[str]:
+    """Class names of a training target: "0".."K-1" for integer ids, else sorted unique names."""
+    where = f"column {cfg.target!r} of {table.path}"
+    num_classes = getattr(cfg, "num_classes", None)
+    if all(is_integer(v) for v in target):
+        count = check_int_labels(np.array([int(v) for v in target]), num_classes, where)
+        names = [str(i) for i in range(count)]
+    else:
+        names = encode_names(target)[1]
+        if num_classes is not None and len(names) > num_classes:
+            raise DataError(f"{where} has {len(names)} classes but dataset.num_classes="
+                            f"{num_classes}: raise dataset.num_classes or fix the labels")
+    require_classes(len(names), where, "use a column with several classes")
+    return names
+
+
+def labels(values: list[str], names: list[str] | None, where: str) -> np.ndarray:
+    """int32 class ids (integer ids or names from `names`), or float32 targets if no `names`."""
+    if names is None:
+        bad = [v for v in values if not is_number(v)]
+        if bad:
+            raise DataError(f"{where} is not numeric ({bad[0]!r}), so it cannot be a regression "
+                            "target: set dataset.task=classification or fix the value")
+        return label_array([float(v) for v in values], REGRESSION)
+    if names == [str(i) for i in range(len(names))] and all(is_integer(v) for v in values):
+        ids = np.array([int(v) for v in values])
+        check_int_labels(ids, len(names), where, fix="it is not among the training classes")
+        return label_array(ids, CLASSIFICATION)
+    return ids_of_names(values, names, where)
+
+
+def numbers(table: Table, column: str) -> np.ndarray:
+    """The values of a feature column as float64; a DataError names a non-numeric value."""
+    values = table.column(column)
+    for value, line in zip(values, table.lines, strict=True):
+        if not is_number(value):
+            raise DataError(f"feature column {column!r} of {table.path} is not numeric (line "
+                            f"{line}: {value!r}): encode it as numbers or leave it out with "
+                            "dataset.features=[...]")
+    return np.array([float(v) for v in values])
+
+
+def to_arrays(table: Table, features: list[str], target: str, task: str,
+              names: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """float32 features `(rows, len(features))` and the labels of `table`."""
+    x = np.stack([numbers(table, column) for column in features], axis=1).astype(np.float32)
+    where = f"column {target!r} of {table.path}"
+    return x, labels(table.column(target), names if task == CLASSIFICATION else None, where)
