@@ -1,0 +1,184 @@
+"""Training throughput of `zoo.train` against a plain Keras script, measured in one process.
+
+Both sides train the same model (the composed `model` config, built with `zoo.build_model`) on
+the same scikit-learn digits training split (test 20 %, then validation 10 %, stratified, seed 42)
+with the same normalisation (training-split mean/std), batch 32, steps per epoch, epochs, Adam
+with cosine decay from 2e-3, seed, validation after every epoch and TF op determinism (zoo's
+default `trainer.deterministic=true`; the plain side calls `enable_op_determinism()` too). The plain
+side is `from_tensor_slices(...).shuffle(...).batch(32).prefetch(...)` and `model.fit`.
+
+Variants: `plain`, `zoo` (defaults: TensorBoard and plots on) and `zoo-lean`
+(`trainer.tensorboard=false trainer.plots=false`). Per run, in examples per second:
+  fit     training examples / whole `fit` seconds (zoo: `metrics.json` `train_seconds`), warm-up in;
+  steady  epochs 2..N only, first-epoch tracing excluded (an epoch timer callback is appended last,
+          for zoo by wrapping `zoo.training.callbacks.build_callbacks`, so it times every callback);
+and `call`: seconds of the whole `zoo.train` call (plain: data, build, fit and test evaluation).
+An untimed 1-epoch run of each variant warms the process up first; runs alternate
+plain, zoo, zoo-lean, plain, ... and the table shows medians.
+
+    python scripts/benchmark_training.py [--model cnn|mlp] [--epochs 10] [--repeats 3] \
+        [--output benchmark_training.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import zoo
+
+SEED, BATCH, LR = 42, 32, 2e-3
+VARIANTS = ("plain", "zoo", "zoo-lean")
+
+
+def overrides(model: str, epochs: int, lean: bool) -> list[str]:
+    base = ["experiment=mlp_digits"] if model == "mlp" else ["experiment=cnn_digits"]
+    base += [f"trainer.epochs={epochs}", f"trainer.batch_size={BATCH}", f"trainer.learning_rate={LR}",
+             "trainer.lr_schedule=cosine", "trainer.deterministic=true", f"trainer.seed={SEED}"]
+    return base + (["trainer.tensorboard=false", "trainer.plots=false"] if lean else [])
+
+
+def digits(flat: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The same seeded, stratified splits and normalisation as zoo's `digits` dataset."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x, y = x.astype(np.float32), y.astype(np.int32)
+    x = x if flat else x.reshape(-1, 8, 8, 1)
+    rest, test = train_test_split(np.arange(len(y)), test_size=0.2, random_state=SEED, stratify=y)
+    train, val = train_test_split(rest, test_size=0.1, random_state=SEED, stratify=y[rest])
+    features = x[train].reshape(-1, x.shape[-1]).astype(np.float64)
+    mean, std = features.mean(0), features.std(0)
+    std[std < 1e-7] = 1.0
+    norm = lambda i: ((x[i] - mean.astype(np.float32)) / std.astype(np.float32), y[i])  # noqa: E731
+    return {"train": norm(train), "validation": norm(val), "test": norm(test)}
+
+
+def epoch_timer():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.ends = [time.perf_counter()]
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    return EpochTimer()
+
+
+def run_plain(model_name: str, epochs: int, cfg) -> dict:
+    import keras
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(SEED)
+    tf.config.experimental.enable_op_determinism()
+    data = digits(flat=model_name == "mlp")
+    (x, y), n = data["train"], len(data["train"][1])
+    train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n, seed=SEED).batch(BATCH)
+    train = train.prefetch(tf.data.AUTOTUNE)
+    val, test = (tf.data.Dataset.from_tensor_slices(data[s]).batch(BATCH).cache().prefetch(tf.data.AUTOTUNE)
+                 for s in ("validation", "test"))
+    params = {k: v for k, v in dict(cfg.model).items() if k != "name"}
+    model = zoo.build_model(cfg.model.name, input_shape=x.shape[1:], num_classes=10, **params)
+    steps = math.ceil(n / BATCH)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(LR, epochs * steps)),
+                  loss=keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=False)
+    timer = epoch_timer()
+    fit_started = time.perf_counter()
+    model.fit(train, epochs=epochs, validation_data=val, callbacks=[timer], verbose=0)
+    fit_seconds = time.perf_counter() - fit_started
+    accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
+    return result(n, epochs, fit_seconds, timer.ends, time.perf_counter() - started, accuracy,
+                  model.count_params())
+
+
+def run_zoo(model_name: str, epochs: int, lean: bool) -> dict:
+    import keras
+
+    import zoo.training.callbacks as callbacks
+
+    keras.backend.clear_session()
+    timer, original = epoch_timer(), callbacks.build_callbacks
+    callbacks.build_callbacks = lambda *args, **kwargs: [*original(*args, **kwargs), timer]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            res = zoo.train(zoo.compose(overrides(model_name, epochs, lean)), run_dir=Path(tmp) / "run")
+            seconds = time.perf_counter() - started
+            n = json.loads((res.run_dir / "dataset.json").read_text())["num_examples"]["train"]
+    finally:
+        callbacks.build_callbacks = original
+    m = res.metrics
+    return result(n, epochs, m["train_seconds"], timer.ends, seconds, m["test"]["accuracy"],
+                  res.model.count_params())
+
+
+def result(n: int, epochs: int, fit_seconds: float, ends: list[float], call_seconds: float,
+           accuracy: float, params: int) -> dict:
+    steady = ends[-1] - ends[1] if len(ends) > 2 else float("nan")
+    return {"train_examples": n, "fit_seconds": fit_seconds, "fit_eps": n * epochs / fit_seconds,
+            "first_epoch_seconds": ends[1] - ends[0], "steady_seconds": steady,
+            "steady_eps": n * (len(ends) - 2) / steady, "call_seconds": call_seconds,
+            "test_accuracy": accuracy, "params": params}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", choices=("cnn", "mlp"), default="cnn")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=Path("benchmark_training.json"))
+    args = parser.parse_args()
+    cfg = zoo.compose(overrides(args.model, args.epochs, lean=False))
+    run = {"plain": lambda e: run_plain(args.model, e, cfg),
+           "zoo": lambda e: run_zoo(args.model, e, lean=False),
+           "zoo-lean": lambda e: run_zoo(args.model, e, lean=True)}
+    for name in VARIANTS:  # warm-up: TF start, kernels, first graph builds (not timed)
+        run[name](1)
+    runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    for i in range(args.repeats):
+        for name in VARIANTS:
+            runs[name].append(run[name](args.epochs))
+            r = runs[name][-1]
+            print(f"  repeat {i + 1} {name:9s} fit {r['fit_eps']:7.0f} ex/s  "
+                  f"steady {r['steady_eps']:7.0f} ex/s  call {r['call_seconds']:6.2f} s", flush=True)
+    keys = ("fit_eps", "steady_eps", "fit_seconds", "first_epoch_seconds", "call_seconds", "test_accuracy")
+    med = {name: {k: statistics.median(r[k] for r in runs[name]) for k in keys} for name in VARIANTS}
+    ratios = {name: {k: med[name][k] / med["plain"][k] for k in ("fit_eps", "steady_eps")}
+              for name in VARIANTS[1:]}
+    first = runs["plain"][0]
+    print(f"\nmodel={args.model} epochs={args.epochs} batch={BATCH} train examples={first['train_examples']} "
+          f"steps/epoch={math.ceil(first['train_examples'] / BATCH)} params={first['params']:,} "
+          f"repeats={args.repeats} (medians)\n"
+          "TF op determinism ON on both sides (trainer.deterministic=true); "
+          f"Adam, cosine decay from {LR}; validation every epoch on both sides")
+    print(f"{'variant':10s} {'fit ex/s':>9s} {'steady ex/s':>12s} {'fit s':>7s} {'1st epoch s':>12s} "
+          f"{'call s':>7s} {'test acc':>9s}")
+    for name in VARIANTS:
+        m = med[name]
+        print(f"{name:10s} {m['fit_eps']:9.0f} {m['steady_eps']:12.0f} {m['fit_seconds']:7.2f} "
+              f"{m['first_epoch_seconds']:12.2f} {m['call_seconds']:7.2f} {m['test_accuracy']:9.4f}")
+    for name, r in ratios.items():
+        print(f"ratio {name}/plain throughput: fit {r['fit_eps']:.2f}  steady {r['steady_eps']:.2f}")
+    args.output.write_text(json.dumps({
+        "model": args.model, "epochs": args.epochs, "batch_size": BATCH, "repeats": args.repeats,
+        "deterministic": True, "learning_rate": LR, "lr_schedule": "cosine",
+        "zoo_overrides": overrides(args.model, args.epochs, lean=False),
+        "medians": med, "ratios": ratios, "runs": runs}, indent=2) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
