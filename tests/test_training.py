@@ -72,6 +72,14 @@ def test_evaluate_reproduces_test_metrics_and_writes_report(default_run):
     assert "f1" in proc.stdout and "accuracy" in proc.stdout
 
 
+@pytest.mark.parametrize("checkpoint", ["best", "last"])
+def test_evaluate_api_scores_best_and_last_checkpoints(default_run, checkpoint, tmp_path):
+    run_dir, _ = default_run
+    result = zoo.evaluate(run_dir, checkpoint=checkpoint, output=tmp_path / checkpoint)
+    assert result["checkpoint"] == checkpoint and result["test"]["accuracy"] > 0.95
+    assert (tmp_path / checkpoint / "report.txt").is_file()
+
+
 def test_finished_run_is_never_overwritten(default_run):
     run_dir, _ = default_run
     before = {p: p.read_bytes() for p in (run_dir / "metrics.json", run_dir / "config.yaml")}
@@ -164,13 +172,22 @@ def test_mirrored_two_replicas_match_one_device(tmp_path):
                                  "trainer.batch_size=16"]), tmp_path / "two")
     assert one.metrics["replicas"] == 1 and two.metrics["replicas"] == 2
     assert_same_weights(one.model, two.model, atol=1e-5)
+    for run in ("one", "two"):
+        assert "global batch 32" in (tmp_path / run / "train.log").read_text()
     moved = np.abs(weights_of(one.model)[0]).sum()
     assert moved > 0
 
 
-def test_mixed_precision_and_xla(tmp_path):
+def test_xla_compiles_the_train_step(tmp_path):
+    proc = run_zoo("train", "experiment=mlp_iris", "trainer.epochs=3", "trainer.jit_compile=true",
+                   *quick(), f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "XLA on" in (tmp_path / "run/train.log").read_text()
+
+
+def test_mixed_precision(tmp_path):
     cfg = zoo.compose(["experiment=cnn_digits", "trainer.epochs=2", "trainer.precision=mixed_float16",
-                       "trainer.jit_compile=true", *quick()])
+                       *quick()])
     result = zoo.train(cfg, tmp_path / "run")
     conv = next(layer for layer in result.model.layers if layer.name.endswith("_conv"))
     assert conv.compute_dtype == "float16"
@@ -212,6 +229,18 @@ def test_task_mismatch_and_bad_schedule_are_clear(tmp_path):
     with pytest.raises(ZooError, match="warmup_epochs needs trainer.lr_schedule=cosine"):
         zoo.train(zoo.compose(["experiment=mlp_iris", "trainer.lr_schedule=constant",
                                "trainer.warmup_epochs=1", *quick()]), tmp_path / "b")
+
+
+@pytest.mark.parametrize(("override", "suggestion"), [
+    ("trainer.precision=mixed_float61", "mixed_float16"),
+    ("trainer.lr_schedule=cosin", "cosine"),
+    ("strategy.name=mirorred", "mirrored"),
+    ("optimizer.name=adamm", "adam"),
+])
+def test_bad_choices_are_rejected_before_the_run_folder_exists(tmp_path, override, suggestion):
+    with pytest.raises(ZooError, match=f"did you mean '{suggestion}'"):
+        zoo.train(zoo.compose(["experiment=mlp_iris", override]), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_interrupted_run_without_resume_needs_overwrite(tmp_path):

@@ -95,8 +95,9 @@ def train(cfg: DictConfig | Sequence[str] | None = None, run_dir: str | Path | N
 
 
 def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final",
-             batch_size: int = 128) -> dict[str, Any]:
-    """Score a finished run on a split (writes `<run_dir>/evaluation/`)."""
+             batch_size: int = 128, output: str | Path | None = None) -> dict[str, Any]:
+    """Score a finished run on a split (writes `<run_dir>/evaluation/` unless `output`)."""
     from zoo.evaluation.evaluate import evaluate as run_evaluation
 
-    return run_evaluation(run_dir, split=split, checkpoint=checkpoint, batch_size=batch_size)
+    return run_evaluation(run_dir, split=split, checkpoint=checkpoint, batch_size=batch_size,
+                          output=output)

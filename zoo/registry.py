@@ -113,9 +113,13 @@ def _error_line(exc: BaseException) -> str:
 def _load_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
     from zoo import builtin
 
-    infos = [PluginInfo(CORE_PLUGIN, "zoo.builtin (core)")]
-    pm.register(builtin, name=CORE_PLUGIN)
     blocked = set(_env_list("ZOO_DISABLE_PLUGINS"))
+    core = PluginInfo(CORE_PLUGIN, "zoo.builtin (core)")
+    if CORE_PLUGIN in blocked:
+        core.error = "blocked by ZOO_DISABLE_PLUGINS: no core datasets, losses or metrics"
+    else:
+        pm.register(builtin, name=CORE_PLUGIN)
+    infos = [core]
     for name in blocked:
         pm.set_blocked(name)
     candidates: list[tuple[str, Any, str, str]] = []

@@ -15,16 +15,12 @@ CHECKPOINTS = ("final", "best", "last")
 
 
 def _load_model(run: Any, checkpoint: str, cfg: Any, info: Any) -> Any:
-    import keras
-
-    if checkpoint == "final":
-        if not run.model.exists():
-            raise RunDirError(f"{run.model} is missing: the run did not finish; evaluate "
-                              "checkpoint=last or checkpoint=best instead")
-        return keras.saving.load_model(run.model, compile=False)
-    path = run.best_weights if checkpoint == "best" else run.last_weights
+    """Rebuild the run's model through its plugin (so custom layers are known), load weights."""
+    path = {"final": run.model, "best": run.best_weights, "last": run.last_weights}[checkpoint]
     if not path.exists():
-        raise RunDirError(f"{path} is missing: this run saved no {checkpoint} checkpoint")
+        advice = ("the run did not finish; evaluate checkpoint=last or checkpoint=best instead"
+                  if checkpoint == "final" else f"this run saved no {checkpoint} checkpoint")
+        raise RunDirError(f"{path} is missing: {advice}")
     model = get_registry().model(cfg.model.name).build(cfg.model, info)
     model.load_weights(path)
     return model

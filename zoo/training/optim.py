@@ -38,7 +38,8 @@ def build_optimizer(cfg: Any, trainer: Any, steps_per_epoch: int) -> keras.optim
                                      weight_decay=cfg.weight_decay, **common)
     if cfg.name == "adamw":
         return keras.optimizers.AdamW(beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon,
-                                      weight_decay=cfg.weight_decay or 0.004, **common)
+                                      weight_decay=0.004 if cfg.weight_decay is None else cfg.weight_decay,
+                                      **common)
     if cfg.name == "sgd":
         return keras.optimizers.SGD(momentum=cfg.momentum, nesterov=cfg.nesterov,
                                     weight_decay=cfg.weight_decay, **common)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -15,8 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import RunDirError
 
-ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "history.csv",
-             "model.keras", "train.log", "checkpoints", "plots", "tensorboard", "evaluation")
+ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "history.csv", "model.keras",
+             "train.log", "report.json", "report.txt", "checkpoints", "plots", "tensorboard",
+             "evaluation")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -26,8 +28,19 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _finite(data: Any) -> Any:
+    """NaN and infinities become null: JSON has no spelling for them."""
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    return data
+
+
 def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_atomic(path, json.dumps(_finite(data), indent=2, allow_nan=False) + "\n")
 
 
 class RunDir:

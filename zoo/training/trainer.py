@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.errors import ZooError, plural
+from zoo.errors import ZooError, plural, unknown_name
 from zoo.registry import Registry, get_registry
 from zoo.specs import CLASSIFICATION
 
@@ -31,8 +31,20 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
+CHOICES = {
+    "trainer.lr_schedule": ("constant", "cosine", "plateau"),
+    "trainer.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+    "strategy.name": ("auto", "mirrored", "one_device"),
+    "optimizer.name": ("adam", "adamw", "sgd", "rmsprop"),
+}
+
+
 def check_names(cfg: DictConfig, registry: Registry | None = None) -> None:
-    """Fail before any work starts when a name in `cfg` is not registered."""
+    """Fail before any work starts when a name or choice in `cfg` is unknown."""
+    for key, choices in CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in choices:
+            raise unknown_name(key, str(value), choices, "choose one of " + ", ".join(choices))
     registry = registry or get_registry()
     registry.model(cfg.model.name)
     registry.dataset(cfg.dataset.source)
@@ -78,7 +90,10 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     t = cfg.trainer
     strategy = make_strategy(cfg.strategy)
     keras.utils.set_random_seed(t.seed)
-    if t.deterministic:
+    if t.deterministic and t.jit_compile:
+        log.warning("trainer.jit_compile=true: TF op determinism stays off (Keras runs no XLA "
+                    "under it), so runs repeat only up to floating-point noise")
+    elif t.deterministic:
         tf.config.experimental.enable_op_determinism()
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=t.seed)
     info = with_normalization(splits, cfg.dataset.normalize)
@@ -114,8 +129,9 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
                 model.optimizer.build(model.trainable_variables)
                 model.load_weights(run.last_weights)
                 log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
-        log.info("model %s: %s parameters, %d replica(s), global batch %d", cfg.model.name,
-                 f"{model.count_params():,}", replicas, global_batch)
+        log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
+                 cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
+                 "on" if model.jit_compile else "off")
         callbacks = build_callbacks(run, t, resuming, state.get("best"))
         started = time.perf_counter()
         history = model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,

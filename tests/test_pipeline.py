@@ -1,0 +1,75 @@
+"""tf.data pipeline: training-split normalisation, per-epoch seeded order, strategies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.data.pipeline import eval_stream, train_stream, with_normalization
+from zoo.errors import ZooError
+
+
+def features(dataset) -> np.ndarray:
+    return np.concatenate([np.asarray(x) for x, _ in dataset])
+
+
+def test_normalisation_uses_the_training_split_only():
+    splits = zoo.load_dataset("breast_cancer", seed=0)
+    info = with_normalization(splits, enabled=True)
+    train = np.stack([np.asarray(x) for x, _ in splits.train])
+    everything = np.concatenate([train, np.stack([np.asarray(x) for x, _ in splits.test])])
+    np.testing.assert_allclose(info.mean, train.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(info.std, train.std(axis=0), rtol=1e-4)
+    assert not np.allclose(info.mean, everything.mean(axis=0), rtol=1e-5)
+    normalised = features(eval_stream(splits.train, info, batch=64))
+    np.testing.assert_allclose(normalised.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(normalised.std(axis=0), 1, atol=1e-3)
+
+
+def test_images_are_normalised_per_channel():
+    splits = zoo.load_dataset("digits", as_image=True)
+    info = with_normalization(splits, enabled=True)
+    assert len(info.mean) == 1 and 3 < info.mean[0] < 6  # digits' pixels lie in 0..16
+
+
+def test_each_epoch_is_shuffled_by_seed_and_epoch_so_resume_sees_the_same_batches():
+    splits = zoo.load_dataset("iris", seed=0)
+    info = with_normalization(splits, enabled=False)
+    full = train_stream(splits.train, info, global_batch=16, seed=5, epochs=3)
+    resumed = train_stream(splits.train, info, global_batch=16, seed=5, epochs=3, initial_epoch=2)
+    steps = full.steps_per_epoch
+    assert steps == int(np.ceil(info.num_examples["train"] / 16))
+    batches = [np.asarray(x) for x, _ in full.dataset]
+    assert len(batches) == 3 * steps
+    epoch = [np.concatenate(batches[i * steps:(i + 1) * steps]) for i in range(3)]
+    assert not np.array_equal(epoch[0], epoch[1])  # reshuffled every epoch
+    assert sorted(map(tuple, epoch[0])) == sorted(map(tuple, epoch[1]))  # same examples
+    np.testing.assert_array_equal(features(resumed.dataset), epoch[2])
+    other_seed = train_stream(splits.train, info, global_batch=16, seed=6, epochs=1)
+    assert not np.array_equal(features(other_seed.dataset), epoch[0])
+
+
+def test_steps_per_epoch_caps_each_epoch():
+    splits = zoo.load_dataset("digits", as_image=True)
+    info = with_normalization(splits, enabled=True)
+    stream = train_stream(splits.train, info, global_batch=32, seed=0, epochs=2, max_steps=3)
+    assert stream.steps_per_epoch == 3 and len(list(stream.dataset)) == 6
+
+
+def test_strategies_by_name():
+    from omegaconf import OmegaConf
+
+    from zoo.config.schema import StrategyConfig
+    from zoo.training.strategy import make_strategy
+
+    def strategy(**kw):
+        return make_strategy(OmegaConf.structured(StrategyConfig(**kw)))
+
+    assert strategy(name="auto").num_replicas_in_sync == 1  # no GPUs here
+    assert strategy(name="one_device").num_replicas_in_sync == 1
+    assert strategy(name="mirrored", cpu_devices=2).num_replicas_in_sync == 2
+    with pytest.raises(ZooError, match="expected one of auto, mirrored, one_device"):
+        strategy(name="mirorred")
+    with pytest.raises(ZooError, match="already running with 2 CPU device"):
+        strategy(name="mirrored", cpu_devices=3)
