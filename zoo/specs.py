@@ -21,7 +21,8 @@ class ModelSpec:
 
     `cfg` is the `model` config node, `info` the dataset's `DatasetInfo`. `config` is the
     dataclass that types the `model` config group for this name (stored in Hydra's
-    ConfigStore as `schema/model/<name>`).
+    ConfigStore as `schema/model/<name>`). `task` customises data preparation, compile and
+    evaluation (see `zoo.training.task.Task`).
     """
 
     name: str
@@ -30,6 +31,9 @@ class ModelSpec:
     config: type | None = None
     tasks: tuple[str, ...] = TASKS
     modalities: tuple[str, ...] = ("tabular", "image", "sequence", "text")
+    # `task() -> zoo.training.task.Task` for families that train differently (GAN, text...);
+    # None means supervised Keras compile/fit.
+    task: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,10 @@ def _load_model(run: Any, checkpoint: str, cfg: Any, info: Any) -> Any:
 def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final",
              batch_size: int = 128, output: str | Path | None = None) -> dict[str, Any]:
     """Score a run's model on `split`; writes `metrics.json`, `report.json/.txt` and plots."""
-    from zoo.data.base import DatasetInfo
     from zoo.data.pipeline import eval_stream
     from zoo.evaluation.artifacts import write_evaluation
-    from zoo.evaluation.report import evaluate_model
     from zoo.training.rundir import RunDir, write_json
+    from zoo.training.task import task_for
 
     if split not in SPLITS:
         raise ZooError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
@@ -45,11 +44,14 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final"
     cfg = run.load_config()
     if not run.dataset_info.exists():
         raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
-    info = DatasetInfo.load(run.dataset_info)
-    splits = get_registry().dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
+    registry = get_registry()
+    task = task_for(registry.model(cfg.model.name))
+    splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
+    splits = task.prepare_data(splits, cfg, run, fit=False)
+    info = splits.info
     model = _load_model(run, checkpoint, cfg, info)
     dataset = eval_stream(getattr(splits, split), info, batch_size, cache=False)
-    evaluation = evaluate_model(model, dataset, info)
+    evaluation = task.evaluate(model, dataset, info)
     out = Path(output) if output else run.evaluation
     out.mkdir(parents=True, exist_ok=True)
     result = {"task": info.task, "split": split, "checkpoint": checkpoint, split: evaluation.metrics}

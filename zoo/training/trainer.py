@@ -12,13 +12,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.errors import ZooError, plural, unknown_name
+from zoo.errors import ZooError, unknown_name
 from zoo.registry import Registry, get_registry
-from zoo.specs import CLASSIFICATION
+from zoo.training.task import Task, task_for
 
 log = logging.getLogger("zoo.train")
-DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
-DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mae", "mse"]}
 
 
 @dataclass
@@ -54,12 +52,6 @@ def check_names(cfg: DictConfig, registry: Registry | None = None) -> None:
         registry.metric(name)
 
 
-def _check_task(kind: str, name: str, tasks: tuple[str, ...], task: str) -> None:
-    if task not in tasks:
-        raise ZooError(f"{kind} {name!r} is for {' or '.join(tasks)}, but the dataset is {task}: "
-                       f"pick a {task} {kind} (`zoo list {plural(kind)}`)")
-
-
 def default_run_dir() -> Path:
     return Path("outputs") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
 
@@ -80,7 +72,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
 def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> TrainResult:
     import keras
 
-    from zoo.data.pipeline import eval_stream, train_stream, with_normalization
+    from zoo.data.pipeline import eval_stream, train_stream
     from zoo.lazy import import_tensorflow
     from zoo.training.callbacks import build_callbacks
     from zoo.training.optim import build_optimizer
@@ -95,17 +87,14 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
                     "under it), so runs repeat only up to floating-point noise")
     elif t.deterministic:
         tf.config.experimental.enable_op_determinism()
+    spec = registry.model(cfg.model.name)
+    task = task_for(spec)
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=t.seed)
-    info = with_normalization(splits, cfg.dataset.normalize)
-    info.save(run.dataset_info)
+    splits = task.prepare_data(splits, cfg, run, fit=not resuming or not run.dataset_info.exists())
+    info = splits.info
     log.info("dataset %s: %s, %s, input %s, %s", info.name, info.task, info.modality,
              tuple(info.input_shape), info.num_examples)
-    loss_name = t.loss or DEFAULT_LOSS[info.task]
-    metric_names = list(t.metrics or DEFAULT_METRICS[info.task])
-    loss_spec = registry.loss(loss_name)
-    _check_task("loss", loss_name, loss_spec.tasks, info.task)
-    for name in metric_names:
-        _check_task("metric", name, registry.metric(name).tasks, info.task)
+    task.check(cfg, info, registry)
 
     replicas = strategy.num_replicas_in_sync
     global_batch = t.batch_size * replicas
@@ -120,40 +109,49 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     keras.mixed_precision.set_global_policy(t.precision)
     try:
         with strategy.scope():
-            model = registry.model(cfg.model.name).build(cfg.model, info)
+            model = spec.build(cfg.model, info)
             optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
-            model.compile(optimizer=optimizer, loss=loss_spec.build(info),
-                          metrics=[registry.metric(n).build(info) for n in metric_names],
-                          jit_compile=t.jit_compile)
+            task.compile(model, optimizer, cfg, info, registry)
             if resuming:
-                model.optimizer.build(model.trainable_variables)
+                build_optimizers(model)
                 model.load_weights(run.last_weights)
                 log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
         log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
                  cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
                  "on" if model.jit_compile else "off")
         callbacks = build_callbacks(run, t, resuming, state.get("best"))
+        callbacks += task.callbacks(cfg, info, run)
         started = time.perf_counter()
         history = model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
                             steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
                             callbacks=callbacks, verbose=t.verbose, shuffle=False)
         seconds = time.perf_counter() - started
-        return _finish(run, cfg, model, info, test_ds, history.history, seconds, replicas)
+        return _finish(run, cfg, task, model, info, test_ds, history.history, seconds, replicas)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _finish(run: Any, cfg: DictConfig, model: Any, info: Any, test_ds: Any,
+def build_optimizers(model: Any) -> None:
+    """Create optimizer variables before loading a checkpoint that holds their values.
+
+    A model with several optimizers (a GAN) builds them itself in `build_optimizers()`.
+    """
+    if hasattr(model, "build_optimizers"):
+        model.build_optimizers()
+    elif not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
+def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, info: Any, test_ds: Any,
             history: dict[str, list[float]], seconds: float, replicas: int) -> TrainResult:
     from zoo.evaluation.artifacts import write_evaluation
     from zoo.evaluation.plots import learning_curves, read_history
-    from zoo.evaluation.report import evaluate_model
     from zoo.training.rundir import write_json
 
     tmp = run.path / "tmp-model.keras"
     model.save(tmp)
     tmp.replace(run.model)
-    evaluation = evaluate_model(model, test_ds, info)
+    evaluation = task.evaluate(model, test_ds, info)
     full_history = read_history(run.history) if run.history.exists() else history
     last = {k: v[-1] for k, v in full_history.items() if k != "epoch" and v}
     metrics = {
@@ -176,7 +174,7 @@ def _finish(run: Any, cfg: DictConfig, model: Any, info: Any, test_ds: Any,
         raise ZooError(f"training diverged: the loss became {losses[-1]} in epoch {len(losses)}; "
                        "lower trainer.learning_rate (or set optimizer.clipnorm)")
     write_json(run.metrics, metrics)
-    headline = "accuracy" if info.task == CLASSIFICATION else "mae"
+    headline = task.headline(info)
     log.info("test %s: %.4f  (run folder: %s)", headline, evaluation.metrics[headline], run.path)
     return TrainResult(run.path, metrics, model, full_history)
 

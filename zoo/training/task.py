@@ -1,0 +1,85 @@
+"""The task contract: how a family turns data into inputs, compiles, and is scored.
+
+The trainer, strategy, callbacks and run folder are shared; a family that trains differently
+(a GAN's two optimizers, a tokenizer fitted on the training split) registers its own `Task`
+with `ModelSpec(task=...)` and overrides only the steps that differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from zoo.data.base import DatasetInfo, RawSplits
+from zoo.errors import ZooError, plural
+from zoo.registry import Registry
+from zoo.specs import CLASSIFICATION
+
+DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
+DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mae", "mse"]}
+
+
+def check_task(kind: str, name: str, tasks: tuple[str, ...], task: str) -> None:
+    if task not in tasks:
+        raise ZooError(f"{kind} {name!r} is for {' or '.join(tasks)}, but the dataset is {task}: "
+                       f"pick a {task} {kind} (`zoo list {plural(kind)}`)")
+
+
+class Task:
+    """Supervised classification or regression with Keras `compile`/`fit` (the default)."""
+
+    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+        """Make model inputs from raw splits.
+
+        `fit=True` when training starts: compute what is learnt from the training split
+        (normalisation, a vocabulary) and save it into the run folder; `fit=False` when a
+        finished run is reloaded: restore it from the run folder instead.
+        """
+        from zoo.data.pipeline import with_normalization
+
+        if fit:
+            with_normalization(splits, cfg.dataset.normalize)
+            splits.info.save(run.dataset_info)
+        else:
+            splits.info = DatasetInfo.load(run.dataset_info)
+        return splits
+
+    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
+        """Fail early when the loss or a metric does not fit the dataset's task."""
+        check_task("loss", self.loss_name(cfg, info), registry.loss(self.loss_name(cfg, info)).tasks,
+                   info.task)
+        for name in self.metric_names(cfg, info):
+            check_task("metric", name, registry.metric(name).tasks, info.task)
+
+    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
+        return cfg.trainer.loss or DEFAULT_LOSS[info.task]
+
+    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
+        return list(cfg.trainer.metrics or DEFAULT_METRICS[info.task])
+
+    def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
+                registry: Registry) -> None:
+        """Compile `model` (called inside the strategy scope)."""
+        model.compile(optimizer=optimizer, loss=registry.loss(self.loss_name(cfg, info)).build(info),
+                      metrics=[registry.metric(n).build(info) for n in self.metric_names(cfg, info)],
+                      jit_compile=cfg.trainer.jit_compile)
+
+    def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+        """Extra Keras callbacks of this family (the shared ones are always there)."""
+        return []
+
+    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
+        """Score `model` on a batched dataset; returns a `zoo.evaluation.report.Evaluation`."""
+        from zoo.evaluation.report import evaluate_model
+
+        return evaluate_model(model, dataset, info)
+
+    def headline(self, info: DatasetInfo) -> str:
+        """The test metric printed at the end of `zoo train`."""
+        return "accuracy" if info.task == CLASSIFICATION else "mae"
+
+
+def task_for(spec: Any) -> Task:
+    """The task of a model spec: its own, or the supervised default."""
+    return spec.task() if getattr(spec, "task", None) else Task()
