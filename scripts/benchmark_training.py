@@ -11,7 +11,9 @@ Variants: `plain`, `zoo` (defaults: TensorBoard and plots on) and `zoo-lean`
 (`trainer.tensorboard=false trainer.plots=false`). Per run, in examples per second:
   fit     training examples / whole `fit` seconds (zoo: `metrics.json` `train_seconds`), warm-up in;
   steady  epochs 2..N only, first-epoch tracing excluded (an epoch timer callback is appended last,
-          for zoo by wrapping `zoo.training.callbacks.build_callbacks`, so it times every callback);
+          for zoo by wrapping `keras.Model.fit` during `zoo.train`, so it times every zoo callback);
+  steady per CPU-second: the same epochs over this process's CPU time, which other jobs on the
+          machine disturb much less than wall time (the `load` column is the 1-minute load average);
 and `call`: seconds of the whole `zoo.train` call (plain: data, build, fit and test evaluation).
 An untimed 1-epoch run of each variant warms the process up first; runs alternate
 plain, zoo, zoo-lean, plain, ... and the table shows medians.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -66,11 +69,13 @@ def epoch_timer():
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
+        """(wall, process CPU) clock readings at the start of training and after every epoch."""
+
         def on_train_begin(self, logs=None):
-            self.ends = [time.perf_counter()]
+            self.ends = [(time.perf_counter(), time.process_time())]
 
         def on_epoch_end(self, epoch, logs=None):
-            self.ends.append(time.perf_counter())
+            self.ends.append((time.perf_counter(), time.process_time()))
 
     return EpochTimer()
 
@@ -97,7 +102,7 @@ def run_plain(model_name: str, epochs: int, cfg) -> dict:
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=False)
     timer = epoch_timer()
     fit_started = time.perf_counter()
-    model.fit(train, epochs=epochs, validation_data=val, callbacks=[timer], verbose=0)
+    model.fit(train, epochs=epochs, validation_data=val, callbacks=[timer], verbose=0, shuffle=False)
     fit_seconds = time.perf_counter() - fit_started
     accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
     return result(n, epochs, fit_seconds, timer.ends, time.perf_counter() - started, accuracy,
@@ -107,11 +112,10 @@ def run_plain(model_name: str, epochs: int, cfg) -> dict:
 def run_zoo(model_name: str, epochs: int, lean: bool) -> dict:
     import keras
 
-    import zoo.training.callbacks as callbacks
-
     keras.backend.clear_session()
-    timer, original = epoch_timer(), callbacks.build_callbacks
-    callbacks.build_callbacks = lambda *args, **kwargs: [*original(*args, **kwargs), timer]
+    timer, original = epoch_timer(), keras.Model.fit
+    keras.Model.fit = lambda self, *args, callbacks=None, **kwargs: original(
+        self, *args, callbacks=[*(callbacks or []), timer], **kwargs)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
@@ -119,19 +123,20 @@ def run_zoo(model_name: str, epochs: int, lean: bool) -> dict:
             seconds = time.perf_counter() - started
             n = json.loads((res.run_dir / "dataset.json").read_text())["num_examples"]["train"]
     finally:
-        callbacks.build_callbacks = original
+        keras.Model.fit = original
     m = res.metrics
     return result(n, epochs, m["train_seconds"], timer.ends, seconds, m["test"]["accuracy"],
                   res.model.count_params())
 
 
-def result(n: int, epochs: int, fit_seconds: float, ends: list[float], call_seconds: float,
-           accuracy: float, params: int) -> dict:
-    steady = ends[-1] - ends[1] if len(ends) > 2 else float("nan")
-    return {"train_examples": n, "fit_seconds": fit_seconds, "fit_eps": n * epochs / fit_seconds,
-            "first_epoch_seconds": ends[1] - ends[0], "steady_seconds": steady,
-            "steady_eps": n * (len(ends) - 2) / steady, "call_seconds": call_seconds,
-            "test_accuracy": accuracy, "params": params}
+def result(n: int, epochs: int, fit_seconds: float, ends: list[tuple[float, float]],
+           call_seconds: float, accuracy: float, params: int) -> dict:
+    steady, cpu = (ends[-1][i] - ends[1][i] if len(ends) > 2 else math.nan for i in (0, 1))
+    return {"train_examples": n, "params": params, "fit_seconds": fit_seconds,
+            "fit_eps": n * epochs / fit_seconds, "first_epoch_seconds": ends[1][0] - ends[0][0],
+            "steady_seconds": steady, "steady_eps": n * (len(ends) - 2) / steady,
+            "steady_cpu_seconds": cpu, "steady_eps_cpu": n * (len(ends) - 2) / cpu,
+            "call_seconds": call_seconds, "test_accuracy": accuracy, "loadavg": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -154,24 +159,26 @@ def main() -> None:
             r = runs[name][-1]
             print(f"  repeat {i + 1} {name:9s} fit {r['fit_eps']:7.0f} ex/s  "
                   f"steady {r['steady_eps']:7.0f} ex/s  call {r['call_seconds']:6.2f} s", flush=True)
-    keys = ("fit_eps", "steady_eps", "fit_seconds", "first_epoch_seconds", "call_seconds", "test_accuracy")
+    keys = ("fit_eps", "steady_eps", "steady_eps_cpu", "fit_seconds", "first_epoch_seconds",
+            "call_seconds", "test_accuracy", "loadavg")
     med = {name: {k: statistics.median(r[k] for r in runs[name]) for k in keys} for name in VARIANTS}
-    ratios = {name: {k: med[name][k] / med["plain"][k] for k in ("fit_eps", "steady_eps")}
+    ratios = {name: {k: med[name][k] / med["plain"][k] for k in ("fit_eps", "steady_eps", "steady_eps_cpu")}
               for name in VARIANTS[1:]}
-    first = runs["plain"][0]
-    print(f"\nmodel={args.model} epochs={args.epochs} batch={BATCH} train examples={first['train_examples']} "
-          f"steps/epoch={math.ceil(first['train_examples'] / BATCH)} params={first['params']:,} "
-          f"repeats={args.repeats} (medians)\n"
-          "TF op determinism ON on both sides (trainer.deterministic=true); "
+    n = runs["plain"][0]["train_examples"]
+    print(f"\nmodel={args.model} epochs={args.epochs} batch={BATCH} train examples={n} "
+          f"steps/epoch={math.ceil(n / BATCH)} params={runs['plain'][0]['params']:,} "
+          f"medians of {args.repeats} runs\nTF op determinism ON on both sides (trainer.deterministic=true); "
           f"Adam, cosine decay from {LR}; validation every epoch on both sides")
-    print(f"{'variant':10s} {'fit ex/s':>9s} {'steady ex/s':>12s} {'fit s':>7s} {'1st epoch s':>12s} "
-          f"{'call s':>7s} {'test acc':>9s}")
+    print(f"{'variant':9s} {'fit ex/s':>8s} {'steady ex/s':>11s} {'steady ex/CPU-s':>15s} {'fit s':>6s} "
+          f"{'epoch1 s':>8s} {'call s':>6s} {'test acc':>8s} {'load':>5s}")
     for name in VARIANTS:
         m = med[name]
-        print(f"{name:10s} {m['fit_eps']:9.0f} {m['steady_eps']:12.0f} {m['fit_seconds']:7.2f} "
-              f"{m['first_epoch_seconds']:12.2f} {m['call_seconds']:7.2f} {m['test_accuracy']:9.4f}")
+        print(f"{name:9s} {m['fit_eps']:8.0f} {m['steady_eps']:11.0f} {m['steady_eps_cpu']:15.0f} "
+              f"{m['fit_seconds']:6.2f} {m['first_epoch_seconds']:8.2f} {m['call_seconds']:6.2f} "
+              f"{m['test_accuracy']:8.4f} {m['loadavg']:5.2f}")
     for name, r in ratios.items():
-        print(f"ratio {name}/plain throughput: fit {r['fit_eps']:.2f}  steady {r['steady_eps']:.2f}")
+        print(f"ratio {name}/plain throughput: fit {r['fit_eps']:.2f}  steady {r['steady_eps']:.2f}  "
+              f"steady per CPU-second {r['steady_eps_cpu']:.2f}")
     args.output.write_text(json.dumps({
         "model": args.model, "epochs": args.epochs, "batch_size": BATCH, "repeats": args.repeats,
         "deterministic": True, "learning_rate": LR, "lr_schedule": "cosine",

@@ -23,8 +23,13 @@ TOY_MISSING = "the toy plugin is not installed: run `pip install ./tests/toy_plu
 # experiments that need the user's own data: the values they must give on the command line
 NEEDS_VALUES = {
     "cnn_image_folder": {"dataset.path"},
+    "gan_image_folder": {"dataset.path"},
+    "vae_image_folder": {"dataset.path"},
     "mlp_csv_classification": {"dataset.path", "dataset.target"},
     "mlp_csv_regression": {"dataset.path", "dataset.target"},
+    "lstm_text_csv": {"dataset.path"},
+    "bert_text_csv": {"dataset.path"},
+    "lstm_timeseries": {"dataset.path", "dataset.target"},
 }
 EXPECTED_EXPERIMENTS = {"cnn_digits", "mlp_breast_cancer", "mlp_diabetes", "cnn_mnist",
                         "mlp_csv_regression", "toy_iris"}

@@ -250,3 +250,29 @@ def test_interrupted_run_without_resume_needs_overwrite(tmp_path):
     with pytest.raises(RunDirError, match="interrupted run"):
         zoo.train(zoo.compose(["experiment=mlp_iris", "trainer.resume=false", *quick()]), run)
     assert (run / "checkpoints/state.json").exists()
+
+
+def test_best_checkpoint_follows_the_monitor_and_survives_a_restart(tmp_path):
+    import keras
+
+    from zoo.training.callbacks import ResumableCheckpoint
+    from zoo.training.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    run.checkpoints.mkdir(parents=True)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    callback = ResumableCheckpoint(run, "val_loss", "min")
+    callback.set_model(model)
+    for epoch, val_loss in enumerate([1.0, 2.0, 0.5]):
+        model.set_weights([np.full((2, 1), epoch, "float32"), np.zeros(1, "float32")])
+        callback.on_epoch_end(epoch, {"val_loss": val_loss})
+        model.load_weights(run.best_weights)
+        assert model.get_weights()[0][0, 0] == (0 if epoch < 2 else 2)
+    state = json.loads(run.state.read_text())
+    assert state == {"epoch": 3, "previous_epoch": 2, "monitor": "val_loss", "best": 0.5}
+    restarted = ResumableCheckpoint(run, "val_loss", "min", best=state["best"])
+    restarted.set_model(model)
+    restarted.on_epoch_end(3, {"val_loss": 0.7})  # worse than before the restart
+    model.load_weights(run.best_weights)
+    assert model.get_weights()[0][0, 0] == 2
+    assert not list(run.checkpoints.glob("tmp-*"))

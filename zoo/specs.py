@@ -13,6 +13,8 @@ from typing import Any
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
+# Generative families (GAN, VAE) learn the data distribution; their losses are for this kind only.
+GENERATIVE = "generative"
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def train_app(cfg: DictConfig) -> float | None:
         _report(exc)
         return None
     test = result.metrics["test"]
-    headline = "accuracy" if "accuracy" in test else "mae"
+    headline = result.metrics.get("headline") or ("accuracy" if "accuracy" in test else "mae")
     print(f"test {headline}: {test[headline]:.4f}  run folder: {result.run_dir}")
     return float(test[headline])
 

@@ -17,14 +17,18 @@ usage: zoo <command> [overrides ...]
 Train, evaluate and compare Keras models of any registered family.
 
 commands:
-  train      train a model           zoo train experiment=cnn_digits trainer.epochs=3
-  evaluate   score a finished run    zoo evaluate run_dir=outputs/2026-01-01/12-00-00
-  list       show registered names   zoo list [models|datasets|losses|metrics|plugins|experiments]
+  train      train a model             zoo train experiment=cnn_digits trainer.epochs=3
+  evaluate   score a finished run      zoo evaluate run_dir=outputs/2026-01-01/12-00-00
+  list       show registered names     zoo list [models|datasets|losses|metrics|plugins|experiments]
+  export     make a checked bundle     zoo export run_dir=DIR format=onnx|savedmodel|tflite|keras
+  predict    run a bundle on files     zoo predict bundle=DIR input=FILE|DIR output=FILE.csv|.json
+  serve      serve bundles over HTTP   zoo serve bundle=DIR [port=8501] [host=127.0.0.1]
+  launch     start N local workers     zoo launch workers=2 experiment=mlp_iris [train overrides]
 
 `zoo train --help` lists the config groups and options; `zoo train --cfg job` prints the
 composed config; `zoo train -m trainer.learning_rate=1e-3,1e-2` runs a sweep.
 """
-COMMANDS = ("train", "evaluate", "list")
+COMMANDS = ("train", "evaluate", "list", "export", "predict", "serve", "launch")
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -53,6 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from zoo.cli.hydra_apps import run_app
 
             return run_app(command, rest)
+        if command in ("export", "predict", "serve"):
+            from zoo.cli.deploy import COMMANDS as DEPLOY_COMMANDS
+
+            return DEPLOY_COMMANDS[command](rest)
+        if command == "launch":
+            from zoo.cli.launch import run_launch
+
+            return run_launch(rest)
     except ZooError as exc:
         return fail(str(exc))
     matches = close_matches(command, COMMANDS)

@@ -48,7 +48,7 @@ class TrainerConfig:
     epochs: int = 30
     batch_size: int = 32  # per replica; global batch = batch_size x replicas
     learning_rate: float = 2e-3
-    lr_schedule: str = "cosine"  # constant | cosine | plateau
+    lr_schedule: str = "cosine"  # constant | cosine | linear | plateau
     warmup_epochs: int = 0
     steps_per_epoch: int | None = None  # cap the steps of an epoch (quick runs)
     loss: str | None = None  # registered loss; default by task
@@ -71,10 +71,12 @@ class TrainerConfig:
 class StrategyConfig:
     """Which tf.distribute strategy to train under."""
 
-    name: str = "auto"  # auto | mirrored | one_device
+    name: str = "auto"  # auto | mirrored | one_device | multi_worker
     cpu_devices: int = 0  # split the CPU into N logical devices (mirrored without GPUs)
     devices: list[str] | None = None  # mirrored: explicit devices, e.g. ["/gpu:0", "/gpu:1"]
     device: str | None = None  # one_device: e.g. "/gpu:0"; default first GPU, else CPU
+    workers: list[str] | None = None  # multi_worker: ["host:port", ...]; default TF_CONFIG
+    task_index: int = 0  # multi_worker with `workers`: this process's index (0 = chief)
 
 
 @dataclass

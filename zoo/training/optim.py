@@ -8,25 +8,44 @@ import keras
 
 from zoo.errors import ZooError
 
-SCHEDULES = ("constant", "cosine", "plateau")
+SCHEDULES = ("constant", "cosine", "linear", "plateau")
 
 
 def learning_rate(trainer: Any, steps_per_epoch: int) -> Any:
-    """A float, or a cosine decay (with optional linear warm-up) over the whole run."""
+    """A float, or a cosine or linear decay (with optional linear warm-up) over the whole run."""
     if trainer.lr_schedule not in SCHEDULES:
         raise ZooError(f"trainer.lr_schedule={trainer.lr_schedule!r}: expected one of "
                        f"{', '.join(SCHEDULES)}")
     lr = trainer.learning_rate
     warmup = trainer.warmup_epochs * steps_per_epoch
-    if trainer.lr_schedule != "cosine":
+    if trainer.lr_schedule not in ("cosine", "linear"):
         if warmup:
-            raise ZooError("trainer.warmup_epochs needs trainer.lr_schedule=cosine")
+            raise ZooError("trainer.warmup_epochs needs trainer.lr_schedule=cosine or linear")
         return lr
     total = max(1, trainer.epochs * steps_per_epoch - warmup)
+    if trainer.lr_schedule == "linear":  # BERT's fine-tuning schedule
+        return WarmupLinearDecay(lr, warmup, total)
     if warmup:
         return keras.optimizers.schedules.CosineDecay(0.0, total, warmup_target=lr,
                                                       warmup_steps=warmup)
     return keras.optimizers.schedules.CosineDecay(lr, total)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `peak` over `warmup` steps, then linear decay to 0 over `decay`."""
+
+    def __init__(self, peak: float, warmup: int, decay: int):
+        self.peak, self.warmup, self.decay = float(peak), int(warmup), int(decay)
+
+    def __call__(self, step: Any) -> Any:
+        step = keras.ops.cast(step, "float32")
+        rising = step / max(1, self.warmup)
+        falling = 1.0 - (step - self.warmup) / self.decay
+        return self.peak * keras.ops.clip(keras.ops.minimum(rising, falling), 0.0, 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"peak": self.peak, "warmup": self.warmup, "decay": self.decay}
 
 
 def build_optimizer(cfg: Any, trainer: Any, steps_per_epoch: int) -> keras.optimizers.Optimizer:

@@ -57,6 +57,7 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.best_weights = self.checkpoints / "best.weights.h5"
         self.last_weights = self.checkpoints / "last.weights.h5"
+        self.prev_weights = self.checkpoints / "last.prev.weights.h5"
         self.state = self.checkpoints / "state.json"
         self.plots = self.path / "plots"
         self.tensorboard = self.path / "tensorboard"

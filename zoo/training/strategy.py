@@ -9,7 +9,7 @@ from zoo.errors import ZooError
 from zoo.lazy import import_tensorflow
 
 log = logging.getLogger(__name__)
-STRATEGIES = ("auto", "mirrored", "one_device")
+STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker")
 
 
 def configure_cpu_devices(n: int) -> list[str]:
@@ -32,10 +32,14 @@ def configure_cpu_devices(n: int) -> list[str]:
 
 
 def make_strategy(cfg: Any) -> Any:
-    """`auto`, `mirrored` (GPUs, explicit devices, or `cpu_devices` logical CPUs) or `one_device`."""
+    """`auto`, `mirrored` (GPUs, devices or `cpu_devices` logical CPUs), `one_device`, `multi_worker`."""
     tf = import_tensorflow()
     if cfg.name not in STRATEGIES:
         raise ZooError(f"strategy.name={cfg.name!r}: expected one of {', '.join(STRATEGIES)}")
+    if cfg.name == "multi_worker":
+        from zoo.training.distributed import make_multi_worker_strategy
+
+        return make_multi_worker_strategy(cfg)
     if cfg.cpu_devices:
         configure_cpu_devices(cfg.cpu_devices)
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]

@@ -30,9 +30,9 @@ class TrainResult:
 
 
 CHOICES = {
-    "trainer.lr_schedule": ("constant", "cosine", "plateau"),
+    "trainer.lr_schedule": ("constant", "cosine", "linear", "plateau"),
     "trainer.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
-    "strategy.name": ("auto", "mirrored", "one_device"),
+    "strategy.name": ("auto", "mirrored", "one_device", "multi_worker"),
     "optimizer.name": ("adam", "adamw", "sgd", "rmsprop"),
 }
 
@@ -58,13 +58,13 @@ def default_run_dir() -> Path:
 
 def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
     """Train the model `cfg` describes; every artifact goes into the run folder."""
+    from zoo.training.distributed import writable_run
     from zoo.training.rundir import RunDir
 
     registry = get_registry()
     check_names(cfg, registry)
     run = RunDir(run_dir or cfg.get("run_dir") or default_run_dir())
-    resuming = run.prepare(cfg, resume=cfg.trainer.resume, overwrite=cfg.trainer.overwrite)
-    with run.logging_to_file():
+    with writable_run(cfg, run) as (run, resuming), run.logging_to_file():
         log.info("run folder: %s%s", run.path, " (resuming)" if resuming else "")
         return _train_in(run, cfg, registry, resuming)
 
@@ -74,7 +74,8 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
 
     from zoo.data.pipeline import eval_stream, train_stream
     from zoo.lazy import import_tensorflow
-    from zoo.training.callbacks import build_callbacks
+    from zoo.training.callbacks import build_callbacks, choose_checkpoint
+    from zoo.training.distributed import is_multi_worker, log_weights_digest, prepare_model, shard_by_data
     from zoo.training.optim import build_optimizer
     from zoo.training.strategy import make_strategy
 
@@ -99,11 +100,13 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     replicas = strategy.num_replicas_in_sync
     global_batch = t.batch_size * replicas
     state = run.read_state() if resuming else {}
-    initial_epoch = int(state.get("epoch", 0))
+    checkpoint, initial_epoch = choose_checkpoint(run, state) if resuming else (None, 0)
     stream = train_stream(splits.train, info, global_batch, t.seed, t.epochs, initial_epoch,
                           t.steps_per_epoch, cfg.dataset.shuffle_buffer, cfg.dataset.cache)
     val_ds = eval_stream(splits.validation, info, global_batch, cfg.dataset.cache)
     test_ds = eval_stream(splits.test, info, global_batch, cfg.dataset.cache)
+    if is_multi_worker(strategy):
+        stream.dataset, val_ds, test_ds = map(shard_by_data, (stream.dataset, val_ds, test_ds))
 
     previous_policy = keras.config.dtype_policy().name
     keras.mixed_precision.set_global_policy(t.precision)
@@ -114,8 +117,10 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
             task.compile(model, optimizer, cfg, info, registry)
             if resuming:
                 build_optimizers(model)
-                model.load_weights(run.last_weights)
+                model.load_weights(checkpoint)
                 log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
+            if is_multi_worker(strategy):
+                prepare_model(model, strategy, stream.dataset.element_spec)
         log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
                  cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
                  "on" if model.jit_compile else "off")
@@ -126,6 +131,8 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
                             steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
                             callbacks=callbacks, verbose=t.verbose, shuffle=False)
         seconds = time.perf_counter() - started
+        if is_multi_worker(strategy):
+            log_weights_digest(model)
         return _finish(run, cfg, task, model, info, test_ds, history.history, seconds, replicas)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -162,6 +169,7 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, info: Any, test_d
         "epochs": len(full_history.get("loss", [])),
         "train_seconds": round(seconds, 2),
         "replicas": replicas,
+        "headline": task.headline(info),
     }
     if cfg.trainer.plots and full_history.get("loss"):
         run.plots.mkdir(exist_ok=True)
@@ -174,7 +182,7 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, info: Any, test_d
         raise ZooError(f"training diverged: the loss became {losses[-1]} in epoch {len(losses)}; "
                        "lower trainer.learning_rate (or set optimizer.clipnorm)")
     write_json(run.metrics, metrics)
-    headline = task.headline(info)
+    headline = metrics["headline"]
     log.info("test %s: %.4f  (run folder: %s)", headline, evaluation.metrics[headline], run.path)
     return TrainResult(run.path, metrics, model, full_history)
 

@@ -1,0 +1,40 @@
+"""The BERT family on keras-hub: fine-tune a pretrained checkpoint or train a sized BERT from
+scratch (WordPiece vocabulary from the training split); masked-language-model pre-training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zoo import hookimpl
+from zoo.config.schema import ModelConfig
+from zoo.lazy import lazy
+from zoo.specs import CLASSIFICATION, ModelSpec
+
+
+@dataclass
+class BertConfig(ModelConfig):
+    name: str = "bert"
+    # a size (tiny | mini | small | base: trained from scratch) or a checkpoint: a directory
+    # (keras-hub preset or Hugging Face format), an installed package holding one, or a
+    # keras-hub preset name (needs network)
+    preset: str = "tiny"
+    pretrained: bool = True  # false: the checkpoint's architecture with random weights
+    sequence_length: int = 128  # tokens per example, [CLS] and [SEP] included
+    vocabulary_size: int = 8000  # WordPiece vocabulary fitted on the training split (sizes only)
+    lowercase: bool = True  # sizes only: a checkpoint brings its own tokenizer
+    dropout: float = 0.1  # before the classification head
+
+
+@hookimpl
+def zoo_models() -> list[ModelSpec]:
+    return [
+        ModelSpec("bert", lazy("zoo_plugins.bert.model:build_classifier"),
+                  "BERT text or sentence-pair classifier: a size from scratch or a checkpoint (model.preset)",
+                  BertConfig, tasks=(CLASSIFICATION,),
+                  modalities=("text",), task=lazy("zoo_plugins.bert.task:BertTask")),
+    ]
+
+
+@hookimpl
+def zoo_config_dirs() -> list[str]:
+    return ["pkg://zoo_plugins.bert.conf"]

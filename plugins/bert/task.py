@@ -1,0 +1,74 @@
+"""BERT task: strings (or string pairs) become token ids, segment ids and a padding mask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from zoo_plugins.bert.tokenizer import VOCABULARY_FILE, fit_tokenizer, load_tokenizer, save_tokenizer
+from zoo_plugins.text.scoring import evaluate_compiled
+
+from zoo.data.base import DatasetInfo, RawSplits
+from zoo.lazy import import_tensorflow
+from zoo.training.task import Task
+
+INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+class BertTask(Task):
+    """Tokenise with the checkpoint's WordPiece (or one fitted on the training split)."""
+
+    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+        tokenizer = tokenizer_for(splits, cfg, run, fit)
+        for split in ("train", "validation", "test"):
+            setattr(splits, split, to_inputs(getattr(splits, split), tokenizer,
+                                             cfg.model.sequence_length))
+        return splits
+
+    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
+        return evaluate_compiled(model, dataset, info)
+
+
+def tokenizer_for(splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> Any:
+    """Fit (and save with the updated DatasetInfo) or reload the run's tokenizer."""
+    check_text(splits.info, cfg.model.name)
+    if not fit:
+        splits.info = DatasetInfo.load(run.dataset_info)
+        return load_tokenizer(Path(run.path), splits.info.extra["lowercase"])
+    tokenizer = fit_tokenizer(splits.train.map(lambda text, _: first_text(text)), cfg.model)
+    save_tokenizer(tokenizer, Path(run.path))
+    info = splits.info
+    info.input_shape = (int(cfg.model.sequence_length),)
+    info.input_dtype = "int32"
+    info.extra.update(inputs=list(INPUTS), vocabulary_size=int(tokenizer.vocabulary_size()),
+                      lowercase=bool(tokenizer.lowercase), vocabulary_file=VOCABULARY_FILE)
+    info.save(run.dataset_info)
+    return tokenizer
+
+
+def check_text(info: DatasetInfo, model: str) -> None:
+    from zoo.errors import ZooError
+
+    if info.modality != "text":
+        raise ZooError(f"model {model} reads text, but dataset {info.name!r} is {info.modality}: "
+                       "use a text dataset (text_csv, text_folder, tfds_text) or another model")
+
+
+def first_text(text: Any) -> Any:
+    """The first sentence of a pair, or the text (a WordPiece vocabulary is fitted on it)."""
+    return text[0] if isinstance(text, tuple) else text
+
+
+def to_inputs(dataset: Any, tokenizer: Any, length: int) -> Any:
+    """`(text or pair, label)` -> `({token_ids, segment_ids, padding_mask}, label)`, int32."""
+    import keras_hub
+
+    tf = import_tensorflow()
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=length)
+
+    def apply(text: Any, label: Any) -> tuple[Any, Any]:
+        features = preprocessor(x=text)  # a positional tuple would read as (x, y)
+        return {name: tf.cast(features[name], tf.int32) for name in INPUTS}, label
+
+    return dataset.batch(256).map(apply, num_parallel_calls=tf.data.AUTOTUNE).unbatch()

@@ -1,0 +1,55 @@
+"""The GAN family: DCGAN-style (images) and MLP (vectors) GANs, optionally class-conditional."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zoo import hookimpl
+from zoo.config.schema import ModelConfig
+from zoo.lazy import lazy
+from zoo.specs import GENERATIVE, LossSpec, ModelSpec
+
+
+@dataclass
+class GANConfig(ModelConfig):
+    name: str = "dcgan"
+    latent_dim: int = 32
+    generator_filters: list[int] = field(default_factory=lambda: [64, 32])  # one 2x upsampling each
+    discriminator_filters: list[int] = field(default_factory=lambda: [32, 64])  # one 2x stride each
+    hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])  # gan_mlp layers
+    batch_norm: bool = True  # in the generator (synchronised across replicas)
+    leaky_slope: float = 0.2
+    conditional: bool = False  # feed the class label to both networks
+    label_dim: int = 16
+    discriminator_steps: int = 1  # discriminator updates per generator update (5 for WGAN-GP)
+    noise_seed: int = 0  # seed of the training latent noise
+
+
+@hookimpl
+def zoo_models() -> list[ModelSpec]:
+    task = lazy("zoo_plugins.gan.task:GANTask")
+    build = lazy("zoo_plugins.gan.model:build_gan")
+    return [
+        ModelSpec("dcgan", build, "DCGAN: transposed-conv generator, strided-conv discriminator "
+                  "(8x8 to 64x64, grey or colour)", GANConfig, tasks=(GENERATIVE,),
+                  modalities=("image",), task=task),
+        ModelSpec("gan_mlp", build, "GAN of two MLPs for tabular vectors", GANConfig,
+                  tasks=(GENERATIVE,), modalities=("tabular",), task=task),
+    ]
+
+
+@hookimpl
+def zoo_losses() -> list[LossSpec]:
+    def spec(name: str, description: str) -> LossSpec:
+        return LossSpec(name, lazy(f"zoo_plugins.gan.losses:{name}"), description, (GENERATIVE,))
+
+    return [
+        spec("gan_bce", "GAN: non-saturating binary cross-entropy"),
+        spec("hinge", "GAN: hinge loss"),
+        spec("wgan_gp", "GAN: Wasserstein loss with gradient penalty (weight 10)"),
+    ]
+
+
+@hookimpl
+def zoo_config_dirs() -> list[str]:
+    return ["pkg://zoo_plugins.gan.conf"]

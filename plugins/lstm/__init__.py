@@ -1,0 +1,50 @@
+"""The LSTM family: recurrent networks (LSTM or GRU, optionally bidirectional) for text
+classification on learned word embeddings and for numeric sequences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zoo import hookimpl
+from zoo.config.schema import ModelConfig
+from zoo.lazy import lazy
+from zoo.specs import ModelSpec
+
+
+@dataclass
+class LSTMConfig(ModelConfig):
+    name: str = "lstm"
+    cell: str = "lstm"  # lstm | gru
+    units: list[int] = field(default_factory=lambda: [64])  # one recurrent layer per entry
+    bidirectional: bool = False
+    dropout: float = 0.2  # after the embedding and between recurrent layers
+    dense_units: int = 0  # 0: no hidden dense layer before the head
+    # text only: the vocabulary (fitted on the training split) and the embedding
+    max_tokens: int = 20000  # vocabulary size, padding and out-of-vocabulary included
+    sequence_length: int = 200  # tokens kept per text (padded or cut)
+    embedding_dim: int = 64
+    embeddings_path: str | None = None  # word vectors as text: `word v1 v2 ...` per line (GloVe)
+    train_embeddings: bool = True
+
+
+@dataclass
+class GRUConfig(LSTMConfig):
+    name: str = "gru"
+    cell: str = "gru"
+
+
+@hookimpl
+def zoo_models() -> list[ModelSpec]:
+    task = lazy("zoo_plugins.lstm.task:RecurrentTask")
+    build = lazy("zoo_plugins.lstm.model:build_recurrent")
+    return [
+        ModelSpec("lstm", build, "stacked (bi)LSTM on word embeddings (text) or on (time, features)",
+                  LSTMConfig, modalities=("text", "sequence"), task=task),
+        ModelSpec("gru", build, "stacked (bi)GRU on word embeddings (text) or on (time, features)",
+                  GRUConfig, modalities=("text", "sequence"), task=task),
+    ]
+
+
+@hookimpl
+def zoo_config_dirs() -> list[str]:
+    return ["pkg://zoo_plugins.lstm.conf"]

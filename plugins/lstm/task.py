@@ -1,0 +1,82 @@
+"""Recurrent task: text becomes token ids through a vocabulary fitted on the training split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from zoo_plugins.text.scoring import evaluate_compiled
+
+from zoo.data.base import DatasetInfo, RawSplits
+from zoo.lazy import import_tensorflow
+from zoo.training.task import Task
+
+VOCABULARY_FILE = "vocabulary.txt"
+PAIR_SEPARATOR = " [SEP] "
+
+
+class RecurrentTask(Task):
+    """Numeric sequences train as usual; text is vectorised to int32 ids first."""
+
+    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+        if splits.info.modality != "text":
+            return super().prepare_data(splits, cfg, run, fit)
+        path = Path(run.path) / VOCABULARY_FILE
+        if fit:
+            vectorizer = fit_vectorizer(splits.train, cfg.model)
+            vocabulary = vectorizer.get_vocabulary()
+            path.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+            describe_ids(splits.info, vocabulary, cfg.model.sequence_length, path)
+            splits.info.save(run.dataset_info)
+        else:
+            splits.info = DatasetInfo.load(run.dataset_info)
+            vocabulary = path.read_text(encoding="utf-8").split("\n")[:-1]
+            vectorizer = make_vectorizer(cfg.model, vocabulary)
+        for split in ("train", "validation", "test"):
+            setattr(splits, split, to_ids(getattr(splits, split), vectorizer))
+        return splits
+
+    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
+        return evaluate_compiled(model, dataset, info)
+
+
+def make_vectorizer(model_cfg: Any, vocabulary: list[str] | None = None) -> Any:
+    """A Keras TextVectorization (lower case, no punctuation, padded/cut to the sequence length)."""
+    import keras
+
+    return keras.layers.TextVectorization(
+        max_tokens=model_cfg.max_tokens, output_sequence_length=model_cfg.sequence_length,
+        vocabulary=vocabulary, name="vectorizer")
+
+
+def fit_vectorizer(train: Any, model_cfg: Any) -> Any:
+    """A vectorizer whose vocabulary is the training split's most frequent words."""
+    vectorizer = make_vectorizer(model_cfg)
+    vectorizer.adapt(train.map(lambda text, _: joined(text)).batch(512))
+    return vectorizer
+
+
+def joined(text: Any) -> Any:
+    """One string per example: a sentence pair is joined with a separator token."""
+    import tensorflow as tf
+
+    return tf.strings.join(list(text), separator=PAIR_SEPARATOR) if isinstance(text, tuple) else text
+
+
+def to_ids(dataset: Any, vectorizer: Any) -> Any:
+    """`(text, label)` -> `(int32 token ids, label)`, vectorised in batches."""
+    tf = import_tensorflow()
+
+    def apply(text: Any, label: Any) -> tuple[Any, Any]:
+        return tf.cast(vectorizer(joined(text)), tf.int32), label
+
+    return dataset.batch(512).map(apply, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+
+
+def describe_ids(info: DatasetInfo, vocabulary: list[str], length: int, path: Path) -> None:
+    """Record in `info` that the model's input is `length` int32 token ids of `vocabulary`."""
+    info.input_shape = (int(length),)
+    info.input_dtype = "int32"
+    info.extra.update(vocabulary_size=len(vocabulary), vocabulary=vocabulary,
+                      vocabulary_file=path.name, text_pairs=info.extra.get("text_pairs", False))

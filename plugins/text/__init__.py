@@ -1,0 +1,82 @@
+"""Text and sequence data sources: CSV/TSV of labelled text, folders of .txt files, TFDS text
+sets and CSV time series (shared by the LSTM and BERT families)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+
+from zoo import hookimpl
+from zoo.data.configs import DatasetConfig, TFDSDatasetConfig
+from zoo.lazy import lazy
+from zoo.specs import DatasetSpec
+
+
+@dataclass
+class TextCSVDatasetConfig(DatasetConfig):
+    """The user's labelled text: one row an example, a text column and a label column."""
+
+    source: str = "text_csv"
+    path: str = MISSING
+    text_column: str = "text"
+    text_pair_column: str | None = None  # second sentence of sentence-pair tasks
+    label_column: str = "label"
+    separator: str | None = None  # sniffed: comma, semicolon or tab
+    test_path: str | None = None  # a separate test file with the same columns
+    normalize: bool = False
+
+
+@dataclass
+class TextFolderDatasetConfig(DatasetConfig):
+    """The user's text files, one sub-folder of .txt files per class."""
+
+    source: str = "text_folder"
+    path: str = MISSING
+    test_path: str | None = None
+    normalize: bool = False
+
+
+@dataclass
+class TFDSTextDatasetConfig(TFDSDatasetConfig):
+    """A TFDS text classification set by name (imdb_reviews, ag_news_subset, glue/sst2)."""
+
+    source: str = "tfds_text"
+    text_key: str = "text"
+    text_pair_key: str | None = None
+    normalize: bool = False
+
+
+@dataclass
+class TimeSeriesCSVDatasetConfig(DatasetConfig):
+    """A CSV time series: windows of `window` rows predict `target` `horizon` rows later."""
+
+    source: str = "timeseries_csv"
+    path: str = MISSING
+    target: str = MISSING
+    features: list[str] | None = None  # default: every numeric column (target included)
+    window: int = 24
+    horizon: int = 1
+    separator: str | None = None
+
+
+@hookimpl
+def zoo_datasets() -> list[DatasetSpec]:
+    return [
+        DatasetSpec("text_csv", lazy("zoo_plugins.text.csv_text:load"),
+                    "your labelled text in CSV/TSV (dataset.path, text_column, label_column)",
+                    TextCSVDatasetConfig),
+        DatasetSpec("text_folder", lazy("zoo_plugins.text.folder_text:load"),
+                    "your .txt files, one sub-folder per class (dataset.path)", TextFolderDatasetConfig),
+        DatasetSpec("tfds_text", lazy("zoo_plugins.text.tfds_text:load"),
+                    "TFDS text classification by name (imdb_reviews, ag_news_subset, glue/sst2)",
+                    TFDSTextDatasetConfig),
+        DatasetSpec("timeseries_csv", lazy("zoo_plugins.text.timeseries:load"),
+                    "a CSV time series: windows predict a column `horizon` steps ahead",
+                    TimeSeriesCSVDatasetConfig),
+    ]
+
+
+@hookimpl
+def zoo_config_dirs() -> list[str]:
+    return ["pkg://zoo_plugins.text.conf"]

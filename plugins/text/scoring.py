@@ -1,0 +1,23 @@
+"""Test metrics through Keras's compiled `predict` (eager calls are slow for RNNs and BERT)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from zoo.data.base import DatasetInfo
+
+
+def evaluate_compiled(model: Any, dataset: Any, info: DatasetInfo) -> Any:
+    """The same `Evaluation` as `zoo.evaluation.report.evaluate_model`, predicted in graph mode."""
+    from zoo.evaluation.report import Evaluation, classification_report, regression_report
+
+    labels = np.concatenate([np.asarray(y) for _, y in dataset])
+    outputs = np.asarray(model.predict(dataset.map(lambda x, _: x), verbose=0))
+    if not np.all(np.isfinite(outputs)):
+        names = ("accuracy", "loss") if info.task == "classification" else ("mae", "mse")
+        return Evaluation({name: float("nan") for name in names})
+    if info.task == "classification":
+        return classification_report(labels, outputs, info)
+    return regression_report(labels, outputs)

@@ -1,0 +1,98 @@
+"""VAE task: data scaled to [0, 1], KL warm-up, image callbacks, ELBO and anomaly scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+from zoo_plugins.gan.task import GenerativeTask
+
+from zoo.data.base import DatasetInfo, RawSplits
+from zoo.errors import ZooError
+from zoo.registry import Registry
+
+PERCENTILES = (50, 90, 99)
+
+
+def without_class(dataset: Any, label: int) -> Any:
+    """`dataset` minus the examples of class `label`."""
+    import tensorflow as tf
+
+    return dataset.filter(lambda x, y: tf.not_equal(tf.cast(tf.reshape(y, []), tf.int64), label))
+
+
+class VAETask(GenerativeTask):
+    """ELBO training (the model's own loss); samples, reconstructions and anomaly scores."""
+
+    value_range = (0.0, 1.0)
+
+    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+        import tensorflow as tf
+
+        holdout = cfg.model.holdout_class
+        if holdout is not None:
+            classes = splits.info.num_classes or 0
+            if not 0 <= holdout < classes:
+                raise ZooError(f"model.holdout_class={holdout} is not a class of {splits.info.name!r} "
+                               f"(0..{classes - 1}): pick one of its classes or set it to null")
+            for split in ("train", "validation"):
+                kept = without_class(getattr(splits, split), holdout)
+                count = int(kept.reduce(0, lambda c, _: c + 1))
+                setattr(splits, split, kept.apply(tf.data.experimental.assert_cardinality(count)))
+                splits.info.num_examples[split] = count
+        return super().prepare_data(splits, cfg, run, fit)
+
+    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
+        if cfg.trainer.loss:
+            raise ZooError(f"trainer.loss={cfg.trainer.loss!r}: a VAE trains on its ELBO; unset "
+                           "trainer.loss and choose model.reconstruction=bernoulli|gaussian")
+
+    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
+        return "elbo"
+
+    def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
+                registry: Registry) -> None:
+        model.compile(optimizer=optimizer)
+
+    def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+        from zoo_plugins.vae.images import KLWarmup, VAEImages
+
+        inputs = self.training_arrays(info)[0][:32]
+        return [KLWarmup(cfg.model.kl_warmup_epochs), VAEImages(run.path, inputs, cfg.trainer.seed)]
+
+    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
+        from zoo.evaluation.generative import to_arrays
+        from zoo.evaluation.report import Evaluation
+
+        x, labels = to_arrays(dataset)
+        nll, kl = (np.asarray(v) for v in model.per_example(x.astype(np.float32), 0, training=False))
+        errors = ((np.asarray(model(x)) - x) ** 2).reshape(len(x), -1).mean(1)
+        metrics = {"elbo": float(-(nll + kl).mean()), "reconstruction_nll": float(nll.mean()),
+                   "kl": float(kl.mean()), "reconstruction_error": float(errors.mean()),
+                   "reconstruction_error_std": float(errors.std()),
+                   **{f"reconstruction_error_p{p}": float(np.percentile(errors, p)) for p in PERCENTILES},
+                   "reconstruction_error_max": float(errors.max())}
+        metrics.update(self.anomaly(errors, labels))
+        holdout = self.cfg.model.holdout_class
+        real = x if holdout is None else x[labels.astype(int) != holdout]
+        z = np.random.default_rng(self.cfg.trainer.seed + 1).normal(size=(len(real), model.latent_dim))
+        samples = np.asarray(model.decoder.predict(z.astype(np.float32), batch_size=256, verbose=0))
+        metrics.update(self.quality(samples, real, info))
+        return Evaluation(metrics)
+
+    def anomaly(self, errors: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        """ROC AUC of reconstruction error for telling the held-out class from the rest."""
+        from sklearn.metrics import roc_auc_score
+
+        holdout = self.cfg.model.holdout_class
+        if holdout is None:
+            return {}
+        positive = labels.astype(int) == holdout
+        if positive.all() or not positive.any():
+            return {}
+        return {"anomaly_auc": float(roc_auc_score(positive, errors)),
+                "anomaly_fraction": float(positive.mean())}
+
+    def headline(self, info: DatasetInfo) -> str:
+        return "elbo"

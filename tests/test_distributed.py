@@ -1,0 +1,125 @@
+"""Multi-worker training: 2 workers on loopback via `zoo launch`, against one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO
+
+import zoo
+from zoo.errors import ZooError
+from zoo.launch.local import cluster_configs
+from zoo.training.distributed import is_chief, read_tf_config
+
+# dropout off: replicas draw other masks than one process would, the rest is exact arithmetic
+COMMON = ["experiment=mlp_iris", "trainer.epochs=6", "trainer.learning_rate=0.03",
+          "model.dropout=0.0", "trainer.plots=false", "trainer.tensorboard=false"]
+PER_WORKER_BATCH = 8
+
+
+class Launch:
+    """`zoo launch workers=2 ...` in a subprocess, its output gathered by a thread."""
+
+    def __init__(self, run_dir: Path, scratch: Path):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(scratch)}
+        args = [sys.executable, "-m", "zoo.cli.main", "launch", "workers=2", "timeout=200", *COMMON,
+                f"trainer.batch_size={PER_WORKER_BATCH}", f"hydra.run.dir={run_dir}"]
+        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self.reader.start()
+
+    def wait(self, timeout: float = 240) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.reader.join(10)
+        return code
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def worker_pids(self, timeout: float = 60) -> list[int]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(r"\[launch\] 2 worker\(s\), pids (\d+) (\d+)", self.output)
+            if found:
+                return [int(found.group(1)), int(found.group(2))]
+            time.sleep(0.1)
+        raise AssertionError("launcher printed no worker pids:\n" + self.output[-2000:])
+
+
+def digests(output: str) -> dict[str, str]:
+    return dict(re.findall(r"\[worker (\d)\].*weights sha256 ([0-9a-f]+)", output))
+
+
+def test_cluster_configs_and_chief():
+    configs = cluster_configs(3, ports=[1111, 2222, 3333])
+    assert configs[2] == {"cluster": {"worker": ["127.0.0.1:1111", "127.0.0.1:2222", "127.0.0.1:3333"]},
+                          "task": {"type": "worker", "index": 2}}
+    assert [is_chief(c) for c in configs] == [True, False, False]
+    with_chief = {"cluster": {"chief": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}
+    assert not is_chief(with_chief)
+
+
+def test_bad_tf_config_and_missing_cluster_are_one_line_errors(monkeypatch, tmp_path):
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ZooError, match="TF_CONFIG is not valid JSON"):
+        read_tf_config()
+    monkeypatch.delenv("TF_CONFIG")
+    cfg = zoo.compose(["strategy=multi_worker", *COMMON])
+    with pytest.raises(ZooError, match="strategy=multi_worker needs a cluster"):
+        zoo.train(cfg, tmp_path / "run")
+
+
+def test_killed_worker_cluster_resumes_and_matches_one_process(tmp_path):
+    """Kill worker 1 mid-run, launch again: the cluster resumes, agrees, and equals one process."""
+    (tmp_path / "scratch").mkdir()
+    run = tmp_path / "run"
+    first = Launch(run, tmp_path / "scratch")
+    pids = first.worker_pids()
+    state = run / "checkpoints/state.json"
+    deadline = time.monotonic() + 150
+    while not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
+        assert time.monotonic() < deadline and first.proc.poll() is None, first.output[-3000:]
+        time.sleep(0.02)
+    os.kill(pids[1], signal.SIGKILL)
+    assert first.wait(60) != 0
+    assert re.search(r"worker [01] exited with code -?\d+: stopping the others", first.output)
+    assert not (run / "metrics.json").exists(), "the run ended before the kill"
+
+    second = Launch(run, tmp_path / "scratch")
+    assert second.wait() == 0, second.output[-4000:]
+    assert re.search(r"\[worker 0\].*resumed from epoch [2-5] of 6", second.output), second.output[-3000:]
+    assert re.search(r"\[worker 1\].*resumed from epoch [2-5] of 6", second.output)
+    found = digests(second.output)
+    assert set(found) == {"0", "1"} and found["0"] == found["1"], second.output[-3000:]
+    assert not list((tmp_path / "scratch").glob("zoo-worker-*")), "a worker left its scratch folder"
+    chief = json.loads((run / "metrics.json").read_text())
+    assert chief["replicas"] == 2 and chief["epochs"] >= 6
+    assert chief["test"]["accuracy"] >= 0.7  # iris: chance is 1/3
+
+    single = zoo.train(zoo.compose([*COMMON, f"trainer.batch_size={2 * PER_WORKER_BATCH}"]),
+                       tmp_path / "single")
+    multi = keras.saving.load_model(run / "model.keras")
+    for a, b in zip(multi.get_weights(), single.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
+    assert chief["validation"]["loss"] == pytest.approx(single.metrics["validation"]["loss"], abs=1e-4)
+    print(f"2 workers (killed + resumed): val_loss {chief['validation']['loss']:.5f} test acc "
+          f"{chief['test']['accuracy']:.4f}; 1 process: val_loss {single.metrics['validation']['loss']:.5f}"
+          f" test acc {single.metrics['test']['accuracy']:.4f}")

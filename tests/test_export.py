@@ -1,0 +1,183 @@
+"""`zoo export` and `zoo predict`: every format runs and matches the Keras model it came from.
+
+One small CNN is trained once on real handwritten digits stored as PNG files, one MLP on iris.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import run_zoo
+from PIL import Image
+from sklearn import datasets
+
+import zoo
+from zoo.export.convert import ExportError
+from zoo.export.exporter import export, load_run
+
+QUICK = ("trainer.plots=false", "trainer.tensorboard=false")
+
+
+def write_digit_pngs(root, images, labels):
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        folder = root / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 255 / 16).astype(np.uint8), mode="L").save(folder / f"{i:04d}.png")
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A CNN trained on 1500 digit PNGs; the other 297 are kept unseen for `zoo predict`."""
+    root = tmp_path_factory.mktemp("digits")
+    data = datasets.load_digits()
+    write_digit_pngs(root / "train", data.images[:1500], data.target[:1500])
+    write_digit_pngs(root / "unseen", data.images[1500:], data.target[1500:])
+    cfg = zoo.compose(["experiment=cnn_image_folder", f"dataset.path={root / 'train'}",
+                       "dataset.image_size=[8,8]", "dataset.color_mode=grayscale",
+                       "model.filters=[16,32]", "trainer.epochs=6", "trainer.learning_rate=5e-3", *QUICK])
+    result = zoo.train(cfg, root / "run")
+    assert result.metrics["test"]["accuracy"] > 0.5  # chance is 0.1
+    return root
+
+
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("iris") / "run"
+    zoo.train(zoo.compose(["experiment=mlp_iris", "trainer.epochs=40", *QUICK]), run)
+    return run
+
+
+def keras_outputs(run_dir, inputs):
+    *_, splits, model = load_run(run_dir, "final")
+    info = splits.info
+    return np.asarray(model((inputs - np.float32(info.mean)) / np.float32(info.std), training=False))
+
+
+def test_onnx_bundle_matches_keras_at_any_batch_size_and_describes_itself(digits_run):
+    import onnxruntime as ort
+
+    meta = export(digits_run / "run", format="onnx")
+    bundle = digits_run / "run" / "export" / "onnx"
+    check = json.loads((bundle / "export.json").read_text())["verification"]
+    assert check["passed"] and check["max_abs_diff"] <= 1e-4 and check["examples"] >= 100
+    assert check["keras"] > 0.5 and check["exported"] == pytest.approx(check["keras"])
+    assert meta["inputs"] == [{"name": "features", "shape": [None, 8, 8, 1], "dtype": "float32"}]
+    info = json.loads((bundle / "dataset.json").read_text())
+    assert info["class_names"] == [str(i) for i in range(10)] and len(info["mean"]) == 1
+    card = (bundle / "MODEL_CARD.md").read_text()
+    assert "test accuracy" in card and "max |keras - exported|" in card and (bundle / "config.yaml").exists()
+    session = ort.InferenceSession(str(bundle / "model.onnx"))
+    raw = np.random.default_rng(0).uniform(0, 255, (7, 8, 8, 1)).astype(np.float32)
+    normalised = (raw - np.float32(info["mean"])) / np.float32(info["std"])
+    for batch in (1, 7):
+        got = session.run(None, {"features": normalised[:batch]})[0]
+        np.testing.assert_allclose(got, keras_outputs(digits_run / "run", raw[:batch]), atol=1e-5)
+
+
+def test_savedmodel_serving_signature_reloads_and_matches(digits_run):
+    import tensorflow as tf
+
+    export(digits_run / "run", format="savedmodel", output=digits_run / "sm")
+    serve = tf.saved_model.load(str(digits_run / "sm" / "saved_model")).signatures["serving_default"]
+    info = json.loads((digits_run / "sm" / "dataset.json").read_text())
+    raw = np.random.default_rng(1).uniform(0, 255, (5, 8, 8, 1)).astype(np.float32)
+    got = next(iter(serve(features=tf.constant((raw - info["mean"][0]) / info["std"][0])).values()))
+    np.testing.assert_allclose(got.numpy(), keras_outputs(digits_run / "run", raw), atol=1e-5)
+
+
+@pytest.mark.parametrize("quantize", ["none", "float16", "dynamic", "int8"])
+def test_tflite_exports_report_their_difference_and_metric_change(digits_run, quantize):
+    import tensorflow as tf
+
+    meta = export(digits_run / "run", format="tflite", quantize=quantize, max_metric_drop=0.1)
+    check = meta["verification"]
+    assert check["passed"] and abs(check["change"]) <= 0.1
+    assert check["max_abs_diff"] <= (1e-4 if quantize == "none" else 0.2)
+    assert check["quantized"] == (quantize != "none")
+    interpreter = tf.lite.Interpreter(model_path=str(f"{meta['bundle']}/model.tflite"))
+    dtypes = {d["dtype"] for d in interpreter.get_tensor_details()}
+    assert (np.int8 in dtypes) == (quantize in ("dynamic", "int8"))
+    assert (np.float16 in dtypes) == (quantize == "float16")
+
+
+def test_keras_int8_weight_quantization_reports_the_metric_change(digits_run):
+    meta = export(digits_run / "run", format="keras", quantize="int8")
+    check = meta["verification"]
+    assert check["passed"] and check["metric"] == "accuracy" and abs(check["change"]) <= 0.05
+    assert 0 < check["max_abs_diff"] < 0.2  # the weights really changed
+    assert (digits_run / "run" / "export" / "keras_int8" / "model.keras").exists()
+
+
+def test_a_quantized_export_that_loses_too_much_accuracy_is_refused(digits_run):
+    with pytest.raises(ExportError, match="max_metric_drop"):
+        export(digits_run / "run", format="tflite", quantize="dynamic", max_metric_drop=-1.0,
+               output=digits_run / "refused")
+    check = json.loads((digits_run / "refused" / "export.json").read_text())["verification"]
+    assert check["passed"] is False and "drop" in check
+
+
+def test_cli_export_with_an_opset_and_bad_options(digits_run, tmp_path):
+    import onnx
+
+    proc = run_zoo("export", f"run_dir={digits_run / 'run'}", "format=onnx", "opset=13", f"output={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "max |keras - exported|" in proc.stdout
+    assert onnx.load(str(tmp_path / "model.onnx")).opset_import[0].version == 13
+    for args, message in [(("format=pt",), "format='pt': expected one of onnx"),
+                          (("format=onnx", "quantize=int8"), "quantize='int8' is not available for"),
+                          (("fromat=onnx",), "did you mean 'format'"),
+                          ((), "missing required value(s) run_dir")]:
+        run_dir = () if message.startswith("missing") else (f"run_dir={digits_run / 'run'}",)
+        proc = run_zoo("export", *run_dir, *args)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert proc.stderr.strip().count("\n") == 0
+
+
+def test_predict_on_unseen_images_without_tensorflow(digits_run):
+    export(digits_run / "run", format="onnx")
+    out = digits_run / "predictions.csv"
+    code = ("import sys; from zoo.cli.main import main; "
+            f"rc = main(['predict', 'bundle={digits_run / 'run' / 'export' / 'onnx'}', "
+            f"'input={digits_run / 'unseen'}', 'output={out}']); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'; "
+            "sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 297 and set(rows[0]) == {"input", "label", *(f"p_{i}" for i in range(10))}
+    truth = [row["input"].split("/")[0] for row in rows]
+    accuracy = np.mean([row["label"] == t for row, t in zip(rows, truth, strict=True)])
+    assert accuracy > 0.5  # chance is 0.1
+    raw = np.stack([np.asarray(Image.open(digits_run / "unseen" / r["input"]), np.float32)[..., None]
+                    for r in rows])
+    expected = keras_outputs(digits_run / "run", raw)
+    got = np.array([[float(row[f"p_{i}"]) for i in range(10)] for row in rows])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_predict_csv_rows_to_json_with_an_iris_bundle(iris_run, tmp_path):
+    export(iris_run, format="onnx", output=tmp_path / "bundle")
+    iris = datasets.load_iris()
+    names = json.loads((tmp_path / "bundle" / "dataset.json").read_text())["feature_names"]
+    with (tmp_path / "rows.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["species", *reversed(names)])  # columns found by name, in any order
+        for row, label in zip(iris.data, iris.target, strict=True):
+            writer.writerow([label, *reversed(row.tolist())])
+    proc = run_zoo("predict", f"bundle={tmp_path / 'bundle'}", f"input={tmp_path / 'rows.csv'}",
+                   f"output={tmp_path / 'out.json'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = json.loads((tmp_path / "out.json").read_text())
+    assert len(records) == 150 and records[0]["input"] == "1"
+    classes = json.loads((tmp_path / "bundle" / "dataset.json").read_text())["class_names"]
+    accuracy = np.mean([r["label"] == classes[t] for r, t in zip(records, iris.target, strict=True)])
+    assert accuracy > 0.8
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in records)
+    proc = run_zoo("predict", f"bundle={tmp_path / 'bundle'}", f"input={tmp_path / 'missing.csv'}",
+                   f"output={tmp_path / 'x.csv'}")
+    assert proc.returncode == 2 and "missing.csv does not exist" in proc.stderr

@@ -1,0 +1,78 @@
+"""Write one artifact per format: ONNX (tf2onnx), SavedModel (Keras export), TFLite, Keras int8."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError
+from zoo.export.signature import model_inputs, serving_function
+from zoo.lazy import import_tensorflow
+
+MODEL_FILES = {"onnx": "model.onnx", "savedmodel": "saved_model", "tflite": "model.tflite",
+               "keras": "model.keras"}
+QUANTIZE = {"onnx": ("none",), "savedmodel": ("none",), "tflite": ("none", "float16", "dynamic", "int8"),
+            "keras": ("none", "int8")}
+
+
+class ExportError(ZooError):
+    """An export failed, or its artifact does not compute what the Keras model computes."""
+
+
+def to_onnx(model: Any, specs: list[Any], path: Path, opset: int | None) -> None:
+    """ONNX through `tf2onnx.convert.from_function` (`from_keras` fails on Keras 3 models)."""
+    import tf2onnx
+
+    fn = serving_function(model, specs)
+    try:
+        tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset, output_path=str(path))
+    except ValueError as exc:
+        raise ExportError(f"ONNX conversion failed at opset={opset}: {exc} (try another opset=...)") from exc
+
+
+def to_savedmodel(model: Any, specs: list[Any], path: Path) -> None:
+    """A SavedModel with a `serving_default` signature (what TF Serving loads)."""
+    tf = import_tensorflow()
+    fn = serving_function(model, specs)
+    module = tf.Module()
+    module.model = model
+    module.serve = fn
+    tf.saved_model.save(module, str(path), signatures={"serving_default": fn.get_concrete_function()})
+
+
+def _converter_options(quantize: str, representative: Callable[[], Iterator[list[np.ndarray]]] | None
+                       ) -> dict[str, Any]:
+    """TFLite converter settings of a quantization mode (passed through Keras's LiteRT export)."""
+    tf = import_tensorflow()
+    if quantize == "none":
+        return {}
+    options: dict[str, Any] = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+    if quantize == "float16":
+        options["target_spec"] = {"supported_types": [tf.float16]}
+    elif quantize == "int8":
+        options["representative_dataset"] = representative
+    return options
+
+
+def to_tflite(model: Any, specs: list[Any], path: Path, quantize: str,
+              representative: Callable[[], Iterator[list[np.ndarray]]] | None = None) -> None:
+    """TFLite (LiteRT) through Keras's `format="litert"`; `quantize` = none | float16 | dynamic | int8."""
+    # Keras calls `model(*input_signature, training=False)`: several inputs go as one structure.
+    names = [spec.name for spec in specs]
+    signature = specs if len(specs) == 1 else [model_inputs(model, names, specs)]
+    model.export(str(path), format="litert", input_signature=signature, verbose=False,
+                 **_converter_options(quantize, representative))
+
+
+def to_keras_int8(model: Any, path: Path, quantize: str) -> Any:
+    """The Keras model itself, weights quantized in place with `model.quantize("int8")`."""
+    if quantize == "int8":
+        with warnings.catch_warnings():  # layers without weights (pooling, activations) stay float
+            warnings.filterwarnings("ignore", message="Layer .* does not have a `quantize` method")
+            model.quantize("int8")
+    model.save(path)
+    return model

@@ -1,0 +1,103 @@
+"""Run an exported artifact on numpy inputs, one class per format.
+
+`OnnxRunner` needs only onnxruntime and numpy (so ONNX bundles serve without TensorFlow);
+the other runners import TensorFlow or Keras when they are created.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+
+class OnnxRunner:
+    """An onnxruntime session; inputs are fed in the order of the exported signature."""
+
+    def __init__(self, path: Path, names: list[str] | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+        feeds = dict(zip(self.input_names, inputs, strict=True))
+        return np.asarray(self.session.run(None, feeds)[0])
+
+
+class TFLiteRunner:
+    """The TFLite interpreter, resized to each batch (the batch dimension is dynamic)."""
+
+    def __init__(self, path: Path, names: list[str] | None = None):
+        from zoo.lazy import import_tensorflow
+
+        tf = import_tensorflow()
+        self.interpreter = tf.lite.Interpreter(model_path=str(path))
+        self.inputs = self._in_order(self.interpreter.get_input_details(), names or [])
+        self.shape: tuple | None = None
+
+    @staticmethod
+    def _in_order(details: list[dict], names: list[str]) -> list[dict]:
+        """Input tensors in signature order (the converter may reorder them; names say which is which)."""
+        by_name = {d["name"].removeprefix("serving_default_").split(":")[0]: d for d in details}
+        if len(names) == len(details) and set(names) <= set(by_name):
+            return [by_name[name] for name in names]
+        return details
+
+    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+        shape = tuple(x.shape for x in inputs)
+        if shape != self.shape:
+            for detail, x in zip(self.inputs, inputs, strict=True):
+                self.interpreter.resize_tensor_input(detail["index"], x.shape)
+            self.interpreter.allocate_tensors()
+            self.shape = shape
+        for detail, x in zip(self.inputs, inputs, strict=True):
+            self.interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
+        self.interpreter.invoke()
+        output = self.interpreter.get_output_details()[0]
+        return np.array(self.interpreter.get_tensor(output["index"]))
+
+
+class SavedModelRunner:
+    """The reloaded SavedModel's `serving_default` signature."""
+
+    def __init__(self, path: Path, names: list[str]):
+        from zoo.lazy import import_tensorflow
+
+        tf = import_tensorflow()
+        self.fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+        self.names = names
+
+    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+        outputs = self.fn(**dict(zip(self.names, inputs, strict=True)))
+        return np.asarray(next(iter(outputs.values())))
+
+
+class KerasRunner:
+    """A `.keras` file reloaded with Keras (plugin layers must be importable)."""
+
+    def __init__(self, path: Path, names: list[str] | None = None, model: Any = None):
+        import keras
+
+        self.model = model if model is not None else keras.saving.load_model(path, compile=False)
+        self.names = names or [t.name for t in self.model.inputs]
+
+    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+        from zoo.export.signature import model_inputs
+
+        return np.asarray(self.model(model_inputs(self.model, self.names, inputs), training=False))
+
+
+RUNNERS = {"onnx": OnnxRunner, "tflite": TFLiteRunner, "savedmodel": SavedModelRunner, "keras": KerasRunner}
+
+
+def open_runner(fmt: str, path: Path, names: list[str]) -> Any:
+    """The runner of an artifact of format `fmt` whose inputs are called `names`."""
+    if fmt not in RUNNERS:
+        raise ZooError(f"format={fmt!r}: expected one of {', '.join(RUNNERS)}")
+    return RUNNERS[fmt](path, names)

@@ -1,0 +1,83 @@
+"""Load a bundle for inference: its metadata, preprocessing and artifact runner.
+
+Importing this module and running an ONNX bundle needs numpy and onnxruntime only: `zoo predict`
+and `zoo serve` never import TensorFlow for ONNX bundles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError
+from zoo.export.bundle import DATASET_JSON, EXPORT_JSON
+from zoo.export.runners import open_runner
+
+
+class BundleError(ZooError):
+    """A bundle folder is missing, incomplete, or given inputs it cannot take."""
+
+
+class Bundle:
+    """An exported model with the preprocessing and labels it was trained with."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        meta_file = self.path / EXPORT_JSON
+        if not meta_file.exists():
+            raise BundleError(f"{self.path} is not an export bundle (no {EXPORT_JSON}): "
+                              "pass the folder `zoo export` printed")
+        self.meta: dict[str, Any] = json.loads(meta_file.read_text())
+        dataset_file = self.path / DATASET_JSON
+        self.dataset: dict[str, Any] = json.loads(dataset_file.read_text()) if dataset_file.exists() else {}
+        self.name: str = self.meta["name"]
+        self.inputs: list[dict[str, Any]] = self.meta["inputs"]
+        self.class_names: list[str] | None = self.meta["outputs"].get("class_names")
+        pre = self.meta["preprocessing"]
+        self.mean = None if pre.get("mean") is None else np.asarray(pre["mean"], np.float32)
+        self.std = None if pre.get("std") is None else np.asarray(pre["std"], np.float32)
+        self.runner = open_runner(self.meta["format"], self.path / self.meta["model_file"],
+                                  [i["name"] for i in self.inputs])
+
+    def check(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Cast raw inputs to the signature's dtypes; a BundleError names a wrong shape."""
+        if len(inputs) != len(self.inputs):
+            raise BundleError(f"the model takes {len(self.inputs)} input(s) "
+                              f"({', '.join(i['name'] for i in self.inputs)}), got {len(inputs)}")
+        checked = []
+        for spec, x in zip(self.inputs, inputs, strict=True):
+            want = spec["shape"][1:]
+            fixed = [(w, g) for w, g in zip(want, x.shape[1:], strict=False) if w is not None]
+            if x.ndim != len(spec["shape"]) or any(w != g for w, g in fixed):
+                raise BundleError(f"input {spec['name']!r} has shape {list(x.shape[1:])} per example, "
+                                  f"expected {want} (null = any size)")
+            checked.append(x.astype(spec["dtype"]))
+        return checked
+
+    def preprocess(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Apply the training split's normalisation to the (first, numeric) input."""
+        if self.mean is None:
+            return inputs
+        return [((inputs[0] - self.mean) / self.std).astype(np.float32), *inputs[1:]]
+
+    def predict(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """Model outputs (class probabilities or regression values) for raw, un-normalised inputs."""
+        return self.runner.run(self.preprocess(self.check(inputs)))
+
+    def labels(self, outputs: np.ndarray) -> list[Any]:
+        """The predicted label of each row: a class name, or the regression value."""
+        if self.meta["task"] != "classification":
+            return [float(v) for v in outputs.reshape(len(outputs), -1)[:, 0]]
+        names = self.class_names or [str(i) for i in range(outputs.shape[-1])]
+        return [names[i] for i in outputs.argmax(-1)]
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Open a bundle folder written by `zoo export`."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"bundle folder {path} does not exist: pass the folder `zoo export` printed")
+    return Bundle(path)

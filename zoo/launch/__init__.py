@@ -1,0 +1,1 @@
+"""Start a multi-worker training cluster on this machine (`zoo launch workers=N ...`)."""

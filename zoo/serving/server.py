@@ -1,0 +1,185 @@
+"""`zoo serve`: a TF-Serving-style REST API over onnxruntime, on the standard library's HTTP server.
+
+Routes: `GET /v1/models` (served models), `GET /v1/models/NAME` (status and metadata),
+`POST /v1/models/NAME:predict` with `{"instances": [...]}`, and `GET /healthz`. Bad requests get a
+4xx answer with `{"error": "..."}`; the server keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError
+from zoo.export.runtime import Bundle
+from zoo.serving.batcher import MicroBatcher
+
+BAD, TOO_LARGE = HTTPStatus.BAD_REQUEST, HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+log = logging.getLogger("zoo.serve")
+NUMERIC_KINDS = "biuf"
+
+
+class RequestError(Exception):
+    """A client error: answered with `status` and the message, never a crash."""
+
+    def __init__(self, status: HTTPStatus, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ServedModel:
+    """One bundle behind a micro-batcher, with its TF-Serving status and metadata."""
+
+    def __init__(self, bundle: Bundle, max_batch: int, window_ms: float):
+        self.bundle = bundle
+        self.batcher = MicroBatcher(lambda xs: bundle.runner.run(bundle.preprocess(xs)), max_batch, window_ms)
+
+    def status(self) -> dict[str, Any]:
+        meta = self.bundle.meta
+        return {"model_version_status": [{"version": "1", "state": "AVAILABLE",
+                                          "status": {"error_code": "OK", "error_message": ""}}],
+                "metadata": {"name": self.bundle.name, "format": meta["format"], "task": meta["task"],
+                             "inputs": meta["inputs"], "outputs": meta["outputs"],
+                             "quantize": meta["quantize"], "verification": meta["verification"]}}
+
+    def instances(self, body: Any, max_instances: int) -> list[np.ndarray]:
+        """The request's instances as arrays in signature order (one per model input)."""
+        if not isinstance(body, dict) or not isinstance(body.get("instances"), list) or not body["instances"]:
+            raise RequestError(BAD, 'the body must be {"instances": [...]} with at least one instance')
+        rows = body["instances"]
+        if len(rows) > max_instances:
+            raise RequestError(TOO_LARGE, f"{len(rows)} instances in one request, "
+                               f"the limit is {max_instances}: split it")
+        specs = self.bundle.inputs
+        if len(specs) == 1:
+            columns = [rows]
+        elif all(isinstance(r, dict) for r in rows):
+            columns = [[r.get(s["name"]) for r in rows] for s in specs]
+        else:
+            names = ", ".join(s["name"] for s in specs)
+            raise RequestError(BAD, f"each instance must be an object with {names}")
+        arrays = []
+        for spec, column in zip(specs, columns, strict=True):
+            try:
+                array = np.asarray(column)
+            except ValueError as exc:
+                raise RequestError(BAD, f"input {spec['name']!r}: ragged instances ({exc})") from exc
+            if array.dtype.kind not in NUMERIC_KINDS:
+                raise RequestError(BAD, f"input {spec['name']!r} must hold numbers of dtype "
+                                   f"{spec['dtype']}, got {array.dtype.name} values")
+            arrays.append(array)
+        try:
+            return self.bundle.check(arrays)
+        except ZooError as exc:
+            raise RequestError(BAD, str(exc)) from exc
+
+    def predict(self, body: Any, max_instances: int) -> dict[str, Any]:
+        outputs = self.batcher.submit(self.instances(body, max_instances))
+        return {"predictions": outputs.tolist(), "labels": self.bundle.labels(outputs)}
+
+
+class ModelServer(ThreadingHTTPServer):
+    """The HTTP server holding the served models and the request limits."""
+
+    daemon_threads = True
+    request_queue_size = 256  # the listen backlog: a burst of clients must not be reset (default 5)
+
+    def __init__(self, bundles: list[Bundle], host: str = "127.0.0.1", port: int = 8501,
+                 max_request_bytes: int = 1 << 20, max_instances: int = 1024, max_batch: int = 64,
+                 window_ms: float = 5.0):
+        self.models = {b.name: ServedModel(b, max_batch, window_ms) for b in bundles}
+        self.max_request_bytes, self.max_instances = max_request_bytes, max_instances
+        super().__init__((host, port), Handler)
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        for model in self.models.values():
+            model.batcher.close()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes requests to the served models; every client error is a JSON 4xx answer."""
+
+    server: ModelServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, status: HTTPStatus, data: dict[str, Any]) -> None:
+        body = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _model(self, name: str) -> ServedModel:
+        if name not in self.server.models:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no model {name!r}: served models are "
+                               f"{', '.join(self.server.models)} (GET /v1/models)")
+        return self.server.models[name]
+
+    def _answer(self, handle: Any) -> None:
+        try:
+            self._send(HTTPStatus.OK, handle())
+        except RequestError as exc:
+            self.close_connection = True  # an unread body must not be taken for the next request
+            self._send(exc.status, {"error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - the server must survive a failing model call
+            log.exception("request %s failed", self.path)
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(exc).__name__}: {exc}"})
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.rstrip("/")
+
+        def handle() -> dict[str, Any]:
+            if path in ("/healthz", "/health"):
+                return {"status": "ok", "models": list(self.server.models)}
+            if path == "/v1/models":
+                return {"models": [{"name": n, "version": "1", "state": "AVAILABLE"}
+                                   for n in self.server.models]}
+            if path.startswith("/v1/models/") and ":" not in path:
+                return self._model(path.removeprefix("/v1/models/")).status()
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no route GET {self.path}: try /v1/models or /healthz")
+
+        self._answer(handle)
+
+    def _body(self) -> Any:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header with the JSON body")
+        if int(length) > self.server.max_request_bytes:
+            raise RequestError(TOO_LARGE, f"request of {length} bytes exceeds the limit "
+                               f"of {self.server.max_request_bytes} bytes: send fewer instances per request")
+        raw = self.rfile.read(int(length))
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RequestError(BAD, f"malformed JSON: {exc}") from exc
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def handle() -> dict[str, Any]:
+            path = self.path.rstrip("/")
+            if not (path.startswith("/v1/models/") and path.endswith(":predict")):
+                raise RequestError(HTTPStatus.NOT_FOUND, f"no route POST {self.path}: "
+                                   "use /v1/models/NAME:predict")
+            model = self._model(path.removeprefix("/v1/models/").removesuffix(":predict"))
+            return model.predict(self._body(), self.server.max_instances)
+
+        self._answer(handle)
+
+
+def start(server: ModelServer) -> threading.Thread:
+    """Serve in a background thread (for tests and the benchmark); `server.close()` stops it."""
+    thread = threading.Thread(target=server.serve_forever, name="zoo-serve", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,198 @@
+"""Multi-worker training: the cluster from `TF_CONFIG`, chief-only writing, explicit sharding."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+log = logging.getLogger("zoo.train")
+
+
+def tf_config_from(workers: list[str], index: int) -> dict[str, Any]:
+    """The `TF_CONFIG` of worker `index` in a cluster of `workers` ("host:port" each)."""
+    if not 0 <= index < len(workers):
+        raise ZooError(f"strategy.task_index={index}: expected 0..{len(workers) - 1} "
+                       f"for {len(workers)} worker(s) in strategy.workers")
+    return {"cluster": {"worker": list(workers)}, "task": {"type": "worker", "index": index}}
+
+
+def read_tf_config() -> dict[str, Any]:
+    """The parsed `TF_CONFIG` environment variable ({} when unset)."""
+    text = os.environ.get("TF_CONFIG", "")
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ZooError(f"TF_CONFIG is not valid JSON ({exc.msg}): set it to "
+                       '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", '
+                       '"index": N}}') from None
+
+
+def is_chief(tf_config: dict[str, Any] | None = None) -> bool:
+    """The `chief` task, or worker 0 when there is none, writes the run folder; others do not."""
+    config = read_tf_config() if tf_config is None else tf_config
+    task = config.get("task", {})
+    kind = task.get("type", "worker")
+    if "chief" in config.get("cluster", {}):
+        return kind == "chief"
+    return kind == "worker" and int(task.get("index", 0)) == 0
+
+
+def cluster_config(cfg: Any) -> dict[str, Any]:
+    """This process's `TF_CONFIG`, first set from `strategy.workers` + `strategy.task_index` if given."""
+    if cfg.get("workers"):
+        os.environ["TF_CONFIG"] = json.dumps(tf_config_from(list(cfg.workers), cfg.task_index))
+    config = read_tf_config()
+    if not config.get("cluster"):
+        raise ZooError("strategy=multi_worker needs a cluster: set TF_CONFIG, pass "
+                       "strategy.workers=[host:port,...] strategy.task_index=N, or use zoo launch")
+    return config
+
+
+def scratch_dir(run: Any) -> str:
+    """This worker's temporary folder for `run`: the same path on a restart, so it is reused."""
+    key = hashlib.sha256(str(os.path.abspath(run.path)).encode()).hexdigest()[:12]
+    index = read_tf_config().get("task", {}).get("index", 0)
+    return os.path.join(tempfile.gettempdir(), f"zoo-worker-{key}-{index}")
+
+
+@contextlib.contextmanager
+def writable_run(cfg: Any, run: Any) -> Iterator[tuple[Any, bool]]:
+    """The run folder this process writes, and whether it resumes.
+
+    The chief (and any single-process run) prepares and writes `run`. Another worker of a
+    multi-worker run reads the chief's checkpoints (a shared folder: one machine, or a shared
+    volume) but writes into a temporary folder that is deleted when training ends.
+    """
+    multi = cfg.strategy.name == "multi_worker"
+    if not multi or is_chief(cluster_config(cfg.strategy)):
+        yield run, run.prepare(cfg, resume=cfg.trainer.resume, overwrite=cfg.trainer.overwrite)
+        return
+    from zoo.training.rundir import RunDir
+
+    if run.finished and not cfg.trainer.overwrite:
+        run.prepare(cfg, resume=cfg.trainer.resume, overwrite=False)  # raises the chief's error
+    scratch = RunDir(scratch_dir(run))
+    shutil.rmtree(scratch.path, ignore_errors=True)  # a killed predecessor's leftovers
+    scratch.checkpoints.mkdir(parents=True)
+    resume = cfg.trainer.resume and run.interrupted and not cfg.trainer.overwrite
+    if resume:
+        for name in ("last.weights.h5", "last.prev.weights.h5", "state.json"):
+            if (run.checkpoints / name).exists():
+                shutil.copyfile(run.checkpoints / name, scratch.checkpoints / name)
+        if run.dataset_info.exists():
+            shutil.copyfile(run.dataset_info, scratch.dataset_info)
+    try:
+        yield scratch, scratch.prepare(cfg, resume=resume, overwrite=True)
+    finally:
+        shutil.rmtree(scratch.path, ignore_errors=True)
+
+
+def make_multi_worker_strategy(cfg: Any) -> Any:
+    """`MultiWorkerMirroredStrategy` over the cluster of `TF_CONFIG` (or `strategy.workers`)."""
+    from zoo.lazy import import_tensorflow
+
+    config = cluster_config(cfg)
+    tf = import_tensorflow()
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # one INFO line per all-reduce
+    task = config.get("task", {})
+    log.info("MultiWorkerMirroredStrategy: task %s/%s of %s, %d replica(s) in sync",
+             task.get("type"), task.get("index"), json.dumps(config["cluster"]),
+             strategy.num_replicas_in_sync)
+    return strategy
+
+
+def is_multi_worker(strategy: Any) -> bool:
+    """True under `MultiWorkerMirroredStrategy`, whatever the number of workers."""
+    from zoo.lazy import import_tensorflow
+
+    return isinstance(strategy, import_tensorflow().distribute.MultiWorkerMirroredStrategy)
+
+
+def shard_by_data(dataset: Any) -> Any:
+    """Each worker takes every N-th element: in-memory data has no files to shard by."""
+    from zoo.lazy import import_tensorflow
+
+    tf = import_tensorflow()
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def prepare_model(model: Any, strategy: Any, element_spec: Any) -> None:
+    """Make Keras 3 `fit`/`evaluate` work under `MultiWorkerMirroredStrategy` on this model.
+
+    Two steps of Keras's TF trainer reduce across workers in a way that fails there
+    (keras#20585, tensorflow#72388): `_maybe_symbolic_build` reduces a real PerReplica batch
+    outside a replica context, and the step logs (scalars) are reduced `MEAN` along an axis 0
+    they do not have. So build from the dataset's element spec up front, and let the steps
+    return each scalar as a one-element vector, whose cross-replica mean is the same scalar.
+    Only this model instance changes; callbacks and the run folder work as usual.
+    """
+    build_from_spec(model, strategy, element_spec)
+    for name in ("train_step", "test_step"):
+        setattr(model, name, _vector_logs(getattr(model, name)))
+
+
+def weights_digest(model: Any) -> str:
+    """A short SHA-256 of every weight's bytes: equal on all workers when they are in sync."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def log_weights_digest(model: Any) -> None:
+    """Log this worker's weights digest, so a cluster's logs show whether its workers agree."""
+    task = read_tf_config().get("task", {})
+    log.info("worker %s weights sha256 %s", task.get("index", 0), weights_digest(model))
+
+
+def _vector_logs(step: Any) -> Any:
+    """Wrap a Keras step so that its rank-0 outputs become shape-[1] tensors."""
+    import keras
+
+    def wrapped(data: Any) -> Any:
+        from zoo.lazy import import_tensorflow
+
+        tf = import_tensorflow()
+        logs = step(data)
+        return keras.tree.map_structure(
+            lambda v: tf.reshape(v, [1]) if hasattr(v, "shape") and v.shape.rank == 0 else v, logs)
+
+    return wrapped
+
+
+def build_from_spec(model: Any, strategy: Any, element_spec: Any) -> None:
+    """Build model, loss, metrics and optimizer from shapes; skip Keras's own reducing build."""
+    import keras
+
+    def symbolic(spec: Any) -> Any:
+        return None if spec is None else keras.KerasTensor(tuple(spec.shape), spec.dtype.name)
+
+    data_batch = keras.tree.map_structure(symbolic, element_spec)
+    if isinstance(data_batch, tuple) and len(data_batch) == 2:
+        data_batch = (*data_batch, None)
+    with strategy.scope():
+        model._symbolic_build(data_batch=data_batch)
+
+    def _already_built(self: Any, iterator: Any = None, data_batch: Any = None) -> None:
+        return None
+
+    model._maybe_symbolic_build = types.MethodType(_already_built, model)
