@@ -82,13 +82,18 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
         base = base.cache()
     buffer = max(1, min(shuffle_buffer, n))
 
-    def one_epoch(epoch):
-        shuffled = base.shuffle(buffer, seed=tf.cast(seed, tf.int64) + epoch,
-                                reshuffle_each_iteration=False)
+    def one_epoch(epoch: int) -> Any:
+        # A Python seed per epoch: tensor seeds fail under TF op determinism.
+        shuffled = base.shuffle(buffer, seed=seed + epoch, reshuffle_each_iteration=False)
         return shuffled.batch(global_batch).take(steps)
 
-    epochs_ds = tf.data.Dataset.range(initial_epoch, max(epochs, initial_epoch))
-    dataset = epochs_ds.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+    epochs_list = list(range(initial_epoch, max(epochs, initial_epoch))) or [initial_epoch]
+    dataset = one_epoch(epochs_list[0])
+    for epoch in epochs_list[1:]:
+        dataset = dataset.concatenate(one_epoch(epoch))
+    if epochs <= initial_epoch:
+        dataset = dataset.take(0)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
     return TrainStream(dataset, steps)
 
 
