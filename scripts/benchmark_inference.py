@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from zoo.evaluation.evaluate import load_run
 from zoo.export.convert import ExportError
-from zoo.export.exporter import export, load_run, split_arrays
+from zoo.export.exporter import export, split_arrays
 from zoo.export.runners import KerasRunner, OnnxRunner, TFLiteRunner
 from zoo.export.runtime import load_bundle
 from zoo.export.signature import input_signature, model_inputs

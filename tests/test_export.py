@@ -17,8 +17,9 @@ from PIL import Image
 from sklearn import datasets
 
 import zoo
+from zoo.evaluation.evaluate import load_run
 from zoo.export.convert import ExportError
-from zoo.export.exporter import export, load_run
+from zoo.export.exporter import export
 
 QUICK = ("trainer.plots=false", "trainer.tensorboard=false")
 

@@ -26,18 +26,11 @@ def _load_model(run: Any, checkpoint: str, cfg: Any, info: Any) -> Any:
     return model
 
 
-def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final",
-             batch_size: int = 128, output: str | Path | None = None) -> dict[str, Any]:
-    """Score a run's model on `split`; writes `metrics.json`, `report.json/.txt` and plots."""
-    from zoo.data.pipeline import eval_stream
-    from zoo.evaluation.artifacts import write_evaluation
-    from zoo.training.rundir import RunDir, write_json
+def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
+    """The run's folder, config, task, prepared splits and rebuilt Keras model."""
+    from zoo.training.rundir import RunDir
     from zoo.training.task import task_for
 
-    if split not in SPLITS:
-        raise ZooError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
-    if checkpoint not in CHECKPOINTS:
-        raise ZooError(f"checkpoint={checkpoint!r}: expected one of {', '.join(CHECKPOINTS)}")
     run = RunDir(run_dir)
     if not run.path.is_dir():
         raise RunDirError(f"run folder {run.path} does not exist: pass the folder `zoo train` printed")
@@ -48,8 +41,23 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final"
     task = task_for(registry.model(cfg.model.name))
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
     splits = task.prepare_data(splits, cfg, run, fit=False)
+    model = _load_model(run, checkpoint, cfg, splits.info)
+    return run, cfg, task, splits, model
+
+
+def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final",
+             batch_size: int = 128, output: str | Path | None = None) -> dict[str, Any]:
+    """Score a run's model on `split`; writes `metrics.json`, `report.json/.txt` and plots."""
+    from zoo.data.pipeline import eval_stream
+    from zoo.evaluation.artifacts import write_evaluation
+    from zoo.training.rundir import write_json
+
+    if split not in SPLITS:
+        raise ZooError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
+    if checkpoint not in CHECKPOINTS:
+        raise ZooError(f"checkpoint={checkpoint!r}: expected one of {', '.join(CHECKPOINTS)}")
+    run, cfg, task, splits, model = load_run(run_dir, checkpoint)
     info = splits.info
-    model = _load_model(run, checkpoint, cfg, info)
     dataset = eval_stream(getattr(splits, split), info, batch_size, cache=False)
     evaluation = task.evaluate(model, dataset, info)
     out = Path(output) if output else run.evaluation

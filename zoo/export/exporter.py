@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import RunDirError, ZooError
+from zoo.errors import ZooError
 from zoo.export import bundle as files
 from zoo.export import convert
 from zoo.export.convert import MODEL_FILES, QUANTIZE, ExportError
@@ -55,27 +55,6 @@ def split_arrays(split: Any, info: Any, specs: list[Any], limit: int) -> tuple[l
     return inputs, np.concatenate(labels)[:limit]
 
 
-def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
-    """The run's config, task, prepared splits and rebuilt Keras model."""
-    from zoo.evaluation.evaluate import _load_model
-    from zoo.registry import get_registry
-    from zoo.training.rundir import RunDir
-    from zoo.training.task import task_for
-
-    run = RunDir(run_dir)
-    if not run.path.is_dir():
-        raise RunDirError(f"run folder {run.path} does not exist: pass the folder `zoo train` printed")
-    cfg = run.load_config()
-    if not run.dataset_info.exists():
-        raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
-    registry = get_registry()
-    task = task_for(registry.model(cfg.model.name))
-    splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
-    splits = task.prepare_data(splits, cfg, run, fit=False)
-    model = _load_model(run, checkpoint, cfg, splits.info)
-    return run, cfg, task, splits, model
-
-
 def write_artifact(fmt: str, quantize: str, model: Any, specs: list[Any], path: Path, opset: int,
                    representative: Any) -> Any:
     """Convert; returns an in-process runner for formats verified in memory (Keras int8)."""
@@ -107,6 +86,8 @@ def export(run_dir: str | Path, format: str = "onnx", output: str | Path | None 
            quantize: str = "none", tolerance: float = 1e-4, max_metric_drop: float = 0.05,
            checkpoint: str = "final", held_out: int = 64, name: str | None = None) -> dict[str, Any]:
     """Export a run's model to `format`, run the artifact against Keras, write the bundle."""
+    from zoo.evaluation.evaluate import load_run
+
     check_options(format, quantize)
     run, cfg, task, splits, model = load_run(run_dir, checkpoint)
     info = splits.info
