@@ -109,23 +109,32 @@ def run_plain(model_name: str, epochs: int, cfg) -> dict:
                   model.count_params())
 
 
-def run_zoo(model_name: str, epochs: int, lean: bool) -> dict:
+def timed_zoo_train(args: list[str]) -> tuple[object, int, list[tuple[float, float]], float]:
+    """`zoo.train` of `args` in a temporary folder, with an epoch timer on `fit`.
+
+    Returns the result, the number of training examples, the timer's readings and the call's seconds.
+    """
     import keras
 
     keras.backend.clear_session()
     timer, original = epoch_timer(), keras.Model.fit
-    keras.Model.fit = lambda self, *args, callbacks=None, **kwargs: original(
-        self, *args, callbacks=[*(callbacks or []), timer], **kwargs)
+    keras.Model.fit = lambda self, *a, callbacks=None, **kwargs: original(
+        self, *a, callbacks=[*(callbacks or []), timer], **kwargs)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            res = zoo.train(zoo.compose(overrides(model_name, epochs, lean)), run_dir=Path(tmp) / "run")
+            res = zoo.train(zoo.compose(args), run_dir=Path(tmp) / "run")
             seconds = time.perf_counter() - started
             n = json.loads((res.run_dir / "dataset.json").read_text())["num_examples"]["train"]
     finally:
         keras.Model.fit = original
+    return res, n, timer.ends, seconds
+
+
+def run_zoo(model_name: str, epochs: int, lean: bool) -> dict:
+    res, n, ends, seconds = timed_zoo_train(overrides(model_name, epochs, lean))
     m = res.metrics
-    return result(n, epochs, m["train_seconds"], timer.ends, seconds, m["test"]["accuracy"],
+    return result(n, epochs, m["train_seconds"], ends, seconds, m["test"]["accuracy"],
                   res.model.count_params())
 
 

@@ -94,3 +94,19 @@ def test_checkpoint_lookup_and_offline_failure(monkeypatch):
         presets.checkpoint("bert_base_en")
     with pytest.raises(ZooError, match="no such directory"):
         presets.checkpoint("./missing/checkpoint")
+
+
+@pytest.mark.parametrize("experiment", ["bert_imdb", "bert_ag_news", "bert_sst2"])
+def test_tfds_bert_experiments_train_offline_on_mock_data(experiment, tmp_path):
+    import tensorflow_datasets as tfds
+
+    data_dir = tmp_path / "tfds"
+    with tfds.testing.mock_data(num_examples=48, data_dir=str(data_dir)):
+        # a tiny BERT stands in for MiniLM (its loading is tested above) to keep this fast
+        cfg = zoo.compose([f"experiment={experiment}", f"dataset.data_dir={data_dir}", "model.preset=tiny",
+                           "model.vocabulary_size=300", "model.sequence_length=16", "trainer.epochs=6",
+                           "trainer.batch_size=8", "trainer.learning_rate=2e-3", *QUICK])
+        result = zoo.train(cfg, tmp_path / "run")
+    assert result.metrics["task"] == "classification" and result.metrics["epochs"] == 6
+    assert result.history["loss"][-1] < result.history["loss"][0], result.history["loss"]
+    assert set(result.metrics["test"]) >= {"accuracy", "f1"}

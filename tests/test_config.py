@@ -29,10 +29,12 @@ NEEDS_VALUES = {
     "mlp_csv_regression": {"dataset.path", "dataset.target"},
     "lstm_text_csv": {"dataset.path"},
     "bert_text_csv": {"dataset.path"},
+    "bert_mlm": {"dataset.path"},  # the unlabelled text
     "lstm_timeseries": {"dataset.path", "dataset.target"},
+    "distill": {"distill.teacher"},  # the teacher run folder
 }
 EXPECTED_EXPERIMENTS = {"cnn_digits", "mlp_breast_cancer", "mlp_diabetes", "cnn_mnist",
-                        "mlp_csv_regression", "toy_iris"}
+                        "mlp_csv_regression", "toy_iris", "bert_mlm", "bert_ag_news", "bert_sst2", "distill"}
 GROUPS = ("model", "dataset", "optimizer", "trainer", "strategy", "experiment")
 
 

@@ -15,6 +15,8 @@ REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
 # Generative families (GAN, VAE) learn the data distribution; their losses are for this kind only.
 GENERATIVE = "generative"
+# Datasets of unlabelled examples (text for masked-language-model pre-training).
+UNLABELLED = "unlabelled"
 
 
 @dataclass(frozen=True)

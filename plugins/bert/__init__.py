@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from zoo import hookimpl
 from zoo.config.schema import ModelConfig
 from zoo.lazy import lazy
-from zoo.specs import CLASSIFICATION, ModelSpec
+from zoo.specs import CLASSIFICATION, UNLABELLED, ModelSpec
 
 
 @dataclass
@@ -25,6 +25,14 @@ class BertConfig(ModelConfig):
     dropout: float = 0.1  # before the classification head
 
 
+@dataclass
+class BertMLMConfig(BertConfig):
+    name: str = "bert_mlm"
+    mask_rate: float = 0.15  # fraction of tokens selected for prediction (80% [MASK], 10% random)
+    max_predictions: int = 20  # masked positions per example
+    mask_copies: int = 1  # differently masked copies of the training split (BERT's dupe factor)
+
+
 @hookimpl
 def zoo_models() -> list[ModelSpec]:
     return [
@@ -32,6 +40,10 @@ def zoo_models() -> list[ModelSpec]:
                   "BERT text or sentence-pair classifier: a size from scratch or a checkpoint (model.preset)",
                   BertConfig, tasks=(CLASSIFICATION,),
                   modalities=("text",), task=lazy("zoo_plugins.bert.task:BertTask")),
+        ModelSpec("bert_mlm", lazy("zoo_plugins.bert.mlm:build_masked_lm"),
+                  "BERT masked-language-model pre-training on unlabelled text; fine-tune the result "
+                  "with `model=bert model.preset=RUN_DIR`", BertMLMConfig, tasks=(UNLABELLED,),
+                  modalities=("text",), task=lazy("zoo_plugins.bert.mlm:MaskedLMTask")),
     ]
 
 

@@ -24,13 +24,14 @@ def is_size(preset: str) -> bool:
 def checkpoint(preset: str) -> str:
     """The directory or keras-hub preset name to load for `model.preset=preset`.
 
-    A directory is used as is; an installed Python package is searched for a checkpoint
-    (`config.json` in it or in a sub-folder); anything else is a keras-hub preset name, which
-    needs the network (checked first, so an offline machine fails at once).
+    A directory is used as is (a `bert_mlm` run folder means its saved preset); an installed
+    Python package is searched for a checkpoint (`config.json` in it or in a sub-folder);
+    anything else is a keras-hub preset name, which needs the network (checked first, so an
+    offline machine fails at once).
     """
     path = Path(preset).expanduser()
     if path.is_dir():
-        return str(path)
+        return str(run_preset(path))
     if "/" in preset or preset.startswith("."):
         raise ZooError(f"model.preset={preset!r}: no such directory (a keras-hub preset or a "
                        "Hugging Face folder with config.json, model.safetensors, vocab.txt)")
@@ -44,6 +45,16 @@ def checkpoint(preset: str) -> str:
                        f"an installed checkpoint package, and keras-hub presets need the network "
                        f"({KERAS_HUB_URL} is unreachable): give a local checkpoint directory")
     return preset
+
+
+def run_preset(path: Path) -> Path:
+    """`path`, or the keras-hub preset a `bert_mlm` run saved in `path/preset`."""
+    if (path / "config.json").exists() or not (path / "config.yaml").exists():
+        return path
+    if (path / "preset" / "config.json").exists():
+        return path / "preset"
+    raise ZooError(f"model.preset={str(path)!r} is a run folder without a pre-trained preset "
+                   "(only finished bert_mlm runs write RUN/preset): give a bert_mlm run or a checkpoint")
 
 
 def package_checkpoint(name: str) -> str | None:

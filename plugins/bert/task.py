@@ -7,6 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 from zoo_plugins.bert.tokenizer import VOCABULARY_FILE, fit_tokenizer, load_tokenizer, save_tokenizer
+from zoo_plugins.text.batching import map_in_batches
 from zoo_plugins.text.scoring import evaluate_compiled
 
 from zoo.data.base import DatasetInfo, RawSplits
@@ -71,4 +72,4 @@ def to_inputs(dataset: Any, tokenizer: Any, length: int) -> Any:
         features = preprocessor(x=text)  # a positional tuple would read as (x, y)
         return {name: tf.cast(features[name], tf.int32) for name in INPUTS}, label
 
-    return dataset.batch(256).map(apply, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    return map_in_batches(dataset, apply, 256)

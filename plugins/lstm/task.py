@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
+from zoo_plugins.text.batching import map_in_batches
 from zoo_plugins.text.scoring import evaluate_compiled
 
 from zoo.data.base import DatasetInfo, RawSplits
@@ -71,7 +72,7 @@ def to_ids(dataset: Any, vectorizer: Any) -> Any:
     def apply(text: Any, label: Any) -> tuple[Any, Any]:
         return tf.cast(vectorizer(joined(text)), tf.int32), label
 
-    return dataset.batch(512).map(apply, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    return map_in_batches(dataset, apply, 512)
 
 
 def describe_ids(info: DatasetInfo, vocabulary: list[str], length: int, path: Path) -> None:

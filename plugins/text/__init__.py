@@ -38,6 +38,18 @@ class TextFolderDatasetConfig(DatasetConfig):
 
 
 @dataclass
+class TextLinesDatasetConfig(DatasetConfig):
+    """The user's unlabelled text: a .txt file (one example per line) or a folder of .txt files."""
+
+    source: str = "text_lines"
+    path: str = MISSING
+    min_chars: int = 20  # shorter lines (headings, blank-ish lines) are dropped
+    test_fraction: float = 0.05
+    val_fraction: float = 0.05
+    normalize: bool = False
+
+
+@dataclass
 class TFDSTextDatasetConfig(TFDSDatasetConfig):
     """A TFDS text classification set by name (imdb_reviews, ag_news_subset, glue/sst2)."""
 
@@ -68,6 +80,9 @@ def zoo_datasets() -> list[DatasetSpec]:
                     TextCSVDatasetConfig),
         DatasetSpec("text_folder", lazy("zoo_plugins.text.folder_text:load"),
                     "your .txt files, one sub-folder per class (dataset.path)", TextFolderDatasetConfig),
+        DatasetSpec("text_lines", lazy("zoo_plugins.text.lines_text:load"),
+                    "your unlabelled text for pre-training: a .txt file (one example a line) or a "
+                    "folder of .txt files (dataset.path)", TextLinesDatasetConfig),
         DatasetSpec("tfds_text", lazy("zoo_plugins.text.tfds_text:load"),
                     "TFDS text classification by name (imdb_reviews, ag_news_subset, glue/sst2)",
                     TFDSTextDatasetConfig),

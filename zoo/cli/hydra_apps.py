@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.config.compose import CONFIG_MODULE, prepare_hydra
@@ -28,6 +31,19 @@ def _report(exc: ZooError) -> None:
     sys.exit(2)
 
 
+def run_folder(given: str | None) -> str:
+    """`run_dir=` from the command line, else Hydra's run folder (removed if left empty)."""
+    hydra_dir = Path(HydraConfig.get().runtime.output_dir)
+    if not given:
+        return str(hydra_dir)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise ZooError(f"run_dir={given} names one run folder, but a sweep has many: drop run_dir "
+                       "and set hydra.sweep.dir=FOLDER instead")
+    with contextlib.suppress(OSError):
+        hydra_dir.rmdir()  # Hydra creates it before the job starts; only an empty one goes
+    return given
+
+
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
 def train_app(cfg: DictConfig) -> float | None:
     """Train one configuration; returns the test headline metric (for sweepers)."""
@@ -36,7 +52,7 @@ def train_app(cfg: DictConfig) -> float | None:
     try:
         check_missing(cfg)
         check_names(cfg)
-        cfg.run_dir = HydraConfig.get().runtime.output_dir
+        cfg.run_dir = run_folder(cfg.run_dir)
         from zoo.training.trainer import train
 
         result = train(cfg)

@@ -44,18 +44,18 @@ def with_normalization(splits: RawSplits, enabled: bool) -> DatasetInfo:
 
 
 def preprocess_fn(info: DatasetInfo):
-    """`(features, label) -> (normalised features, label)` for `Dataset.map`."""
+    """`(features, label[, sample_weight]) -> (normalised features, label[, sample_weight])`."""
     tf = import_tensorflow()
     mean = None if info.mean is None else tf.constant(info.mean, tf.float32)
     std = None if info.std is None else tf.constant(info.std, tf.float32)
     regression = info.task == REGRESSION
 
-    def apply(features, label):
+    def apply(features, label, *weights):
         if mean is not None:
             features = (tf.cast(features, tf.float32) - mean) / std
         if regression:
             label = tf.reshape(tf.cast(label, tf.float32), (1,))
-        return features, label
+        return (features, label, *weights)
 
     return apply
 

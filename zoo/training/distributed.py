@@ -179,6 +179,15 @@ def _vector_logs(step: Any) -> Any:
     return wrapped
 
 
+def has_sample_weights(element_spec: Any) -> bool:
+    """Whether a dataset yields `(x, y, sample_weight)`.
+
+    Keras's `_maybe_symbolic_build` sums a first batch's sample weights across replicas and
+    fails on an uneven last batch (shapes [19, k] and [18, k]): such models use `build_from_spec`.
+    """
+    return isinstance(element_spec, tuple) and len(element_spec) == 3 and element_spec[2] is not None
+
+
 def build_from_spec(model: Any, strategy: Any, element_spec: Any) -> None:
     """Build model, loss, metrics and optimizer from shapes; skip Keras's own reducing build."""
     import keras
