@@ -80,6 +80,16 @@ class StrategyConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation (`experiment=distill`); the `distill` node is null otherwise."""
+
+    teacher: str = MISSING  # a finished `zoo train` run folder of a classifier
+    temperature: float = 4.0  # softens both models' logits before they are compared
+    alpha: float = 0.1  # weight of the true labels' loss; 1 - alpha goes to the teacher's soft targets
+    teacher_data: bool = True  # train on the teacher's dataset config (else the composed one, checked)
+
+
+@dataclass
 class TrainConfig:
     """The composed config of `zoo train`."""
 
@@ -88,6 +98,7 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    distill: DistillConfig | None = None  # set by experiment=distill
     run_dir: str | None = None  # set from Hydra's run folder on the command line
     description: str = ""
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.errors import ZooError, plural
 from zoo.registry import Registry
-from zoo.specs import CLASSIFICATION
+from zoo.specs import CLASSIFICATION, TASKS
 
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
 DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mae", "mse"]}
@@ -53,7 +53,15 @@ class Task:
             check_task("metric", name, registry.metric(name).tasks, info.task)
 
     def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
+        if info.task not in TASKS:
+            raise ZooError(f"dataset {info.name!r} is {info.task}: model {self.model_name(cfg)!r} needs "
+                           "labels; use a labelled dataset, or a model for unlabelled data "
+                           "(`zoo list models`)")
         return cfg.trainer.loss or DEFAULT_LOSS[info.task]
+
+    @staticmethod
+    def model_name(cfg: DictConfig) -> str:
+        return str(cfg.model.name)
 
     def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
         return list(cfg.trainer.metrics or DEFAULT_METRICS[info.task])
@@ -64,6 +72,15 @@ class Task:
         model.compile(optimizer=optimizer, loss=registry.loss(self.loss_name(cfg, info)).build(info),
                       metrics=[registry.metric(n).build(info) for n in self.metric_names(cfg, info)],
                       jit_compile=cfg.trainer.jit_compile)
+
+    def fit_model(self, model: Any) -> Any:
+        """What the trainer fits: `model`, or a wrapper that trains it (distillation's teacher +
+        student); checkpoints and `model.keras` always hold `model` itself."""
+        return model
+
+    def extra_metrics(self, model: Any, test_ds: Any, info: DatasetInfo, evaluation: Any) -> dict[str, Any]:
+        """More top-level entries for `metrics.json` (e.g. distillation's teacher vs student)."""
+        return {}
 
     def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
         """Extra Keras callbacks of this family (the shared ones are always there)."""

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError, unknown_name
 from zoo.registry import Registry, get_registry
+from zoo.training.distill import distilling
 from zoo.training.task import Task, task_for
 
 log = logging.getLogger("zoo.train")
@@ -62,6 +63,10 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
     from zoo.training.rundir import RunDir
 
     registry = get_registry()
+    if distilling(cfg):
+        from zoo.training.distill import adopt_teacher_data
+
+        cfg = adopt_teacher_data(cfg)
     check_names(cfg, registry)
     run = RunDir(run_dir or cfg.get("run_dir") or default_run_dir())
     with writable_run(cfg, run) as (run, resuming), run.logging_to_file():
@@ -75,7 +80,14 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     from zoo.data.pipeline import eval_stream, train_stream
     from zoo.lazy import import_tensorflow
     from zoo.training.callbacks import build_callbacks, choose_checkpoint
-    from zoo.training.distributed import is_multi_worker, log_weights_digest, prepare_model, shard_by_data
+    from zoo.training.distributed import (
+        build_from_spec,
+        has_sample_weights,
+        is_multi_worker,
+        log_weights_digest,
+        prepare_model,
+        shard_by_data,
+    )
     from zoo.training.optim import build_optimizer
     from zoo.training.strategy import make_strategy
 
@@ -90,6 +102,10 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         tf.config.experimental.enable_op_determinism()
     spec = registry.model(cfg.model.name)
     task = task_for(spec)
+    if distilling(cfg):
+        from zoo.training.distill import DistillationTask
+
+        task = DistillationTask(task, cfg, registry)
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=t.seed)
     splits = task.prepare_data(splits, cfg, run, fit=not resuming or not run.dataset_info.exists())
     info = splits.info
@@ -115,21 +131,24 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
             model = spec.build(cfg.model, info)
             optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
             task.compile(model, optimizer, cfg, info, registry)
+            fit_model = task.fit_model(model)  # a wrapper for distillation (teacher + student)
             if resuming:
                 build_optimizers(model)
                 model.load_weights(checkpoint)
                 log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
             if is_multi_worker(strategy):
-                prepare_model(model, strategy, stream.dataset.element_spec)
+                prepare_model(fit_model, strategy, stream.dataset.element_spec)
+            elif replicas > 1 and has_sample_weights(stream.dataset.element_spec):
+                build_from_spec(fit_model, strategy, stream.dataset.element_spec)
         log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
                  cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
                  "on" if model.jit_compile else "off")
         callbacks = build_callbacks(run, t, resuming, state.get("best"))
         callbacks += task.callbacks(cfg, info, run)
         started = time.perf_counter()
-        history = model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
-                            steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
-                            callbacks=callbacks, verbose=t.verbose, shuffle=False)
+        history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
+                                steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
+                                callbacks=callbacks, verbose=t.verbose, shuffle=False)
         seconds = time.perf_counter() - started
         if is_multi_worker(strategy):
             log_weights_digest(model)
@@ -171,6 +190,7 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, info: Any, test_d
         "replicas": replicas,
         "headline": task.headline(info),
     }
+    metrics.update(task.extra_metrics(model, test_ds, info, evaluation))
     if cfg.trainer.plots and full_history.get("loss"):
         run.plots.mkdir(exist_ok=True)
         learning_curves(full_history, run.plots / "learning_curves.png")

@@ -1,0 +1,197 @@
+"""Knowledge distillation as a training mode: a finished run is the teacher of a new student run.
+
+`zoo train experiment=distill distill.teacher=RUN_DIR model=mlp_small` trains the student on the
+teacher's data (its dataset config, split seed and normalisation) with a mix of the true labels'
+loss (weight `alpha`) and the teacher's softened logits (weight `1 - alpha`, temperature `T`).
+`DistillationTask` wraps the student family's `Task`; the trainer fits the task's `fit_model`
+(teacher + student) and saves the plain student, so the run folder is an ordinary one.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from zoo.data.base import DatasetInfo, RawSplits
+from zoo.errors import DataError, RunDirError, ZooError
+from zoo.registry import Registry, get_registry
+from zoo.specs import CLASSIFICATION
+from zoo.training.task import Task, task_for
+
+log = logging.getLogger("zoo.train")
+# What must agree between the teacher's data and the student's, and how to say it.
+SAME_DATA = ("name", "task", "modality", "input_shape", "input_dtype", "num_classes", "class_names",
+             "num_examples")
+
+
+def distilling(cfg: DictConfig) -> bool:
+    """True when `cfg` names a teacher; a clear error when `experiment=distill` left it out."""
+    node = OmegaConf.select(cfg, "distill")
+    if node is None:
+        return False
+    if OmegaConf.is_missing(node, "teacher"):
+        raise ZooError("distillation needs a teacher: add distill.teacher=RUN_DIR (a finished "
+                       "`zoo train` run folder of a classifier)")
+    return bool(node.teacher)
+
+
+@dataclass
+class Teacher:
+    """A finished classification run: its folder, config and `dataset.json`."""
+
+    run: Any  # RunDir
+    cfg: DictConfig
+    info: DatasetInfo
+
+    @classmethod
+    def load(cls, path: str | Path) -> Teacher:
+        from zoo.training.rundir import RunDir
+
+        run = RunDir(Path(path).expanduser())
+        if not run.path.is_dir():
+            raise RunDirError(f"distill.teacher={path} does not exist: pass a run folder that "
+                              "`zoo train` printed")
+        cfg = run.load_config()
+        for needed in (run.dataset_info, run.model):
+            if not needed.exists():
+                raise RunDirError(f"distill.teacher={path} has no {needed.name}: the teacher run did "
+                                  f"not finish; finish it (zoo train run_dir={path}) or pick another")
+        info = DatasetInfo.load(run.dataset_info)
+        if info.task != CLASSIFICATION:
+            raise ZooError(f"distill.teacher={path} is a {info.task} run of {info.name!r}: "
+                           "distillation needs a classification teacher")
+        if info.modality == "text":
+            raise ZooError(f"distill.teacher={path} reads text ({info.name!r}): distillation supports "
+                           "numeric inputs (tabular, image, sequence) only, as a student must take "
+                           "exactly the teacher's inputs")
+        return cls(run, cfg, info)
+
+    @property
+    def seed(self) -> int:
+        return int(self.cfg.trainer.seed)
+
+    def build_model(self, registry: Registry) -> Any:
+        """The teacher's Keras model with its final weights (call inside the strategy scope)."""
+        model = registry.model(self.cfg.model.name).build(self.cfg.model, self.info)
+        model.load_weights(self.run.model)
+        return model
+
+
+def adopt_teacher_data(cfg: DictConfig) -> DictConfig:
+    """A copy of `cfg` that trains on the teacher's data: its dataset config (unless
+    `distill.teacher_data=false`), and a check that the split seed is the teacher's."""
+    teacher = Teacher.load(cfg.distill.teacher)
+    if int(cfg.trainer.seed) != teacher.seed:
+        raise ZooError(f"trainer.seed={cfg.trainer.seed} differs from the teacher's seed {teacher.seed}: "
+                       "the seed draws the data splits, so the student would be tested on examples "
+                       f"the teacher learnt; pass trainer.seed={teacher.seed}")
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.distill.teacher = str(teacher.run.path.resolve())
+        if cfg.distill.teacher_data:
+            cfg.dataset = OmegaConf.create(OmegaConf.to_container(teacher.cfg.dataset, resolve=True))
+    return cfg
+
+
+def check_same_data(student: DatasetInfo, teacher: DatasetInfo, teacher_dir: Any) -> None:
+    """Fail when the student's data is not the teacher's (other classes, shapes or splits)."""
+    for key in SAME_DATA:
+        mine, theirs = getattr(student, key), getattr(teacher, key)
+        if key == "input_shape":
+            mine, theirs = tuple(mine), tuple(theirs)
+        if mine != theirs:
+            raise DataError(f"the student's dataset does not match the teacher's ({teacher_dir}): "
+                            f"{key} is {mine!r}, the teacher's is {theirs!r}; train on the teacher's "
+                            "data (distill.teacher_data=true)")
+
+
+class DistillationTask(Task):
+    """The student family's task, trained against a teacher's soft targets."""
+
+    def __init__(self, inner: Task, cfg: DictConfig, registry: Registry | None = None):
+        self.inner = inner
+        self.settings = cfg.distill
+        self.teacher = Teacher.load(cfg.distill.teacher)
+        self.registry = registry or get_registry()
+        self.teacher_task = task_for(self.registry.model(self.teacher.cfg.model.name))
+        self.teacher_model: Any = None
+        self.distiller: Any = None
+        if type(inner).compile is not Task.compile:
+            raise ZooError(f"model {cfg.model.name!r} trains with its own training step: a student "
+                           "must be a classifier trained with Keras compile/fit (`zoo list models`)")
+        if not 0.0 <= float(self.settings.alpha) <= 1.0 or float(self.settings.temperature) <= 0:
+            raise ZooError(f"distill.alpha={self.settings.alpha}, distill.temperature="
+                           f"{self.settings.temperature}: expected 0 <= alpha <= 1 and temperature > 0")
+
+    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+        """The teacher's preprocessing: its `dataset.json` (normalisation) becomes the student's."""
+        if fit:
+            check_same_data(splits.info, self.teacher.info, self.teacher.run.path)
+            splits.info = DatasetInfo.from_dict(self.teacher.info.to_dict())
+            splits.info.save(run.dataset_info)
+        else:
+            splits.info = DatasetInfo.load(run.dataset_info)
+        return splits
+
+    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
+        self.inner.check(cfg, info, registry)
+
+    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
+        return self.inner.loss_name(cfg, info)
+
+    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
+        return self.inner.metric_names(cfg, info)
+
+    def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
+                registry: Registry) -> None:
+        """Compile teacher + student for `fit`, and the student with the same optimizer."""
+        from zoo.training.distiller import SoftmaxDistiller
+
+        self.teacher_model = self.teacher.build_model(registry)
+        self.distiller = SoftmaxDistiller(self.teacher_model, model, self.settings.temperature,
+                                          self.settings.alpha)
+        loss = registry.loss(self.loss_name(cfg, info)).build(info)
+        metrics = [registry.metric(n).build(info) for n in self.metric_names(cfg, info)]
+        self.distiller.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                               jit_compile=cfg.trainer.jit_compile)
+        # The student shares the (possibly loss-scaled) optimizer: its checkpoints hold its state.
+        self.inner.compile(model, self.distiller.optimizer, cfg, info, registry)
+        log.info("distilling from %s (%s, %s parameters): temperature %g, alpha %g",
+                 self.teacher.run.path, self.teacher.cfg.model.name,
+                 f"{self.teacher_model.count_params():,}", self.settings.temperature,
+                 self.settings.alpha)
+
+    def fit_model(self, model: Any) -> Any:
+        """What the trainer fits: the distiller around `model`."""
+        return self.distiller
+
+    def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+        return self.inner.callbacks(cfg, info, run)
+
+    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
+        return self.inner.evaluate(model, dataset, info)
+
+    def headline(self, info: DatasetInfo) -> str:
+        return self.inner.headline(info)
+
+    def extra_metrics(self, model: Any, test_ds: Any, info: DatasetInfo, evaluation: Any
+                      ) -> dict[str, Any]:
+        """`metrics.json["distillation"]`: teacher vs student size and test metrics."""
+        teacher_test = self.teacher_task.evaluate(self.teacher_model, test_ds, info).metrics
+        teacher_params, student_params = self.teacher_model.count_params(), model.count_params()
+        return {"distillation": {
+            "teacher": str(self.teacher.run.path),
+            "teacher_model": str(self.teacher.cfg.model.name),
+            "temperature": float(self.settings.temperature),
+            "alpha": float(self.settings.alpha),
+            "teacher_params": int(teacher_params),
+            "student_params": int(student_params),
+            "size_ratio": round(teacher_params / max(student_params, 1), 2),
+            "teacher_test": teacher_test,
+            "student_test": evaluation.metrics,
+        }}
