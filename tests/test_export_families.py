@@ -55,3 +55,32 @@ def test_lstm_bundle_takes_token_ids_and_carries_its_vocabulary(lstm_run, fmt):
         labels = bundle.labels(bundle.predict([np.concatenate([pos, neg])]))
         assert labels == ["pos", "neg"]
     assert json.loads((lstm_run / "export" / fmt / "export.json").read_text())["format"] == fmt
+
+
+def test_lstm_bundle_predicts_on_raw_text_as_the_keras_vectorizer_and_model_do(lstm_run, tmp_path):
+    import tensorflow as tf
+    from zoo_plugins.lstm.task import make_vectorizer
+
+    from zoo.evaluation.evaluate import load_run
+    from zoo.serving.predict import predict
+
+    export(lstm_run, format="onnx", output=tmp_path / "bundle")
+    rng = random.Random(7)
+    texts, truth = [], []
+    for i in range(60):  # unseen sentences, with capitals and punctuation the vectorizer strips
+        label = "pos" if i % 2 else "neg"
+        words = rng.choices(FILLER, k=5) + [w.upper() + "!" for w in rng.choices(WORDS[label], k=2)]
+        rng.shuffle(words)
+        texts.append(" ".join(words).capitalize() + ".")
+        truth.append(label)
+    (tmp_path / "reviews.txt").write_text("\n".join(texts) + "\n")
+    records = predict(tmp_path / "bundle", tmp_path / "reviews.txt", tmp_path / "out.csv")
+    assert [r["text"] for r in records] == texts
+    assert len(list(csv.DictReader((tmp_path / "out.csv").open()))) == 60
+    assert np.mean([r["label"] == t for r, t in zip(records, truth, strict=True)]) > 0.8  # chance is 0.5
+    _, cfg, _, _, model = load_run(lstm_run, "final")
+    vocabulary = (lstm_run / "vocabulary.txt").read_text().split("\n")[:-1]
+    ids = make_vectorizer(cfg.model, vocabulary)(tf.constant(texts))
+    expected = np.asarray(model(tf.cast(ids, tf.int32), training=False))
+    got = np.array([[r["probabilities"][c] for c in ("neg", "pos")] for r in records])
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -120,3 +120,9 @@ class GANTask(GenerativeTask):
         real, labels = to_arrays(dataset)
         samples = generate(model, len(real), labels, seed=self.cfg.trainer.seed + 1)
         return Evaluation(self.quality(samples, real, info))
+
+    def export_parts(self, model: Any, cfg: DictConfig, splits: RawSplits) -> list:
+        """`zoo export` writes the generator (latent in, samples in the data range out)."""
+        from zoo_plugins.gan.export import generator_part
+
+        return [generator_part(model, cfg, splits, self.value_range)]

@@ -96,3 +96,9 @@ class VAETask(GenerativeTask):
 
     def headline(self, info: DatasetInfo) -> str:
         return "elbo"
+
+    def export_parts(self, model: Any, cfg: DictConfig, splits: RawSplits) -> list:
+        """`zoo export` writes the encoder and the decoder, one bundle each."""
+        from zoo_plugins.vae.export import decoder_part, encoder_part
+
+        return [encoder_part(model, cfg, splits), decoder_part(model, cfg, splits, self.value_range)]

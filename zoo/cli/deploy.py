@@ -9,37 +9,40 @@ from zoo.cli.keyvalue import REQUIRED, parse
 from zoo.errors import ZooError
 
 EXPORT_OPTIONS = {"run_dir": REQUIRED, "format": "onnx", "output": "", "opset": 17, "quantize": "none",
-                  "tolerance": 1e-4, "max_metric_drop": 0.05, "checkpoint": "final", "name": ""}
-PREDICT_OPTIONS = {"bundle": REQUIRED, "input": REQUIRED, "output": REQUIRED}
+                  "tolerance": 1e-4, "max_metric_drop": 0.05, "checkpoint": "final", "name": "",
+                  "part": "all"}
+PREDICT_OPTIONS = {"bundle": REQUIRED, "input": REQUIRED, "output": REQUIRED, "seed": 0}
 SERVE_OPTIONS = {"bundle": REQUIRED, "port": 8501, "host": "127.0.0.1", "max_request_bytes": 1 << 20,
                  "max_instances": 1024, "max_batch": 64, "batch_window_ms": 5.0}
 
 
 def run_export(args: Sequence[str]) -> int:
-    """Export a run folder and print the bundle folder with its check figures."""
+    """Export a run folder and print each bundle folder with its check figures."""
     from zoo.export.exporter import export
 
     opts = parse("export", args, EXPORT_OPTIONS)
     logging.basicConfig(level=logging.WARNING)
-    meta = export(opts["run_dir"], format=opts["format"], output=opts["output"] or None, opset=opts["opset"],
-                  quantize=opts["quantize"], tolerance=opts["tolerance"],
-                  max_metric_drop=opts["max_metric_drop"], checkpoint=opts["checkpoint"],
-                  name=opts["name"] or None)
-    check = meta["verification"]
-    figures = f"max |keras - exported| = {check['max_abs_diff']:.3g}"
-    if "metric" in check:
-        figures += f", {check['metric']} {check['keras']:.4f} -> {check['exported']:.4f}"
-    print(f"exported {meta['format']} (quantize={meta['quantize']}, "
-          f"{meta['sizes']['artifact_bytes']} bytes): {figures}  bundle: {meta['bundle']}")
+    result = export(opts["run_dir"], format=opts["format"], output=opts["output"] or None,
+                    opset=opts["opset"], quantize=opts["quantize"], tolerance=opts["tolerance"],
+                    max_metric_drop=opts["max_metric_drop"], checkpoint=opts["checkpoint"],
+                    name=opts["name"] or None, part=opts["part"])
+    for meta in result["parts"].values() if "parts" in result else [result]:
+        check = meta["verification"]
+        figures = f"max |keras - exported| = {check['max_abs_diff']:.3g}"
+        if "metric" in check:
+            figures += f", {check['metric']} {check['keras']:.4f} -> {check['exported']:.4f}"
+        part = "" if meta.get("part", "model") == "model" else f"{meta['part']} "
+        print(f"exported {part}{meta['format']} (quantize={meta['quantize']}, "
+              f"{meta['sizes']['artifact_bytes']} bytes): {figures}  bundle: {meta['bundle']}")
     return 0
 
 
 def run_predict(args: Sequence[str]) -> int:
-    """Predict on a file or folder with a bundle and write CSV or JSON."""
+    """Predict on a file or folder (or draw N samples) with a bundle and write CSV, JSON, NPY or PNGs."""
     from zoo.serving.predict import predict
 
     opts = parse("predict", args, PREDICT_OPTIONS)
-    records = predict(opts["bundle"], opts["input"], opts["output"])
+    records = predict(opts["bundle"], str(opts["input"]), opts["output"], seed=opts["seed"])
     print(f"predicted {len(records)} input(s): {opts['output']}")
     return 0
 

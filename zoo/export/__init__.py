@@ -1,5 +1,6 @@
-"""Export a run folder into a deployable bundle (ONNX, SavedModel, TFLite, quantized Keras).
+"""Export a run folder into deployable bundles (ONNX, SavedModel, TFLite, quantized Keras).
 
-`export(run_dir, format=...)` lives in `zoo.export.exporter` (it imports TensorFlow);
+`export(run_dir, format=...)` lives in `zoo.export.exporter` (it imports TensorFlow); what is exported
+(the model, or a GAN's generator, a VAE's encoder and decoder) in `zoo.export.parts`;
 `zoo.export.runtime` loads an ONNX bundle with onnxruntime and numpy only.
 """

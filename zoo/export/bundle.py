@@ -45,22 +45,30 @@ def model_card(meta: dict[str, Any], info: dict[str, Any], run_path: Path, descr
     """A short Markdown model card: data, metrics, configuration, the export check."""
     check = meta["verification"]
     classes = info.get("class_names") or []
+    part = meta.get("part", "model")
+    if meta["preprocessing"].get("normalize"):
+        scaling = NORMALISATION + ", applied by `zoo predict`/`zoo serve`"
+    else:
+        scaling = "inside the exported model (data-range units in and out)" if info.get("mean") else "none"
+    examples = "latent draws" if meta.get("input_kind") == "latent" else "held-out examples"
     lines = [
         f"# {meta['name']}", "",
         f"{description or 'A Keras Zoo model'}: model `{meta['model']}` trained on dataset "
         f"`{info['name']}` ({info['task']}, {info['modality']} inputs of shape {info['input_shape']}).", "",
+        *([f"This bundle is the `{part}`: {meta.get('description') or part}.", ""]
+          if part != "model" else []),
         "## Data",
         f"- examples per split: {info.get('num_examples')}",
         f"- classes: {', '.join(map(str, classes)) if classes else 'n/a (regression)'}",
-        f"- normalisation: {NORMALISATION if info.get('mean') else 'none'}",
+        f"- scaling: {scaling}",
         "", "## Metrics of the trained run", *_metrics_lines(run_path), "",
         "## Export",
         f"- format: {meta['format']} ({meta['model_file']}), quantize: {meta['quantize']}",
         f"- inputs: {_inputs_text(meta['inputs'])}",
-        f"- checked on {check['examples']} held-out examples: max |keras - exported| = "
+        f"- checked on {check['examples']} {examples}: max |keras - exported| = "
         f"{check['max_abs_diff']:.3g}"
         + (f", {check['metric']} {check['keras']:.4f} -> {check['exported']:.4f}"
-           if "metric" in check else ""),
+           if "metric" in check else "") + (f" ({check['note']})" if "note" in check else ""),
         "", "## Configuration",
         f"The full training config is `{CONFIG_YAML}`; source run: `{meta['run_dir']}`.", "",
     ]

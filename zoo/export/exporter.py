@@ -1,4 +1,4 @@
-"""`export(run_dir, format=...)`: a run folder in, a checked, self-describing bundle out."""
+"""`export(run_dir, format=...)`: a run folder in, checked, self-describing bundles out (one per part)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from zoo.errors import ZooError
 from zoo.export import bundle as files
 from zoo.export import convert
 from zoo.export.convert import MODEL_FILES, QUANTIZE, ExportError
-from zoo.export.runners import KerasRunner, open_runner
-from zoo.export.signature import describe, input_signature
+from zoo.export.parts import DEFAULT_PART, ExportPart, as_inputs, export_parts, select, split_arrays
+from zoo.export.runners import KerasRunner, flatten_outputs, open_runner
+from zoo.export.signature import describe
 from zoo.export.verify import compare, run_batches
 
+__all__ = ["as_inputs", "check_options", "export", "split_arrays"]
 log = logging.getLogger("zoo.export")
 MAX_VERIFY_EXAMPLES = 2048
 
@@ -29,30 +31,6 @@ def check_options(fmt: str, quantize: str) -> None:
     if quantize not in QUANTIZE[fmt]:
         raise ZooError(f"quantize={quantize!r} is not available for format={fmt}: "
                        f"expected one of {', '.join(QUANTIZE[fmt])}")
-
-
-def as_inputs(features: Any, specs: list[Any]) -> list[np.ndarray]:
-    """Model features (an array, a tuple or a dict of them) as a list in signature order."""
-    if isinstance(features, dict):
-        return [np.asarray(features[s.name]) for s in specs]
-    if isinstance(features, tuple | list):
-        return [np.asarray(f) for f in features]
-    return [np.asarray(features)]
-
-
-def split_arrays(split: Any, info: Any, specs: list[Any], limit: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Up to `limit` normalised examples of a split as model inputs and labels."""
-    from zoo.data.pipeline import eval_stream
-
-    chunks, labels, n = [], [], 0
-    for features, label in eval_stream(split, info, 256, cache=False):
-        chunks.append(as_inputs(features, specs))
-        labels.append(np.asarray(label))
-        n += len(labels[-1])
-        if n >= limit:
-            break
-    inputs = [np.concatenate([c[i] for c in chunks])[:limit] for i in range(len(specs))]
-    return inputs, np.concatenate(labels)[:limit]
 
 
 def write_artifact(fmt: str, quantize: str, model: Any, specs: list[Any], path: Path, opset: int,
@@ -71,9 +49,10 @@ def write_artifact(fmt: str, quantize: str, model: Any, specs: list[Any], path: 
 
 
 def run_artifact(runner: Any, inputs: list[np.ndarray]) -> np.ndarray:
-    """The artifact's outputs; a TFLite model needing TF Select ops is named, not a traceback."""
+    """The artifact's outputs (several are flattened side by side); a TFLite model needing TF Select
+    ops is named, not a traceback."""
     try:
-        return run_batches(runner.run, inputs, 256)
+        return run_batches(lambda xs: flatten_outputs(runner.run_all(xs)), inputs, 256)
     except RuntimeError as exc:
         if "Select TensorFlow op" not in str(exc):
             raise
@@ -84,43 +63,72 @@ def run_artifact(runner: Any, inputs: list[np.ndarray]) -> np.ndarray:
 
 def export(run_dir: str | Path, format: str = "onnx", output: str | Path | None = None, opset: int = 17,
            quantize: str = "none", tolerance: float = 1e-4, max_metric_drop: float = 0.05,
-           checkpoint: str = "final", held_out: int = 64, name: str | None = None) -> dict[str, Any]:
-    """Export a run's model to `format`, run the artifact against Keras, write the bundle."""
+           checkpoint: str = "final", held_out: int = 64, name: str | None = None,
+           part: str = "all") -> dict[str, Any]:
+    """Export a run's model(s) to `format`, run each artifact against Keras, write the bundle(s).
+
+    Returns the bundle's metadata; a family of several parts (a VAE's encoder and decoder) writes
+    one bundle per part in sub-folders and returns `{"bundle": folder, "parts": {part: metadata}}`
+    unless `part=` picks one.
+    """
     from zoo.evaluation.evaluate import load_run
 
     check_options(format, quantize)
     run, cfg, task, splits, model = load_run(run_dir, checkpoint)
-    info = splits.info
-    specs = input_signature(model, task, info)
-    test_inputs, labels = split_arrays(splits.test, info, specs, MAX_VERIFY_EXAMPLES)
-    names = [s.name for s in specs]
-    reference = run_batches(KerasRunner(None, names, model=model).run, test_inputs, 256)
+    parts = export_parts(model, task, cfg, splits)
+    chosen = select(parts, part)
     suffix = "" if quantize == "none" else f"_{quantize}"
-    out = Path(output) if output else run.path / "export" / (format + suffix)
+    base = Path(output) if output else run.path / "export" / (format + suffix)
+    nested = len(parts) > 1 and not (output and len(chosen) == 1)
+    if nested and (base / files.EXPORT_JSON).exists():
+        shutil.rmtree(base)  # an older single bundle in the parent folder
+    options = {"fmt": format, "quantize": quantize, "opset": opset, "tolerance": tolerance,
+               "max_metric_drop": max_metric_drop, "held_out": held_out}
+    metas = {}
+    for item in chosen:
+        out = base / item.name if nested else base
+        bundle_name = name or f"{cfg.model.name}_{splits.info.name}".replace("/", "_")
+        if item.name != DEFAULT_PART and (not name or len(chosen) > 1):
+            bundle_name = f"{bundle_name}_{item.name}"
+        metas[item.name] = _export_part(item, out, run, cfg, task, splits.info, bundle_name, options)
+    if len(metas) == 1:
+        return next(iter(metas.values()))
+    return {"bundle": str(base), "parts": metas}
+
+
+def _export_part(item: ExportPart, out: Path, run: Any, cfg: Any, task: Any, info: Any, name: str,
+                 options: dict[str, Any]) -> dict[str, Any]:
+    """Convert one part, check it against Keras on held-out inputs, write its bundle folder."""
+    fmt, quantize = options["fmt"], options["quantize"]
+    names = [s.name for s in item.specs]
+    test_inputs, labels = item.sample("test", MAX_VERIFY_EXAMPLES)
+    keras_runner = KerasRunner(None, names, model=item.model)
+    reference = run_batches(lambda xs: flatten_outputs(keras_runner.run_all(xs)), test_inputs, 256)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    artifact = out / MODEL_FILES[format]
+    artifact = out / MODEL_FILES[fmt]
 
     def representative():
-        inputs, _ = split_arrays(splits.train, info, specs, 200)
+        inputs, _ = item.sample("train", 200)
         for i in range(len(inputs[0])):
             yield [x[i:i + 1] for x in inputs]
 
-    runner = write_artifact(format, quantize, model, specs, artifact, opset, representative)
+    runner = write_artifact(fmt, quantize, item.model, item.specs, artifact, options["opset"], representative)
     try:
-        exported = run_artifact(runner or open_runner(format, artifact, names), test_inputs)
+        exported = run_artifact(runner or open_runner(fmt, artifact, names), test_inputs)
     except ExportError:
         shutil.rmtree(out)  # no bundle without its check
         raise
-    check = compare(reference, exported, labels, info.task, quantize != "none", tolerance,
-                    max_metric_drop, held_out)
-    meta = _metadata(run, cfg, info, format, quantize, opset, specs, artifact, check, name)
+    check = compare(reference, exported, labels if item.metric_task else None, item.metric_task or "",
+                    quantize != "none", options["tolerance"] * item.tolerance_scale,
+                    options["max_metric_drop"], options["held_out"])
+    meta = _metadata(run, cfg, info, item, fmt, quantize, options["opset"], artifact, check, name)
     _write_bundle(out, run, cfg, task, info, meta)
     meta["bundle"] = str(out)
     if not check["passed"]:
         raise ExportError(f"export check failed: {check['failure']} (figures in {out / files.EXPORT_JSON})")
-    log.info("exported %s to %s: %s", run.path, artifact, check)
+    log.info("exported %s (%s) to %s: %s", run.path, item.name, artifact, check)
     return meta
 
 
@@ -130,18 +138,16 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def _metadata(run: Any, cfg: Any, info: Any, fmt: str, quantize: str, opset: int, specs: list[Any],
-              artifact: Path, check: dict[str, Any], name: str | None) -> dict[str, Any]:
-    outputs = "probabilities" if info.task == "classification" else "values"
+def _metadata(run: Any, cfg: Any, info: Any, item: ExportPart, fmt: str, quantize: str, opset: int,
+              artifact: Path, check: dict[str, Any], name: str) -> dict[str, Any]:
     return {
-        "name": name or f"{cfg.model.name}_{info.name}".replace("/", "_"),
-        "format": fmt, "model_file": artifact.name, "quantize": quantize,
+        "name": name, "part": item.name, "description": item.description, "format": fmt,
+        "model_file": artifact.name, "quantize": quantize,
         "opset": opset if fmt == "onnx" else None,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run_dir": str(run.path.resolve()), "model": cfg.model.name, "dataset": info.name,
-        "task": info.task, "modality": info.modality, "inputs": describe(specs),
-        "outputs": {"kind": outputs, "class_names": info.class_names},
-        "preprocessing": {"normalize": info.mean is not None, "mean": info.mean, "std": info.std},
+        "task": info.task, "modality": info.modality, "input_kind": item.input_kind,
+        "inputs": describe(item.specs), "outputs": item.outputs, "preprocessing": item.preprocessing,
         "sizes": {"artifact_bytes": _size(artifact), "keras_bytes": _size(run.model)},
         "verification": check,
     }

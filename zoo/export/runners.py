@@ -1,7 +1,9 @@
 """Run an exported artifact on numpy inputs, one class per format.
 
-`OnnxRunner` needs only onnxruntime and numpy (so ONNX bundles serve without TensorFlow);
-the other runners import TensorFlow or Keras when they are created.
+`run(inputs)` gives the (first) output array; `run_all(inputs)` every output by name, for parts
+with several (a VAE encoder's `z_mean` and `z_log_var`). `OnnxRunner` needs only onnxruntime and
+numpy (so ONNX bundles serve without TensorFlow); the other runners import TensorFlow or Keras
+when they are created.
 """
 
 from __future__ import annotations
@@ -12,6 +14,16 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ZooError
+
+SINGLE = "output_0"
+
+
+def flatten_outputs(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """One array of a model's outputs: the only one as it is, several flattened side by side (by name)."""
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    arrays = [np.asarray(outputs[k]) for k in sorted(outputs)]
+    return np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1)
 
 
 class OnnxRunner:
@@ -24,10 +36,14 @@ class OnnxRunner:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = dict(zip(self.input_names, inputs, strict=True))
+        return dict(zip(self.output_names, map(np.asarray, self.session.run(None, feeds)), strict=True))
 
     def run(self, inputs: list[np.ndarray]) -> np.ndarray:
-        feeds = dict(zip(self.input_names, inputs, strict=True))
-        return np.asarray(self.session.run(None, feeds)[0])
+        return next(iter(self.run_all(inputs).values()))
 
 
 class TFLiteRunner:
@@ -39,6 +55,11 @@ class TFLiteRunner:
         tf = import_tensorflow()
         self.interpreter = tf.lite.Interpreter(model_path=str(path))
         self.inputs = self._in_order(self.interpreter.get_input_details(), names or [])
+        full = getattr(self.interpreter, "_get_full_signature_list", dict)  # output names -> tensor index
+        signatures = full() or {}
+        named = next(iter(signatures.values()), {}).get("outputs", {})
+        self.outputs = ({name: index for name, index in named.items()} if named else
+                        {d["name"]: d["index"] for d in self.interpreter.get_output_details()})
         self.shape: tuple | None = None
 
     @staticmethod
@@ -49,7 +70,7 @@ class TFLiteRunner:
             return [by_name[name] for name in names]
         return details
 
-    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+    def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
         shape = tuple(x.shape for x in inputs)
         if shape != self.shape:
             for detail, x in zip(self.inputs, inputs, strict=True):
@@ -59,8 +80,10 @@ class TFLiteRunner:
         for detail, x in zip(self.inputs, inputs, strict=True):
             self.interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
         self.interpreter.invoke()
-        output = self.interpreter.get_output_details()[0]
-        return np.array(self.interpreter.get_tensor(output["index"]))
+        return {name: np.array(self.interpreter.get_tensor(index)) for name, index in self.outputs.items()}
+
+    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+        return next(iter(self.run_all(inputs).values()))
 
 
 class SavedModelRunner:
@@ -73,9 +96,12 @@ class SavedModelRunner:
         self.fn = tf.saved_model.load(str(path)).signatures["serving_default"]
         self.names = names
 
-    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+    def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
         outputs = self.fn(**dict(zip(self.names, inputs, strict=True)))
-        return np.asarray(next(iter(outputs.values())))
+        return {name: np.asarray(value) for name, value in outputs.items()}
+
+    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+        return next(iter(self.run_all(inputs).values()))
 
 
 class KerasRunner:
@@ -87,10 +113,16 @@ class KerasRunner:
         self.model = model if model is not None else keras.saving.load_model(path, compile=False)
         self.names = names or [t.name for t in self.model.inputs]
 
-    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+    def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
         from zoo.export.signature import model_inputs
 
-        return np.asarray(self.model(model_inputs(self.model, self.names, inputs), training=False))
+        outputs = self.model(model_inputs(self.model, self.names, inputs), training=False)
+        if isinstance(outputs, dict):
+            return {name: np.asarray(value) for name, value in outputs.items()}
+        return {SINGLE: np.asarray(outputs)}
+
+    def run(self, inputs: list[np.ndarray]) -> np.ndarray:
+        return next(iter(self.run_all(inputs).values()))
 
 
 RUNNERS = {"onnx": OnnxRunner, "tflite": TFLiteRunner, "savedmodel": SavedModelRunner, "keras": KerasRunner}

@@ -1,7 +1,8 @@
-"""Load a bundle for inference: its metadata, preprocessing and artifact runner.
+"""Load a bundle for inference: its metadata, preprocessing (normalisation, text tokenizer) and runner.
 
-Importing this module and running an ONNX bundle needs numpy and onnxruntime only: `zoo predict`
-and `zoo serve` never import TensorFlow for ONNX bundles.
+Importing this module and running an ONNX bundle needs numpy and onnxruntime only (and the
+`tokenizers` package for a BERT bundle given text): `zoo predict` and `zoo serve` never import
+TensorFlow for ONNX bundles.
 """
 
 from __future__ import annotations
@@ -39,8 +40,38 @@ class Bundle:
         pre = self.meta["preprocessing"]
         self.mean = None if pre.get("mean") is None else np.asarray(pre["mean"], np.float32)
         self.std = None if pre.get("std") is None else np.asarray(pre["std"], np.float32)
+        self.part: str = self.meta.get("part", "model")
+        self.input_kind: str = self.meta.get("input_kind", "data")
+        self.text_spec: dict[str, Any] | None = pre.get("text")
+        self._text_encoder: Any = None
         self.runner = open_runner(self.meta["format"], self.path / self.meta["model_file"],
                                   [i["name"] for i in self.inputs])
+
+    @property
+    def output_kind(self) -> str:
+        """probabilities | values (a classifier, a regressor) | samples | latent (generative parts)."""
+        return self.meta["outputs"].get("kind", "probabilities")
+
+    @property
+    def takes_text(self) -> bool:
+        return self.text_spec is not None
+
+    def encode_texts(self, texts: list[Any]) -> list[np.ndarray]:
+        """Texts (or pairs) as the model's int32 inputs, tokenised as in training (`zoo.serving.text`)."""
+        if self.text_spec is None:
+            raise BundleError(f"bundle {self.path} takes {self.meta['modality']} inputs, not text")
+        if self._text_encoder is None:
+            from zoo.serving.text import text_encoder
+
+            self._text_encoder = text_encoder(self.path, self.text_spec)
+        encoded = self._text_encoder.encode(texts)
+        if len(self.inputs) == 1 and len(encoded) == 1:
+            return list(encoded.values())
+        names = [i["name"] for i in self.inputs]
+        if not set(names) <= set(encoded):
+            raise BundleError(f"the text tokenizer gives {', '.join(encoded)}, the model takes "
+                              f"{', '.join(names)}: export the run again")
+        return [encoded[name] for name in names]
 
     def check(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Cast raw inputs to the signature's dtypes; a BundleError names a wrong shape."""
@@ -67,8 +98,14 @@ class Bundle:
         """Model outputs (class probabilities or regression values) for raw, un-normalised inputs."""
         return self.runner.run(self.preprocess(self.check(inputs)))
 
-    def labels(self, outputs: np.ndarray) -> list[Any]:
-        """The predicted label of each row: a class name, or the regression value."""
+    def outputs(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output by name (one for most parts; `z_mean` and `z_log_var` for a VAE encoder)."""
+        return self.runner.run_all(self.preprocess(self.check(inputs)))
+
+    def labels(self, outputs: np.ndarray) -> list[Any] | None:
+        """The predicted label of each row: a class name, or the regression value (None for samples)."""
+        if self.output_kind not in ("probabilities", "values"):
+            return None
         if self.meta["task"] != "classification":
             return [float(v) for v in outputs.reshape(len(outputs), -1)[:, 0]]
         names = self.class_names or [str(i) for i in range(outputs.shape[-1])]
@@ -80,4 +117,8 @@ def load_bundle(path: str | Path) -> Bundle:
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"bundle folder {path} does not exist: pass the folder `zoo export` printed")
+    parts = sorted(p.parent.name for p in path.glob(f"*/{EXPORT_JSON}"))
+    if parts and not (path / EXPORT_JSON).exists():
+        raise BundleError(f"{path} holds one bundle per part ({', '.join(parts)}): pass "
+                          + " or ".join(str(path / p) for p in parts))
     return Bundle(path)

@@ -11,6 +11,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ import numpy as np
 class MicroBatcher:
     """Batch `run(list of arrays) -> array` calls from many threads into few."""
 
-    def __init__(self, run: Callable[[list[np.ndarray]], np.ndarray], max_batch: int = 64,
+    def __init__(self, run: Callable[[list[np.ndarray]], Any], max_batch: int = 64,
                  window_ms: float = 5.0):
         self.run, self.max_batch, self.window = run, max_batch, window_ms / 1000.0
         self.requests: queue.Queue[tuple[list[np.ndarray], Future] | None] = queue.Queue()
@@ -26,8 +27,9 @@ class MicroBatcher:
         self.worker = threading.Thread(target=self._loop, name="zoo-batcher", daemon=True)
         self.worker.start()
 
-    def submit(self, inputs: list[np.ndarray]) -> np.ndarray:
-        """The model's outputs for `inputs`, computed together with other waiting requests."""
+    def submit(self, inputs: list[np.ndarray]) -> Any:
+        """The model's outputs for `inputs` (an array, or a dict of arrays by output name), computed
+        together with other waiting requests."""
         future: Future = Future()
         self.requests.put((inputs, future))
         return future.result()
@@ -66,5 +68,7 @@ class MicroBatcher:
             start = 0
             for inputs, future in batch:
                 n = len(inputs[0])
-                future.set_result(outputs[start:start + n])
+                part = slice(start, start + n)
+                future.set_result({k: v[part] for k, v in outputs.items()} if isinstance(outputs, dict)
+                                  else outputs[part])
                 start += n

@@ -1,8 +1,9 @@
-"""Read prediction inputs: CSV rows, a folder of images (or one image), text lines."""
+"""Read prediction inputs: CSV rows, a folder of images (or one image), texts, latent vectors."""
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,133 @@ def read_images(path: Path, shape: list[int]) -> tuple[list[str], np.ndarray]:
     return names, np.stack(arrays)
 
 
-def read_inputs(path: Path, bundle: Any) -> tuple[list[str], list[np.ndarray]]:
-    """Row names and model inputs read from `path` in the form the bundle's modality needs."""
+SEPARATORS = ",;\t"
+
+
+def _decode(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path} is not UTF-8 text (byte {error.object[error.start]:#x} at offset "
+                        f"{error.start}): re-save it as UTF-8") from None
+
+
+def _csv_rows(path: Path, text: str) -> list[list[str]]:
+    """Rows of a CSV/TSV file (tab for .tsv, else the separator sniffed among comma, semicolon, tab)."""
+    if path.suffix.lower() == ".tsv":
+        delimiter = "\t"
+    else:
+        try:
+            delimiter = csv.Sniffer().sniff(text[:4096], delimiters=SEPARATORS).delimiter
+        except csv.Error:
+            delimiter = ","
+    return [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row]
+
+
+def text_columns(path: Path, header: list[str], spec: dict[str, Any]) -> list[int]:
+    """Indices of the text column (and the pair column): the training columns, `text`, or the only one."""
+    want = 2 if spec.get("pairs") else 1
+    trained = spec.get("columns") or []
+    for names in (trained, ["text", "text_pair"][:want]):
+        if len(names) >= want and set(names[:want]) <= set(header):
+            return [header.index(n) for n in names[:want]]
+    if len(header) == want:
+        return list(range(want))
+    expected = " and ".join(repr(n) for n in (trained or ["text", "text_pair"])[:want])
+    raise DataError(f"{path} has columns {', '.join(header)}: the model reads {want} text column(s), "
+                    f"name it {expected} in the header (or give a file of {want} column(s))")
+
+
+def read_texts(path: Path, spec: dict[str, Any]) -> tuple[list[str], list[Any]]:
+    """Texts to predict on: a .txt file (one per line, blank lines skipped, named by line number) or a
+    CSV/TSV file with a header (named by row number); pairs for a sentence-pair model."""
+    if path.is_dir():
+        raise DataError(f"{path} is a folder: a text model reads a .txt file (one text per line) "
+                        "or a .csv/.tsv file with a text column")
+    content = _decode(path)
+    if path.suffix.lower() in (".csv", ".tsv"):
+        rows = _csv_rows(path, content)
+        if len(rows) < 2:
+            raise DataError(f"{path} holds no rows under its header: give a header row and one text per row")
+        columns = text_columns(path, rows[0], spec)
+        texts = []
+        for number, row in enumerate(rows[1:], start=2):
+            if max(columns) >= len(row) or not all(row[c].strip() for c in columns):
+                raise DataError(f"empty or missing text at line {number} of {path}: "
+                                "fill it in or delete the row")
+            texts.append(row[columns[0]] if len(columns) == 1 else tuple(row[c] for c in columns))
+        return [str(i) for i in range(1, len(texts) + 1)], texts
+    if spec.get("pairs"):
+        raise DataError(f"{path}: this model reads text pairs, give a .csv/.tsv file with two text columns")
+    lines = [(number, line) for number, line in enumerate(content.splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise DataError(f"{path} holds no text: give one text per line")
+    return [str(n) for n, _ in lines], [line for _, line in lines]
+
+
+def class_id(value: str, classes: list[str] | None, where: str) -> int:
+    """A class given by name or by integer id."""
+    if classes and value in classes:
+        return classes.index(value)
+    if value.lstrip("-").isdigit() and 0 <= int(value) < len(classes or []):
+        return int(value)
+    raise DataError(f"{where}: unknown class {value!r}, expected one of {', '.join(classes or [])} "
+                    "(or its index)")
+
+
+def read_latents(source: str, bundle: Any, seed: int) -> tuple[list[str], list[np.ndarray]]:
+    """Latent inputs of a generator or decoder: a count N (N standard-normal draws from `seed`, class ids
+    cycling through the classes) or a CSV of latent vectors (a `label` column for a conditional one)."""
+    dim = int(bundle.inputs[0]["shape"][-1])
+    classes = bundle.class_names
+    conditional = len(bundle.inputs) > 1
+    path = Path(source)
+    if not path.is_file() and source.strip().isdigit():
+        n = int(source)
+        if n < 1:
+            raise DataError(f"input={source}: give a positive number of samples or a CSV of latent vectors")
+        z = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+        labels = [(np.arange(n) % len(classes or [1])).astype(np.int32)] if conditional else []
+        return [str(i) for i in range(1, n + 1)], [z, *labels]
+    if not path.is_file():
+        raise DataError(f"input={source}: give a number of samples to draw or a CSV file of "
+                        f"{dim}-dimensional latent vectors")
+    rows = _csv_rows(path, _decode(path))
+    header = None if rows and all(_is_number(c) for c in rows[0]) else (rows[0] if rows else None)
+    body = rows[1:] if header else rows
+    if not body:
+        raise DataError(f"{path} holds no latent vectors: give one row of {dim} numbers per sample")
+    label_column = header.index("label") if header and "label" in header else None
+    if conditional and label_column is None:
+        raise DataError(f"{path}: this generator is class-conditional, add a header with a 'label' column "
+                        "(class name or id) beside the latent columns")
+    latent_columns = [i for i in range(len(body[0])) if i != label_column]
+    if len(latent_columns) != dim:
+        raise DataError(f"{path} has {len(latent_columns)} latent columns, the model takes {dim}: "
+                        f"give {dim} numbers per row")
+    try:
+        z = np.asarray([[float(row[i]) for i in latent_columns] for row in body], np.float32)
+    except (ValueError, IndexError) as exc:
+        raise DataError(f"{path}: every row needs {dim} numbers ({exc})") from None
+    labels = ([np.asarray([class_id(row[label_column].strip(), classes, f"{path} row {i}")
+                           for i, row in enumerate(body, start=1)], np.int32)] if conditional else [])
+    return [str(i) for i in range(1, len(body) + 1)], [z, *labels]
+
+
+def read_inputs(source: str | Path, bundle: Any, seed: int = 0
+                ) -> tuple[list[str], list[np.ndarray], list[Any]]:
+    """Row names, model inputs and (for text models) the texts, read from `source` in the form the
+    bundle needs."""
+    if bundle.input_kind == "latent":
+        names, inputs = read_latents(str(source), bundle, seed)
+        return names, inputs, []
+    path = Path(source)
     if not path.exists():
         raise DataError(f"input {path} does not exist: pass a CSV file, an image folder or a text file")
     modality, shape = bundle.meta["modality"], bundle.inputs[0]["shape"][1:]
+    if bundle.takes_text:
+        names, texts = read_texts(path, bundle.text_spec)
+        return names, bundle.encode_texts(texts), texts
     if modality == "image":
         names, data = read_images(path, shape)
     elif modality in ("tabular", "sequence") and path.suffix.lower() in (".csv", ".txt", ".tsv"):
@@ -80,4 +203,4 @@ def read_inputs(path: Path, bundle: Any) -> tuple[list[str], list[np.ndarray]]:
                         + ("a folder of images" if modality == "image" else "a .csv file of feature rows")
                         + (" (text bundles need the family's tokenizer, which this bundle does not hold)"
                            if modality == "text" else ""))
-    return names, [data]
+    return names, [data], []

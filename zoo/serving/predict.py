@@ -1,4 +1,5 @@
-"""`predict(bundle, input, output)`: one output row per input (name, label, probabilities)."""
+"""`predict(bundle, input, output)`: one output row per input (name, label, probabilities), or the
+samples a generator or decoder draws, or the latent codes an encoder gives."""
 
 from __future__ import annotations
 
@@ -9,45 +10,106 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import DataError, ZooError
 from zoo.export.runtime import Bundle, load_bundle
 from zoo.serving.inputs import read_inputs
 
 BATCH = 256
+TABLE_SUFFIXES = (".csv", ".json", ".npy")
 
 
-def rows(bundle: Bundle, names: list[str], outputs: np.ndarray) -> list[dict[str, Any]]:
-    """Records of the predictions: input name, label, and the class probabilities (or the value)."""
-    labels = bundle.labels(outputs)
+def rows(bundle: Bundle, names: list[str], outputs: dict[str, np.ndarray], texts: list[Any] | None = None,
+         inputs: list[np.ndarray] | None = None) -> list[dict[str, Any]]:
+    """Records of the predictions: the input's name (and text), then what the bundle's part outputs."""
+    heads = [{"input": n} for n in names]
+    if texts:
+        for head, text in zip(heads, texts, strict=True):
+            head.update({"text": text} if isinstance(text, str) else {"text": text[0], "text_pair": text[1]})
+    kind = bundle.output_kind
+    if kind == "latent":
+        return [head | {k: outputs[k][i].tolist() for k in bundle.meta["outputs"]["names"]}
+                for i, head in enumerate(heads)]
+    values = next(iter(outputs.values()))
+    if kind == "samples":
+        labelled = len(bundle.inputs) > 1 and inputs is not None and bundle.class_names
+        return [head | ({"label": bundle.class_names[int(inputs[1][i])]} if labelled else {})
+                | {"sample": values[i].tolist()} for i, head in enumerate(heads)]
+    labels = bundle.labels(values)
     if bundle.meta["task"] != "classification":
-        return [{"input": n, "prediction": v} for n, v in zip(names, labels, strict=True)]
-    classes = bundle.class_names or [str(i) for i in range(outputs.shape[-1])]
-    return [{"input": n, "label": label, "probabilities": dict(zip(classes, map(float, probs), strict=True))}
-            for n, label, probs in zip(names, labels, outputs, strict=True)]
+        return [head | {"prediction": v} for head, v in zip(heads, labels, strict=True)]
+    classes = bundle.class_names or [str(i) for i in range(values.shape[-1])]
+    return [head | {"label": label, "probabilities": dict(zip(classes, map(float, probs), strict=True))}
+            for head, label, probs in zip(heads, labels, values, strict=True)]
 
 
-def write(records: list[dict[str, Any]], output: Path) -> None:
-    """JSON when `output` ends in .json, else CSV with one `p_<class>` column per class."""
+def _flat(record: dict[str, Any], feature_names: list[str] | None) -> dict[str, Any]:
+    """A CSV row: class probabilities as `p_<class>`, vectors as `<name>_<i>` (or feature names)."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "probabilities":
+            flat.update({f"p_{c}": p for c, p in value.items()})
+        elif isinstance(value, list):
+            values = np.asarray(value).reshape(-1).tolist()
+            names = (feature_names if key == "sample" and feature_names and len(feature_names) == len(values)
+                     else [f"{key}_{i}" for i in range(len(values))])
+            flat.update(zip(names, values, strict=True))
+        else:
+            flat[key] = value
+    return flat
+
+
+def write(records: list[dict[str, Any]], output: Path, feature_names: list[str] | None = None) -> None:
+    """JSON when `output` ends in .json, else CSV (one `p_<class>` column per class, one column per value)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".json":
         output.write_text(json.dumps(records, indent=2) + "\n")
         return
-    flat = [{k: v for k, v in r.items() if k != "probabilities"}
-            | {f"p_{c}": p for c, p in r.get("probabilities", {}).items()} for r in records]
-    with output.open("w", newline="") as handle:
+    flat = [_flat(r, feature_names) for r in records]
+    with output.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(flat[0]))
         writer.writeheader()
         writer.writerows(flat)
 
 
-def predict(bundle: str | Path, input: str | Path, output: str | Path) -> list[dict[str, Any]]:
-    """Run a bundle on a file or folder of inputs and write the predictions to `output`."""
+def write_images(samples: np.ndarray, records: list[dict[str, Any]], folder: Path,
+                 value_range: list[float]) -> None:
+    """One PNG per sample (`<row>[_<label>].png`), the data range mapped to 0..255."""
+    from PIL import Image
+
+    if samples.ndim != 4 or samples.shape[-1] not in (1, 3):
+        raise DataError(f"samples of shape {list(samples.shape[1:])} are not grey or RGB images: "
+                        "write them to a .csv, .json or .npy output")
+    lo, hi = value_range
+    pixels = np.clip(np.round((samples - lo) / max(hi - lo, 1e-12) * 255), 0, 255).astype(np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    width = len(str(len(records)))
+    for image, record in zip(pixels, records, strict=True):
+        label = f"_{record['label']}" if "label" in record else ""
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+            folder / f"{int(record['input']):0{width}d}{label}.png")
+
+
+def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int = 0) -> list[dict[str, Any]]:
+    """Run a bundle on a file or folder of inputs (or a number of samples to draw); write `output`.
+
+    Classifiers and regressors write CSV or JSON; a generator or decoder also writes `.npy` or a
+    folder of PNG images (an output without one of the suffixes .csv, .json, .npy).
+    """
     if not str(output):
         raise ZooError("output= is empty: give a .csv or .json file to write")
     model = load_bundle(bundle)
-    names, inputs = read_inputs(Path(input), model)
+    names, inputs, texts = read_inputs(input, model, seed)
     n = len(names)
-    outputs = np.concatenate([model.predict([x[i:i + BATCH] for x in inputs]) for i in range(0, n, BATCH)])
-    records = rows(model, names, outputs)
-    write(records, Path(output))
+    chunks = [model.outputs([x[i:i + BATCH] for x in inputs]) for i in range(0, n, BATCH)]
+    outputs = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    records = rows(model, names, outputs, texts, inputs)
+    output = Path(output)
+    samples = next(iter(outputs.values()))
+    if model.output_kind == "samples" and output.suffix.lower() == ".npy":
+        output.parent.mkdir(parents=True, exist_ok=True)
+        np.save(output, samples)
+    elif model.output_kind == "samples" and output.suffix.lower() not in TABLE_SUFFIXES:
+        write_images(samples, records, output, model.meta["outputs"]["range"])
+    else:
+        write(records, output, model.meta["outputs"].get("feature_names"))
     return records

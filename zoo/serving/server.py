@@ -1,8 +1,9 @@
 """`zoo serve`: a TF-Serving-style REST API over onnxruntime, on the standard library's HTTP server.
 
 Routes: `GET /v1/models` (served models), `GET /v1/models/NAME` (status and metadata),
-`POST /v1/models/NAME:predict` with `{"instances": [...]}`, and `GET /healthz`. Bad requests get a
-4xx answer with `{"error": "..."}`; the server keeps running.
+`POST /v1/models/NAME:predict` with `{"instances": [...]}`, and `GET /healthz`. Text bundles also take
+strings as instances (tokenised as in training). Bad requests get a 4xx answer with `{"error": "..."}`;
+the server keeps running.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import DataError, ZooError
 from zoo.export.runtime import Bundle
 from zoo.serving.batcher import MicroBatcher
 
@@ -39,14 +40,16 @@ class ServedModel:
 
     def __init__(self, bundle: Bundle, max_batch: int, window_ms: float):
         self.bundle = bundle
-        self.batcher = MicroBatcher(lambda xs: bundle.runner.run(bundle.preprocess(xs)), max_batch, window_ms)
+        self.batcher = MicroBatcher(lambda xs: bundle.runner.run_all(bundle.preprocess(xs)), max_batch,
+                                    window_ms)
 
     def status(self) -> dict[str, Any]:
         meta = self.bundle.meta
         return {"model_version_status": [{"version": "1", "state": "AVAILABLE",
                                           "status": {"error_code": "OK", "error_message": ""}}],
                 "metadata": {"name": self.bundle.name, "format": meta["format"], "task": meta["task"],
-                             "inputs": meta["inputs"], "outputs": meta["outputs"],
+                             "part": self.bundle.part, "inputs": meta["inputs"], "outputs": meta["outputs"],
+                             "text": (self.bundle.text_spec or {}).get("kind"),
                              "quantize": meta["quantize"], "verification": meta["verification"]}}
 
     def instances(self, body: Any, max_instances: int) -> list[np.ndarray]:
@@ -57,6 +60,8 @@ class ServedModel:
         if len(rows) > max_instances:
             raise RequestError(TOO_LARGE, f"{len(rows)} instances in one request, "
                                f"the limit is {max_instances}: split it")
+        if self.bundle.takes_text and _looks_like_text(rows[0]):
+            return self.texts(rows)
         specs = self.bundle.inputs
         if len(specs) == 1:
             columns = [rows]
@@ -80,9 +85,35 @@ class ServedModel:
         except ZooError as exc:
             raise RequestError(BAD, str(exc)) from exc
 
+    def texts(self, rows: list[Any]) -> list[np.ndarray]:
+        """Text instances (strings, or pairs of strings) tokenised into the model's inputs."""
+        from zoo.serving.text import as_text
+
+        pairs = bool(self.bundle.text_spec.get("pairs"))
+        try:
+            texts = [as_text(row, pairs, f"instance {i}") for i, row in enumerate(rows)]
+        except DataError as exc:
+            raise RequestError(BAD, str(exc)) from exc
+        return self.bundle.encode_texts(texts)
+
     def predict(self, body: Any, max_instances: int) -> dict[str, Any]:
         outputs = self.batcher.submit(self.instances(body, max_instances))
-        return {"predictions": outputs.tolist(), "labels": self.bundle.labels(outputs)}
+        if len(outputs) > 1:  # named outputs (a VAE encoder): TF Serving's row format
+            names = self.bundle.meta["outputs"].get("names") or sorted(outputs)
+            n = len(next(iter(outputs.values())))
+            return {"predictions": [{k: outputs[k][i].tolist() for k in names} for i in range(n)]}
+        values = next(iter(outputs.values()))
+        answer: dict[str, Any] = {"predictions": values.tolist()}
+        labels = self.bundle.labels(values)
+        if labels is not None:
+            answer["labels"] = labels
+        return answer
+
+
+def _looks_like_text(instance: Any) -> bool:
+    """A text instance: a string, or a list whose first item is one (a sentence pair)."""
+    return isinstance(instance, str) or (isinstance(instance, list) and bool(instance)
+                                         and isinstance(instance[0], str))
 
 
 class ModelServer(ThreadingHTTPServer):

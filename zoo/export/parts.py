@@ -1,0 +1,127 @@
+"""What of a run gets exported: one or more *parts*, each a Keras model with its signature.
+
+A classifier or regressor is one part, `model`. A family whose deployable models are not the trained
+Keras model itself defines `export_parts(model, cfg, splits) -> list[ExportPart]` on its `Task`:
+a GAN exports its generator, a VAE its encoder and its decoder. Each part is exported, checked and
+bundled on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+DEFAULT_PART = "model"
+Sample = Callable[[str, int], tuple[list[np.ndarray], np.ndarray | None]]
+
+
+@dataclass
+class ExportPart:
+    """One exportable Keras model: its inputs, a source of check data, and what it outputs.
+
+    `sample(split, limit)` gives up to `limit` inputs (in signature order) for split `train`
+    (int8 calibration) or `test` (the check), with labels when the task has a metric, else None.
+    `outputs` and `preprocessing` go to `export.json` as they are; `input_kind` says what
+    `zoo predict` reads for it: `data` (the dataset's examples) or `latent` (latent vectors).
+    """
+
+    name: str
+    model: Any
+    specs: list[Any]
+    sample: Sample
+    outputs: dict[str, Any]
+    preprocessing: dict[str, Any] = field(default_factory=lambda: {"normalize": False, "mean": None,
+                                                                   "std": None})
+    input_kind: str = "data"
+    metric_task: str | None = None  # classification | regression: the quantized check's metric
+    tolerance_scale: float = 1.0  # float check: |keras - exported| <= tolerance x this (output scale)
+    description: str = ""
+
+
+def as_inputs(features: Any, specs: list[Any]) -> list[np.ndarray]:
+    """Model features (an array, a tuple or a dict of them) as a list in signature order."""
+    if isinstance(features, dict):
+        return [np.asarray(features[s.name]) for s in specs]
+    if isinstance(features, tuple | list):
+        return [np.asarray(f) for f in features]
+    return [np.asarray(features)]
+
+
+def split_arrays(split: Any, info: Any, specs: list[Any], limit: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Up to `limit` normalised examples of a split as model inputs and labels."""
+    from zoo.data.pipeline import eval_stream
+
+    chunks, labels, n = [], [], 0
+    for features, label in eval_stream(split, info, 256, cache=False):
+        chunks.append(as_inputs(features, specs))
+        labels.append(np.asarray(label))
+        n += len(labels[-1])
+        if n >= limit:
+            break
+    inputs = [np.concatenate([c[i] for c in chunks])[:limit] for i in range(len(specs))]
+    return inputs, np.concatenate(labels)[:limit]
+
+
+def text_preprocessing(task: Any, cfg: Any, info: Any) -> dict[str, Any] | None:
+    """How `zoo predict`/`zoo serve` turn raw text into the model's ids (`zoo.serving.text`).
+
+    A family declares it with `Task.export_text(cfg, info)`; the built-in LSTM and BERT families
+    are recognised by what their tasks record in `DatasetInfo.extra` (the vocabulary file, and for
+    BERT the three inputs and the case folding).
+    """
+    custom = getattr(task, "export_text", None)
+    if custom is not None:
+        return custom(cfg, info)
+    extra = info.extra or {}
+    if info.modality != "text" or not extra.get("vocabulary_file") or not info.input_shape:
+        return None
+    dataset = cfg.get("dataset") or {}
+    columns = [c for c in (dataset.get("text_column"), dataset.get("text_pair_column")) if c]
+    spec: dict[str, Any] = {"vocabulary": extra["vocabulary_file"], "pairs": bool(extra.get("text_pairs")),
+                            "sequence_length": int(info.input_shape[0]), "columns": columns}
+    if extra.get("inputs") == ["token_ids", "segment_ids", "padding_mask"]:
+        return {"kind": "bert_wordpiece", **spec, "lowercase": bool(extra.get("lowercase")),
+                "strip_accents": False, "split_on_cjk": True}
+    return {"kind": "keras_text_vectorization", **spec, "standardize": "lower_and_strip_punctuation",
+            "split": "whitespace", "pair_separator": " [SEP] "}
+
+
+def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPart]:
+    """The trained model itself, taking normalised dataset examples (one part named `model`)."""
+    from zoo.export.signature import input_signature
+
+    info = splits.info
+    specs = input_signature(model, task, info)
+
+    def sample(split: str, limit: int) -> tuple[list[np.ndarray], np.ndarray | None]:
+        return split_arrays(getattr(splits, split), info, specs, limit)
+
+    preprocessing: dict[str, Any] = {"normalize": info.mean is not None, "mean": info.mean, "std": info.std}
+    text = text_preprocessing(task, cfg, info)
+    if text:
+        preprocessing["text"] = text
+    kind = "probabilities" if info.task == "classification" else "values"
+    return [ExportPart(DEFAULT_PART, model, specs, sample, {"kind": kind, "class_names": info.class_names},
+                       preprocessing, metric_task=info.task)]
+
+
+def export_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPart]:
+    """The task's parts (`Task.export_parts`), else the model itself."""
+    custom = getattr(task, "export_parts", None)
+    return list(custom(model, cfg, splits)) if custom is not None else default_parts(model, task, cfg, splits)
+
+
+def select(parts: list[ExportPart], wanted: str) -> list[ExportPart]:
+    """`part=all` (every part) or one part by name; a ZooError lists the names."""
+    if wanted in ("all", "", None):
+        return parts
+    chosen = [p for p in parts if p.name == wanted]
+    if not chosen:
+        raise ZooError(f"part={wanted!r}: this model exports {', '.join(p.name for p in parts)} "
+                       "(or part=all)")
+    return chosen
