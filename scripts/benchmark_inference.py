@@ -50,9 +50,10 @@ def serve_rps(bundle: Path, rows: list[Any], clients: int, requests: int) -> flo
     def post(i: int) -> int:
         conn = http.client.HTTPConnection(host, port, timeout=30)
         conn.request("POST", f"/v1/models/{name}:predict", json.dumps({"instances": [rows[i % len(rows)]]}))
-        status = conn.getresponse().status
+        response = conn.getresponse()
+        response.read()  # closing with the body unread resets the connection
         conn.close()
-        return status
+        return response.status
 
     try:
         with ThreadPoolExecutor(clients) as pool:

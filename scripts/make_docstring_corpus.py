@@ -25,14 +25,24 @@ SKIP = ("tests", "testing", "conftest")
 def submodules(path: list[str], prefix: str) -> Iterator[str]:
     """Importable public sub-modules under `path` (tests and private modules skipped)."""
     for info in pkgutil.iter_modules(path, prefix):
-        if any(part.startswith("_") or part in SKIP for part in info.name.split(".")[1:]):
+        parts = info.name.split(".")[1:]
+        if any(part.startswith("_") or part in SKIP or part.endswith("_test") for part in parts):
             continue
         yield info.name
         if info.ispkg:
-            try:
-                yield from submodules(importlib.import_module(info.name).__path__, info.name + ".")
-            except Exception:  # noqa: BLE001 - optional back-ends fail to import; skip them
-                continue
+            module = try_import(info.name)
+            if module is not None:
+                yield from submodules(module.__path__, info.name + ".")
+
+
+def try_import(name: str) -> object | None:
+    """The module, or None when it fails to import (optional back-ends, test-only modules)."""
+    try:
+        return importlib.import_module(name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001 - also pytest's Skipped and SystemExit from import-time code
+        return None
 
 
 def library_docstrings(library: str, seen: set[str], min_chars: int = 40) -> list[str]:
@@ -40,10 +50,9 @@ def library_docstrings(library: str, seen: set[str], min_chars: int = 40) -> lis
     root = importlib.import_module(library)
     modules = [root]
     for name in submodules(root.__path__, library + "."):
-        try:
-            modules.append(importlib.import_module(name))
-        except Exception:  # noqa: BLE001
-            continue
+        module = try_import(name)
+        if module is not None:
+            modules.append(module)
     texts = []
     for module in modules:
         for name, obj in vars(module).items():
@@ -67,7 +76,11 @@ def main() -> None:
     seen: set[str] = set()
     rows = []
     for library in args.libraries:
-        texts = library_docstrings(library, seen)
+        try:
+            texts = library_docstrings(library, seen)
+        except ImportError as error:
+            print(f"{library}: skipped ({error})")
+            continue
         print(f"{library}: {len(texts)}")
         rows += [(text, library) for text in texts]
     random.Random(0).shuffle(rows)

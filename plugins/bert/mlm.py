@@ -149,6 +149,11 @@ class MaskedLMTask(BertTask):
     def headline(self, info: DatasetInfo) -> str:
         return "masked_accuracy"
 
+    def export_parts(self, model: Any, cfg: DictConfig, splits: RawSplits) -> list:
+        raise ZooError("a bert_mlm run is a pre-trained backbone, not a deployable model: fine-tune it "
+                       "(`zoo train experiment=bert_text_csv model.preset=RUN ...`) and export that run; "
+                       "RUN/preset is a keras-hub preset for other tools")
+
 
 def save_preset(model: Any, tokenizer: Any, folder: Path) -> Path:
     """Write the backbone and tokenizer as a keras-hub preset directory."""

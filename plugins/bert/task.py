@@ -30,6 +30,15 @@ class BertTask(Task):
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
         return evaluate_compiled(model, dataset, info)
 
+    def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any]:
+        """keras-hub's BERT preprocessing: WordPiece of the saved vocabulary, [CLS] a [SEP] b [SEP]."""
+        from zoo.export.parts import text_columns
+
+        return {"kind": "bert_wordpiece", "vocabulary": info.extra["vocabulary_file"],
+                "pairs": bool(info.extra.get("text_pairs")), "sequence_length": int(info.input_shape[0]),
+                "columns": text_columns(cfg), "lowercase": bool(info.extra.get("lowercase")),
+                "strip_accents": False, "split_on_cjk": True}
+
 
 def tokenizer_for(splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> Any:
     """Fit (and save with the updated DatasetInfo) or reload the run's tokenizer."""

@@ -41,6 +41,17 @@ class RecurrentTask(Task):
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
         return evaluate_compiled(model, dataset, info)
 
+    def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
+        """Keras TextVectorization's defaults: lower case, punctuation stripped, split on spaces."""
+        from zoo.export.parts import text_columns
+
+        if info.modality != "text":
+            return None
+        return {"kind": "keras_text_vectorization", "vocabulary": info.extra["vocabulary_file"],
+                "pairs": bool(info.extra.get("text_pairs")), "sequence_length": int(info.input_shape[0]),
+                "columns": text_columns(cfg), "standardize": "lower_and_strip_punctuation",
+                "split": "whitespace", "pair_separator": PAIR_SEPARATOR}
+
 
 def make_vectorizer(model_cfg: Any, vocabulary: list[str] | None = None) -> Any:
     """A Keras TextVectorization (lower case, no punctuation, padded/cut to the sequence length)."""

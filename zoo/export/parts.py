@@ -67,28 +67,10 @@ def split_arrays(split: Any, info: Any, specs: list[Any], limit: int) -> tuple[l
     return inputs, np.concatenate(labels)[:limit]
 
 
-def text_preprocessing(task: Any, cfg: Any, info: Any) -> dict[str, Any] | None:
-    """How `zoo predict`/`zoo serve` turn raw text into the model's ids (`zoo.serving.text`).
-
-    A family declares it with `Task.export_text(cfg, info)`; the built-in LSTM and BERT families
-    are recognised by what their tasks record in `DatasetInfo.extra` (the vocabulary file, and for
-    BERT the three inputs and the case folding).
-    """
-    custom = getattr(task, "export_text", None)
-    if custom is not None:
-        return custom(cfg, info)
-    extra = info.extra or {}
-    if info.modality != "text" or not extra.get("vocabulary_file") or not info.input_shape:
-        return None
+def text_columns(cfg: Any) -> list[str]:
+    """The dataset's text (and pair) column names, which `zoo predict` reads from a CSV."""
     dataset = cfg.get("dataset") or {}
-    columns = [c for c in (dataset.get("text_column"), dataset.get("text_pair_column")) if c]
-    spec: dict[str, Any] = {"vocabulary": extra["vocabulary_file"], "pairs": bool(extra.get("text_pairs")),
-                            "sequence_length": int(info.input_shape[0]), "columns": columns}
-    if extra.get("inputs") == ["token_ids", "segment_ids", "padding_mask"]:
-        return {"kind": "bert_wordpiece", **spec, "lowercase": bool(extra.get("lowercase")),
-                "strip_accents": False, "split_on_cjk": True}
-    return {"kind": "keras_text_vectorization", **spec, "standardize": "lower_and_strip_punctuation",
-            "split": "whitespace", "pair_separator": " [SEP] "}
+    return [c for c in (dataset.get("text_column"), dataset.get("text_pair_column")) if c]
 
 
 def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPart]:
@@ -102,7 +84,7 @@ def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPa
         return split_arrays(getattr(splits, split), info, specs, limit)
 
     preprocessing: dict[str, Any] = {"normalize": info.mean is not None, "mean": info.mean, "std": info.std}
-    text = text_preprocessing(task, cfg, info)
+    text = task.export_text(cfg, info)
     if text:
         preprocessing["text"] = text
     kind = "probabilities" if info.task == "classification" else "values"
@@ -111,9 +93,8 @@ def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPa
 
 
 def export_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPart]:
-    """The task's parts (`Task.export_parts`), else the model itself."""
-    custom = getattr(task, "export_parts", None)
-    return list(custom(model, cfg, splits)) if custom is not None else default_parts(model, task, cfg, splits)
+    """The task's parts (`Task.export_parts`: by default the model itself)."""
+    return list(task.export_parts(model, cfg, splits))
 
 
 def select(parts: list[ExportPart], wanted: str) -> list[ExportPart]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -128,6 +129,12 @@ class ModelServer(ThreadingHTTPServer):
         self.models = {b.name: ServedModel(b, max_batch, window_ms) for b in bundles}
         self.max_request_bytes, self.max_instances = max_request_bytes, max_instances
         super().__init__((host, port), Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-connection is routine; anything else is printed as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close(self) -> None:
         self.shutdown()

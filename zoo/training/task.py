@@ -82,6 +82,18 @@ class Task:
         """More top-level entries for `metrics.json` (e.g. distillation's teacher vs student)."""
         return {}
 
+    def export_parts(self, model: Any, cfg: DictConfig, splits: RawSplits) -> list:
+        """What `zoo export` writes (`zoo.export.parts.ExportPart`s): by default the model itself;
+        a GAN exports its generator, a VAE its encoder and decoder."""
+        from zoo.export.parts import default_parts
+
+        return default_parts(model, self, cfg, splits)
+
+    def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
+        """How `zoo predict`/`zoo serve` tokenise raw text for this model (`zoo.serving.text`),
+        or None when the model does not read text."""
+        return None
+
     def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
         """Extra Keras callbacks of this family (the shared ones are always there)."""
         return []
