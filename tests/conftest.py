@@ -37,3 +37,30 @@ def run_zoo(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     zoo = Path(sys.executable).with_name("zoo")
     return subprocess.run([str(zoo), *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+class Interrupt(Exception):
+    """Stops a training run part-way (see `train_interrupted`)."""
+
+
+def train_interrupted(cfg, run_dir: Path, monkeypatch: pytest.MonkeyPatch, after_epoch: int = 0) -> None:
+    """`zoo.train(cfg, run_dir)` stopped by an exception at the end of epoch `after_epoch` (0-based),
+    as a killed process would leave it (checkpoints written, no metrics.json)."""
+    import keras
+
+    import zoo
+    from zoo.training import callbacks as cb
+
+    original = cb.build_callbacks
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == after_epoch:
+                raise Interrupt
+
+    monkeypatch.setattr(cb, "build_callbacks", lambda *a: original(*a) + [Stop()])
+    try:
+        with pytest.raises(Interrupt):
+            zoo.train(cfg, run_dir)
+    finally:
+        monkeypatch.setattr(cb, "build_callbacks", original)

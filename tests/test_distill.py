@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_zoo
+from conftest import run_zoo, train_interrupted
 
 import zoo
 from zoo.errors import DataError, RunDirError, ZooError
@@ -99,27 +99,10 @@ def test_student_run_folder_is_a_plain_run_of_the_student(teacher, tmp_path):
         assert scored > 0.3
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_resumed_distillation_equals_uninterrupted(teacher, tmp_path, monkeypatch):
-    import keras
-
-    from zoo.training import callbacks as cb
-
     overrides = ["trainer.epochs=3", "trainer.steps_per_epoch=12"]
     whole = zoo.train(distill_cfg(teacher, *overrides), tmp_path / "whole")
-    original = cb.build_callbacks
-
-    class StopAfterOne(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            raise Interrupt
-
-    monkeypatch.setattr(cb, "build_callbacks", lambda *a: original(*a) + [StopAfterOne()])
-    with pytest.raises(Interrupt):
-        zoo.train(distill_cfg(teacher, *overrides), tmp_path / "resumed")
-    monkeypatch.setattr(cb, "build_callbacks", original)
+    train_interrupted(distill_cfg(teacher, *overrides), tmp_path / "resumed", monkeypatch)
     resumed = zoo.train(distill_cfg(teacher, *overrides), tmp_path / "resumed")
     assert "resumed from epoch 1" in (tmp_path / "resumed/train.log").read_text()
     for a, b in zip(weights_of(whole.model), weights_of(resumed.model), strict=True):

@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import train_interrupted
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -122,26 +123,11 @@ def test_mirrored_gan_matches_one_device_of_the_same_global_batch(tmp_path):
     assert one.metrics["train"]["d_loss"] == pytest.approx(two.metrics["train"]["d_loss"], abs=1e-3)
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_resumed_gan_restores_both_optimizers_and_the_epoch(tmp_path, monkeypatch):
     overrides = ["experiment=gan_digits", "trainer.epochs=2", "trainer.steps_per_epoch=4",
                  "trainer.loss=wgan_gp", *QUICK]
     whole = zoo.train(zoo.compose(overrides), tmp_path / "whole")
-    from zoo.training import callbacks as cb
-
-    original = cb.build_callbacks
-
-    class StopAfterOne(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            raise Interrupt
-
-    monkeypatch.setattr(cb, "build_callbacks", lambda *a: original(*a) + [StopAfterOne()])
-    with pytest.raises(Interrupt):
-        zoo.train(zoo.compose(overrides), tmp_path / "resumed")
-    monkeypatch.setattr(cb, "build_callbacks", original)
+    train_interrupted(zoo.compose(overrides), tmp_path / "resumed", monkeypatch)
     resumed = zoo.train(zoo.compose(overrides), tmp_path / "resumed")
     assert "resumed from epoch 1" in (tmp_path / "resumed/train.log").read_text()
     assert int(resumed.model.d_optimizer.iterations) == int(whole.model.d_optimizer.iterations) == 8

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_zoo
+from conftest import run_zoo, train_interrupted
 
 import zoo
 from zoo.errors import RunDirError, ZooError
@@ -117,31 +117,12 @@ def test_resnet_variant_trains(tmp_path):
     assert any("_add" in layer.name for layer in result.model.layers)
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_resumed_run_equals_uninterrupted(tmp_path, monkeypatch):
     overrides = ["experiment=mlp_iris", "trainer.epochs=4", "model.dropout=0.2", *quick()]
     whole = zoo.train(zoo.compose(overrides), tmp_path / "whole")
-
-    import keras
-
-    from zoo.training import callbacks as cb
-
-    original = cb.build_callbacks
-
-    class StopAfterTwo(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise Interrupt
-
-    monkeypatch.setattr(cb, "build_callbacks", lambda *a: original(*a) + [StopAfterTwo()])
-    with pytest.raises(Interrupt):
-        zoo.train(zoo.compose(overrides), tmp_path / "resumed")
+    train_interrupted(zoo.compose(overrides), tmp_path / "resumed", monkeypatch, after_epoch=1)
     state = json.loads((tmp_path / "resumed/checkpoints/state.json").read_text())
     assert state["epoch"] == 2 and not (tmp_path / "resumed/metrics.json").exists()
-    monkeypatch.setattr(cb, "build_callbacks", original)
     resumed = zoo.train(zoo.compose(overrides), tmp_path / "resumed")
     assert "resumed from epoch 2" in (tmp_path / "resumed/train.log").read_text()
     assert_same_weights(whole.model, resumed.model, atol=1e-6)

@@ -14,26 +14,17 @@ from zoo.errors import DataError, close_matches
 
 def load(cfg: Any, seed: int) -> RawSplits:
     """Seeded train/validation/test splits of `(text, class id)` from `cfg.path`."""
-    table = read_text_table(cfg.path, cfg.separator)
+    table = read_table(cfg.path, cfg.separator)
     texts, labels = columns(table, cfg)
     ids, names = class_ids(labels, f"column {cfg.label_column!r} of {table.path}")
     test = None
     if cfg.test_path:
-        test_table = read_text_table(cfg.test_path, cfg.separator)
+        test_table = read_table(cfg.test_path, cfg.separator)
         test_texts, test_labels = columns(test_table, cfg)
         test = (test_texts, class_ids(test_labels, f"column {cfg.label_column!r} of "
                                       f"{test_table.path}", names)[0])
     return text_splits(texts, ids, names, cfg, seed, cfg.name or table.path.stem, test,
                        {"path": str(table.path), "label_map": dict(enumerate(names))})
-
-
-def read_text_table(path: str, separator: str | None) -> Table:
-    """`read_table`, with a file that is not UTF-8 named in a DataError."""
-    try:
-        return read_table(path, separator)
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path} is not UTF-8 text (byte {error.object[error.start]:#x} at offset "
-                        f"{error.start}): re-save it as UTF-8") from error
 
 
 def columns(table: Table, cfg: Any) -> tuple[np.ndarray, list[str]]:

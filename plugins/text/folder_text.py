@@ -9,6 +9,7 @@ import numpy as np
 from zoo_plugins.text.labels import check_texts, class_ids, text_splits
 
 from zoo.data.base import RawSplits
+from zoo.data.files import read_utf8
 from zoo.errors import DataError
 
 
@@ -40,17 +41,8 @@ def read_folder(root: Path) -> tuple[np.ndarray, list[str]]:
         if not found:
             raise DataError(f"class folder {root / name} holds no .txt files: add some or remove it")
         for file in found:
-            texts.append(read_text(file))
+            texts.append(read_utf8(file))
             labels.append(name)
             files.append(str(file))
     check_texts(texts, str(root), files)
     return np.array(texts, dtype=object), labels
-
-
-def read_text(file: Path) -> str:
-    """The UTF-8 text of `file`; a DataError names a file in another encoding."""
-    try:
-        return file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{file} is not UTF-8 text (byte {error.object[error.start]:#x} at offset "
-                        f"{error.start}): re-save it as UTF-8") from error

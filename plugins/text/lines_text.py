@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from zoo_plugins.text.folder_text import read_text
 
 from zoo.data.base import DatasetInfo, RawSplits
+from zoo.data.files import read_utf8
 from zoo.data.splits import split_arrays, to_raw_splits
 from zoo.errors import DataError
 from zoo.specs import UNLABELLED
@@ -38,9 +38,9 @@ def read_lines(path: Path, min_chars: int) -> list[str]:
         if not files:
             raise DataError(f"{path} holds no .txt files: point dataset.path at a .txt file (one "
                             "example per line) or a folder of .txt files")
-        texts = [" ".join(read_text(file).split()) for file in files]
+        texts = [" ".join(read_utf8(file).split()) for file in files]
     elif path.is_file():
-        texts = [" ".join(line.split()) for line in read_text(path).splitlines()]
+        texts = [" ".join(line.split()) for line in read_utf8(path).splitlines()]
     else:
         raise DataError(f"text file or folder {path} not found: set dataset.path to a .txt file "
                         "(one example per line) or a folder of .txt files")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from zoo.data.base import DatasetInfo, RawSplits
+from zoo.data.files import read_utf8
 from zoo.data.splits import (
     check_int_labels,
     encode_names,
@@ -84,7 +85,7 @@ def read_table(path: str, separator: str | None = None) -> Table:
     if not file.is_file():
         raise DataError(f"CSV file {path} not found (working directory {os.getcwd()}): "
                         "check dataset.path")
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_utf8(file)
     reader = csv.reader(io.StringIO(text), delimiter=pick_separator(text, separator))
     rows, lines = [], []
     for row in reader:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.data.files import read_utf8
 from zoo.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -69,14 +70,6 @@ def read_images(path: Path, shape: list[int]) -> tuple[list[str], np.ndarray]:
 SEPARATORS = ",;\t"
 
 
-def _decode(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path} is not UTF-8 text (byte {error.object[error.start]:#x} at offset "
-                        f"{error.start}): re-save it as UTF-8") from None
-
-
 def _csv_rows(path: Path, text: str) -> list[list[str]]:
     """Rows of a CSV/TSV file (tab for .tsv, else the separator sniffed among comma, semicolon, tab)."""
     if path.suffix.lower() == ".tsv":
@@ -109,7 +102,7 @@ def read_texts(path: Path, spec: dict[str, Any]) -> tuple[list[str], list[Any]]:
     if path.is_dir():
         raise DataError(f"{path} is a folder: a text model reads a .txt file (one text per line) "
                         "or a .csv/.tsv file with a text column")
-    content = _decode(path)
+    content = read_utf8(path)
     if path.suffix.lower() in (".csv", ".tsv"):
         rows = _csv_rows(path, content)
         if len(rows) < 2:
@@ -157,7 +150,7 @@ def read_latents(source: str, bundle: Any, seed: int) -> tuple[list[str], list[n
     if not path.is_file():
         raise DataError(f"input={source}: give a number of samples to draw or a CSV file of "
                         f"{dim}-dimensional latent vectors")
-    rows = _csv_rows(path, _decode(path))
+    rows = _csv_rows(path, read_utf8(path))
     header = None if rows and all(_is_number(c) for c in rows[0]) else (rows[0] if rows else None)
     body = rows[1:] if header else rows
     if not body:
