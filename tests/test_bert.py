@@ -101,7 +101,7 @@ def test_tfds_bert_experiments_train_offline_on_mock_data(experiment, tmp_path):
     import tensorflow_datasets as tfds
 
     data_dir = tmp_path / "tfds"
-    with tfds.testing.mock_data(num_examples=48, data_dir=str(data_dir)):
+    with tfds.testing.mock_data(num_examples=32, data_dir=str(data_dir)):
         # a tiny BERT stands in for MiniLM (its loading is tested above) to keep this fast
         cfg = zoo.compose([f"experiment={experiment}", f"dataset.data_dir={data_dir}", "model.preset=tiny",
                            "model.vocabulary_size=300", "model.sequence_length=16", "trainer.epochs=6",

@@ -41,8 +41,8 @@ def zoo_models() -> list[ModelSpec]:
                   BertConfig, tasks=(CLASSIFICATION,),
                   modalities=("text",), task=lazy("zoo_plugins.bert.task:BertTask")),
         ModelSpec("bert_mlm", lazy("zoo_plugins.bert.mlm:build_masked_lm"),
-                  "BERT masked-language-model pre-training on unlabelled text; fine-tune the result "
-                  "with `model=bert model.preset=RUN_DIR`", BertMLMConfig, tasks=(UNLABELLED,),
+                  "BERT masked-LM pre-training on unlabelled text (fine-tune: model.preset=RUN)",
+                  BertMLMConfig, tasks=(UNLABELLED,),
                   modalities=("text",), task=lazy("zoo_plugins.bert.mlm:MaskedLMTask")),
     ]
 

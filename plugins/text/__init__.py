@@ -81,8 +81,8 @@ def zoo_datasets() -> list[DatasetSpec]:
         DatasetSpec("text_folder", lazy("zoo_plugins.text.folder_text:load"),
                     "your .txt files, one sub-folder per class (dataset.path)", TextFolderDatasetConfig),
         DatasetSpec("text_lines", lazy("zoo_plugins.text.lines_text:load"),
-                    "your unlabelled text for pre-training: a .txt file (one example a line) or a "
-                    "folder of .txt files (dataset.path)", TextLinesDatasetConfig),
+                    "unlabelled text: a .txt file (one example a line) or a folder of .txt (dataset.path)",
+                    TextLinesDatasetConfig),
         DatasetSpec("tfds_text", lazy("zoo_plugins.text.tfds_text:load"),
                     "TFDS text classification by name (imdb_reviews, ag_news_subset, glue/sst2)",
                     TFDSTextDatasetConfig),
