@@ -19,7 +19,7 @@ def corpus(tmp_path_factory):
     return write_corpus(tmp_path_factory.mktemp("corpus") / "docs.csv", per_class=120)
 
 
-def fine_tune(splits, info, pretrained: bool, steps: int = 16) -> tuple[float, float]:
+def fine_tune(splits, info, pretrained: bool, steps: int = 10) -> tuple[float, float]:
     """Fine-tune MiniLM (or its architecture with random weights): first loss, test accuracy."""
     import keras
 
@@ -53,7 +53,7 @@ def test_bert_from_scratch_fits_wordpiece_trains_mirrored_mixed_and_evaluates(co
     cfg = zoo.compose(["model=bert", "model.preset=tiny", "model.vocabulary_size=600",
                        "model.sequence_length=32", "dataset=text_csv", f"dataset.path={corpus}",
                        "dataset.label_column=topic", "optimizer=adamw", "trainer.lr_schedule=linear",
-                       "trainer.warmup_epochs=1", "trainer.learning_rate=1e-3", "trainer.epochs=8",
+                       "trainer.warmup_epochs=1", "trainer.learning_rate=1e-3", "trainer.epochs=6",
                        "trainer.batch_size=8", "strategy=mirrored", "strategy.cpu_devices=2",
                        "trainer.precision=mixed_float16", *QUICK])
     result = zoo.train(cfg, tmp_path / "run")
