@@ -28,8 +28,9 @@ def load(path, seed=0, **fields):
 
 
 def arrays(dataset):
+    """Features `(rows, columns)` (each example a dict of `(1,)` columns) and labels of a split."""
     pairs = list(dataset.as_numpy_iterator())
-    return np.stack([x for x, _ in pairs]), np.array([y for _, y in pairs])
+    return np.stack([np.concatenate(list(x.values())) for x, _ in pairs]), np.array([y for _, y in pairs])
 
 
 @pytest.mark.parametrize("sep", [",", ";", "\t"])
@@ -150,10 +151,10 @@ def test_unknown_feature_column_is_named(tmp_path):
     assert "feature column 'z' not found" in message and "dataset.features" in message
 
 
-def test_non_numeric_feature_names_column_and_value(tmp_path):
-    message = error(tmp_path, ["x", "colour", "y"], [[1, "1.5", 0], [2, "red", 1]])
+def test_a_column_declared_numeric_names_its_first_non_number(tmp_path):
+    message = error(tmp_path, ["x", "colour", "y"], [[1, "1.5", 0], [2, "red", 1]], numeric=["colour"])
     assert "feature column 'colour'" in message and "'red'" in message and "line 3" in message
-    assert "dataset.features" in message
+    assert "dataset.categorical=[colour]" in message and "dataset.ignore=[colour]" in message
 
 
 def test_empty_file_and_header_only_file(tmp_path):
@@ -163,9 +164,10 @@ def test_empty_file_and_header_only_file(tmp_path):
     assert "has a header but no data rows" in error(tmp_path, ["x", "y"], [])
 
 
-def test_missing_value_names_column_and_line(tmp_path):
-    message = error(tmp_path, ["x", "y"], [[1, 0], ["", 1], [3, 0]])
+def test_missing_value_names_column_and_line_when_blanks_are_refused(tmp_path):
+    message = error(tmp_path, ["x", "y"], [[1, 0], ["", 1], [3, 0]], missing="refuse")
     assert "missing value in column 'x' at line 3" in message and "data.csv" in message
+    assert "dataset.missing=impute" in message
 
 
 def test_labels_out_of_range_with_num_classes(tmp_path):
@@ -195,3 +197,64 @@ def test_non_numeric_regression_target_and_bad_task(tmp_path):
 
 def test_a_single_class_is_an_error(tmp_path):
     assert "1 class" in error(tmp_path, ["x", "y"], [[1, "a"], [2, "a"]])
+
+
+def columns(path, **fields):
+    raw = load(path, **fields)
+    return raw.info.features, {f["column"]: f["kind"] for f in raw.info.features}
+
+
+def test_text_numbers_and_blanks_are_kept_raw_for_the_model_to_preprocess(tmp_path):
+    rows = [[i, ["red", "green", ""][i % 3], "" if i % 5 == 0 else i / 10,
+             "NA" if i % 7 == 0 else i % 2, i % 2] for i in range(40)]
+    path = write(tmp_path / "mixed.csv", ["id", "colour", "size", "code", "y"], rows)
+    features, kinds = columns(path, target="y", ignore=["id"], categorical=["code"])
+    assert kinds == {"colour": "categorical", "size": "numeric", "code": "categorical"}
+    assert [f["dtype"] for f in features] == ["string", "float32", "string"]
+    raw = load(path, target="y", ignore=["id"], categorical=["code"], test_fraction=0.0, val_fraction=0.0)
+    values = [x for x, _ in raw.train.as_numpy_iterator()]
+    sizes = np.array([v["size"][0] for v in values])
+    assert np.isnan(sizes).sum() == 8
+    assert set(np.unique([v["colour"][0] for v in values])) == {b"red", b"green", b""}
+    assert {v["code"][0] for v in values} == {b"0", b"1", b""}
+
+
+def test_column_names_become_safe_unique_input_names(tmp_path):
+    path = write(tmp_path / "names.csv", ["Sale Price", "Sale_Price", "2nd", "y"],
+                 [[1, 2, 3, i % 2] for i in range(20)])
+    features, _ = columns(path, target="y")
+    assert [f["name"] for f in features] == ["Sale_Price", "Sale_Price_2", "c_2nd"]
+    assert [f["column"] for f in features] == ["Sale Price", "Sale_Price", "2nd"]
+
+
+def test_infinite_or_float32_overflowing_numbers_name_file_line_and_column(tmp_path):
+    message = error(tmp_path, ["x", "y"], [[1, 0], ["inf", 1], [3, 0]])
+    assert "column 'x'" in message and "line 3" in message and "'inf'" in message and "blank" in message
+    message = error(tmp_path, ["x", "y"], [[1, 0], ["1e39", 1], [3, 0]])
+    assert "line 3" in message and "float32" in message
+    message = error(tmp_path, ["x", "y"], [[1, 0.5], [2, "-inf"], [3, 0.1]], task="regression")
+    assert "column 'y'" in message and "line 3" in message and "finite" in message
+
+
+def test_a_blank_target_names_its_line(tmp_path):
+    message = error(tmp_path, ["x", "y"], [[1, 0], [2, ""], [3, 1]])
+    assert "line 3" in message and "target column 'y'" in message and "delete the row" in message
+
+
+def test_many_distinct_strings_are_refused_with_advice_or_hashed(tmp_path):
+    rows = [[f"user{i}", i % 3, i % 2] for i in range(60)]
+    path = write(tmp_path / "ids.csv", ["user", "x", "y"], rows)
+    with pytest.raises(DataError, match="60 distinct values") as caught:
+        load(path, target="y", max_categories=50)
+    assert "dataset.ignore=[user]" in str(caught.value) and "dataset.hashed=[user]" in str(caught.value)
+    features, kinds = columns(path, target="y", hashed=["user"], hash_bins=16)
+    assert kinds["user"] == "hashed" and features[0]["bins"] == 16
+
+
+def test_the_log_says_why_an_integer_target_is_classes_or_a_number(tmp_path, caplog):
+    with caplog.at_level("INFO", logger="zoo.data"):
+        load(write(tmp_path / "few.csv", ["x", "y"], [[i, i % 4] for i in range(40)]), target="y")
+        load(write(tmp_path / "many.csv", ["x", "y"], [[i, 1000 * i] for i in range(40)]), target="y")
+    text = caplog.text
+    assert "4 distinct integers" in text and "classification; set dataset.task=regression" in text
+    assert "40 distinct integers" in text and "regression; set dataset.task=classification" in text

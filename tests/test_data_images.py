@@ -34,15 +34,17 @@ def arrays(dataset):
     return np.stack([x for x, _ in pairs]), np.array([y for _, y in pairs])
 
 
-def test_rgb_images_load_resized_with_class_names_from_folders(tmp_path):
+def test_rgb_images_load_raw_with_their_resize_and_class_names_from_folders(tmp_path):
     raw = load(make_folder(tmp_path / "imgs"), image_size=[8, 6])
     info = raw.info
     assert (info.name, info.task, info.modality) == ("imgs", "classification", "image")
     assert info.input_shape == (8, 6, 3) and info.class_names == ["blue", "red"]
+    assert info.features == [{"name": "image", "column": None, "kind": "tensor", "dtype": "uint8",
+                              "shape": [None, None, 3], "resize": [8, 6]}]  # the model resizes
     assert info.num_examples == {"train": 14, "validation": 2, "test": 4}
     x, y = arrays(raw.train)
-    assert x.shape == (14, 8, 6, 3) and x.dtype == np.float32 and y.dtype == np.int32
-    assert x.min() >= 0 and np.isclose(x.max(), 255)  # un-normalised pixel values
+    assert x.shape == (14, 16, 12, 3) and x.dtype == np.uint8 and y.dtype == np.int32  # as stored
+    assert x.min() == 0 and x.max() == 255
     np.testing.assert_array_equal(y, (x[:, 0, 0, 0] > 128).astype(int))  # red pixels -> "red"
 
 
@@ -56,7 +58,7 @@ def test_grayscale_mode_gives_one_channel_from_any_format(tmp_path):
     raw = load(root, image_size=[5, 5], color_mode="grayscale", test_fraction=0.5)
     assert raw.info.input_shape == (5, 5, 1)
     x, y = arrays(raw.test)
-    assert x.shape[1:] == (5, 5, 1)
+    assert x.shape[1:] == (10, 10, 1)
     levels = np.array([40, 200, 120, 160])  # dark, light, mid, pale (sorted names)
     np.testing.assert_allclose(x[:, 2, 2, 0], levels[y], atol=2)
 

@@ -198,8 +198,9 @@ def test_tfds_mnist_loads_images_classes_and_carves_validation(mock_tfds, tmp_pa
     assert info.extra["splits"] == {"train": "train[:90%]", "validation": "train[90%:]",
                                     "test": "test"}
     x, y = arrays(raw.train)
-    assert x.shape == (12, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int32
-    assert x.max() > 1 and set(y) <= set(range(10))  # un-normalised pixels
+    assert x.shape == (12, 28, 28, 1) and x.dtype == np.uint8 and y.dtype == np.int32  # raw pixels
+    assert x.max() > 1 and set(y) <= set(range(10))
+    assert info.features[0]["dtype"] == "uint8" and info.features[0]["resize"] == [28, 28]
     assert info.num_examples == {"train": 12, "validation": 12, "test": 12}
 
 
@@ -208,7 +209,8 @@ def test_tfds_val_fraction_validation_split_limit_and_resize(mock_tfds, tmp_path
                                   image_size=[14, 10], limit=5), seed=0)
     assert raw.info.extra["splits"]["validation"] == "train[75%:]"
     assert raw.info.input_shape == (14, 10, 1) and raw.info.num_examples["train"] == 5
-    assert arrays(raw.train)[0].shape == (5, 14, 10, 1)
+    assert arrays(raw.train)[0].shape == (5, 28, 28, 1)  # stored size: the model's Resizing resizes
+    assert raw.info.features[0]["resize"] == [14, 10]
     given = tfds_data.load(tfds_cfg(name="mnist", validation_split="test"), seed=0)
     assert given.info.extra["splits"] == {"train": "train", "validation": "test", "test": "test"}
 

@@ -85,13 +85,19 @@ def test_student_run_folder_is_a_plain_run_of_the_student(teacher, tmp_path):
 
     run_dir = tmp_path / "student"
     result = zoo.train(distill_cfg(teacher, "trainer.epochs=2"), run_dir)
+    from zoo.preprocessing.assemble import parts
+
     saved = keras.saving.load_model(run_dir / "model.keras")
-    assert saved.name == "mlp" and saved.count_params() == result.model.count_params()
-    for got, want in zip(weights_of(saved), weights_of(result.model), strict=True):
+    preprocessor, network = parts(saved)
+    assert network.name == "mlp" and network.count_params() == result.model.count_params()
+    for got, want in zip(weights_of(network), weights_of(result.model), strict=True):
         np.testing.assert_array_equal(got, want)
     teacher_info = json.loads((teacher / "dataset.json").read_text())
     student_info = json.loads((run_dir / "dataset.json").read_text())
-    assert student_info["mean"] == teacher_info["mean"] and student_info["std"] == teacher_info["std"]
+    assert student_info["features"] == teacher_info["features"]  # the teacher's preprocessing
+    teacher_pre = keras.saving.load_model(teacher / "preprocessor.keras")
+    for got, want in zip(preprocessor.get_weights(), teacher_pre.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
     for checkpoint in ("final", "best"):
         scored = zoo.evaluate(run_dir, checkpoint=checkpoint)["test"]["accuracy"]
         if checkpoint == "final":

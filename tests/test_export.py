@@ -6,6 +6,7 @@ One small CNN is trained once on real handwritten digits stored as PNG files, on
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import subprocess
 import sys
@@ -53,10 +54,15 @@ def iris_run(tmp_path_factory):
     return run
 
 
+@functools.cache
+def saved_model(run_dir):
+    _, _, task, splits, network = load_run(run_dir, "final")
+    return task.saved_model(network, splits)
+
+
 def keras_outputs(run_dir, inputs):
-    *_, splits, model = load_run(run_dir, "final")
-    info = splits.info
-    return np.asarray(model((inputs - np.float32(info.mean)) / np.float32(info.std), training=False))
+    """The saved Keras model (preprocessor + network) on raw inputs."""
+    return np.asarray(saved_model(run_dir)(inputs, training=False))
 
 
 def test_onnx_bundle_matches_keras_at_any_batch_size_and_describes_itself(digits_run):
@@ -67,17 +73,18 @@ def test_onnx_bundle_matches_keras_at_any_batch_size_and_describes_itself(digits
     check = json.loads((bundle / "export.json").read_text())["verification"]
     assert check["passed"] and check["max_abs_diff"] <= 1e-4 and check["examples"] >= 100
     assert check["keras"] > 0.5 and check["exported"] == pytest.approx(check["keras"])
-    assert meta["inputs"] == [{"name": "features", "shape": [None, 8, 8, 1], "dtype": "float32"}]
+    assert meta["inputs"] == [{"name": "image", "shape": [None, None, None, 1], "dtype": "uint8",
+                               "kind": "tensor", "resize": [8, 8]}]  # raw images of any size
     info = json.loads((bundle / "dataset.json").read_text())
-    assert info["class_names"] == [str(i) for i in range(10)] and len(info["mean"]) == 1
+    assert info["class_names"] == [str(i) for i in range(10)] and info["mean"] is None
     card = (bundle / "MODEL_CARD.md").read_text()
     assert "test accuracy" in card and "max |keras - exported|" in card and (bundle / "config.yaml").exists()
     session = ort.InferenceSession(str(bundle / "model.onnx"))
-    raw = np.random.default_rng(0).uniform(0, 255, (7, 8, 8, 1)).astype(np.float32)
-    normalised = (raw - np.float32(info["mean"])) / np.float32(info["std"])
-    for batch in (1, 7):
-        got = session.run(None, {"features": normalised[:batch]})[0]
-        np.testing.assert_allclose(got, keras_outputs(digits_run / "run", raw[:batch]), atol=1e-5)
+    rng = np.random.default_rng(0)
+    for shape in ((1, 8, 8, 1), (7, 8, 8, 1), (3, 13, 11, 1), (2, 40, 32, 1)):
+        raw = rng.integers(0, 256, shape).astype(np.uint8)
+        got = session.run(None, {"image": raw})[0]
+        np.testing.assert_allclose(got, keras_outputs(digits_run / "run", raw), atol=1e-5)
 
 
 def test_savedmodel_serving_signature_reloads_and_matches(digits_run):
@@ -85,9 +92,8 @@ def test_savedmodel_serving_signature_reloads_and_matches(digits_run):
 
     export(digits_run / "run", format="savedmodel", output=digits_run / "sm")
     serve = tf.saved_model.load(str(digits_run / "sm" / "saved_model")).signatures["serving_default"]
-    info = json.loads((digits_run / "sm" / "dataset.json").read_text())
-    raw = np.random.default_rng(1).uniform(0, 255, (5, 8, 8, 1)).astype(np.float32)
-    got = next(iter(serve(features=tf.constant((raw - info["mean"][0]) / info["std"][0])).values()))
+    raw = np.random.default_rng(1).integers(0, 256, (5, 20, 14, 1)).astype(np.uint8)
+    got = next(iter(serve(image=tf.constant(raw)).values()))
     np.testing.assert_allclose(got.numpy(), keras_outputs(digits_run / "run", raw), atol=1e-5)
 
 
@@ -154,11 +160,32 @@ def test_predict_on_unseen_images_without_tensorflow(digits_run):
     truth = [row["input"].split("/")[0] for row in rows]
     accuracy = np.mean([row["label"] == t for row, t in zip(rows, truth, strict=True)])
     assert accuracy > 0.5  # chance is 0.1
-    raw = np.stack([np.asarray(Image.open(digits_run / "unseen" / r["input"]), np.float32)[..., None]
-                    for r in rows])
+    raw = np.stack([np.asarray(Image.open(digits_run / "unseen" / r["input"]))[..., None] for r in rows])
     expected = keras_outputs(digits_run / "run", raw)
     got = np.array([[float(row[f"p_{i}"]) for i in range(10)] for row in rows])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite", "savedmodel"])
+def test_images_of_other_sizes_and_modes_get_what_keras_gives_them(digits_run, fmt):
+    """Colour PNGs at 3 other sizes: the bundle decodes them grey and resizes inside, like Keras."""
+    folder = digits_run / f"resized_{fmt}"
+    folder.mkdir()
+    files = sorted((digits_run / "unseen").rglob("*.png"))[:12]
+    for i, file in enumerate(files):
+        size = [(16, 16), (13, 9), (31, 24)][i % 3]
+        Image.open(file).convert("RGB").resize(size, Image.NEAREST).save(folder / f"{i:02d}.png")
+    meta = export(digits_run / "run", format=fmt, output=digits_run / f"bundle_{fmt}")
+    out = digits_run / f"resized_{fmt}.csv"
+    proc = run_zoo("predict", f"bundle={meta['bundle']}", f"input={folder}", f"output={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader(out.open()))
+    assert [r["input"] for r in rows] == [f"{i:02d}.png" for i in range(12)]
+    for row in rows:
+        grey = np.asarray(Image.open(folder / row["input"]).convert("L"))[None, ..., None]
+        expected = keras_outputs(digits_run / "run", grey)[0]
+        got = np.array([float(row[f"p_{i}"]) for i in range(10)])
+        np.testing.assert_allclose(got, expected, atol=1e-4 if fmt == "tflite" else 1e-5)
 
 
 def test_predict_csv_rows_to_json_with_an_iris_bundle(iris_run, tmp_path):

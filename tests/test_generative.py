@@ -35,7 +35,7 @@ def weights_of(model: keras.Model) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("gan") / "run"
-    cfg = zoo.compose(["experiment=gan_digits", "trainer.epochs=8", *QUICK])
+    cfg = zoo.compose(["experiment=gan_digits", "trainer.epochs=12", *QUICK])
     return cfg, zoo.train(cfg, run_dir)
 
 

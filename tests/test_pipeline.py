@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.data.pipeline import eval_stream, train_stream, with_normalization
+from zoo.data.pipeline import eval_stream, train_stream
 from zoo.errors import ZooError
 
 
@@ -14,28 +14,47 @@ def features(dataset) -> np.ndarray:
     return np.concatenate([np.asarray(x) for x, _ in dataset])
 
 
-def test_normalisation_uses_the_training_split_only():
-    splits = zoo.load_dataset("breast_cancer", seed=0)
-    info = with_normalization(splits, enabled=True)
-    train = np.stack([np.asarray(x) for x, _ in splits.train])
-    everything = np.concatenate([train, np.stack([np.asarray(x) for x, _ in splits.test])])
-    np.testing.assert_allclose(info.mean, train.mean(axis=0), rtol=1e-5)
-    np.testing.assert_allclose(info.std, train.std(axis=0), rtol=1e-4)
-    assert not np.allclose(info.mean, everything.mean(axis=0), rtol=1e-5)
-    normalised = features(eval_stream(splits.train, info, batch=64))
+class Run:
+    def __init__(self, path):
+        self.path, self.dataset_info = path, path / "dataset.json"
+
+
+def prepared(name, tmp_path, **params):
+    from omegaconf import OmegaConf
+
+    from zoo.preprocessing.prepare import prepare_splits
+
+    splits = zoo.load_dataset(name, seed=0, **params)
+    raw_train = np.stack([np.asarray(x) for x, _ in splits.train])
+    raw_test = np.stack([np.asarray(x) for x, _ in splits.test])
+    cfg = OmegaConf.create({"normalize": True})
+    return prepare_splits(splits, cfg, Run(tmp_path), fit=True), raw_train, raw_test
+
+
+def test_normalisation_inside_the_model_uses_the_training_split_only(tmp_path):
+    splits, train, test = prepared("breast_cancer", tmp_path)
+    normalised = features(eval_stream(splits.train, splits.info, batch=64))
     np.testing.assert_allclose(normalised.mean(axis=0), 0, atol=1e-4)
     np.testing.assert_allclose(normalised.std(axis=0), 1, atol=1e-3)
+    scale = splits.preprocessor.get_layer("scale")
+    everything = np.concatenate([train, test])
+    np.testing.assert_allclose(np.asarray(scale.mean).reshape(-1), train.mean(axis=0), rtol=1e-5)
+    assert not np.allclose(np.asarray(scale.mean).reshape(-1), everything.mean(axis=0), rtol=1e-5)
+    assert (tmp_path / "preprocessor.keras").exists() and splits.info.features[0]["name"] == "features"
+    test_out = features(eval_stream(splits.test, splits.info, batch=64))
+    np.testing.assert_allclose(test_out, np.asarray(splits.preprocessor(test)), atol=1e-6)  # same layers
 
 
-def test_images_are_normalised_per_channel():
-    splits = zoo.load_dataset("digits", as_image=True)
-    info = with_normalization(splits, enabled=True)
-    assert len(info.mean) == 1 and 3 < info.mean[0] < 6  # digits' pixels lie in 0..16
+def test_images_are_normalised_per_channel(tmp_path):
+    splits, train, _ = prepared("digits", tmp_path, as_image=True)
+    mean = np.asarray(splits.preprocessor.get_layer("scale").mean).reshape(-1)
+    assert mean.shape == (1,) and 3 < mean[0] < 6  # digits' pixels lie in 0..16
+    np.testing.assert_allclose(mean[0], train.mean(), rtol=1e-5)
 
 
 def test_each_epoch_is_shuffled_by_seed_and_epoch_so_resume_sees_the_same_batches():
     splits = zoo.load_dataset("iris", seed=0)
-    info = with_normalization(splits, enabled=False)
+    info = splits.info
     full = train_stream(splits.train, info, global_batch=16, seed=5, epochs=3)
     resumed = train_stream(splits.train, info, global_batch=16, seed=5, epochs=3, initial_epoch=2)
     steps = full.steps_per_epoch
@@ -52,7 +71,7 @@ def test_each_epoch_is_shuffled_by_seed_and_epoch_so_resume_sees_the_same_batche
 
 def test_steps_per_epoch_caps_each_epoch():
     splits = zoo.load_dataset("digits", as_image=True)
-    info = with_normalization(splits, enabled=True)
+    info = splits.info
     stream = train_stream(splits.train, info, global_batch=32, seed=0, epochs=2, max_steps=3)
     assert stream.steps_per_epoch == 3 and len(list(stream.dataset)) == 6
 

@@ -26,6 +26,26 @@ class SparseLabelLoss(keras.losses.Loss):
                 "num_classes": self.num_classes}
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class StandardizedLoss(keras.losses.Loss):
+    """A regression loss on standardised targets, for a model whose output is in the data's units:
+    `inner((y - mean) / std, (pred - mean) / std)`, so the loss scale (and Huber's delta) does not
+    depend on the units of the target while predictions and metrics stay in them."""
+
+    def __init__(self, inner: keras.losses.Loss | dict, mean: float, std: float, **kwargs):
+        inner = keras.losses.deserialize(inner) if isinstance(inner, dict) else inner
+        super().__init__(name=kwargs.pop("name", inner.name), **kwargs)
+        self.inner, self.mean, self.std = inner, float(mean), float(std)
+
+    def call(self, y_true, y_pred):
+        scale = lambda y: (keras.ops.cast(y, y_pred.dtype) - self.mean) / self.std  # noqa: E731
+        return self.inner.call(scale(y_true), scale(y_pred))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "inner": keras.losses.serialize(self.inner),
+                "mean": self.mean, "std": self.std}
+
+
 def cross_entropy(info: DatasetInfo) -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(name="cross_entropy")
 

@@ -37,6 +37,9 @@ class GenerativeTask(Task):
 
     def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
         """Scale features linearly so the training split spans `value_range` (saved as mean/std)."""
+        from zoo.preprocessing.prepare import as_float_images
+
+        splits = as_float_images(splits)
         self.splits, self.run, self.cfg = splits, run, cfg
         if not fit:
             splits.info = DatasetInfo.load(run.dataset_info)

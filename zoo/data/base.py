@@ -27,9 +27,16 @@ class DatasetInfo:
     feature_names: list[str] | None = None
     num_examples: dict[str, int] = field(default_factory=dict)
     input_dtype: str = "float32"
-    # Normalisation constants computed on the training split (broadcast over the last axis).
+    # Normalisation constants computed on the training split (broadcast over the last axis);
+    # families that scale their own data (GAN, VAE) set them. Others preprocess inside the model.
     mean: list[float] | None = None
     std: list[float] | None = None
+    # The raw inputs the model takes (`zoo.preprocessing.features`); `input_shape` is what the
+    # network sees after preprocessing. None for families that prepare their own inputs (text).
+    features: list[dict[str, Any]] | None = None
+    # Regression: the training split's target mean and std (the network learns standardised
+    # targets; its output is scaled back, so predictions and metrics are in the data's units).
+    target: dict[str, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,3 +66,5 @@ class RawSplits:
     validation: Any
     test: Any
     info: DatasetInfo
+    preprocessor: Any = None  # the fitted keras.Model (raw -> network input), once prepared
+    raw: dict[str, Any] | None = None  # split -> the raw dataset, kept when a preprocessor maps them

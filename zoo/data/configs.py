@@ -38,7 +38,15 @@ class CSVDatasetConfig(DatasetConfig):
     task: str = "auto"  # auto | classification | regression
     separator: str | None = None  # sniffed when not given
     test_path: str | None = None  # a separate test file; else test_fraction of `path`
-    features: list[str] | None = None  # default: every column but the target
+    features: list[str] | None = None  # default: every column but the target (and `ignore`)
+    ignore: list[str] | None = None  # columns to leave out (identifiers, free text)
+    numeric: list[str] | None = None  # columns that must hold numbers (else inferred)
+    categorical: list[str] | None = None  # columns of categories, e.g. integer codes (else inferred)
+    hashed: list[str] | None = None  # many-valued string columns hashed into `hash_bins` buckets
+    hash_bins: int = 64
+    max_categories: int = 100  # a string column with more distinct values is refused (ignore or hash it)
+    missing: str = "impute"  # impute (training-split mean + indicator; a blank category) | refuse
+    max_classes: int = 20  # task auto: an integer target with more distinct values is regression
     num_classes: int | None = None  # integer labels must lie in [0, num_classes)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t"}
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 TASKS = ("auto", CLASSIFICATION, REGRESSION)
 MAX_AUTO_CLASSES = 20  # task auto: an integer target with more distinct values is regression
+log = logging.getLogger("zoo.data")
 
 
 @dataclass
@@ -53,19 +55,29 @@ class Table:
 
 
 def load(cfg: Any, seed: int) -> RawSplits:
-    """Seeded train/validation/test splits of the CSV file `cfg.path`."""
+    """Seeded train/validation/test splits of the CSV file `cfg.path`, raw: one input per column
+    (numbers with NaN for blanks, categories as strings), preprocessed inside the model."""
+    from zoo.data.columns import plan_columns, raw_columns
+
     table = read_table(cfg.path, getattr(cfg, "separator", None))
-    features = feature_columns(table, cfg.target, getattr(cfg, "features", None))
-    target = table.column(cfg.target)
-    task = infer_task(target, getattr(cfg, "task", "auto"), table)
+    ignore = list(getattr(cfg, "ignore", None) or [])
+    features = feature_columns(table, cfg.target, getattr(cfg, "features", None), ignore)
+    target = target_column(table, cfg.target)
+    task = infer_task(target, getattr(cfg, "task", "auto"), table, cfg.target,
+                      int(getattr(cfg, "max_classes", MAX_AUTO_CLASSES)))
     names = class_names(target, cfg, table) if task == CLASSIFICATION else None
-    x, y = to_arrays(table, features, cfg.target, task, names)
+    plan = plan_columns(table, features, cfg)
+    where = f"column {cfg.target!r} of {table.path}"
+    x = raw_columns(table, plan, cfg)
+    y = labels(target, names if task == CLASSIFICATION else None, where, table.lines)
     test = None
     if getattr(cfg, "test_path", None):
         test_table = read_table(cfg.test_path, getattr(cfg, "separator", None))
         feature_columns(test_table, cfg.target, features)
-        test = to_arrays(test_table, features, cfg.target, task, names)
-    arrays = split_arrays(x, y, cfg, seed, stratify=task == CLASSIFICATION, test=test)
+        test_where = f"column {cfg.target!r} of {test_table.path}"
+        test = (raw_columns(test_table, plan, cfg),
+                labels(target_column(test_table, cfg.target), names, test_where, test_table.lines))
+    arrays = split_columns(x, y, cfg, seed, stratify=task == CLASSIFICATION, test=test)
     info = DatasetInfo(
         name=getattr(cfg, "name", "") or table.path.stem,
         task=task,
@@ -74,9 +86,21 @@ def load(cfg: Any, seed: int) -> RawSplits:
         num_classes=len(names) if names else None,
         class_names=names,
         feature_names=features,
+        features=plan,
         extra={"path": str(table.path), "target": cfg.target},
     )
     return to_raw_splits(arrays, info)
+
+
+def split_columns(x: dict[str, np.ndarray], y: np.ndarray, cfg: Any, seed: int, stratify: bool,
+                  test: tuple[dict[str, np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
+    """`split_arrays` for a table of columns: rows are split by index, every column alike."""
+    rows = np.arange(len(y))
+    index = split_arrays(rows, y, cfg, seed, stratify, test=None if test is None else (rows[:0], y[:0]))
+    split = {name: ({c: v[idx] for c, v in x.items()}, labels_) for name, (idx, labels_) in index.items()}
+    if test is not None:
+        split["test"] = test
+    return split
 
 
 def read_table(path: str, separator: str | None = None) -> Table:
@@ -145,10 +169,14 @@ def require_column(table: Table, name: str, role: str) -> None:
                         f"{', '.join(table.header)}): {hint}set {setting}")
 
 
-def feature_columns(table: Table, target: str, features: Any = None) -> list[str]:
-    """The feature column names (default: every column but the target), checked."""
+def feature_columns(table: Table, target: str, features: Any = None, ignore: list[str] | None = None
+                    ) -> list[str]:
+    """The feature column names (default: every column but the target and `ignore`), checked."""
     require_column(table, target, "target")
+    for name in ignore or []:
+        require_column(table, name, "ignored")
     names = list(features) if features else [c for c in table.header if c != target]
+    names = [n for n in names if n not in (ignore or [])]
     for name in names:
         require_column(table, name, "feature")
     if target in names:
@@ -177,8 +205,22 @@ def is_integer(value: str) -> bool:
     return True
 
 
-def infer_task(target: list[str], task: str, table: Table) -> str:
-    """The task for `target` values: `task` unless "auto" (names or few integers: classes)."""
+def target_column(table: Table, target: str) -> list[str]:
+    """The target's values; a blank target names its line (a row cannot be learnt without one)."""
+    require_column(table, target, "target")
+    index = table.header.index(target)
+    values = [row[index].strip() for row in table.rows]
+    for value, line in zip(values, table.lines, strict=True):
+        if value.lower() in MISSING:
+            raise DataError(f"line {line} of {table.path} has no value in the target column {target!r} "
+                            f"({value!r}): fill it in or delete the row")
+    return values
+
+
+def infer_task(target: list[str], task: str, table: Table, column: str = "target",
+               max_classes: int = MAX_AUTO_CLASSES) -> str:
+    """The task for `target` values: `task` unless "auto" (names, or at most `max_classes` distinct
+    integers: classes; other numbers: regression); the log says which and how to override."""
     if task not in TASKS:
         raise DataError(f"dataset.task={task!r} is not one of {', '.join(TASKS)}")
     if task != "auto":
@@ -187,7 +229,12 @@ def infer_task(target: list[str], task: str, table: Table) -> str:
         return CLASSIFICATION
     if not all(is_integer(v) for v in target):
         return REGRESSION
-    return CLASSIFICATION if len({int(v) for v in target}) <= MAX_AUTO_CLASSES else REGRESSION
+    distinct = len({int(v) for v in target})
+    chosen = CLASSIFICATION if distinct <= max_classes else REGRESSION
+    other = REGRESSION if chosen == CLASSIFICATION else CLASSIFICATION
+    log.info("target %r of %s holds %d distinct integers (dataset.max_classes=%d): %s; set "
+             "dataset.task=%s to change that", column, table.path.name, distinct, max_classes, chosen, other)
+    return chosen
 
 
 def class_names(target: list[str], cfg: Any, table: Table) -> list[str]:
@@ -206,19 +253,42 @@ def class_names(target: list[str], cfg: Any, table: Table) -> list[str]:
     return names
 
 
-def labels(values: list[str], names: list[str] | None, where: str) -> np.ndarray:
+def labels(values: list[str], names: list[str] | None, where: str, lines: list[int] | None = None
+           ) -> np.ndarray:
     """int32 class ids (integer ids or names from `names`), or float32 targets if no `names`."""
     if names is None:
-        bad = [v for v in values if not is_number(v)]
-        if bad:
-            raise DataError(f"{where} is not numeric ({bad[0]!r}), so it cannot be a regression "
-                            "target: set dataset.task=classification or fix the value")
+        for value, line in zip(values, lines or [None] * len(values), strict=True):
+            if not is_number(value):
+                at = f" at line {line}" if line else ""
+                kind = "not a finite number" if is_float(value) else "not numeric"
+                raise DataError(f"{where} is {kind}{at} ({value!r}), so it cannot be a regression "
+                                "target: fix the value (or set dataset.task=classification)")
+            check_float32(value, f"{where}, line {line}")
         return label_array([float(v) for v in values], REGRESSION)
     if names == [str(i) for i in range(len(names))] and all(is_integer(v) for v in values):
         ids = np.array([int(v) for v in values])
         check_int_labels(ids, len(names), where, fix="it is not among the training classes")
         return label_array(ids, CLASSIFICATION)
     return ids_of_names(values, names, where)
+
+
+def is_float(value: str) -> bool:
+    """Whether `value` parses as a float at all (including `inf` and `1e999`)."""
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32(value: str, where: str) -> None:
+    """A DataError unless `value` fits in float32 (the model computes in it)."""
+    if abs(float(value)) > FLOAT32_MAX:
+        raise DataError(f"{where}: {value!r} is out of float32 range (|x| <= {FLOAT32_MAX:.3g}): "
+                        "rescale the column or fix the value")
 
 
 def numbers(table: Table, column: str) -> np.ndarray:
@@ -230,11 +300,3 @@ def numbers(table: Table, column: str) -> np.ndarray:
                             f"{line}: {value!r}): encode it as numbers or leave it out with "
                             "dataset.features=[...]")
     return np.array([float(v) for v in values])
-
-
-def to_arrays(table: Table, features: list[str], target: str, task: str,
-              names: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
-    """float32 features `(rows, len(features))` and the labels of `table`."""
-    x = np.stack([numbers(table, column) for column in features], axis=1).astype(np.float32)
-    where = f"column {target!r} of {table.path}"
-    return x, labels(table.column(target), names if task == CLASSIFICATION else None, where)

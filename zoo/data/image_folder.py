@@ -12,6 +12,7 @@ from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.splits import label_array, require_classes, split_arrays, to_raw_splits
 from zoo.errors import DataError
 from zoo.lazy import import_tensorflow
+from zoo.preprocessing.features import tensor
 from zoo.specs import CLASSIFICATION
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -38,9 +39,10 @@ def load(cfg: Any, seed: int) -> RawSplits:
         input_shape=(size[0], size[1], channels),
         num_classes=len(classes),
         class_names=classes,
+        features=[tensor((None, None, channels), "uint8", name="image", resize=size)],
         extra={"path": str(cfg.path)},
     )
-    return to_raw_splits(arrays, info, parse=decoder(size, channels))
+    return to_raw_splits(arrays, info, parse=decoder(channels))
 
 
 def image_size(value: Any) -> list[int]:
@@ -123,8 +125,10 @@ def verify(file: str) -> None:
                         "convert it to PNG or JPEG")
 
 
-def decoder(size: list[int], channels: int) -> Any:
-    """A tf.data map function: `(file, label) -> (float32 image (h, w, channels), label)`."""
+def decoder(channels: int) -> Any:
+    """A tf.data map function: `(file, label) -> (uint8 image (h, w, channels), label)` at the file's
+    own size: the model's `Resizing` layer brings it to `dataset.image_size`, in training and in
+    every export alike."""
     tf = import_tensorflow()
 
     def decode(data: Any, depth: int) -> Any:
@@ -139,7 +143,6 @@ def decoder(size: list[int], channels: int) -> Any:
     def parse(file: Any, label: Any) -> tuple[Any, Any]:
         data = tf.io.read_file(file)
         image = decode(data, 3) if channels == 3 else grey(data)
-        image = tf.image.resize(tf.cast(image, tf.float32), size)
-        return tf.ensure_shape(image, (size[0], size[1], channels)), label
+        return tf.ensure_shape(image, (None, None, channels)), label
 
     return parse

@@ -1,4 +1,4 @@
-"""tf.data pipelines: training-split normalisation, seeded per-epoch shuffling, batching.
+"""tf.data pipelines: seeded per-epoch shuffling and batching of prepared splits.
 
 The training stream is a function of (seed, epoch): epoch `e` is always shuffled with seed
 `seed + e`, so a run resumed at epoch `e` sees exactly the batches an uninterrupted run sees.
@@ -10,45 +10,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from zoo.data.base import DatasetInfo, RawSplits
+from zoo.data.base import DatasetInfo
 from zoo.lazy import import_tensorflow
 from zoo.specs import REGRESSION
-
-NORMALISED_MODALITIES = ("tabular", "image", "sequence")
-
-
-def compute_normalization(train: Any, batch: int = 1024) -> tuple[list[float], list[float]]:
-    """Mean and standard deviation over the last feature axis of the training split."""
-    tf = import_tensorflow()
-    total, total_sq, count = None, None, 0.0
-    for features, _ in train.batch(batch):
-        flat = tf.reshape(tf.cast(features, tf.float64), (-1, features.shape[-1]))
-        s, sq = tf.reduce_sum(flat, 0).numpy(), tf.reduce_sum(flat * flat, 0).numpy()
-        total = s if total is None else total + s
-        total_sq = sq if total_sq is None else total_sq + sq
-        count += flat.shape[0]
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
-    std = np.where(std < 1e-7, 1.0, std)  # constant features pass through unscaled
-    return mean.astype(float).tolist(), std.astype(float).tolist()
-
-
-def with_normalization(splits: RawSplits, enabled: bool) -> DatasetInfo:
-    """Fill `info.mean/std` from the training split (when the modality is numeric)."""
-    info = splits.info
-    if enabled and info.modality in NORMALISED_MODALITIES and info.mean is None:
-        info.mean, info.std = compute_normalization(splits.train)
-    return info
 
 
 def preprocess_fn(info: DatasetInfo):
     """`(features, label[, sample_weight]) -> (normalised features, label[, sample_weight])`."""
     tf = import_tensorflow()
-    mean = None if info.mean is None else tf.constant(info.mean, tf.float32)
-    std = None if info.std is None else tf.constant(info.std, tf.float32)
-    regression = info.task == REGRESSION
+    mean = None if info is None or info.mean is None else tf.constant(info.mean, tf.float32)
+    std = None if info is None or info.std is None else tf.constant(info.std, tf.float32)
+    regression = info is not None and info.task == REGRESSION
 
     def apply(features, label, *weights):
         if mean is not None:
@@ -97,8 +69,8 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
     return TrainStream(dataset, steps)
 
 
-def eval_stream(split: Any, info: DatasetInfo, batch: int, cache: bool = True) -> Any:
-    """A normalised, batched, cached evaluation dataset in a fixed order."""
+def eval_stream(split: Any, info: DatasetInfo | None, batch: int, cache: bool = True) -> Any:
+    """A normalised, batched, cached evaluation dataset in a fixed order (`info=None`: as it is)."""
     tf = import_tensorflow()
     ds = split.map(preprocess_fn(info), num_parallel_calls=tf.data.AUTOTUNE).batch(batch)
     if cache:

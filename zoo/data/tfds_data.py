@@ -14,6 +14,7 @@ from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.splits import check_fraction
 from zoo.errors import DataError, close_matches
 from zoo.lazy import import_tensorflow
+from zoo.preprocessing.features import tensor
 from zoo.specs import CLASSIFICATION, REGRESSION
 
 DOWNLOAD_URL = "https://storage.googleapis.com/"  # TFDS's GCS mirror and many dataset URLs
@@ -162,7 +163,11 @@ def describe(tfds: Any, cfg: Any, builder_info: Any) -> DatasetInfo:
                             f"{', '.join(features.keys())}): set dataset.{setting}")
     label = features[cfg.label_key]
     names = list(label.names) if isinstance(label, tfds.features.ClassLabel) else None
-    shape = input_shape(cfg, tuple(features[cfg.image_key].shape))
+    stored = tuple(features[cfg.image_key].shape)
+    shape = input_shape(cfg, stored)
+    image = len(shape) == 3
+    raw = ([tensor((None, None, stored[2]), tf_dtype_name(features[cfg.image_key]), name="image",
+                   resize=list(shape[:2]))] if image else None)
     return DatasetInfo(
         name=cfg.name,
         task=CLASSIFICATION if names else REGRESSION,
@@ -170,8 +175,14 @@ def describe(tfds: Any, cfg: Any, builder_info: Any) -> DatasetInfo:
         input_shape=shape,
         num_classes=len(names) if names else None,
         class_names=names,
+        features=raw,
         extra={"tfds_version": str(builder_info.version)},
     )
+
+
+def tf_dtype_name(feature: Any) -> str:
+    """The stored dtype of a TFDS feature (`uint8` for images)."""
+    return import_tensorflow().as_dtype(feature.dtype).name
 
 
 def input_shape(cfg: Any, shape: tuple[Any, ...]) -> tuple[int, ...]:
@@ -189,16 +200,15 @@ def input_shape(cfg: Any, shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 def converter(cfg: Any, info: DatasetInfo) -> Any:
-    """A map function: TFDS example dict -> (float32 features, int32 or float32 label)."""
+    """A map function: TFDS example dict -> (features, int32 or float32 label); images stay raw (the
+    model's `Resizing` brings them to `dataset.image_size`), other features become float32."""
     tf = import_tensorflow()
     label_type = tf.int32 if info.task == CLASSIFICATION else tf.float32
-    size = list(info.input_shape[:2]) if getattr(cfg, "image_size", None) else None
     image_key, label_key = str(cfg.image_key), str(cfg.label_key)
+    raw_image = bool(info.features)
 
     def parse(example: dict[str, Any]) -> tuple[Any, Any]:
-        features = tf.cast(example[image_key], tf.float32)
-        if size:
-            features = tf.image.resize(features, size)
+        features = example[image_key] if raw_image else tf.cast(example[image_key], tf.float32)
         return features, tf.cast(example[label_key], label_type)
 
     return parse

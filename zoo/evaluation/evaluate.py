@@ -14,20 +14,26 @@ SPLITS = ("test", "validation", "train")
 CHECKPOINTS = ("final", "best", "last")
 
 
-def _load_model(run: Any, checkpoint: str, cfg: Any, info: Any) -> Any:
+def _load_model(run: Any, checkpoint: str, cfg: Any, splits: Any) -> Any:
     """Rebuild the run's model through its plugin (so custom layers are known), load weights."""
     path = {"final": run.model, "best": run.best_weights, "last": run.last_weights}[checkpoint]
     if not path.exists():
         advice = ("the run did not finish; evaluate checkpoint=last or checkpoint=best instead"
                   if checkpoint == "final" else f"this run saved no {checkpoint} checkpoint")
         raise RunDirError(f"{path} is missing: {advice}")
-    model = get_registry().model(cfg.model.name).build(cfg.model, info)
-    model.load_weights(path)
+    from zoo.preprocessing.assemble import load_final_weights
+
+    model = get_registry().model(cfg.model.name).build(cfg.model, splits.info)
+    if checkpoint == "final":
+        load_final_weights(model, path, splits.preprocessor, splits.info.features)
+    else:
+        model.load_weights(path)
     return model
 
 
 def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
-    """The run's folder, config, task, prepared splits and rebuilt Keras model."""
+    """The run's folder, config, task, prepared splits and rebuilt Keras network (which takes
+    preprocessed inputs; `task.saved_model(model, splits)` puts the preprocessor in front)."""
     from zoo.training.rundir import RunDir
     from zoo.training.task import task_for
 
@@ -41,7 +47,7 @@ def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
     task = task_for(registry.model(cfg.model.name))
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
     splits = task.prepare_data(splits, cfg, run, fit=False)
-    model = _load_model(run, checkpoint, cfg, splits.info)
+    model = _load_model(run, checkpoint, cfg, splits)
     return run, cfg, task, splits, model
 
 

@@ -23,15 +23,24 @@ class ExportError(ZooError):
     """An export failed, or its artifact does not compute what the Keras model computes."""
 
 
-def to_onnx(model: Any, specs: list[Any], path: Path, opset: int | None) -> None:
-    """ONNX through `tf2onnx.convert.from_function` (`from_keras` fails on Keras 3 models)."""
+def to_onnx(model: Any, specs: list[Any], path: Path, opset: int | None,
+            features: list[dict[str, Any]] | None = None) -> None:
+    """ONNX through `tf2onnx.convert.from_function` (`from_keras` fails on Keras 3 models); string
+    lookups become ONNX-ML LabelEncoders in front of the converted graph (`zoo.export.lookups`)."""
     import tf2onnx
 
+    from zoo.compat import freeze_normalization
+    from zoo.export.lookups import prepend_to_onnx, split_lookups
+
+    model, specs, vocab = split_lookups(model, specs, features, "onnx")
+    freeze_normalization(model)
     fn = serving_function(model, specs)
     try:
         tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset, output_path=str(path))
     except ValueError as exc:
         raise ExportError(f"ONNX conversion failed at opset={opset}: {exc} (try another opset=...)") from exc
+    if vocab:
+        prepend_to_onnx(path, vocab)
 
 
 def to_savedmodel(model: Any, specs: list[Any], path: Path) -> None:
@@ -40,6 +49,9 @@ def to_savedmodel(model: Any, specs: list[Any], path: Path) -> None:
     fn = serving_function(model, specs)
     module = tf.Module()
     module.model = model
+    # Every variable, seed-generator states of nested models included, so the signature's captures
+    # are reachable from the root (a nested network's Dropout state is not, through `model` alone).
+    module.model_variables = list(model.variables)
     module.serve = fn
     tf.saved_model.save(module, str(path), signatures={"serving_default": fn.get_concrete_function()})
 
@@ -59,8 +71,17 @@ def _converter_options(quantize: str, representative: Callable[[], Iterator[list
 
 
 def to_tflite(model: Any, specs: list[Any], path: Path, quantize: str,
-              representative: Callable[[], Iterator[list[np.ndarray]]] | None = None) -> None:
-    """TFLite (LiteRT) through Keras's `format="litert"`; `quantize` = none | float16 | dynamic | int8."""
+              representative: Callable[[], Iterator[list[np.ndarray]]] | None = None,
+              features: list[dict[str, Any]] | None = None) -> None:
+    """TFLite (LiteRT) through Keras's `format="litert"`; `quantize` = none | float16 | dynamic | int8.
+    String lookups stay outside the graph, in `lookups.json` beside it (`zoo.export.lookups`)."""
+    from zoo.export.lookups import Lookups, split_lookups, write_vocabularies
+
+    model, specs, vocab = split_lookups(model, specs, features, "tflite")
+    if vocab:
+        write_vocabularies(path.parent, vocab)
+        lookups, raw = Lookups(path.parent, [s.name for s in specs]), representative
+        representative = raw and (lambda: (lookups.apply(xs) for xs in raw()))
     # Keras calls `model(*input_signature, training=False)`: several inputs go as one structure.
     names = [spec.name for spec in specs]
     signature = specs if len(specs) == 1 else [model_inputs(model, names, specs)]

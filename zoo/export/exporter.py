@@ -34,14 +34,14 @@ def check_options(fmt: str, quantize: str) -> None:
 
 
 def write_artifact(fmt: str, quantize: str, model: Any, specs: list[Any], path: Path, opset: int,
-                   representative: Any) -> Any:
+                   representative: Any, features: list[dict[str, Any]] | None = None) -> Any:
     """Convert; returns an in-process runner for formats verified in memory (Keras int8)."""
     if fmt == "onnx":
-        convert.to_onnx(model, specs, path, opset)
+        convert.to_onnx(model, specs, path, opset, features)
     elif fmt == "savedmodel":
         convert.to_savedmodel(model, specs, path)
     elif fmt == "tflite":
-        convert.to_tflite(model, specs, path, quantize, representative)
+        convert.to_tflite(model, specs, path, quantize, representative, features)
     else:
         names = [s.name for s in specs]
         return KerasRunner(path, names, model=convert.to_keras_int8(model, path, quantize))
@@ -114,7 +114,8 @@ def _export_part(item: ExportPart, out: Path, run: Any, cfg: Any, task: Any, inf
         for i in range(len(inputs[0])):
             yield [x[i:i + 1] for x in inputs]
 
-    runner = write_artifact(fmt, quantize, item.model, item.specs, artifact, options["opset"], representative)
+    runner = write_artifact(fmt, quantize, item.model, item.specs, artifact, options["opset"], representative,
+                            item.features)
     try:
         exported = run_artifact(runner or open_runner(fmt, artifact, names), test_inputs)
     except ExportError:
@@ -147,7 +148,8 @@ def _metadata(run: Any, cfg: Any, info: Any, item: ExportPart, fmt: str, quantiz
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run_dir": str(run.path.resolve()), "model": cfg.model.name, "dataset": info.name,
         "task": info.task, "modality": info.modality, "input_kind": item.input_kind,
-        "inputs": describe(item.specs), "outputs": item.outputs, "preprocessing": item.preprocessing,
+        "inputs": describe(item.specs, item.features), "outputs": item.outputs,
+        "preprocessing": item.preprocessing,
         "sizes": {"artifact_bytes": _size(artifact), "keras_bytes": _size(run.model)},
         "verification": check,
     }

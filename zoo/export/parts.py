@@ -39,6 +39,7 @@ class ExportPart:
                                                                    "std": None})
     input_kind: str = "data"
     metric_task: str | None = None  # classification | regression: the quantized check's metric
+    features: list[dict[str, Any]] | None = None  # raw inputs (`zoo.preprocessing.features`), if any
     tolerance_scale: float = 1.0  # float check: |keras - exported| <= tolerance x this (output scale)
     description: str = ""
 
@@ -67,6 +68,59 @@ def split_arrays(split: Any, info: Any, specs: list[Any], limit: int) -> tuple[l
     return inputs, np.concatenate(labels)[:limit]
 
 
+def raw_arrays(split: Any, specs: list[Any], limit: int, resize: list[int] | None = None
+               ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Up to `limit` raw examples of a split (strings as numpy object arrays of str) and labels.
+
+    Images of varying size are brought to `resize` first (rounded, in their own dtype), so that they
+    batch; `zoo predict` on images of other sizes is checked against Keras by the tests."""
+    from zoo.data.pipeline import eval_stream
+
+    if resize:
+        import tensorflow as tf
+
+        def same_size(image: Any, label: Any, *rest: Any) -> tuple:
+            resized = tf.image.resize(tf.cast(image, tf.float32), resize)
+            resized = tf.round(resized) if image.dtype.is_integer else resized
+            return (tf.cast(resized, image.dtype), label, *rest)
+
+        split = split.map(same_size)
+    chunks, labels, n = [], [], 0
+    for features, label, *_ in eval_stream(split, None, 256, cache=False):
+        chunks.append([np.vectorize(bytes.decode, otypes=[object])(x) if x.dtype == object else x
+                       for x in as_inputs(features, specs)])
+        labels.append(np.asarray(label))
+        n += len(labels[-1])
+        if n >= limit:
+            break
+    inputs = [np.concatenate([c[i] for c in chunks])[:limit] for i in range(len(specs))]
+    return inputs, np.concatenate(labels)[:limit]
+
+
+def raw_specs(features: list[dict[str, Any]]) -> list[Any]:
+    """The `tf.TensorSpec`s of raw inputs (batch dimension dynamic)."""
+    from zoo.lazy import import_tensorflow
+
+    tf = import_tensorflow()
+    return [tf.TensorSpec((None, *f["shape"]), tf.as_dtype(f["dtype"]), name=f["name"]) for f in features]
+
+
+def raw_part(model: Any, task: Any, cfg: Any, splits: Any) -> ExportPart:
+    """The network behind its fitted preprocessor: a bundle that takes raw examples."""
+    info = splits.info
+    specs = raw_specs(info.features)
+    resize = info.features[0].get("resize") if len(info.features) == 1 else None
+
+    def sample(split: str, limit: int) -> tuple[list[np.ndarray], np.ndarray | None]:
+        return raw_arrays(splits.raw[split], specs, limit, resize)
+
+    kind = "probabilities" if info.task == "classification" else "values"
+    return ExportPart(DEFAULT_PART, task.saved_model(model, splits), specs, sample,
+                      {"kind": kind, "class_names": info.class_names}, {"inside_model": True},
+                      metric_task=info.task, features=info.features,
+                      tolerance_scale=max(1.0, abs((info.target or {}).get("std", 1.0))))
+
+
 def text_columns(cfg: Any) -> list[str]:
     """The dataset's text (and pair) column names, which `zoo predict` reads from a CSV."""
     dataset = cfg.get("dataset") or {}
@@ -78,6 +132,8 @@ def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPa
     from zoo.export.signature import input_signature
 
     info = splits.info
+    if getattr(splits, "preprocessor", None) is not None:
+        return [raw_part(model, task, cfg, splits)]
     specs = input_signature(model, task, info)
 
     def sample(split: str, limit: int) -> tuple[list[np.ndarray], np.ndarray | None]:

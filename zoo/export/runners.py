@@ -26,6 +26,14 @@ def flatten_outputs(outputs: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1)
 
 
+def as_tensor(x: np.ndarray) -> Any:
+    """An input of the TensorFlow runners as a `tf.constant` (Keras refuses numpy strings, and a
+    dict of inputs must not mix numpy arrays and tensors)."""
+    from zoo.lazy import import_tensorflow
+
+    return import_tensorflow().constant(x.astype(str) if x.dtype == object else x)
+
+
 class OnnxRunner:
     """An onnxruntime session; inputs are fed in the order of the exported signature."""
 
@@ -61,6 +69,9 @@ class TFLiteRunner:
         self.outputs = ({name: index for name, index in named.items()} if named else
                         {d["name"]: d["index"] for d in self.interpreter.get_output_details()})
         self.shape: tuple | None = None
+        from zoo.export.lookups import Lookups
+
+        self.lookups = Lookups(Path(path).parent, names or [])
 
     @staticmethod
     def _in_order(details: list[dict], names: list[str]) -> list[dict]:
@@ -71,6 +82,7 @@ class TFLiteRunner:
         return details
 
     def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        inputs = self.lookups.apply(inputs)
         shape = tuple(x.shape for x in inputs)
         if shape != self.shape:
             for detail, x in zip(self.inputs, inputs, strict=True):
@@ -97,7 +109,7 @@ class SavedModelRunner:
         self.names = names
 
     def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = self.fn(**dict(zip(self.names, inputs, strict=True)))
+        outputs = self.fn(**dict(zip(self.names, map(as_tensor, inputs), strict=True)))
         return {name: np.asarray(value) for name, value in outputs.items()}
 
     def run(self, inputs: list[np.ndarray]) -> np.ndarray:
@@ -116,7 +128,8 @@ class KerasRunner:
     def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
         from zoo.export.signature import model_inputs
 
-        outputs = self.model(model_inputs(self.model, self.names, inputs), training=False)
+        outputs = self.model(model_inputs(self.model, self.names, [as_tensor(x) for x in inputs]),
+                             training=False)
         if isinstance(outputs, dict):
             return {name: np.asarray(value) for name, value in outputs.items()}
         return {SINGLE: np.asarray(outputs)}

@@ -22,6 +22,12 @@ class BundleError(ZooError):
     """A bundle folder is missing, incomplete, or given inputs it cannot take."""
 
 
+def as_strings(x: np.ndarray) -> np.ndarray:
+    """A string input as onnxruntime takes it: a numpy object array of `str` (bytes decoded)."""
+    flat = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(x, dtype=object).reshape(-1)]
+    return np.array(flat, dtype=object).reshape(np.shape(x))
+
+
 class Bundle:
     """An exported model with the preprocessing and labels it was trained with."""
 
@@ -85,7 +91,7 @@ class Bundle:
             if x.ndim != len(spec["shape"]) or any(w != g for w, g in fixed):
                 raise BundleError(f"input {spec['name']!r} has shape {list(x.shape[1:])} per example, "
                                   f"expected {want} (null = any size)")
-            checked.append(x.astype(spec["dtype"]))
+            checked.append(as_strings(x) if spec["dtype"] == "string" else x.astype(spec["dtype"]))
         return checked
 
     def preprocess(self, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -43,7 +43,14 @@ def serving_function(model: Any, specs: list[Any]) -> Any:
     return tf.function(call, input_signature=specs)
 
 
-def describe(specs: list[Any]) -> list[dict[str, Any]]:
-    """JSON form of the signature: name, shape (null = any size), dtype."""
+SCHEMA_KEYS = ("column", "kind", "categories", "missing", "fill", "bins", "resize")
+
+
+def describe(specs: list[Any], features: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """JSON form of the signature: name, shape (null = any size), dtype, and for raw inputs what they
+    accept (`zoo.preprocessing.features`: source column, kind, categories, whether blanks are imputed)."""
+    raw = {f["name"]: f for f in features or []}
     return [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape],
-             "dtype": s.dtype.name} for s in specs]
+             "dtype": s.dtype.name,
+             **{k: raw[s.name][k] for k in SCHEMA_KEYS if raw.get(s.name, {}).get(k) is not None}}
+            for s in specs]

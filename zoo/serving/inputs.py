@@ -45,8 +45,55 @@ def read_csv(path: Path, feature_names: list[str] | None, width: int) -> tuple[l
     return [str(i + 1) for i in range(len(body))], data
 
 
-def read_images(path: Path, shape: list[int]) -> tuple[list[str], np.ndarray]:
-    """Images resized to the model's (height, width), grey or RGB by its channel count."""
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}  # as zoo.data.csv_data reads training files
+
+
+def column_array(values: list[str], spec: dict[str, Any], where: str, first_line: int) -> np.ndarray:
+    """One raw input from a column's cells: float32 (blanks NaN, imputed in the model) or strings."""
+    if spec["dtype"] == "string":
+        return np.array(["" if v.strip().lower() in MISSING else v.strip() for v in values],
+                        dtype=object).reshape(-1, 1)
+    out = np.empty(len(values), np.float32)
+    for i, value in enumerate(values):
+        value = value.strip()
+        if value.lower() in MISSING:
+            out[i] = np.nan
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is None or not np.isfinite(number) or abs(number) > np.finfo(np.float32).max:
+            raise DataError(f"{where}, line {first_line + i}: column {spec['column']!r} takes numbers, got "
+                            f"{value!r}: fix the value or leave the cell blank")
+        out[i] = number
+    return out.reshape(-1, 1)
+
+
+def read_table(path: Path, inputs: list[dict[str, Any]]) -> tuple[list[str], list[np.ndarray]]:
+    """Rows of a CSV file as the bundle's raw column inputs, matched by header name (any order; other
+    columns, such as the target, are ignored)."""
+    rows = _csv_rows(path, read_utf8(path))
+    if len(rows) < 2:
+        raise DataError(f"{path} holds no rows under a header: give a header naming the columns and one "
+                        "example per row")
+    header = [c.strip() for c in rows[0]]
+    missing = [i["column"] for i in inputs if i["column"] not in header]
+    if missing:
+        raise DataError(f"{path} has no column {missing[0]!r}: the model takes columns "
+                        f"{', '.join(i['column'] for i in inputs)} (blank cells are fine)")
+    body = rows[1:]
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(f"line {number} of {path} has {len(row)} fields but the header has {len(header)}")
+    arrays = [column_array([row[header.index(i["column"])] for row in body], i, str(path), 2) for i in inputs]
+    return [str(i + 1) for i in range(len(body))], arrays
+
+
+def read_images(path: Path, shape: list[Any], dtype: str = "float32") -> tuple[list[str], list[np.ndarray]]:
+    """Each image decoded as the model's channel count (grey or RGB, alpha dropped, as TensorFlow's
+    `decode_image` does in training). A model that resizes inside (`null` height and width) gets
+    every image at its own size; a fixed-size model gets images of exactly its size."""
     from PIL import Image
 
     files = [path] if path.is_file() else sorted(
@@ -58,13 +105,17 @@ def read_images(path: Path, shape: list[int]) -> tuple[list[str], np.ndarray]:
     for file in files:
         try:
             with Image.open(file) as image:
-                image = image.convert("L" if channels == 1 else "RGB")
-                image = image.resize((width, height), Image.BILINEAR)
-                arrays.append(np.asarray(image, np.float32).reshape(height, width, channels))
+                pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
         except OSError as exc:
             raise DataError(f"cannot read image {file}: {exc}") from exc
+        pixels = pixels.reshape(*pixels.shape[:2], channels)
+        if height is not None and pixels.shape[:2] != (height, width):
+            raise DataError(f"image {file} is {pixels.shape[1]}x{pixels.shape[0]} pixels, the model takes "
+                            f"{width}x{height}: resize it, or retrain from an image folder (whose models "
+                            "take any size)")
+        arrays.append(pixels.astype(dtype))
     names = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
-    return names, np.stack(arrays)
+    return names, arrays
 
 
 SEPARATORS = ",;\t"
@@ -186,8 +237,17 @@ def read_inputs(source: str | Path, bundle: Any, seed: int = 0
     if bundle.takes_text:
         names, texts = read_texts(path, bundle.text_spec)
         return names, bundle.encode_texts(texts), texts
+    if all("column" in i for i in bundle.inputs):
+        if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+            raise DataError(f"cannot read {path}: this model takes the rows of a .csv file with the columns "
+                            f"{', '.join(i['column'] for i in bundle.inputs)}")
+        names, arrays = read_table(path, bundle.inputs)
+        return names, arrays, []
     if modality == "image":
-        names, data = read_images(path, shape)
+        names, images = read_images(path, shape, bundle.inputs[0]["dtype"])
+        if shape[0] is None:
+            return names, [images], []  # one array per image: sizes may differ
+        data = np.stack(images)
     elif modality in ("tabular", "sequence") and path.suffix.lower() in (".csv", ".txt", ".tsv"):
         names, data = read_csv(path, bundle.dataset.get("feature_names"), int(np.prod(shape)))
         data = data.reshape(-1, *shape)

@@ -100,7 +100,10 @@ def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int
     model = load_bundle(bundle)
     names, inputs, texts = read_inputs(input, model, seed)
     n = len(names)
-    chunks = [model.outputs([x[i:i + BATCH] for x in inputs]) for i in range(0, n, BATCH)]
+    if isinstance(inputs[0], list):  # images of their own sizes: one at a time
+        chunks = [model.outputs([image[None]]) for image in inputs[0]]
+    else:
+        chunks = [model.outputs([x[i:i + BATCH] for x in inputs]) for i in range(0, n, BATCH)]
     outputs = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     records = rows(model, names, outputs, texts, inputs)
     output = Path(output)

@@ -75,10 +75,18 @@ class Teacher:
     def seed(self) -> int:
         return int(self.cfg.trainer.seed)
 
+    def preprocessor(self) -> Any:
+        """The teacher's fitted preprocessor (None for a run that saved none)."""
+        from zoo.preprocessing.assemble import PREPROCESSOR_FILE, load_preprocessor
+
+        return load_preprocessor(self.run.path) if (self.run.path / PREPROCESSOR_FILE).exists() else None
+
     def build_model(self, registry: Registry) -> Any:
-        """The teacher's Keras model with its final weights (call inside the strategy scope)."""
+        """The teacher's network with its final weights (call inside the strategy scope)."""
+        from zoo.preprocessing.assemble import load_final_weights
+
         model = registry.model(self.cfg.model.name).build(self.cfg.model, self.info)
-        model.load_weights(self.run.model)
+        load_final_weights(model, self.run.model, self.preprocessor(), self.info.features)
         return model
 
 
@@ -101,6 +109,8 @@ def adopt_teacher_data(cfg: DictConfig) -> DictConfig:
 def check_same_data(student: DatasetInfo, teacher: DatasetInfo, teacher_dir: Any) -> None:
     """Fail when the student's data is not the teacher's (other classes, shapes or splits)."""
     for key in SAME_DATA:
+        if teacher.features and key in ("input_shape", "input_dtype"):
+            continue  # the teacher's are after preprocessing: its raw features are compared instead
         mine, theirs = getattr(student, key), getattr(teacher, key)
         if key == "input_shape":
             mine, theirs = tuple(mine), tuple(theirs)
@@ -108,6 +118,15 @@ def check_same_data(student: DatasetInfo, teacher: DatasetInfo, teacher_dir: Any
             raise DataError(f"the student's dataset does not match the teacher's ({teacher_dir}): "
                             f"{key} is {mine!r}, the teacher's is {theirs!r}; train on the teacher's "
                             "data (distill.teacher_data=true)")
+    if teacher.features:
+        from zoo.preprocessing.prepare import raw_features
+
+        mine = [f["name"] for f in raw_features(student)]
+        theirs = [f["name"] for f in teacher.features]
+        if mine != theirs:
+            raise DataError(f"the student's dataset does not match the teacher's ({teacher_dir}): its "
+                            f"inputs are {mine}, the teacher's {theirs}; train on the teacher's data "
+                            "(distill.teacher_data=true)")
 
 
 class DistillationTask(Task):
@@ -129,13 +148,22 @@ class DistillationTask(Task):
                            f"{self.settings.temperature}: expected 0 <= alpha <= 1 and temperature > 0")
 
     def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
-        """The teacher's preprocessing: its `dataset.json` (normalisation) becomes the student's."""
+        """The teacher's preprocessing: its `dataset.json` and fitted preprocessor become the student's."""
+        from zoo.preprocessing.assemble import preprocess, save_preprocessor
+
         if fit:
             check_same_data(splits.info, self.teacher.info, self.teacher.run.path)
             splits.info = DatasetInfo.from_dict(self.teacher.info.to_dict())
             splits.info.save(run.dataset_info)
         else:
             splits.info = DatasetInfo.load(run.dataset_info)
+        splits.preprocessor = self.teacher.preprocessor()
+        if splits.preprocessor is not None:
+            save_preprocessor(splits.preprocessor, run.path)
+            splits.raw = {split: getattr(splits, split) for split in ("train", "validation", "test")}
+            for split in ("train", "validation", "test"):
+                setattr(splits, split, preprocess(getattr(splits, split), splits.preprocessor,
+                                                  splits.info.features))
         return splits
 
     def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:

@@ -95,6 +95,10 @@ def writable_run(cfg: Any, run: Any) -> Iterator[tuple[Any, bool]]:
                 shutil.copyfile(run.checkpoints / name, scratch.checkpoints / name)
         if run.dataset_info.exists():
             shutil.copyfile(run.dataset_info, scratch.dataset_info)
+        from zoo.preprocessing.assemble import PREPROCESSOR_FILE
+
+        if (run.path / PREPROCESSOR_FILE).exists():  # the chief's fitted preprocessor, as on resume
+            shutil.copyfile(run.path / PREPROCESSOR_FILE, scratch.path / PREPROCESSOR_FILE)
     try:
         yield scratch, scratch.prepare(cfg, resume=resume, overwrite=True)
     finally:

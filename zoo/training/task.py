@@ -32,18 +32,13 @@ class Task:
     def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
         """Make model inputs from raw splits.
 
-        `fit=True` when training starts: compute what is learnt from the training split
-        (normalisation, a vocabulary) and save it into the run folder; `fit=False` when a
-        finished run is reloaded: restore it from the run folder instead.
+        `fit=True` when training starts: fit the preprocessor (Keras preprocessing layers adapted on
+        the training split, `zoo.preprocessing`) and save it with `dataset.json` into the run folder;
+        `fit=False` when a finished run is reloaded: restore both from the run folder instead.
         """
-        from zoo.data.pipeline import with_normalization
+        from zoo.preprocessing.prepare import prepare_splits
 
-        if fit:
-            with_normalization(splits, cfg.dataset.normalize)
-            splits.info.save(run.dataset_info)
-        else:
-            splits.info = DatasetInfo.load(run.dataset_info)
-        return splits
+        return prepare_splits(splits, cfg.dataset, run, fit)
 
     def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
         """Fail early when the loss or a metric does not fit the dataset's task."""
@@ -69,9 +64,23 @@ class Task:
     def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
                 registry: Registry) -> None:
         """Compile `model` (called inside the strategy scope)."""
-        model.compile(optimizer=optimizer, loss=registry.loss(self.loss_name(cfg, info)).build(info),
+        loss = registry.loss(self.loss_name(cfg, info)).build(info)
+        if info.target:
+            from zoo.losses import StandardizedLoss
+
+            loss = StandardizedLoss(loss, info.target["mean"], info.target["std"])
+        model.compile(optimizer=optimizer, loss=loss,
                       metrics=[registry.metric(n).build(info) for n in self.metric_names(cfg, info)],
                       jit_compile=cfg.trainer.jit_compile)
+
+    def saved_model(self, model: Any, splits: RawSplits) -> Any:
+        """What `model.keras` holds and exports take: the network behind its preprocessor (raw
+        inputs in), or the network itself when the family prepares its own inputs."""
+        if splits.preprocessor is None:
+            return model
+        from zoo.preprocessing.assemble import assemble
+
+        return assemble(splits.preprocessor, model, splits.info.features)
 
     def fit_model(self, model: Any) -> Any:
         """What the trainer fits: `model`, or a wrapper that trains it (distillation's teacher +

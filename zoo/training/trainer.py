@@ -152,7 +152,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         seconds = time.perf_counter() - started
         if is_multi_worker(strategy):
             log_weights_digest(model)
-        return _finish(run, cfg, task, model, info, test_ds, history.history, seconds, replicas)
+        return _finish(run, cfg, task, model, splits, test_ds, history.history, seconds, replicas)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -168,14 +168,15 @@ def build_optimizers(model: Any) -> None:
         model.optimizer.build(model.trainable_variables)
 
 
-def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, info: Any, test_ds: Any,
+def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test_ds: Any,
             history: dict[str, list[float]], seconds: float, replicas: int) -> TrainResult:
     from zoo.evaluation.artifacts import write_evaluation
     from zoo.evaluation.plots import learning_curves, read_history
     from zoo.training.rundir import write_json
 
+    info = splits.info
     tmp = run.path / "tmp-model.keras"
-    model.save(tmp)
+    task.saved_model(model, splits).save(tmp)
     tmp.replace(run.model)
     evaluation = task.evaluate(model, test_ds, info)
     full_history = read_history(run.history) if run.history.exists() else history

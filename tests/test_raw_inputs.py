@@ -1,0 +1,153 @@
+"""Raw data in, right answers out: the preprocessor is part of the model, from training to bundles.
+
+A real table (scikit-learn's bundled raw diabetes data, written as people's files are: a text column,
+a derived category, blanks and `NA`, a target in the hundreds of thousands) trains with the MLP; each
+exported bundle fed the raw CSV through `zoo predict` gives what the Keras model gives.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO, run_zoo
+
+import zoo
+from zoo.evaluation.evaluate import load_run
+from zoo.export.exporter import export
+
+QUICK = ("trainer.plots=false", "trainer.tensorboard=false")
+FORMATS = ("onnx", "tflite", "savedmodel")
+
+
+def write_diabetes_csv(path):
+    script = REPO / "scripts" / "make_tabular_csv.py"
+    spec = importlib.util.spec_from_file_location("make_tabular_csv", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_diabetes_csv(path)
+
+
+@pytest.fixture(scope="module")
+def diabetes_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("diabetes")
+    path = write_diabetes_csv(root / "diabetes.csv")
+    cfg = zoo.compose(["model=mlp", "dataset=csv", f"dataset.path={path}", "dataset.target=cost",
+                       "trainer.epochs=40", *QUICK])
+    result = zoo.train(cfg, root / "run")
+    return root, result
+
+
+def test_a_large_valued_target_is_learnt_and_reported_in_its_own_units(diabetes_run):
+    root, result = diabetes_run
+    info = json.loads((root / "run" / "dataset.json").read_text())
+    assert info["target"]["mean"] > 1e5 and info["target"]["std"] > 1e4
+    kinds = {f["column"]: f["kind"] for f in info["features"]}
+    assert kinds["sex"] == kinds["clinic"] == "categorical" and kinds["bmi"] == "numeric"
+    assert {f["column"] for f in info["features"] if f.get("missing")} == {"bmi", "bp"}
+    *_, splits, model = load_run(root / "run", "final")
+    y = np.concatenate([np.asarray(label).reshape(-1) for _, label in splits.test.batch(256)])
+    train_mean = info["target"]["mean"]
+    mean_predictor = float(np.mean(np.abs(y - train_mean)))
+    mae = result.metrics["test"]["mae"]
+    assert mae < 0.85 * mean_predictor, (mae, mean_predictor)  # real signal, in the data's units
+    assert abs(float(np.mean(y)) - train_mean) < 0.3 * info["target"]["std"]
+
+
+def raw_rows(root):
+    """The CSV's first 40 rows as a new user would send them: columns reordered, target dropped,
+    a clinic never seen in training, more blanks."""
+    rows = list(csv.DictReader((root / "diabetes.csv").open()))[:40]
+    rows[0]["clinic"], rows[1]["sex"], rows[2]["s1"], rows[3]["age"] = "harbour", "", "", "NA"
+    columns = ["clinic", "s6", "s5", "s4", "s3", "s2", "s1", "bp", "bmi", "sex", "age"]
+    path = root / "new_patients.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows([[row[c] for c in columns] for row in rows])
+    return path, rows
+
+
+def keras_predictions(run_dir, rows):
+    import tensorflow as tf
+
+    run, cfg, task, splits, network = load_run(run_dir, "final")
+    model = task.saved_model(network, splits)
+    inputs = {}
+    for f in splits.info.features:
+        cells = [row[f["column"]].strip() for row in rows]
+        if f["dtype"] == "string":
+            inputs[f["name"]] = tf.constant([["" if c.lower() in ("", "na") else c] for c in cells])
+        else:
+            numbers = [[np.nan if c.lower() in ("", "na") else float(c)] for c in cells]
+            inputs[f["name"]] = tf.constant(numbers, tf.float32)
+    return np.asarray(model(inputs, training=False)).reshape(-1)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_bundle_takes_the_raw_csv_and_predicts_what_keras_predicts(diabetes_run, fmt):
+    root, _ = diabetes_run
+    meta = export(root / "run", format=fmt)
+    assert meta["verification"]["passed"]
+    inputs = {i["column"]: i for i in meta["inputs"]}
+    assert inputs["clinic"]["dtype"] == "string" and set(inputs["clinic"]["categories"]) <= {
+        "north", "south", "east", "west"}
+    assert inputs["bmi"]["dtype"] == "float32" and inputs["bmi"]["missing"] is True
+    path, rows = raw_rows(root)
+    out = root / f"pred_{fmt}.csv"
+    proc = run_zoo("predict", f"bundle={meta['bundle']}", f"input={path}", f"output={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = np.array([float(r["prediction"]) for r in csv.DictReader(out.open())])
+    expected = keras_predictions(root / "run", rows)
+    assert got.shape == (40,) and np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=0.05)  # values ~1e5: float32 noise
+
+
+def test_onnx_predict_on_raw_strings_and_blanks_needs_no_tensorflow(diabetes_run):
+    root, _ = diabetes_run
+    bundle = root / "run" / "export" / "onnx"
+    if not bundle.exists():
+        export(root / "run", format="onnx")
+    path, _ = raw_rows(root)
+    code = ("import sys; from zoo.cli.main import main; "
+            f"rc = main(['predict', 'bundle={bundle}', 'input={path}', 'output={root / 'tf_free.json'}']); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'; "
+            "sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(json.loads((root / "tf_free.json").read_text())) == 40
+
+
+def test_a_bad_cell_or_a_missing_column_in_a_prediction_file_is_named(diabetes_run):
+    root, _ = diabetes_run
+    bundle = root / "run" / "export" / "onnx"
+    if not bundle.exists():
+        export(root / "run", format="onnx")
+    rows = list(csv.reader((root / "diabetes.csv").open()))
+    bad = root / "bad.csv"
+    rows[3][2] = "obese"  # bmi
+    bad.write_text("\n".join(",".join(r) for r in rows[:6]) + "\n")
+    proc = run_zoo("predict", f"bundle={bundle}", f"input={bad}", f"output={root / 'x.csv'}")
+    assert proc.returncode == 2 and "line 4" in proc.stderr
+    assert "'bmi'" in proc.stderr and "'obese'" in proc.stderr
+    missing = root / "no_bmi.csv"
+    missing.write_text("\n".join(",".join(r[:2] + r[3:]) for r in rows[:6]) + "\n")
+    proc = run_zoo("predict", f"bundle={bundle}", f"input={missing}", f"output={root / 'x.csv'}")
+    assert proc.returncode == 2 and "no column 'bmi'" in proc.stderr
+    assert not (root / "x.csv").exists()
+
+
+def test_a_family_config_carries_its_training_recipe_unless_the_user_sets_it():
+    bert = zoo.compose(["model=bert"])
+    recipe = (bert.optimizer.name, bert.trainer.learning_rate, bert.trainer.lr_schedule)
+    assert recipe == ("adamw", 5e-5, "linear")
+    assert bert.trainer.warmup_epochs == 1 and bert.trainer.batch_size == 16
+    mine = zoo.compose(["model=bert", "trainer.learning_rate=1e-4", "optimizer=sgd"])
+    assert (mine.optimizer.name, mine.trainer.learning_rate) == ("sgd", 1e-4)
+    cnn = zoo.compose([])
+    assert (cnn.optimizer.name, cnn.trainer.learning_rate, cnn.trainer.epochs) == ("adam", 2e-3, 30)

@@ -1,0 +1,122 @@
+"""Fit the preprocessor on the training split: Keras preprocessing layers, adapted, in one model.
+
+Tables: each numeric column is imputed (`ImputeMissing`) and standardised (`Normalization`); each
+categorical column is looked up (`StringLookup`, one out-of-vocabulary bucket) or hashed (`Hashing`)
+and one-hot encoded (`CategoryEncoding`); the columns are concatenated. A tensor input (a feature
+vector, an image, a window of a series) is resized if its size varies (`Resizing`) and standardised
+per channel (`Normalization(axis=-1)`).
+
+The lookups sit outside the `encoder` sub-model so that exports whose runtime cannot look strings up
+(ONNX, TFLite) can take the encoder with category ids and do the lookup in front of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from zoo.preprocessing.features import CATEGORICAL, HASHED, NUMERIC, is_table
+from zoo.preprocessing.layers import ImputeMissing
+
+PREPROCESSOR, ENCODER = "preprocessor", "encoder"
+BATCH = 4096
+
+
+def lookup_name(feature: dict[str, Any]) -> str:
+    return f"lookup_{feature['name']}"
+
+
+def raw_inputs(features: list[dict[str, Any]]) -> Any:
+    """Fresh `keras.Input`s of the raw features: a dict by name for a table, else one tensor."""
+    import keras
+
+    inputs = {f["name"]: keras.Input(tuple(f["shape"]), dtype=f["dtype"], name=f["name"]) for f in features}
+    return inputs if is_table(features) else next(iter(inputs.values()))
+
+
+def columns_of(train: Any, features: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The training split's raw table as numpy arrays, one per column."""
+    chunks: dict[str, list[np.ndarray]] = {f["name"]: [] for f in features}
+    for x, *_ in train.batch(BATCH):
+        for name in chunks:
+            chunks[name].append(x[name].numpy())
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def fit_table(features: list[dict[str, Any]], train: Any, scale: bool = True) -> Any:
+    """The adapted table preprocessor; records each column's fill value and categories in `features`."""
+    import keras
+
+    data = columns_of(train, features)
+    ids_in, encoded, lookups = {}, [], {}
+    for f in features:
+        values = data[f["name"]]
+        if f["kind"] == NUMERIC:
+            ids_in[f["name"]] = keras.Input((1,), dtype="float32", name=f["name"])
+            missing = np.isnan(values)
+            f["missing"] = bool(missing.any())
+            f["fill"] = float(values[~missing].mean()) if (~missing).any() else 0.0
+            impute = ImputeMissing(f["fill"], f["missing"], name=f"impute_{f['name']}")
+            filled = np.where(missing, f["fill"], values).astype(np.float32)
+            x = impute(ids_in[f["name"]])
+            value = x[:, :1]
+            if scale:
+                norm = keras.layers.Normalization(name=f"scale_{f['name']}")
+                norm.adapt(filled)
+                value = norm(value)
+            parts = [value] + ([x[:, 1:]] if f["missing"] else [])
+            encoded += parts
+            continue
+        ids_in[f["name"]] = keras.Input((1,), dtype="int64", name=f["name"])
+        if f["kind"] == CATEGORICAL:
+            layer = keras.layers.StringLookup(num_oov_indices=1, name=lookup_name(f))
+            layer.adapt(values.reshape(-1))
+            f["categories"] = [str(v) for v in layer.get_vocabulary()[1:]]
+            tokens = layer.vocabulary_size()
+        elif f["kind"] == HASHED:
+            layer = keras.layers.Hashing(num_bins=int(f["bins"]), name=lookup_name(f))
+            tokens = int(f["bins"])
+        else:
+            raise ValueError(f"unknown feature kind {f['kind']!r}")
+        lookups[f["name"]] = layer
+        encoded.append(keras.layers.CategoryEncoding(tokens, output_mode="one_hot",
+                                                     name=f"onehot_{f['name']}")(ids_in[f["name"]]))
+    joined = encoded[0] if len(encoded) == 1 else keras.layers.Concatenate(name="columns")(encoded)
+    encoder = keras.Model(ids_in, joined, name=ENCODER)
+    raw = raw_inputs(features)
+    ids = {name: lookups[name](x) if name in lookups else x for name, x in raw.items()}
+    return keras.Model(raw, encoder(ids), name=PREPROCESSOR)
+
+
+def fit_tensor(feature: dict[str, Any], train: Any, scale: bool = True) -> Any:
+    """The adapted preprocessor of one tensor input: cast, resize (variable size), standardise."""
+    import keras
+
+    raw = raw_inputs([feature])
+    x = keras.ops.cast(raw, "float32") if feature["dtype"] != "float32" else raw
+    resize = None
+    if feature.get("resize"):
+        height, width = feature["resize"]
+        resize = keras.layers.Resizing(height, width, interpolation="bilinear", name="resize")
+        x = resize(x)
+    if not scale:
+        return keras.Model(raw, keras.layers.Identity(name="scale")(x), name=PREPROCESSOR)
+    norm = keras.layers.Normalization(axis=-1, name="scale")
+    adapt_data = train.map(lambda features, *_: features)
+    if resize is not None:
+        import tensorflow as tf
+
+        adapt_data = adapt_data.map(lambda image: resize(tf.cast(image[None], tf.float32))[0])
+    norm.adapt(adapt_data.batch(256))
+    return keras.Model(raw, norm(x), name=PREPROCESSOR)
+
+
+def fit_preprocessor(features: list[dict[str, Any]], train: Any, scale: bool = True) -> Any:
+    """The preprocessor of `features`, adapted on the training split (raw inputs -> float32);
+    `scale=False` (`dataset.normalize=false`) leaves numbers unstandardised."""
+    if is_table(features):
+        return fit_table(features, train, scale)
+    if len(features) != 1:
+        raise ValueError("a preprocessor takes one tensor input or named table columns")
+    return fit_tensor(features[0], train, scale)
