@@ -25,10 +25,6 @@ def debugging() -> bool:
     return any(os.environ.get(name, "") not in ("", "0") for name in DEBUG_VARIABLES)
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C, with what the user can do next (resume with the same command)."""
-
-
 def os_error_line(exc: OSError) -> str:
     """`cannot write /x/y (permission denied): ...` for an OSError met while working."""
     name = exc.filename or ""
