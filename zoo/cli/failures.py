@@ -91,7 +91,9 @@ def run_guarded(command: Callable[[], int]) -> int:
     logging.raiseExceptions = False  # a closed stdout must not print a traceback per log record
     traceback_wanted = debugging()  # before the Hydra apps set HYDRA_FULL_ERROR for themselves
     try:
-        return command()
+        code = command()
+        sys.stdout.flush()  # a closed pipe shows now, not as exit-time noise
+        return code
     except SystemExit:
         raise
     except BrokenPipeError:

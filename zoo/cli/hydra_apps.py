@@ -21,6 +21,11 @@ from zoo.errors import ZooError
 log = logging.getLogger("zoo")
 
 
+FAILURES: list[BaseException] = []
+EXISTING: set[Path] = set()  # folders that existed before Hydra made the job's output folder
+DEFAULT_ROOTS = ("outputs", "multirun")  # where Hydra puts runs and sweeps (conf/train.yaml)
+
+
 def check_missing(cfg: DictConfig) -> None:
     """Name the required values the command line did not give."""
     missing = sorted(OmegaConf.missing_keys(cfg))
@@ -37,13 +42,20 @@ def run_folder(given: str | None) -> str:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         raise ZooError(f"run_dir={given} names one run folder, but a sweep has many: drop run_dir "
                        "and set hydra.sweep.dir=FOLDER instead")
-    with contextlib.suppress(OSError):
-        hydra_dir.rmdir()  # Hydra creates it before the job starts; only an empty one goes
+    remove_hydra_folder()  # Hydra creates it before the job starts; only an empty one goes
     return given
 
 
-FAILURES: list[BaseException] = []
-EXISTING: set[Path] = set()  # folders that existed before Hydra made the job's output folder
+def remove_hydra_folder() -> None:
+    """Remove the job folder Hydra made, and its parents that Hydra made, while they are empty."""
+    output = Path(HydraConfig.get().runtime.output_dir).resolve()
+    roots = [Path(root).resolve() for root in DEFAULT_ROOTS]
+    for i, folder in enumerate((output, *output.parents)):
+        made = i == 0 or any(folder == root or root in folder.parents for root in roots)
+        if not made or folder in EXISTING or not folder.is_dir() or any(folder.iterdir()):
+            break
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def guarded(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
@@ -54,12 +66,7 @@ def guarded(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     except Exception as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
-        output = Path(HydraConfig.get().runtime.output_dir).resolve()
-        for folder in (output, *output.parents):
-            keep = folder == Path.cwd().resolve() or folder in EXISTING
-            if keep or not folder.is_dir() or any(folder.iterdir()):
-                break
-            folder.rmdir()  # empty, and made by Hydra for this job
+        remove_hydra_folder()
         FAILURES.append(exc)
         return None
 
@@ -117,7 +124,7 @@ def run_app(command: str, args: list[str]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report
     FAILURES.clear()
     EXISTING.clear()
-    for top in ("outputs", "multirun"):
+    for top in DEFAULT_ROOTS:
         folder = Path(top).resolve()
         EXISTING.update(p for p in (folder, *folder.glob("*")) if p.is_dir())
     try:

@@ -82,12 +82,12 @@ def export(run_dir: str | Path, format: str = "onnx", output: str | Path | None 
     from zoo.evaluation.evaluate import load_run
 
     check_options(format, quantize)
+    suffix = "" if quantize == "none" else f"_{quantize}"
+    base = Path(os.path.abspath(output)) if output else Path(run_dir) / "export" / (format + suffix)
+    check_target(base, Path(run_dir))  # before any work: a folder the export must not replace
     run, cfg, task, splits, model = load_run(run_dir, checkpoint)
     parts = export_parts(model, task, cfg, splits)
     chosen = select(parts, part)
-    suffix = "" if quantize == "none" else f"_{quantize}"
-    base = Path(os.path.abspath(output)) if output else run.path / "export" / (format + suffix)
-    check_target(base, run.path)
     nested = len(parts) > 1 and not (output and len(chosen) == 1)
     options = {"fmt": format, "quantize": quantize, "opset": opset, "tolerance": tolerance,
                "max_metric_drop": max_metric_drop, "held_out": held_out}

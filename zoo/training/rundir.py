@@ -125,6 +125,7 @@ class RunDir:
                     "(hydra.run.dir=...), or pass trainer.overwrite=true to replace it")
             self.clear()
         elif self.interrupted:
+            self.read_state()  # a damaged state file is named now, before any work
             resuming = True
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(exist_ok=True)
