@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.config.validate import check_train_config
 from zoo.errors import Interrupted, WorkFailed, unknown_name
 from zoo.registry import Registry, get_registry
 from zoo.training.distill import distilling
@@ -68,6 +69,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
 
         cfg = adopt_teacher_data(cfg)
     check_names(cfg, registry)
+    check_train_config(cfg, registry)  # the Python API gets the command line's range checks
     run = RunDir(run_dir or cfg.get("run_dir") or default_run_dir())
     try:
         with writable_run(cfg, run) as (writing, resuming), writing.logging_to_file():
