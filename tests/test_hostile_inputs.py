@@ -418,3 +418,15 @@ def test_a_closed_stdout_pipe_prints_no_logging_traceback(trained):
     finally:
         os.close(write)
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+
+
+def test_export_into_a_folder_that_cannot_be_written(trained, tmp_path, no_tf):
+    out = unwritable(tmp_path) / "bundle"
+    proc = run_zoo("export", f"run_dir={trained / 'run'}", f"output={out}", env=no_tf)
+    assert_one_error(proc, 1, str(out.parent))
+
+
+def test_export_of_a_missing_run_leaves_no_folder(tmp_path, no_tf):
+    proc = run_zoo("export", f"run_dir={tmp_path / 'nope'}", env=no_tf)
+    assert_one_error(proc, 2, "does not exist")
+    assert not list(tmp_path.iterdir())

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import RunDirError, ZooError
 from zoo.export import bundle as files
 from zoo.export import convert
 from zoo.export.atomic import check_target, staging
@@ -84,15 +84,17 @@ def export(run_dir: str | Path, format: str = "onnx", output: str | Path | None 
     check_options(format, quantize)
     suffix = "" if quantize == "none" else f"_{quantize}"
     base = Path(os.path.abspath(output)) if output else Path(run_dir) / "export" / (format + suffix)
+    if not Path(run_dir).is_dir():
+        raise RunDirError(f"run folder {run_dir} does not exist: pass the folder `zoo train` printed")
     check_target(base, Path(run_dir))  # before any work: a folder the export must not replace
-    run, cfg, task, splits, model = load_run(run_dir, checkpoint)
-    parts = export_parts(model, task, cfg, splits)
-    chosen = select(parts, part)
-    nested = len(parts) > 1 and not (output and len(chosen) == 1)
     options = {"fmt": format, "quantize": quantize, "opset": opset, "tolerance": tolerance,
                "max_metric_drop": max_metric_drop, "held_out": held_out}
     metas = {}
     with staging(base) as stage:  # every part passes its check, or the old bundle stays as it was
+        run, cfg, task, splits, model = load_run(run_dir, checkpoint)
+        parts = export_parts(model, task, cfg, splits)
+        chosen = select(parts, part)
+        nested = len(parts) > 1 and not (output and len(chosen) == 1)
         if nested:
             stage.keep_parts({item.name for item in chosen})
         for item in chosen:
