@@ -430,3 +430,19 @@ def test_export_of_a_missing_run_leaves_no_folder(tmp_path, no_tf):
     proc = run_zoo("export", f"run_dir={tmp_path / 'nope'}", env=no_tf)
     assert_one_error(proc, 2, "does not exist")
     assert not list(tmp_path.iterdir())
+
+
+def test_tracebacks_only_when_asked_for(tmp_path, no_tf):
+    plain = run_zoo("train", *IRIS, "trainer.epochs=0", cwd=tmp_path, env=no_tf)
+    assert_one_error(plain, 2, "trainer.epochs=0")
+    debug = run_zoo("train", *IRIS, "trainer.epochs=0", cwd=tmp_path, env={**no_tf, "ZOO_DEBUG": "1"})
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "trainer.epochs=0" in debug.stderr
+
+
+def test_the_python_api_checks_ranges_before_the_run_folder_exists(tmp_path):
+    import zoo
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match="trainer.batch_size=0 is out of range"):
+        zoo.train(["experiment=mlp_iris", "trainer.batch_size=0"], tmp_path / "run")
+    assert not (tmp_path / "run").exists()
