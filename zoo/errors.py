@@ -9,6 +9,18 @@ from collections.abc import Iterable
 class ZooError(Exception):
     """Base class for user-facing errors; the CLI prints the message on one line and exits 2."""
 
+    exit_code = 2  # bad input
+
+
+class WorkFailed(ZooError):
+    """A failure while working (a check that failed, a run folder gone): the CLI exits 1."""
+
+    exit_code = 1
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the user can do next (the CLI prints it and exits 130)."""
+
 
 class UnknownNameError(ZooError, KeyError):
     """A model, dataset, loss, metric or experiment name that nobody registered."""

@@ -6,12 +6,17 @@ import logging
 from collections.abc import Sequence
 
 from zoo.cli.keyvalue import REQUIRED, parse
+from zoo.config.bounds import Bounds
 from zoo.errors import ZooError
 
 EXPORT_OPTIONS = {"run_dir": REQUIRED, "format": "onnx", "output": "", "opset": 17, "quantize": "none",
                   "tolerance": 1e-4, "max_metric_drop": 0.05, "checkpoint": "final", "name": "",
                   "part": "all"}
 PREDICT_OPTIONS = {"bundle": REQUIRED, "input": REQUIRED, "output": REQUIRED, "seed": 0}
+ONNX_OPSETS = Bounds(ge=9, le=21)  # what tf2onnx 1.17 writes and onnxruntime 1.20 runs
+EXPORT_RANGES = {"opset": ONNX_OPSETS, "tolerance": Bounds(gt=0), "max_metric_drop": Bounds(ge=0, le=1)}
+SERVE_RANGES = {"port": Bounds(ge=0, le=65535), "max_request_bytes": Bounds(ge=1),  # port 0: any free one
+                "max_instances": Bounds(ge=1), "max_batch": Bounds(ge=1), "batch_window_ms": Bounds(ge=0)}
 SERVE_OPTIONS = {"bundle": REQUIRED, "port": 8501, "host": "127.0.0.1", "max_request_bytes": 1 << 20,
                  "max_instances": 1024, "max_batch": 64, "batch_window_ms": 5.0}
 
@@ -20,7 +25,7 @@ def run_export(args: Sequence[str]) -> int:
     """Export a run folder and print each bundle folder with its check figures."""
     from zoo.export.exporter import export
 
-    opts = parse("export", args, EXPORT_OPTIONS)
+    opts = parse("export", args, EXPORT_OPTIONS, EXPORT_RANGES)
     logging.basicConfig(level=logging.WARNING)
     result = export(opts["run_dir"], format=opts["format"], output=opts["output"] or None,
                     opset=opts["opset"], quantize=opts["quantize"], tolerance=opts["tolerance"],
@@ -52,7 +57,7 @@ def run_serve(args: Sequence[str]) -> int:
     from zoo.export.runtime import load_bundle
     from zoo.serving.server import ModelServer
 
-    opts = parse("serve", args, SERVE_OPTIONS)
+    opts = parse("serve", args, SERVE_OPTIONS, SERVE_RANGES)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
     bundles = [load_bundle(path) for path in str(opts["bundle"]).split(",")]
     try:

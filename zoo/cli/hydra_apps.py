@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -18,17 +21,17 @@ from zoo.errors import ZooError
 log = logging.getLogger("zoo")
 
 
+FAILURES: list[BaseException] = []
+EXISTING: set[Path] = set()  # folders that existed before Hydra made the job's output folder
+DEFAULT_ROOTS = ("outputs", "multirun")  # where Hydra puts runs and sweeps (conf/train.yaml)
+
+
 def check_missing(cfg: DictConfig) -> None:
     """Name the required values the command line did not give."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         given = " ".join(f"{key}=..." for key in missing)
         raise ZooError(f"missing required value(s) {', '.join(missing)}: add {given}")
-
-
-def _report(exc: ZooError) -> None:
-    print(f"zoo: error: {exc}", file=sys.stderr)
-    sys.exit(2)
 
 
 def run_folder(given: str | None) -> str:
@@ -39,26 +42,53 @@ def run_folder(given: str | None) -> str:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         raise ZooError(f"run_dir={given} names one run folder, but a sweep has many: drop run_dir "
                        "and set hydra.sweep.dir=FOLDER instead")
-    with contextlib.suppress(OSError):
-        hydra_dir.rmdir()  # Hydra creates it before the job starts; only an empty one goes
+    remove_hydra_folder()  # Hydra creates it before the job starts; only an empty one goes
     return given
+
+
+def remove_hydra_folder() -> None:
+    """Remove the job folder Hydra made, and its parents that Hydra made, while they are empty."""
+    output = Path(HydraConfig.get().runtime.output_dir).resolve()
+    roots = [Path(root).resolve() for root in DEFAULT_ROOTS]
+    for i, folder in enumerate((output, *output.parents)):
+        made = i == 0 or any(folder == root or root in folder.parents for root in roots)
+        if not made or folder in EXISTING or not folder.is_dir() or any(folder.iterdir()):
+            break
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def guarded(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """Run a job; in a single run keep its failure for `run_app` (Hydra would print a line of its
+    own first) and remove the empty folder Hydra made for it."""
+    try:
+        return job(cfg)
+    except Exception as exc:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        remove_hydra_folder()
+        FAILURES.append(exc)
+        return None
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
 def train_app(cfg: DictConfig) -> float | None:
     """Train one configuration; returns the test headline metric (for sweepers)."""
+    return guarded(train_job, cfg)
+
+
+def train_job(cfg: DictConfig) -> float:
+    from zoo.config.validate import check_train_config
+    from zoo.registry import get_registry
     from zoo.training.trainer import check_names
 
-    try:
-        check_missing(cfg)
-        check_names(cfg)
-        cfg.run_dir = run_folder(cfg.run_dir)
-        from zoo.training.trainer import train
+    check_missing(cfg)
+    check_names(cfg)
+    check_train_config(cfg, get_registry())
+    cfg.run_dir = run_folder(cfg.run_dir)
+    from zoo.training.trainer import train
 
-        result = train(cfg)
-    except ZooError as exc:
-        _report(exc)
-        return None
+    result = train(cfg)
     test = result.metrics["test"]
     headline = result.metrics.get("headline") or ("accuracy" if "accuracy" in test else "mae")
     print(f"test {headline}: {test[headline]:.4f}  run folder: {result.run_dir}")
@@ -68,15 +98,17 @@ def train_app(cfg: DictConfig) -> float | None:
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="evaluate")
 def evaluate_app(cfg: DictConfig) -> None:
     """Evaluate a finished run folder."""
+    guarded(evaluate_job, cfg)
+
+
+def evaluate_job(cfg: DictConfig) -> None:
+    from zoo.config.validate import check_evaluate_config
     from zoo.evaluation.evaluate import evaluate
 
-    try:
-        check_missing(cfg)
-        result = evaluate(cfg.run_dir, split=cfg.split, checkpoint=cfg.checkpoint,
-                          batch_size=cfg.batch_size, output=cfg.output)
-    except ZooError as exc:
-        _report(exc)
-        return
+    check_missing(cfg)
+    check_evaluate_config(cfg)
+    result = evaluate(cfg.run_dir, split=cfg.split, checkpoint=cfg.checkpoint,
+                      batch_size=cfg.batch_size, output=cfg.output)
     metrics = result[cfg.split]
     print(f"{cfg.split} " + "  ".join(f"{k}: {v:.4f}" for k, v in metrics.items()))
 
@@ -85,12 +117,24 @@ APPS = {"train": train_app, "evaluate": evaluate_app}
 
 
 def run_app(command: str, args: list[str]) -> int:
-    """Run a Hydra app with `args` as its command line."""
+    """Run a Hydra app with `args` as its command line; its errors reach `zoo.cli.failures`."""
     prepare_hydra()
-    saved = sys.argv
+    saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [f"zoo {command}", *args]
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report
+    FAILURES.clear()
+    EXISTING.clear()
+    for top in DEFAULT_ROOTS:
+        folder = Path(top).resolve()
+        EXISTING.update(p for p in (folder, *folder.glob("*")) if p.is_dir())
     try:
         APPS[command]()
+        if FAILURES:
+            raise FAILURES[0]
     finally:
         sys.argv = saved
+        if saved_full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_full_error
     return 0

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from zoo.config.bounds import Bounds, out_of_range
 from zoo.errors import ZooError, close_matches
 
 REQUIRED = object()
 
 
-def parse(command: str, args: Sequence[str], options: dict[str, Any]) -> dict[str, Any]:
-    """Values of `options` (name -> default, `REQUIRED` or a typed default) from `key=value` args."""
+def parse(command: str, args: Sequence[str], options: dict[str, Any],
+          ranges: dict[str, Bounds] | None = None) -> dict[str, Any]:
+    """Values of `options` (name -> default, `REQUIRED` or a typed default) from `key=value` args;
+    numbers are checked against `ranges`."""
     values = {k: v for k, v in options.items() if v is not REQUIRED}
     for arg in args:
         key, sep, text = arg.partition("=")
@@ -28,6 +31,9 @@ def parse(command: str, args: Sequence[str], options: dict[str, Any]) -> dict[st
             hint = f"did you mean {matches[0]!r}? " if matches else ""
             raise ZooError(f"zoo {command}: unknown option {key!r}: {hint}(options: {', '.join(options)})")
         values[key] = convert(command, key, text, options[key])
+        bounds = (ranges or {}).get(key)
+        if bounds is not None and values[key] is not None and out_of_range(values[key], bounds) is not None:
+            raise ZooError(f"zoo {command}: {key}={text} is out of range: expected {bounds.text()}")
     missing = [k for k in options if k not in values]
     if missing:
         raise ZooError(f"zoo {command}: missing required value(s) {', '.join(missing)}: add "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from zoo.errors import ZooError, close_matches
+from zoo.errors import close_matches
 
 USAGE = """\
 usage: zoo <command> [overrides ...]
@@ -48,28 +48,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"keras-zoo {__version__}")
         return 0
     command, rest = args[0], args[1:]
-    try:
-        if command == "list":
-            from zoo.cli.listing import run_list
+    if command not in COMMANDS:
+        matches = close_matches(command, COMMANDS)
+        hint = f"did you mean {matches[0]!r}? " if matches else ""
+        return fail(f"unknown command {command!r}: {hint}(commands: {', '.join(COMMANDS)}; see zoo --help)")
+    from zoo.cli.failures import run_guarded
 
-            return run_list(rest)
-        if command in ("train", "evaluate"):
-            from zoo.cli.hydra_apps import run_app
+    return run_guarded(lambda: _run(command, rest))
 
-            return run_app(command, rest)
-        if command in ("export", "predict", "serve"):
-            from zoo.cli.deploy import COMMANDS as DEPLOY_COMMANDS
 
-            return DEPLOY_COMMANDS[command](rest)
-        if command == "launch":
-            from zoo.cli.launch import run_launch
+def _run(command: str, rest: list[str]) -> int:
+    if command == "list":
+        from zoo.cli.listing import run_list
 
-            return run_launch(rest)
-    except ZooError as exc:
-        return fail(str(exc))
-    matches = close_matches(command, COMMANDS)
-    hint = f"did you mean {matches[0]!r}? " if matches else ""
-    return fail(f"unknown command {command!r}: {hint}(commands: {', '.join(COMMANDS)}; see zoo --help)")
+        return run_list(rest)
+    if command in ("train", "evaluate"):
+        from zoo.cli.hydra_apps import run_app
+
+        return run_app(command, rest)
+    if command in ("export", "predict", "serve"):
+        from zoo.cli.deploy import COMMANDS as DEPLOY_COMMANDS
+
+        return DEPLOY_COMMANDS[command](rest)
+    from zoo.cli.launch import run_launch
+
+    return run_launch(rest)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from zoo.config.bounds import bounded
+
 
 @dataclass
 class ModelConfig:
@@ -24,13 +26,13 @@ class OptimizerConfig:
     """A Keras optimizer by name; the learning rate lives in `trainer`."""
 
     name: str = "adam"  # adam | adamw | sgd | rmsprop
-    weight_decay: float | None = None
+    weight_decay: float | None = bounded(None, ge=0)
     momentum: float = 0.9  # sgd and rmsprop
     nesterov: bool = False  # sgd
-    beta_1: float = 0.9  # adam, adamw
-    beta_2: float = 0.999
-    epsilon: float = 1e-7
-    clipnorm: float | None = None
+    beta_1: float = bounded(0.9, ge=0, lt=1)  # adam, adamw
+    beta_2: float = bounded(0.999, ge=0, lt=1)
+    epsilon: float = bounded(1e-7, gt=0)
+    clipnorm: float | None = bounded(None, gt=0)
 
 
 @dataclass
@@ -45,18 +47,18 @@ class EarlyStoppingConfig:
 class TrainerConfig:
     """How to fit: epochs, batch, learning rate and schedule, precision, callbacks."""
 
-    epochs: int = 30
-    batch_size: int = 32  # per replica; global batch = batch_size x replicas
-    learning_rate: float = 2e-3
+    epochs: int = bounded(30, ge=1)
+    batch_size: int = bounded(32, ge=1)  # per replica; global batch = batch_size x replicas
+    learning_rate: float = bounded(2e-3, gt=0)
     lr_schedule: str = "cosine"  # constant | cosine | linear | plateau
     warmup_epochs: int = 0
-    steps_per_epoch: int | None = None  # cap the steps of an epoch (quick runs)
+    steps_per_epoch: int | None = bounded(None, ge=1)  # cap the steps of an epoch (quick runs)
     loss: str | None = None  # registered loss; default by task
     metrics: list[str] | None = None  # registered metrics; default by task
     monitor: str = "val_loss"  # quantity for the best checkpoint and early stopping
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     terminate_on_nan: bool = True
-    seed: int = 42
+    seed: int = bounded(42, ge=0)
     deterministic: bool = True  # TF op determinism: same seed, same result
     precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
     jit_compile: bool = False  # XLA
@@ -64,7 +66,7 @@ class TrainerConfig:
     overwrite: bool = False  # replace a finished run in the run folder
     plots: bool = True
     tensorboard: bool = True
-    verbose: int = 0  # Keras fit output: 0 none (zoo logs one line per epoch), 1 bar, 2 line
+    verbose: int = bounded(0, ge=0, le=2)  # Keras fit output: 0 none (zoo logs each epoch), 1 bar, 2 line
 
 
 @dataclass
@@ -72,11 +74,11 @@ class StrategyConfig:
     """Which tf.distribute strategy to train under."""
 
     name: str = "auto"  # auto | mirrored | one_device | multi_worker
-    cpu_devices: int = 0  # split the CPU into N logical devices (mirrored without GPUs)
+    cpu_devices: int = bounded(0, ge=0)  # split the CPU into N logical devices (mirrored without GPUs)
     devices: list[str] | None = None  # mirrored: explicit devices, e.g. ["/gpu:0", "/gpu:1"]
     device: str | None = None  # one_device: e.g. "/gpu:0"; default first GPU, else CPU
     workers: list[str] | None = None  # multi_worker: ["host:port", ...]; default TF_CONFIG
-    task_index: int = 0  # multi_worker with `workers`: this process's index (0 = chief)
+    task_index: int = bounded(0, ge=0)  # multi_worker with `workers`: this process's index (0 = chief)
 
 
 @dataclass
@@ -84,8 +86,8 @@ class DistillConfig:
     """Knowledge distillation (`experiment=distill`); the `distill` node is null otherwise."""
 
     teacher: str = MISSING  # a finished `zoo train` run folder of a classifier
-    temperature: float = 4.0  # softens both models' logits before they are compared
-    alpha: float = 0.1  # weight of the true labels' loss; 1 - alpha goes to the teacher's soft targets
+    temperature: float = bounded(4.0, gt=0)  # softens both models' logits before they are compared
+    alpha: float = bounded(0.1, ge=0, le=1)  # weight of the true labels' loss (1 - alpha: the teacher's)
     teacher_data: bool = True  # train on the teacher's dataset config (else the composed one, checked)
 
 

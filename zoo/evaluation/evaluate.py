@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,16 @@ def _load_model(run: Any, checkpoint: str, cfg: Any, splits: Any) -> Any:
     from zoo.preprocessing.assemble import load_final_weights
 
     model = get_registry().model(cfg.model.name).build(cfg.model, splits.info)
-    if checkpoint == "final":
-        load_final_weights(model, path, splits.preprocessor, splits.info.features)
-    else:
-        model.load_weights(path)
+    try:
+        if checkpoint == "final":
+            load_final_weights(model, path, splits.preprocessor, splits.info.features)
+        else:
+            model.load_weights(path)
+    except Exception as exc:  # a truncated zip/HDF5 file fails in many ways inside Keras and h5py
+        others = [c for c in CHECKPOINTS if c != checkpoint]
+        raise RunDirError(f"{path} is corrupt or truncated ({type(exc).__name__}): use checkpoint="
+                          f"{others[0]} or checkpoint={others[1]} instead, or train the run again "
+                          "(trainer.overwrite=true)") from None
     return model
 
 
@@ -43,6 +50,11 @@ def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
     cfg = run.load_config()
     if not run.dataset_info.exists():
         raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
+    try:
+        json.loads(run.dataset_info.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{run.dataset_info} is corrupt ({str(exc).splitlines()[0]}): copy it back from "
+                          "an exported bundle of this run, or train the run again") from None
     registry = get_registry()
     task = task_for(registry.model(cfg.model.name))
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)

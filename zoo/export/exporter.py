@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import RunDirError, ZooError
 from zoo.export import bundle as files
 from zoo.export import convert
+from zoo.export.atomic import check_target, staging
 from zoo.export.convert import MODEL_FILES, QUANTIZE, ExportError
 from zoo.export.parts import DEFAULT_PART, ExportPart, as_inputs, export_parts, select, split_arrays
 from zoo.export.runners import KerasRunner, flatten_outputs, open_runner
@@ -22,6 +24,12 @@ from zoo.export.verify import compare, run_batches
 __all__ = ["as_inputs", "check_options", "export", "split_arrays"]
 log = logging.getLogger("zoo.export")
 MAX_VERIFY_EXAMPLES = 2048
+
+
+class ExportCheckFailed(ExportError):
+    """The exported artifact does not match the Keras model closely enough (a failure: exit 1)."""
+
+    exit_code = 1
 
 
 def check_options(fmt: str, quantize: str) -> None:
@@ -74,39 +82,44 @@ def export(run_dir: str | Path, format: str = "onnx", output: str | Path | None 
     from zoo.evaluation.evaluate import load_run
 
     check_options(format, quantize)
-    run, cfg, task, splits, model = load_run(run_dir, checkpoint)
-    parts = export_parts(model, task, cfg, splits)
-    chosen = select(parts, part)
     suffix = "" if quantize == "none" else f"_{quantize}"
-    base = Path(output) if output else run.path / "export" / (format + suffix)
-    nested = len(parts) > 1 and not (output and len(chosen) == 1)
-    if nested and (base / files.EXPORT_JSON).exists():
-        shutil.rmtree(base)  # an older single bundle in the parent folder
+    base = Path(os.path.abspath(output)) if output else Path(run_dir) / "export" / (format + suffix)
+    if not Path(run_dir).is_dir():
+        raise RunDirError(f"run folder {run_dir} does not exist: pass the folder `zoo train` printed")
+    check_target(base, Path(run_dir))  # before any work: a folder the export must not replace
     options = {"fmt": format, "quantize": quantize, "opset": opset, "tolerance": tolerance,
                "max_metric_drop": max_metric_drop, "held_out": held_out}
     metas = {}
-    for item in chosen:
-        out = base / item.name if nested else base
-        bundle_name = name or f"{cfg.model.name}_{splits.info.name}".replace("/", "_")
-        if item.name != DEFAULT_PART and (not name or len(chosen) > 1):
-            bundle_name = f"{bundle_name}_{item.name}"
-        metas[item.name] = _export_part(item, out, run, cfg, task, splits.info, bundle_name, options)
+    with staging(base) as stage:  # every part passes its check, or the old bundle stays as it was
+        run, cfg, task, splits, model = load_run(run_dir, checkpoint)
+        parts = export_parts(model, task, cfg, splits)
+        chosen = select(parts, part)
+        nested = len(parts) > 1 and not (output and len(chosen) == 1)
+        if nested:
+            stage.keep_parts({item.name for item in chosen})
+        for item in chosen:
+            out, final = (stage.path / item.name, base / item.name) if nested else (stage.path, base)
+            bundle_name = name or f"{cfg.model.name}_{splits.info.name}".replace("/", "_")
+            if item.name != DEFAULT_PART and (not name or len(chosen) > 1):
+                bundle_name = f"{bundle_name}_{item.name}"
+            metas[item.name] = _export_part(item, out, final, run, cfg, task, splits.info, bundle_name,
+                                            options)
+        stage.commit()
     if len(metas) == 1:
         return next(iter(metas.values()))
     return {"bundle": str(base), "parts": metas}
 
 
-def _export_part(item: ExportPart, out: Path, run: Any, cfg: Any, task: Any, info: Any, name: str,
-                 options: dict[str, Any]) -> dict[str, Any]:
-    """Convert one part, check it against Keras on held-out inputs, write its bundle folder."""
+def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, task: Any, info: Any,
+                 name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Convert one part, check it against Keras on held-out inputs, write its bundle into `out`
+    (a staging folder that becomes `final` once every part passed)."""
     fmt, quantize = options["fmt"], options["quantize"]
     names = [s.name for s in item.specs]
     test_inputs, labels = item.sample("test", MAX_VERIFY_EXAMPLES)
     keras_runner = KerasRunner(None, names, model=item.model)
     reference = run_batches(lambda xs: flatten_outputs(keras_runner.run_all(xs)), test_inputs, 256)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     artifact = out / MODEL_FILES[fmt]
 
     def representative():
@@ -116,19 +129,16 @@ def _export_part(item: ExportPart, out: Path, run: Any, cfg: Any, task: Any, inf
 
     runner = write_artifact(fmt, quantize, item.model, item.specs, artifact, options["opset"], representative,
                             item.features)
-    try:
-        exported = run_artifact(runner or open_runner(fmt, artifact, names), test_inputs)
-    except ExportError:
-        shutil.rmtree(out)  # no bundle without its check
-        raise
+    exported = run_artifact(runner or open_runner(fmt, artifact, names), test_inputs)
     check = compare(reference, exported, labels if item.metric_task else None, item.metric_task or "",
                     quantize != "none", options["tolerance"] * item.tolerance_scale,
                     options["max_metric_drop"], options["held_out"])
     meta = _metadata(run, cfg, info, item, fmt, quantize, options["opset"], artifact, check, name)
     _write_bundle(out, run, cfg, task, info, meta)
-    meta["bundle"] = str(out)
+    meta["bundle"] = str(final)
     if not check["passed"]:
-        raise ExportError(f"export check failed: {check['failure']} (figures in {out / files.EXPORT_JSON})")
+        kept = f"the bundle at {final} is unchanged" if final.exists() else f"nothing was written to {final}"
+        raise ExportCheckFailed(f"export check failed: {check['failure']}; {kept}")
     log.info("exported %s (%s) to %s: %s", run.path, item.name, artifact, check)
     return meta
 

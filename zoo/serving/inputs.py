@@ -25,8 +25,7 @@ def _is_number(text: str) -> bool:
 
 def read_csv(path: Path, feature_names: list[str] | None, width: int) -> tuple[list[str], np.ndarray]:
     """Rows of a CSV file as features: the training feature columns by header name, else all columns."""
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row]
+    rows = [row for row in csv.reader(io.StringIO(read_utf8(path), newline="")) if row]
     if not rows:
         raise DataError(f"{path} holds no rows: give one example per line")
     header = None if all(_is_number(c) for c in rows[0]) else rows[0]

@@ -89,6 +89,24 @@ def write_images(samples: np.ndarray, records: list[dict[str, Any]], folder: Pat
             folder / f"{int(record['input']):0{width}d}{label}.png")
 
 
+def check_output(bundle: Path, source: Path, output: Path) -> None:
+    """Refuse an output that would overwrite the input, the bundle or a run's own files."""
+    out = output.resolve()
+    inputs = [source.resolve()] if source.exists() else []
+    for given, what in [*((p, "the input") for p in inputs), (bundle.resolve(), "the bundle folder")]:
+        if out == given or given in out.parents:
+            where = "is" if out == given else "lies inside"
+            raise ZooError(f"output={output} {where} {what} ({given}): write the predictions to another "
+                           "file (output=...)")
+        if out.is_dir() and (out == given or out in given.parents):
+            raise ZooError(f"output={output} holds {what} ({given}): write the predictions to another "
+                           "folder (output=...)")
+    parent = out.parent
+    if (parent / "config.yaml").is_file() and (parent / "checkpoints").is_dir() and out.exists():
+        raise ZooError(f"output={output} is a file of the run folder {parent}: write the predictions to "
+                       "another file (output=...)")
+
+
 def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int = 0) -> list[dict[str, Any]]:
     """Run a bundle on a file or folder of inputs (or a number of samples to draw); write `output`.
 
@@ -97,6 +115,7 @@ def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int
     """
     if not str(output):
         raise ZooError("output= is empty: give a .csv or .json file to write")
+    check_output(Path(bundle), Path(str(input)), Path(output))
     model = load_bundle(bundle)
     names, inputs, texts = read_inputs(input, model, seed)
     n = len(names)

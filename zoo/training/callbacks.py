@@ -12,7 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from zoo.errors import RunDirError
+from zoo.errors import RunDirError, WorkFailed
 from zoo.training.rundir import RunDir, write_json
 
 log = logging.getLogger("zoo.train")
@@ -41,6 +41,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         return current > self.best if self.mode == "max" else current < self.best
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.run.checkpoints.is_dir():
+            raise WorkFailed(f"run folder {self.run.path} (or its checkpoints/) was deleted or moved while "
+                             f"training, after epoch {epoch + 1}: training stopped; train again into a "
+                             "folder that stays")
         tmp = self.run.checkpoints / "tmp-last.weights.h5"
         self.model.save_weights(tmp, overwrite=True)
         previous = self.run.read_state().get("epoch") if self.run.last_weights.exists() else None

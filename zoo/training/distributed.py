@@ -79,7 +79,8 @@ def writable_run(cfg: Any, run: Any) -> Iterator[tuple[Any, bool]]:
     """
     multi = cfg.strategy.name == "multi_worker"
     if not multi or is_chief(cluster_config(cfg.strategy)):
-        yield run, run.prepare(cfg, resume=cfg.trainer.resume, overwrite=cfg.trainer.overwrite)
+        with locked_run(cfg, run) as resuming:
+            yield run, resuming
         return
     from zoo.training.rundir import RunDir
 
@@ -103,6 +104,32 @@ def writable_run(cfg: Any, run: Any) -> Iterator[tuple[Any, bool]]:
         yield scratch, scratch.prepare(cfg, resume=resume, overwrite=True)
     finally:
         shutil.rmtree(scratch.path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def locked_run(cfg: Any, run: Any) -> Iterator[bool]:
+    """Prepare `run` under its lock, held until the block ends; yields whether it resumes.
+
+    A new run that fails before its first epoch ends takes back what it wrote, so a rerun
+    starts clean and no half-made folder looks like a run.
+    """
+    from zoo.training.runlock import run_lock
+
+    before = run.entries()
+    run.path.mkdir(parents=True, exist_ok=True)
+    with run_lock(run.path):
+        try:
+            resuming = run.prepare(cfg, resume=cfg.trainer.resume, overwrite=cfg.trainer.overwrite)
+        except BaseException:
+            if before is None:
+                run.discard_new(before)
+            raise
+        try:
+            yield resuming
+        except BaseException:
+            if not resuming and not run.state.exists():
+                run.discard_new(before)
+            raise
 
 
 def make_multi_worker_strategy(cfg: Any) -> Any:

@@ -75,7 +75,40 @@ class RunDir:
         return self.state.exists() and not self.finished
 
     def read_state(self) -> dict[str, Any]:
-        return json.loads(self.state.read_text()) if self.state.exists() else {}
+        """The resume state ({} when there is none); a damaged file is named with the fix."""
+        if not self.state.exists():
+            return {}
+        try:
+            state = json.loads(self.state.read_text())
+            if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+                raise ValueError("no epoch number")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RunDirError(f"{self.state} is corrupt ({str(exc).splitlines()[0]}), so the epoch to "
+                              "resume from is unknown: start over with trainer.resume=false "
+                              "trainer.overwrite=true, or choose another folder") from None
+        return state
+
+    def entries(self) -> set[str] | None:
+        """Names in the folder now (None when it does not exist): what a failed start keeps."""
+        return set(os.listdir(self.path)) if self.path.is_dir() else None
+
+    def discard_new(self, before: set[str] | None) -> None:
+        """Remove what a run that failed before its first epoch wrote here, and nothing else:
+        the run's own files that were not in `before`, and the folder if the run created it."""
+        if not self.path.is_dir():
+            return
+        ours = set(ARTIFACTS) | {".zoo.lock"}
+        for name in set(os.listdir(self.path)) - (before or set()):
+            target = self.path / name
+            if not (name in ours or name.startswith((".config.yaml.tmp", "tmp-"))):
+                continue
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        if before is None:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()  # only when nothing else was put there meanwhile
 
     def prepare(self, cfg: DictConfig, resume: bool, overwrite: bool) -> bool:
         """Create the folder for `cfg`; returns True when an interrupted run will be resumed.
@@ -92,6 +125,7 @@ class RunDir:
                     "(hydra.run.dir=...), or pass trainer.overwrite=true to replace it")
             self.clear()
         elif self.interrupted:
+            self.read_state()  # a damaged state file is named now, before any work
             resuming = True
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(exist_ok=True)
@@ -112,7 +146,15 @@ class RunDir:
         if not self.config.exists():
             raise RunDirError(f"{self.path} is not a Keras Zoo run folder (no config.yaml): "
                               "pass the folder that `zoo train` printed")
-        return OmegaConf.load(self.config)
+        try:
+            cfg = OmegaConf.load(self.config)
+        except Exception as exc:  # YAML, encoding and OmegaConf errors alike
+            raise RunDirError(f"{self.config} is corrupt ({str(exc).splitlines()[0]}): restore it from a "
+                              "copy (an exported bundle holds one), or train the run again") from None
+        if not isinstance(cfg, DictConfig) or "model" not in cfg or "dataset" not in cfg:
+            raise RunDirError(f"{self.config} is not a zoo train config (no model or dataset): restore "
+                              "it from a copy (an exported bundle holds one), or train the run again")
+        return cfg
 
     @contextlib.contextmanager
     def logging_to_file(self) -> Iterator[None]:

@@ -12,7 +12,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.errors import ZooError, unknown_name
+from zoo.config.validate import check_train_config
+from zoo.errors import Interrupted, WorkFailed, unknown_name
 from zoo.registry import Registry, get_registry
 from zoo.training.distill import distilling
 from zoo.training.task import Task, task_for
@@ -68,10 +69,24 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
 
         cfg = adopt_teacher_data(cfg)
     check_names(cfg, registry)
+    check_train_config(cfg, registry)  # the Python API gets the command line's range checks
     run = RunDir(run_dir or cfg.get("run_dir") or default_run_dir())
-    with writable_run(cfg, run) as (run, resuming), run.logging_to_file():
-        log.info("run folder: %s%s", run.path, " (resuming)" if resuming else "")
-        return _train_in(run, cfg, registry, resuming)
+    try:
+        with writable_run(cfg, run) as (writing, resuming), writing.logging_to_file():
+            log.info("run folder: %s%s", writing.path, " (resuming)" if resuming else "")
+            return _train_in(writing, cfg, registry, resuming)
+    except KeyboardInterrupt:
+        raise interrupted(run) from None
+
+
+def interrupted(run: Any) -> KeyboardInterrupt:
+    """Ctrl-C: say what the run folder keeps and how to go on."""
+    if run.state.exists():
+        epoch = run.read_state().get("epoch")
+        return Interrupted(f"interrupted: {run.path} keeps the checkpoint of epoch {epoch}; run the same "
+                           f"command (with run_dir={run.path} if it had none) to resume")
+    return Interrupted("interrupted before the first epoch ended, so there is nothing to resume: run the "
+                       "same command to start again")
 
 
 def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> TrainResult:
@@ -200,7 +215,7 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
     if losses and not math.isfinite(losses[-1]):
         metrics["diverged"] = True
         write_json(run.metrics, metrics)
-        raise ZooError(f"training diverged: the loss became {losses[-1]} in epoch {len(losses)}; "
+        raise WorkFailed(f"training diverged: the loss became {losses[-1]} in epoch {len(losses)}; "
                        "lower trainer.learning_rate (or set optimizer.clipnorm)")
     write_json(run.metrics, metrics)
     headline = metrics["headline"]

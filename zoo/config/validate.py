@@ -1,0 +1,129 @@
+"""Check a composed config against its schemas before any work starts (no TensorFlow here).
+
+Every key must be a schema field (Hydra's `+key=value` would otherwise add a key nobody reads),
+and every number must lie in its field's range (`zoo.config.bounds`). Also: one-line messages
+with "did you mean" for Hydra's unknown-key and unknown-option errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from zoo.config.bounds import bounds_of, out_of_range
+from zoo.config.schema import EvaluateConfig, TrainConfig
+from zoo.errors import ZooError, close_matches, unknown_name
+
+GROUP_HINTS = {group: f"`zoo list {group}s` shows them all" for group in ("experiment", "model", "dataset")}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        return {f.name: f.type for f in dataclasses.fields(cls)}
+
+
+def _dataclass_in(hint: Any) -> type | None:
+    """The dataclass a field holds (`X` or `X | None`), else None."""
+    if dataclasses.is_dataclass(hint):
+        return hint
+    for arg in typing.get_args(hint):
+        if dataclasses.is_dataclass(arg):
+            return arg
+    return None
+
+
+def check_node(node: Any, schema: type, path: str) -> None:
+    """Unknown keys and out-of-range numbers in `node` (typed by dataclass `schema`)."""
+    if not isinstance(node, DictConfig):
+        return
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    hints = _hints(schema)
+    for key in node:
+        if key not in fields:
+            raise unknown_key_error(f"{path}{key}", list(fields), path)
+    for name, item in fields.items():
+        if OmegaConf.is_missing(node, name):
+            continue
+        value = node[name]
+        bounds = bounds_of(item)
+        if bounds is not None:
+            plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+            bad = out_of_range(plain, bounds)
+            if bad is not None:
+                shown = f"{path}{name}={plain}" + ("" if bad == plain else f" (value {bad})")
+                raise ZooError(f"{shown} is out of range: expected {bounds.text()}")
+        inner = _dataclass_in(hints.get(name))
+        if inner is not None and isinstance(value, DictConfig):
+            check_node(value, inner, f"{path}{name}.")
+
+
+def unknown_key_error(key: str, candidates: list[str], prefix: str = "") -> ZooError:
+    leaf = key[len(prefix):]
+    matches = close_matches(leaf, candidates)
+    hint = ("did you mean " + ", ".join(repr(prefix + m) for m in matches) + "? "
+            if matches else "")
+    return ZooError(f"unknown config key {key!r}: {hint}(`zoo train --cfg job` prints every key "
+                    f"with its value)")
+
+
+def check_train_config(cfg: DictConfig, registry: Any) -> None:
+    """Every key known and every number in range, for `zoo train`'s composed config."""
+    for kind, key in (("model", "name"), ("dataset", "source")):
+        node = cfg.get(kind)
+        if isinstance(node, DictConfig) and not OmegaConf.is_missing(node, key):
+            spec = registry.get(kind, node[key])
+            if spec.config is not None:
+                check_node(node, spec.config, f"{kind}.")
+    check_node(cfg, TrainConfig, "")
+
+
+def check_evaluate_config(cfg: DictConfig) -> None:
+    check_node(cfg, EvaluateConfig, "")
+
+
+def _schema_at(path: list[str]) -> list[str]:
+    """Field names of the schema node at `path` (model/dataset: every registered schema's)."""
+    from zoo.registry import get_registry
+
+    if not path:
+        names = {f.name for schema in (TrainConfig, EvaluateConfig) for f in dataclasses.fields(schema)}
+        return sorted(names | {"experiment", "hparams_search"})
+    if path[0] in ("model", "dataset") and len(path) == 1:
+        registry = get_registry()
+        names: set[str] = set()
+        for name in registry.names(path[0]):
+            schema = registry.entries[path[0]][name].spec.config
+            if schema is not None:
+                names |= {f.name for f in dataclasses.fields(schema)}
+        return sorted(names)
+    schema: Any = TrainConfig
+    for part in path:
+        schema = _dataclass_in(_hints(schema).get(part)) if schema else None
+    return [f.name for f in dataclasses.fields(schema)] if schema else []
+
+
+def unknown_key_line(key: str) -> str:
+    """`unknown config key 'trainer.epoch': did you mean 'trainer.epochs'? ...` (never `+key`)."""
+    parts = key.lstrip("+~").split(".")
+    prefix = ".".join(parts[:-1]) + "." if len(parts) > 1 else ""
+    return str(unknown_key_error(key.lstrip("+~"), _schema_at(parts[:-1]), prefix))
+
+
+def unknown_option_line(exc: Any) -> str:
+    """`unknown experiment 'mlp_irs': did you mean 'mlp_iris'?` for Hydra's MissingConfigException."""
+    missing = str(getattr(exc, "missing_cfg_file", "") or "")
+    group, _, name = missing.rpartition("/")
+    options = list(getattr(exc, "options", None) or [])
+    if not group:
+        return f"config {missing!r} not found: check the name (`zoo list experiments` shows experiments)"
+    if not options:
+        from zoo.config.catalog import group_options
+
+        options = [o.name for o in group_options(group)]
+    hint = GROUP_HINTS.get(group, "choose one of " + ", ".join(options))
+    return str(unknown_name(f"{group} option" if group not in GROUP_HINTS else group, name, options, hint))
