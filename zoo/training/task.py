@@ -98,6 +98,11 @@ class Task:
         """Extra Keras callbacks of this family (the shared ones are always there)."""
         return []
 
+    def log_callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+        """Callbacks that add entries to the epoch logs (DP-SGD's epsilon); they run before the
+        shared ones, so `history.csv` and the epoch log line show those entries."""
+        return []
+
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
         """Score `model` on a batched dataset; returns a `zoo.evaluation.report.Evaluation`."""
         from zoo.evaluation.report import evaluate_model

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.errors import ZooError, unknown_name
 from zoo.registry import Registry, get_registry
 from zoo.training.distill import distilling
+from zoo.training.privacy import check_privacy, private
 from zoo.training.task import Task, task_for
 
 log = logging.getLogger("zoo.train")
@@ -68,6 +69,8 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
 
         cfg = adopt_teacher_data(cfg)
     check_names(cfg, registry)
+    if private(cfg):
+        check_privacy(cfg)
     run = RunDir(run_dir or cfg.get("run_dir") or default_run_dir())
     with writable_run(cfg, run) as (run, resuming), run.logging_to_file():
         log.info("run folder: %s%s", run.path, " (resuming)" if resuming else "")
@@ -106,6 +109,10 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         from zoo.training.distill import DistillationTask
 
         task = DistillationTask(task, cfg, registry)
+    if private(cfg):
+        from zoo.training.privacy import PrivateTask
+
+        task = PrivateTask(task, cfg)  # DP-SGD's step and epsilon ledger around the family's task
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=t.seed)
     splits = task.prepare_data(splits, cfg, run, fit=not resuming or not run.dataset_info.exists())
     info = splits.info
@@ -143,7 +150,8 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
                  cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
                  "on" if model.jit_compile else "off")
-        callbacks = build_callbacks(run, t, resuming, state.get("best"))
+        callbacks = task.log_callbacks(cfg, info, run)
+        callbacks += build_callbacks(run, t, resuming, state.get("best"))
         callbacks += task.callbacks(cfg, info, run)
         started = time.perf_counter()
         history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
