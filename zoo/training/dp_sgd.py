@@ -49,17 +49,17 @@ def per_example_losses(model: Any, y: Any, y_pred: Any, sample_weight: Any = Non
     return values
 
 
-def clip_rows(rows: list[Any], clip: float) -> tuple[list[Any], Any]:
+def clip_rows(rows: list[Any], clip: float) -> tuple[list[Any], Any, Any]:
     """Sum over the first axis of per-microbatch gradients, each scaled to L2 norm <= `clip`.
 
-    Returns the clipped sum per variable and each row's norm before clipping.
+    Returns the clipped sum per variable, each row's norm before clipping, and its scale factor.
     """
     tf = import_tensorflow()
     squares = [tf.reduce_sum(tf.reshape(tf.square(r), (tf.shape(r)[0], -1)), axis=1) for r in rows]
     norms = tf.sqrt(tf.add_n(squares))
     factors = tf.minimum(1.0, clip / tf.maximum(norms, 1e-12))
     summed = [tf.tensordot(factors, r, axes=1) for r in rows]
-    return summed, norms
+    return summed, norms, factors
 
 
 class DPSGDStep:
@@ -107,7 +107,7 @@ class DPSGDStep:
     def private_gradients(self, x: Any, y: Any, sample_weight: Any) -> tuple[list[Any], Any, Any]:
         """The noisy clipped gradient this replica contributes, predictions, and the mean loss."""
         rows, y_pred, loss = self.microbatch_gradients(x, y, sample_weight)
-        summed, _ = clip_rows(rows, self.plan.l2_norm_clip)
+        summed, _, _ = clip_rows(rows, self.plan.l2_norm_clip)
         variables = self.model.trainable_variables
         grads = [(s + n) / self.denominator for s, n in zip(summed, self.noise(variables), strict=True)]
         return grads, y_pred, loss
@@ -127,6 +127,11 @@ class DPSGDStep:
         model.optimizer.apply_gradients(zip(grads, variables, strict=True))
         model._loss_tracker.update_state(loss, sample_weight=tf.shape(y_pred)[0])
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
+def steps_taken(model: Any) -> int:
+    """The optimizer's step count (under MirroredStrategy, its variable is a mirrored one)."""
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations.value))
 
 
 def install_dp_sgd(model: Any, plan: PrivacyPlan, noise_seed: int) -> Any:
@@ -151,11 +156,11 @@ class PrivacyLedger(keras.callbacks.Callback):
         self.epochs: list[dict[str, Any]] = []
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        steps = int(self.model.optimizer.iterations)
+        steps = steps_taken(self.model)
         self.epochs = [e for e in self.previous if e["steps"] <= steps]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        steps = int(self.model.optimizer.iterations)
+        steps = steps_taken(self.model)
         epsilon = self.plan.epsilon(steps)
         self.epochs = [e for e in self.epochs if e["epoch"] < epoch + 1]
         self.epochs.append({"epoch": epoch + 1, "steps": steps, "epsilon": epsilon})

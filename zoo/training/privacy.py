@@ -200,8 +200,10 @@ class PrivateTask(Task):
     def extra_metrics(self, model: Any, test_ds: Any, info: DatasetInfo, evaluation: Any
                       ) -> dict[str, Any]:
         """`metrics.json["privacy"]`: the final epsilon, its parameters and the per-epoch values."""
+        from zoo.training.dp_sgd import steps_taken
+
         plan = self.plan
-        steps = int(model.optimizer.iterations)
+        steps = steps_taken(model)
         epsilon = plan.epsilon(steps)
         report = {"mechanism": "dp_sgd", "epsilon": epsilon, "delta": plan.delta, "steps": steps,
                   "noise_multiplier": plan.noise_multiplier, "l2_norm_clip": plan.l2_norm_clip,

@@ -64,13 +64,13 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
     from zoo.training.rundir import RunDir
 
     registry = get_registry()
+    if private(cfg):
+        check_privacy(cfg)
     if distilling(cfg):
         from zoo.training.distill import adopt_teacher_data
 
         cfg = adopt_teacher_data(cfg)
     check_names(cfg, registry)
-    if private(cfg):
-        check_privacy(cfg)
     run = RunDir(run_dir or cfg.get("run_dir") or default_run_dir())
     with writable_run(cfg, run) as (run, resuming), run.logging_to_file():
         log.info("run folder: %s%s", run.path, " (resuming)" if resuming else "")
