@@ -122,13 +122,19 @@ def test_noise_free_dp_sgd_with_a_huge_clip_is_plain_sgd_step_for_step(plain_sgd
     assert report["steps"] == 18 and report["epsilon"] is None and report["guarantee"] is False
 
 
-def test_mirrored_dp_sgd_sums_replicas_into_one_global_batch(plain_sgd, tmp_path):
-    # 2 replicas x 6 examples: the same global batches of 12 as the single-device plain run
-    mirrored = zoo.train(zoo.compose([*IRIS, *NOISE_FREE, "trainer.batch_size=6", "strategy=mirrored",
-                                      "strategy.cpu_devices=2"]), tmp_path / "mirrored")
-    assert mirrored.metrics["replicas"] == 2
-    for got, want in zip(weights_of(mirrored.model), weights_of(plain_sgd.model), strict=True):
+def test_mirrored_dp_sgd_adds_the_noise_once_per_global_batch(tmp_path):
+    # 2 replicas x 6 examples see the global batches of 12 of a one-device run; with the same
+    # noise seed both runs draw the same noise, so noise added on every replica would show
+    noisy = [*IRIS, "privacy=dp_sgd", "privacy.noise_multiplier=1.0", "privacy.l2_norm_clip=0.5",
+             "privacy.noise_seed=11"]
+    one = zoo.train(zoo.compose([*noisy, "strategy=one_device"]), tmp_path / "one")
+    two = zoo.train(zoo.compose([*noisy, "trainer.batch_size=6", "strategy=mirrored",
+                                 "strategy.cpu_devices=2"]), tmp_path / "mirrored")
+    assert (one.metrics["replicas"], two.metrics["replicas"]) == (1, 2)
+    for got, want in zip(weights_of(two.model), weights_of(one.model), strict=True):
         np.testing.assert_allclose(got, want, atol=2e-6, rtol=0)
+    assert two.metrics["privacy"]["epsilon"] == one.metrics["privacy"]["epsilon"] > 0
+    assert two.metrics["privacy"]["sampling_rate"] == pytest.approx(12 / 108)
 
 
 def test_noise_is_drawn_once_per_global_batch_on_replica_zero():
