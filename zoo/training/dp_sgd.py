@@ -32,6 +32,10 @@ def check_per_example(model: Any) -> None:
                            f"{layer.name!r}, which mixes the examples of a batch, so per-example "
                            "clipping bounds nothing; turn it off (model.batch_norm=false) or use "
                            "LayerNormalization/GroupNormalization")
+        if getattr(layer, "activity_regularizer", None) is not None:
+            raise ZooError(f"privacy=dp_sgd: layer {layer.name!r} of model {model.name!r} has an "
+                           "activity regulariser, a loss on the whole batch that per-example "
+                           "clipping cannot bound; remove it (weight regularisers are fine)")
 
 
 def per_example_losses(model: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
@@ -118,7 +122,7 @@ class DPSGDStep:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         grads, y_pred, loss = self.private_gradients(x, y, sample_weight)
         variables = model.trainable_variables
-        if model.losses:  # weight regularisers depend on no example: their gradient needs no noise
+        if model.losses:  # weight regularisers (activity ones are refused) depend on no example
             with tf.GradientTape() as tape:
                 penalty = tf.add_n([tf.cast(v, tf.float32) for v in model.losses])
             extra = tape.gradient(penalty, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
