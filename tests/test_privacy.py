@@ -209,6 +209,8 @@ def test_resumed_private_run_equals_uninterrupted(tmp_path, monkeypatch):
     overrides = [*IRIS, "trainer.epochs=3", "privacy=dp_sgd", "privacy.noise_multiplier=1.1"]
     train_interrupted(zoo.compose(overrides), tmp_path / "resumed", monkeypatch, after_epoch=1)
     seed = json.loads((tmp_path / "resumed/checkpoints/noise_seed.json").read_text())["noise_seed"]
+    with pytest.raises(ZooError, match="privacy.json has noise_multiplier=1.1, the resumed config gives 1.2"):
+        zoo.train(zoo.compose([*overrides, "privacy.noise_multiplier=1.2"]), tmp_path / "resumed")
     whole = zoo.train(zoo.compose([*overrides, f"privacy.noise_seed={seed}"]), tmp_path / "whole")
     resumed = zoo.train(zoo.compose(overrides), tmp_path / "resumed")
     assert "resumed from epoch 2" in (tmp_path / "resumed/train.log").read_text()

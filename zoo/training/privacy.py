@@ -146,6 +146,18 @@ class PrivateTask(Task):
                            target_epsilon=None if p.epsilon is None else float(p.epsilon),
                            replicas=replicas)
 
+    def check_same_plan(self, path: Any) -> None:
+        """A resumed run must keep the accountant's parameters, or its epsilon would be wrong."""
+        if not path.exists():
+            return
+        before, now = json.loads(path.read_text()), self.plan.to_dict()
+        for key in ("l2_norm_clip", "noise_multiplier", "delta", "sampling_rate", "microbatch_size",
+                    "accountant"):
+            if before.get(key) != now[key]:
+                raise ZooError(f"this run folder's privacy.json has {key}={before.get(key)}, the "
+                               f"resumed config gives {now[key]}: resume with the run's own privacy "
+                               "settings (its config.yaml), or start a new run folder")
+
     def noise_seed(self) -> int:
         """The secret seed of the noise: kept in `checkpoints/` so a resumed run draws the same."""
         from zoo.training.rundir import write_json
@@ -167,6 +179,7 @@ class PrivateTask(Task):
         self.inner.compile(model, optimizer, cfg, info, registry)
         replicas = import_tensorflow().distribute.get_strategy().num_replicas_in_sync
         self.plan = self.make_plan(cfg, info, replicas)
+        self.check_same_plan(self.run.path / PRIVACY_FILE)
         install_dp_sgd(model, self.plan, self.noise_seed())
         plan = self.plan
         log.info("DP-SGD: clip %g, noise multiplier %.4g%s, sampling rate %.4g (global batch %d of "
