@@ -126,7 +126,7 @@ def test_mirrored_dp_sgd_adds_the_noise_once_per_global_batch(tmp_path):
     # 2 replicas x 6 examples see the global batches of 12 of a one-device run; with the same
     # noise seed both runs draw the same noise, so noise added on every replica would show
     noisy = [*IRIS, "privacy=dp_sgd", "privacy.noise_multiplier=1.0", "privacy.l2_norm_clip=0.5",
-             "privacy.noise_seed=11"]
+             "privacy.noise_seed=11", "trainer.epochs=1"]
     one = zoo.train(zoo.compose([*noisy, "strategy=one_device"]), tmp_path / "one")
     two = zoo.train(zoo.compose([*noisy, "trainer.batch_size=6", "strategy=mirrored",
                                  "strategy.cpu_devices=2"]), tmp_path / "mirrored")
