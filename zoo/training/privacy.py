@@ -21,7 +21,7 @@ from zoo.errors import ZooError
 from zoo.registry import Registry
 from zoo.specs import TASKS
 from zoo.training.accounting import ACCOUNTANTS, PrivacyPlan, default_delta, solve_noise
-from zoo.training.task import Task
+from zoo.training.task import DelegatingTask, Task
 
 log = logging.getLogger("zoo.train")
 PRIVACY_FILE = "privacy.json"
@@ -72,11 +72,12 @@ def check_delta(delta: float, train_examples: int) -> None:
                        f"one whole record; pass e.g. privacy.delta={default_delta(train_examples):.2g}")
 
 
-class PrivateTask(Task):
+class PrivateTask(DelegatingTask):
     """A supervised family's task, trained with DP-SGD and an epsilon ledger."""
 
     def __init__(self, inner: Task, cfg: DictConfig):
-        self.inner, self.settings = inner, cfg.privacy
+        super().__init__(inner)
+        self.settings = cfg.privacy
         self.plan: PrivacyPlan | None = None
         self.run: Any = None
         self.ledger: Any = None
@@ -119,12 +120,6 @@ class PrivateTask(Task):
     def delta(self, train_examples: int) -> float:
         d = self.settings.delta
         return default_delta(train_examples) if d is None else float(d)
-
-    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
-        return self.inner.loss_name(cfg, info)
-
-    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
-        return self.inner.metric_names(cfg, info)
 
     def make_plan(self, cfg: DictConfig, info: DatasetInfo, replicas: int) -> PrivacyPlan:
         """Sampling rate, steps, delta and the noise (solved for a target epsilon if asked)."""
@@ -189,9 +184,6 @@ class PrivateTask(Task):
                  plan.sampling_rate, plan.global_batch, plan.train_examples, plan.planned_steps,
                  plan.delta, plan.accountant, plan.epsilon(plan.planned_steps))
 
-    def fit_model(self, model: Any) -> Any:
-        return self.inner.fit_model(model)
-
     def log_callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
         """The epsilon ledger (first, so history.csv and the epoch log line show epsilon)."""
         from zoo.training.dp_sgd import PrivacyLedger
@@ -200,15 +192,6 @@ class PrivateTask(Task):
         previous = json.loads(path.read_text()).get("epochs", []) if path.exists() else []
         self.ledger = PrivacyLedger(self.plan, path, previous)
         return [self.ledger, *self.inner.log_callbacks(cfg, info, run)]
-
-    def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
-        return self.inner.callbacks(cfg, info, run)
-
-    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
-        return self.inner.evaluate(model, dataset, info)
-
-    def headline(self, info: DatasetInfo) -> str:
-        return self.inner.headline(info)
 
     def extra_metrics(self, model: Any, test_ds: Any, info: DatasetInfo, evaluation: Any
                       ) -> dict[str, Any]:
