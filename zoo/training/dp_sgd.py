@@ -6,6 +6,9 @@ per-microbatch losses with respect to the weights, vectorised by `tf.GradientTap
 `l2_norm_clip`, summed, replica 0 adds Gaussian noise of std `noise_multiplier x l2_norm_clip`,
 and the result is divided by the expected global batch (in microbatches). The optimizer's
 cross-replica SUM of gradients then yields exactly one noisy average per global batch.
+
+Keras internals used, as Keras's own `train_step` uses them: `model._loss_tracker` (the `loss`
+entry of the epoch logs) and `_flatten_layers` (every nested layer, for the refusals).
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ class DPSGDStep:
         tf = import_tensorflow()
         model, size = self.model, self.plan.microbatch_size
         with tf.GradientTape() as tape:
-            y_pred = model(x, training=True) if model._call_has_training_arg else model(x)
+            y_pred = model(x, training=True)  # Keras drops `training` where call() has none
             losses = per_example_losses(model, y, y_pred, sample_weight)
             count = tf.shape(losses)[0]
             if size > 1:

@@ -207,4 +207,7 @@ class PrivateTask(DelegatingTask):
                   "accountant": plan.accountant, "target_epsilon": plan.target_epsilon,
                   "guarantee": math.isfinite(epsilon),
                   "epsilon_per_epoch": [e["epsilon"] for e in self.ledger.epochs]}
+        log.info("privacy: epsilon %.4g at delta %.3g after %d DP-SGD steps (noise multiplier %.4g, "
+                 "clip %g, sampling rate %.4g, %s accountant)", epsilon, plan.delta, steps,
+                 plan.noise_multiplier, plan.l2_norm_clip, plan.sampling_rate, plan.accountant)
         return {**self.inner.extra_metrics(model, test_ds, info, evaluation), "privacy": report}
