@@ -92,6 +92,22 @@ class DistillConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    """Differentially private training (`privacy=dp_sgd`); the `privacy` node is null otherwise."""
+
+    mechanism: str = "dp_sgd"  # per-example clipping + Gaussian noise (Abadi et al. 2016)
+    l2_norm_clip: float = 1.0  # bound C on each microbatch's gradient norm (the sensitivity)
+    noise_multiplier: float | None = None  # noise std / C; or null with `epsilon` to solve it
+    epsilon: float | None = None  # target epsilon at the end of training (solves the noise)
+    delta: float | None = None  # default 1 / (10 x training examples); must be < 1 / N
+    microbatch_size: int = 1  # examples per clipped unit; 1 = per-example clipping
+    accountant: str = "rdp"  # rdp | pld (dp-accounting's Renyi DP or privacy-loss-distribution)
+    noise_seed: int | None = None  # null: drawn from OS entropy, kept in checkpoints/ for resume
+    public_preprocessing: bool = False  # normalisation/vocabulary from the training split is public
+    unsafe_allow_zero_noise: bool = False  # tests only: noise 0 or no clipping gives no guarantee
+
+
+@dataclass
 class TrainConfig:
     """The composed config of `zoo train`."""
 
@@ -101,6 +117,7 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     distill: DistillConfig | None = None  # set by experiment=distill
+    privacy: PrivacyConfig | None = None  # set by privacy=dp_sgd
     run_dir: str | None = None  # set from Hydra's run folder on the command line
     description: str = ""
 

@@ -21,7 +21,7 @@ from zoo.data.base import DatasetInfo, RawSplits
 from zoo.errors import DataError, RunDirError, ZooError
 from zoo.registry import Registry, get_registry
 from zoo.specs import CLASSIFICATION
-from zoo.training.task import Task, task_for
+from zoo.training.task import DelegatingTask, Task, task_for
 
 log = logging.getLogger("zoo.train")
 # What must agree between the teacher's data and the student's, and how to say it.
@@ -129,11 +129,11 @@ def check_same_data(student: DatasetInfo, teacher: DatasetInfo, teacher_dir: Any
                             "(distill.teacher_data=true)")
 
 
-class DistillationTask(Task):
+class DistillationTask(DelegatingTask):
     """The student family's task, trained against a teacher's soft targets."""
 
     def __init__(self, inner: Task, cfg: DictConfig, registry: Registry | None = None):
-        self.inner = inner
+        super().__init__(inner)
         self.settings = cfg.distill
         self.teacher = Teacher.load(cfg.distill.teacher)
         self.registry = registry or get_registry()
@@ -166,15 +166,6 @@ class DistillationTask(Task):
                                                   splits.info.features))
         return splits
 
-    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
-        self.inner.check(cfg, info, registry)
-
-    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
-        return self.inner.loss_name(cfg, info)
-
-    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
-        return self.inner.metric_names(cfg, info)
-
     def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
                 registry: Registry) -> None:
         """Compile teacher + student for `fit`, and the student with the same optimizer."""
@@ -197,15 +188,6 @@ class DistillationTask(Task):
     def fit_model(self, model: Any) -> Any:
         """What the trainer fits: the distiller around `model`."""
         return self.distiller
-
-    def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
-        return self.inner.callbacks(cfg, info, run)
-
-    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
-        return self.inner.evaluate(model, dataset, info)
-
-    def headline(self, info: DatasetInfo) -> str:
-        return self.inner.headline(info)
 
     def extra_metrics(self, model: Any, test_ds: Any, info: DatasetInfo, evaluation: Any
                       ) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import RunDirError
 
-ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "history.csv", "model.keras",
+ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "privacy.json", "history.csv", "model.keras",
              "train.log", "report.json", "report.txt", "checkpoints", "plots", "tensorboard",
              "evaluation")
 

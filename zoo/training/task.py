@@ -107,6 +107,11 @@ class Task:
         """Extra Keras callbacks of this family (the shared ones are always there)."""
         return []
 
+    def log_callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+        """Callbacks that add entries to the epoch logs (DP-SGD's epsilon); they run before the
+        shared ones, so `history.csv` and the epoch log line show those entries."""
+        return []
+
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
         """Score `model` on a batched dataset; returns a `zoo.evaluation.report.Evaluation`."""
         from zoo.evaluation.report import evaluate_model
@@ -116,6 +121,57 @@ class Task:
     def headline(self, info: DatasetInfo) -> str:
         """The test metric printed at the end of `zoo train`."""
         return "accuracy" if info.task == CLASSIFICATION else "mae"
+
+
+class DelegatingTask(Task):
+    """A training mode around a family's task (distillation, DP-SGD): every step goes to `inner`
+    unless the mode overrides it."""
+
+    def __init__(self, inner: Task):
+        self.inner = inner
+
+    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+        return self.inner.prepare_data(splits, cfg, run, fit)
+
+    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
+        self.inner.check(cfg, info, registry)
+
+    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
+        return self.inner.loss_name(cfg, info)
+
+    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
+        return self.inner.metric_names(cfg, info)
+
+    def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
+                registry: Registry) -> None:
+        self.inner.compile(model, optimizer, cfg, info, registry)
+
+    def fit_model(self, model: Any) -> Any:
+        return self.inner.fit_model(model)
+
+    def saved_model(self, model: Any, splits: RawSplits) -> Any:
+        return self.inner.saved_model(model, splits)
+
+    def extra_metrics(self, model: Any, test_ds: Any, info: DatasetInfo, evaluation: Any) -> dict[str, Any]:
+        return self.inner.extra_metrics(model, test_ds, info, evaluation)
+
+    def export_parts(self, model: Any, cfg: DictConfig, splits: RawSplits) -> list:
+        return self.inner.export_parts(model, cfg, splits)
+
+    def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
+        return self.inner.export_text(cfg, info)
+
+    def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+        return self.inner.callbacks(cfg, info, run)
+
+    def log_callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+        return self.inner.log_callbacks(cfg, info, run)
+
+    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
+        return self.inner.evaluate(model, dataset, info)
+
+    def headline(self, info: DatasetInfo) -> str:
+        return self.inner.headline(info)
 
 
 def task_for(spec: Any) -> Task:

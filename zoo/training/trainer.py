@@ -16,6 +16,7 @@ from zoo.config.validate import check_train_config
 from zoo.errors import Interrupted, WorkFailed, unknown_name
 from zoo.registry import Registry, get_registry
 from zoo.training.distill import distilling
+from zoo.training.privacy import check_privacy, private
 from zoo.training.task import Task, task_for
 
 log = logging.getLogger("zoo.train")
@@ -64,6 +65,8 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
     from zoo.training.rundir import RunDir
 
     registry = get_registry()
+    if private(cfg):
+        check_privacy(cfg)
     if distilling(cfg):
         from zoo.training.distill import adopt_teacher_data
 
@@ -121,6 +124,10 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         from zoo.training.distill import DistillationTask
 
         task = DistillationTask(task, cfg, registry)
+    if private(cfg):
+        from zoo.training.privacy import PrivateTask
+
+        task = PrivateTask(task, cfg)  # DP-SGD's step and epsilon ledger around the family's task
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=t.seed)
     splits = task.prepare_data(splits, cfg, run, fit=not resuming or not run.dataset_info.exists())
     info = splits.info
@@ -158,7 +165,8 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
                  cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
                  "on" if model.jit_compile else "off")
-        callbacks = build_callbacks(run, t, resuming, state.get("best"))
+        callbacks = task.log_callbacks(cfg, info, run)
+        callbacks += build_callbacks(run, t, resuming, state.get("best"))
         callbacks += task.callbacks(cfg, info, run)
         started = time.perf_counter()
         history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
