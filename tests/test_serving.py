@@ -278,3 +278,116 @@ def test_drift_endpoint_and_metrics_read_by_prometheus_parser(fresh_server, mode
     assert any(s.name == "zoo_queue_depth" for s in samples)
     psi = [s for s in samples if s.name == "zoo_input_drift_psi"]
     assert len(psi) == len(drift["features"]) and min(s.value for s in psi) > 0.25
+
+
+def wait_for(check, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting for the repository to change"
+        time.sleep(0.1)
+
+
+def test_repository_serves_numbered_versions_and_reloads_without_a_restart(bundle, model, tmp_path):
+    import shutil
+
+    repo = tmp_path / "models"
+    shutil.copytree(bundle, repo / "iris" / "1")
+    srv = ModelServer(repository=repo, port=0, options=ServeOptions(poll_s=0.2))
+    start(srv)
+    body = {"instances": iris_instances(model, IRIS.data[:3])}
+
+    def versions():
+        answer = request(srv, "GET", "/v1/models/iris")[1]
+        return {s["version"]: s["state"] for s in answer["model_version_status"]}
+
+    try:
+        assert versions() == {"1": "AVAILABLE"}
+        broken = tmp_path / "staging" / "3"
+        shutil.copytree(bundle, broken)
+        (broken / "model.onnx").write_bytes(b"not an onnx model")
+        shutil.move(broken, repo / "iris" / "3")  # a bad version first: it must not replace version 1
+        wait_for(lambda: versions().get("3") == "END")
+        status = request(srv, "GET", "/v1/models/iris/versions/3")[1]["model_version_status"][0]
+        assert "failed to load" in status["status"]["error_message"]
+        assert request(srv, "GET", "/v2/models/iris")[1]["versions"] == ["1"]
+        shutil.copytree(bundle, tmp_path / "staging" / "2")
+        shutil.move(tmp_path / "staging" / "2", repo / "iris" / "2")  # atomic rename, as TF Serving wants
+        wait_for(lambda: versions().get("2") == "AVAILABLE")
+        client = triton.InferenceServerClient(f"127.0.0.1:{srv.server_address[1]}")
+        assert client.get_model_metadata("iris")["versions"] == ["1", "2"]
+        columns = iris_columns(model, IRIS.data[:3])
+        inputs = []
+        for name, x in columns.items():
+            inputs.append(triton.InferInput(name, list(x.shape), "FP32"))
+            inputs[-1].set_data_from_numpy(x)
+        assert client.infer("iris", inputs).get_response()["model_version"] == "2"  # the newest by default
+        assert client.infer("iris", inputs, model_version="1").get_response()["model_version"] == "1"
+        (repo / "iris" / "labels.json").write_text('{"stable": 1, "canary": 2}')
+        wait_for(lambda: request(srv, "POST", "/v1/models/iris/labels/stable:predict", body)[0] == 200)
+        canary = request(srv, "GET", "/v1/models/iris/labels/canary")[1]["model_version_status"]
+        assert canary[0]["version"] == "2"
+        shutil.rmtree(repo / "iris" / "1")
+        wait_for(lambda: versions().get("1") == "END")
+        assert request(srv, "POST", "/v1/models/iris/versions/1:predict", body)[0] == 404
+        assert request(srv, "POST", PREDICT, body)[0] == 200
+    finally:
+        srv.close()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_zoo_serve_drains_on_sigterm_logs_access_and_never_imports_tensorflow(bundle, model):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    code = ("import atexit, sys; atexit.register(lambda: print('tf' if 'tensorflow' in sys.modules "
+            "else 'no-tf', flush=True)); from zoo.cli.main import main; "
+            f"sys.exit(main(['serve', 'bundle={bundle}', 'port={port}', 'batch_window_ms=400']))")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        assert f"on http://127.0.0.1:{port}/v1/models" in proc.stdout.readline()
+        target = type("Target", (), {"server_address": ("127.0.0.1", port)})
+        body = {"instances": iris_instances(model, IRIS.data[:1])}
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            futures = [pool.submit(request, target, "POST", PREDICT, body) for _ in range(6)]
+            time.sleep(0.2)  # the requests wait in the 400 ms batch window: in flight at SIGTERM
+            proc.send_signal(signal.SIGTERM)
+            answers = [f.result(timeout=30) for f in futures]
+        assert [status for status, _ in answers] == [200] * 6
+        assert all(a["labels"] == ["setosa"] for _, a in answers)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert "stopped: in-flight requests drained" in lines and lines[-1] == "no-tf"
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len([a for a in logged if a["path"] == PREDICT and a["status"] == 200]) == 6
+
+
+def test_serve_names_a_missing_bundle_a_busy_port_and_a_missing_source(bundle, tmp_path):
+    from conftest import run_zoo
+
+    proc = run_zoo("serve", f"bundle={tmp_path / 'nothing'}")
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    proc = run_zoo("serve", f"repository={tmp_path / 'nothing'}")
+    assert proc.returncode == 2 and "repository folder" in proc.stderr and "does not exist" in proc.stderr
+    proc = run_zoo("serve", "port=1")
+    assert proc.returncode == 2 and "give bundle=FOLDER" in proc.stderr
+    proc = run_zoo("serve", f"bundle={bundle}", "max_queue=ten")
+    assert proc.returncode == 2 and "max_queue='ten': expected a int" in proc.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        proc = run_zoo("serve", f"bundle={bundle}", f"port={busy.getsockname()[1]}")
+    assert proc.returncode == 2 and "pass another port" in proc.stderr
+    assert (bundle / "export.json").exists()

@@ -64,7 +64,8 @@ class DynamicBatcher:
         if not self.tasks:
             self._start()
         future = asyncio.get_running_loop().create_future()
-        self.queue.append((inputs, future, _key(inputs)))
+        item = (inputs, future, _key(inputs))
+        self.queue.append(item)
         self.rows += len(inputs[0])
         self.ready.set()
         if self.rows >= self.max_batch:
@@ -72,6 +73,11 @@ class DynamicBatcher:
         try:
             return await asyncio.wait_for(future, self.timeout)
         except TimeoutError:
+            for i, waiting in enumerate(self.queue):
+                if waiting is item:  # still queued: its place goes to the next request
+                    del self.queue[i]
+                    self.rows -= len(inputs[0])
+                    break
             raise ApiError(504, f"no answer within the request timeout of {self.timeout:g} s: the "
                            "server is overloaded, retry later", {"Retry-After": "1"}) from None
 

@@ -120,7 +120,7 @@ def to_array(values: Any, spec: dict[str, Any], where: str) -> np.ndarray:
     if array.ndim == len(want) - 1 and len(want) >= 2 and want[-1] == 1:
         array = array[..., None]  # one scalar per example for a (batch, 1) input
     check_shape(array, spec, where)
-    return array.astype(dtype, copy=False)
+    return array if dtype == STRING else array.astype(dtype, copy=False)
 
 
 def check_shape(array: np.ndarray, spec: dict[str, Any], where: str) -> None:

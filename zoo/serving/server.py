@@ -29,7 +29,8 @@ log = logging.getLogger("zoo.serve")
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket (an OSError names a busy port before anything is loaded)."""
+    """A listening socket (an OSError names a busy port before anything is loaded); connections made
+    before uvicorn runs wait in its backlog."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -38,6 +39,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
