@@ -66,7 +66,7 @@ def test_the_batcher_refuses_a_full_queue_times_out_and_refuses_when_closed():
         return {"y": inputs[0] * 2}
 
     async def scenario():
-        batcher = DynamicBatcher(run, max_batch=8, window_ms=0, max_queue=2, timeout_s=0.3)
+        batcher = DynamicBatcher(run, max_batch=8, window_ms=0, max_queue=2, timeout_s=0.3, inline_ms=0)
         first = asyncio.ensure_future(batcher.submit([np.ones((1, 2))]))
         await asyncio.sleep(0.05)  # taken by the worker, which now blocks in `run`
         queued = [asyncio.ensure_future(batcher.submit([np.ones((1, 2))])) for _ in range(2)]

@@ -81,8 +81,10 @@ def run_serve(args: Sequence[str]) -> int:
     options = ServeOptions(**{k: v for k, v in opts.items() if k not in SERVE_OPTIONS})
     bundles = None
     if opts["bundle"]:
+        from zoo.export.runners import configure_onnx
         from zoo.export.runtime import load_bundle
 
+        configure_onnx(options.onnx_threads or None, options.onnx_spinning)
         bundles = [load_bundle(path) for path in str(opts["bundle"]).split(",")]
     try:
         server = ModelServer(bundles, opts["host"], opts["port"], repository=opts["repository"] or None,

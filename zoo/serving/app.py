@@ -51,7 +51,7 @@ def endpoint(route: str, handle: Handler) -> Handler:
         except ClientDisconnect:
             return error(400, "the client went away before sending its whole body", CLOSE)
         except Exception as exc:  # noqa: BLE001 - the server must survive a failing model call
-            log.exception("%s %s failed", request.method, request.url.path)
+            log.exception("%s %s failed", request.method, request.scope["path"])
             return error(500, f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
 
     return run
@@ -134,15 +134,16 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
         return answer({"model_version_status": states})
 
     async def tf_model(request: Request) -> Response:
-        match = tfserving.ROUTE.match(request.url.path)
+        path = request.scope["path"]
+        match = tfserving.ROUTE.match(path)
         if match is None:
-            raise ApiError(404, f"no route {request.url.path}: use /v1/models/NAME[/versions/N]"
+            raise ApiError(404, f"no route {path}: use /v1/models/NAME[/versions/N]"
                            "[:predict|:classify|:regress|/metadata|/drift]")
         entry = repository.get(match["name"])
         version, label, tail = match["version"], match["label"], match["tail"]
         request.scope["zoo"]["route"] = f"v1_{(tail or 'status').strip(':/')}"
         if (request.method == "POST") != (tail in (":predict", ":classify", ":regress")):
-            raise ApiError(405, f"{request.method} is not allowed on {request.url.path}: POST to "
+            raise ApiError(405, f"{request.method} is not allowed on {path}: POST to "
                            ":predict, :classify or :regress, GET the status, /metadata or /drift")
         if tail is None:
             return status(entry, version, label)
@@ -159,16 +160,17 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
                                    if e.versions else "UNAVAILABLE"} for e in repository.models.values()]})
 
     async def v2_model(request: Request) -> Response:
-        match = v2.ROUTE.match(request.url.path)
+        path = request.scope["path"]
+        match = v2.ROUTE.match(path)
         if match is None:
-            raise ApiError(404, f"no route {request.url.path}: use "
+            raise ApiError(404, f"no route {path}: use "
                            "/v2/models/NAME[/versions/V][/ready|/infer]")
         entry = repository.get(match["name"])
         tail = match["tail"]
         request.scope["zoo"]["route"] = f"v2_{(tail or 'metadata').strip('/')}"
         if (request.method == "POST") != (tail == "/infer"):
-            raise ApiError(405, f"{request.method} is not allowed on {request.url.path}: POST to /infer, "
-                           "GET the metadata, /ready or /drift")
+            raise ApiError(405, f"{request.method} is not allowed on {path}: POST to /infer, GET the "
+                           "metadata, /ready or /drift")
         served = entry.resolve(match["version"])
         note(request, served)
         if tail is None:
@@ -210,9 +212,9 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        code = getattr(exc, "status_code", 404)
-        message = (f"no route {request.method} {request.url.path}: try /v1/models, /v2/health/ready "
-                   "or /metrics" if code == 404 else f"{request.method} is not allowed on {request.url.path}")
+        code, path = getattr(exc, "status_code", 404), request.scope["path"]
+        message = (f"no route {request.method} {path}: try /v1/models, /v2/health/ready "
+                   "or /metrics" if code == 404 else f"{request.method} is not allowed on {path}")
         return error(code, message, getattr(exc, "headers", None))
 
     get, both = ["GET"], ["GET", "POST"]

@@ -5,6 +5,8 @@ Worker tasks take what is queued (waiting up to `window_ms` for a batch of `max_
 requests of equal per-example shapes, and run the model in a thread. A full queue is refused at once
 (429 with `Retry-After`), a request waiting longer than `timeout_s` gets 504, and a closed batcher
 (its version unloaded) answers 503. `max_batch=1` turns batching off: each request runs alone.
+A model whose calls take under `inline_ms` on average runs on the event loop itself: for a small
+model a hand-off to a thread (and the GIL waits that come with it) costs more than the call.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ class DynamicBatcher:
     """Batch `run(list of arrays) -> {output: array}` calls from many requests into few."""
 
     def __init__(self, run: Run, executor: Executor | None = None, max_batch: int = 64,
-                 window_ms: float = 2.0, max_queue: int = 256, timeout_s: float = 10.0, workers: int = 1,
-                 on_batch: Callable[[int, float], None] | None = None):
+                 window_ms: float = 0.0, max_queue: int = 256, timeout_s: float = 10.0, workers: int = 1,
+                 on_batch: Callable[[int, float], None] | None = None, inline_ms: float = 1.0):
         self.run, self.executor = run, executor
         self.max_batch, self.window, self.max_queue = max(1, max_batch), window_ms / 1000.0, max_queue
         self.timeout, self.workers_wanted, self.on_batch = timeout_s, max(1, workers), on_batch
@@ -40,6 +42,8 @@ class DynamicBatcher:
         self.calls = 0  # model calls made (a burst of requests makes fewer calls than requests)
         self.closed = False
         self.busy = 0  # batches being run
+        self.inline_s = inline_ms / 1000.0
+        self.recent_s = 0.0  # moving average of a model call's time
         self.tasks: list[asyncio.Task] = []
         self.ready: asyncio.Event | None = None
         self.full: asyncio.Event | None = None
@@ -63,23 +67,31 @@ class DynamicBatcher:
                            "retry after a pause or send fewer, larger requests", {"Retry-After": "1"})
         if not self.tasks:
             self._start()
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         item = (inputs, future, _key(inputs))
         self.queue.append(item)
         self.rows += len(inputs[0])
         self.ready.set()
         if self.rows >= self.max_batch:
             self.full.set()
+        timer = loop.call_later(self.timeout, self._expire, item)
         try:
-            return await asyncio.wait_for(future, self.timeout)
-        except TimeoutError:
-            for i, waiting in enumerate(self.queue):
-                if waiting is item:  # still queued: its place goes to the next request
-                    del self.queue[i]
-                    self.rows -= len(inputs[0])
-                    break
-            raise ApiError(504, f"no answer within the request timeout of {self.timeout:g} s: the "
-                           "server is overloaded, retry later", {"Retry-After": "1"}) from None
+            return await future
+        finally:
+            timer.cancel()
+
+    def _expire(self, item: tuple[list[np.ndarray], asyncio.Future, tuple]) -> None:
+        """A request past its timeout: answered 504, and out of the queue if it is still there."""
+        if item[1].done():
+            return
+        for i, waiting in enumerate(self.queue):
+            if waiting is item:  # its place goes to the next request
+                del self.queue[i]
+                self.rows -= len(item[0][0])
+                break
+        item[1].set_exception(ApiError(504, f"no answer within the request timeout of {self.timeout:g} s: "
+                                       "the server is overloaded, retry later", {"Retry-After": "1"}))
 
     def _take(self) -> list[tuple[list[np.ndarray], asyncio.Future, tuple]]:
         """The oldest live request and those after it of the same shapes, up to `max_batch` rows."""
@@ -121,7 +133,10 @@ class DynamicBatcher:
             try:
                 stacked = ([np.concatenate(parts) for parts in zip(*(b[0] for b in batch), strict=True)]
                            if len(batch) > 1 else batch[0][0])
-                outputs = await loop.run_in_executor(self.executor, self.run, stacked)
+                if self.recent_s < self.inline_s:  # cheaper than a thread hand-off (and its GIL waits)
+                    outputs = self.run(stacked)
+                else:
+                    outputs = await loop.run_in_executor(self.executor, self.run, stacked)
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request
                 for _, future, _ in batch:
                     if not future.done():
@@ -130,8 +145,10 @@ class DynamicBatcher:
             finally:
                 self.busy -= 1
             self.calls += 1
+            elapsed = time.perf_counter() - started
+            self.recent_s = 0.8 * self.recent_s + 0.2 * elapsed
             if self.on_batch is not None:
-                self.on_batch(len(stacked[0]), time.perf_counter() - started)
+                self.on_batch(len(stacked[0]), elapsed)
             start = 0
             for inputs, future, _ in batch:
                 n = len(inputs[0])

@@ -16,9 +16,12 @@ class ServeOptions:
     request_timeout_s: float = 10.0  # queued plus model time, else 504
     keep_alive_s: int = 5  # idle keep-alive connections are closed after this
     max_batch: int = 64  # rows in one model call; 1 turns batching off
-    batch_window_ms: float = 2.0  # how long a batch waits to fill
+    batch_window_ms: float = 0.0  # how long a batch waits to fill (0: what queued while the model ran)
     max_queue: int = 256  # requests waiting per model version, else 429 with Retry-After
     model_threads: int = 2  # model calls in flight at once (onnxruntime releases the GIL)
+    inline_ms: float = 1.0  # models faster than this per call run on the event loop, not a thread
+    onnx_threads: int = 1  # onnxruntime intra-op threads per call (0 = one per core)
+    onnx_spinning: bool = False  # let onnxruntime's idle threads spin (steals CPU from the event loop)
     drain_timeout_s: float = 20.0  # graceful shutdown: time for in-flight requests
     poll_s: float = 2.0  # how often a repository is scanned for new versions (0 = never)
     drift_window: int = 10_000  # live examples the drift statistics cover (about)

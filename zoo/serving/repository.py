@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,11 @@ class ServedVersion:
     def __init__(self, model: str, version: int, bundle: Bundle, options: ServeOptions,
                  executor: ThreadPoolExecutor, metrics: ServerMetrics):
         self.model, self.version, self.bundle = model, version, bundle
-        outputs = bundle.outputs(probe_inputs(bundle))
+        probe = probe_inputs(bundle)
+        bundle.outputs(probe)  # the first call of a session is slower: time the second
+        started = time.perf_counter()
+        outputs = bundle.outputs(probe)
+        probe_s = time.perf_counter() - started
         bad = [name for name, v in outputs.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
         if bad:
             raise ZooError(f"{bundle.path}: the probe input gave non-finite {', '.join(bad)}: "
@@ -62,7 +67,8 @@ class ServedVersion:
         self.drift = DriftMonitor(profile, bundle.inputs, options.drift_window) if profile else None
         self.batcher = DynamicBatcher(self._run, executor, options.max_batch, options.batch_window_ms,
                                       options.max_queue, options.request_timeout_s, options.model_threads,
-                                      metrics.batch_observer(model, str(version)))
+                                      metrics.batch_observer(model, str(version)), options.inline_ms)
+        self.batcher.recent_s = probe_s  # where the batcher starts: inline or in a thread
         metrics.queue_depth.labels(model, str(version)).set_function(lambda: self.batcher.depth)
 
     def _run(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:

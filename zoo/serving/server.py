@@ -18,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from zoo.export.runners import configure_onnx
 from zoo.export.runtime import Bundle
 from zoo.serving.app import create_app
 from zoo.serving.http_protocol import BoundedHttpToolsProtocol
@@ -56,6 +57,7 @@ class ModelServer:
                            "max_batch": max_batch, "batch_window_ms": window_ms}.items():
             if value is not None:
                 setattr(self.options, key, value)
+        configure_onnx(self.options.onnx_threads or None, self.options.onnx_spinning)
         self.socket = bind(host, port)
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self.metrics = ServerMetrics()
