@@ -70,7 +70,7 @@ def model(bundle):
 @pytest.fixture(scope="module")
 def server(bundle):
     options = ServeOptions(max_request_bytes=20_000, max_instances=200, header_timeout_s=1.0,
-                           body_timeout_s=1.0)
+                           body_timeout_s=1.0, batch_window_ms=5.0)
     srv = ModelServer([load_bundle(bundle)], "127.0.0.1", 0, options=options)
     start(srv)
     yield srv

@@ -9,6 +9,7 @@ SIGTERM or SIGINT stops taking connections and drains in-flight requests (up to
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import threading
@@ -78,6 +79,7 @@ class ModelServer:
 
     def serve_forever(self) -> None:
         """Serve in this thread until SIGTERM/SIGINT (main thread) or `close()`, then drain."""
+        gc.freeze()  # the loaded modules and models are never garbage: full collections skip them
         self.uvicorn.run(sockets=[self.socket])
 
     def start(self, timeout_s: float = 30.0) -> threading.Thread:
