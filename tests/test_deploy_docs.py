@@ -18,7 +18,7 @@ from zoo.serving.repository import ModelRepository
 
 DOC = (REPO / "docs" / "deploy.md").read_text()
 K8S_VERSION = "1.33.0"
-PINNED = r'"((?:starlette|uvicorn\[standard\]|prometheus-client|onnxruntime)[^"]*)"'
+PINNED = r'"((?:starlette|uvicorn\[standard\]|prometheus-client|onnxruntime|orjson)[^"]*)"'
 
 
 def yaml_documents() -> list[dict]:
@@ -61,4 +61,4 @@ def test_probes_and_arguments_are_what_zoo_serve_answers_and_accepts():
     parse("serve", command[2:], _serve_options())
     setup = (REPO / "setup.cfg").read_text()
     pins = re.findall(PINNED, dockerfile)
-    assert len(pins) == 4 and all(pin in setup for pin in pins), pins
+    assert len(pins) == 5 and all(pin in setup for pin in pins), pins

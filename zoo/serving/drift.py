@@ -58,7 +58,7 @@ class DriftMonitor:
         with self.lock:
             counts = {n: c.copy() for n, c in self.counts.items()}
             examples, seen = self.examples, self.seen
-        values = {n: psi(self.expected[n], c) for n, c in counts.items()} if examples else {}
+        values = {n: psi(self.expected[n], c) for n, c in counts.items() if c.sum() > 0}
         worst = max(values.values(), default=0.0)
         return {"examples_in_window": int(examples), "examples_seen": int(seen), "max_psi": worst,
                 "status": reading(worst) if examples else "no data",

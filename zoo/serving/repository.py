@@ -200,6 +200,7 @@ class ModelRepository:
                 entry.stamps.pop(version, None)
                 log.info("unloading %s version %d (its folder is gone)", name, version)
                 await served.batcher.close(self.options.drain_timeout_s)
+                self.metrics.queue_depth.remove(name, str(version))  # its gauge held the version
         self._publish()
 
     async def poll(self) -> None:
