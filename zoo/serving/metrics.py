@@ -62,6 +62,7 @@ class ObserveRequests:
 
     def __init__(self, app: Any, metrics: ServerMetrics, log_requests: bool = True):
         self.app, self.metrics, self.log_requests = app, metrics, log_requests
+        self.children: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # labelled series, looked up once
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -84,8 +85,13 @@ class ObserveRequests:
         finally:
             elapsed = time.perf_counter() - started
             route = info.get("route", "unknown")
-            self.metrics.requests.labels(scope["method"], route, str(answer["status"])).inc()
-            self.metrics.latency.labels(route).observe(elapsed)
+            key = (scope["method"], route, str(answer["status"]))
+            series = self.children.get(key)
+            if series is None:
+                series = self.children[key] = (self.metrics.requests.labels(*key),
+                                               self.metrics.latency.labels(route))
+            series[0].inc()
+            series[1].observe(elapsed)
             if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client") or ("", 0)
                 access_log.info(json.dumps({
