@@ -94,14 +94,18 @@ class DynamicBatcher:
                                        "the server is overloaded, retry later", {"Retry-After": "1"}))
 
     def _take(self) -> list[tuple[list[np.ndarray], asyncio.Future, tuple]]:
-        """The oldest live request and those after it of the same shapes, up to `max_batch` rows."""
+        """The oldest live request and those after it of the same shapes, up to `max_batch` rows; a
+        model run in threads shares what is queued among its workers, so they all compute."""
+        limit = self.max_batch
+        if self.recent_s >= self.inline_s and self.workers_wanted > 1:
+            limit = min(limit, max(1, -(-self.rows // self.workers_wanted)))
         batch, rows, key, skipped = [], 0, None, []
-        while self.queue and rows < self.max_batch:
+        while self.queue and rows < limit:
             item = self.queue.popleft()
             self.rows -= len(item[0][0])
             if item[1].done():  # timed out while waiting
                 continue
-            if key is not None and (item[2] != key or rows + len(item[0][0]) > self.max_batch):
+            if key is not None and (item[2] != key or rows + len(item[0][0]) > limit):
                 skipped.append(item)
                 continue
             key = item[2]
