@@ -115,6 +115,9 @@ def test_columnar_named_rows_classify_and_signature_checks(server, model):
         code, answer = request(server, "POST", "/v1/models/iris/versions/1:predict", body)
         assert code == 200, answer
         np.testing.assert_allclose(answer.get("outputs", answer.get("predictions")), expected, atol=1e-6)
+    packed = gzip.compress(json.dumps({"inputs": columns}).encode())
+    code, answer = request(server, "POST", PREDICT, packed, {"Content-Encoding": "gzip"})
+    assert code == 200 and np.allclose(answer["outputs"], expected, atol=1e-6)
     code, answer = request(server, "POST", "/v1/models/iris:classify",
                            {"examples": [{k: v[i] for k, v in columns.items()} for i in range(len(x))]})
     assert code == 200
@@ -276,6 +279,7 @@ def test_drift_endpoint_and_metrics_read_by_prometheus_parser(fresh_server, mode
     assert value("zoo_inference_examples_total", model="iris", protocol="tfserving") >= 4 * len(x)
     assert value("zoo_model_versions_loaded", model="iris") == 1
     assert any(s.name == "zoo_queue_depth" for s in samples)
+    assert value("process_resident_memory_bytes") > 0
     psi = [s for s in samples if s.name == "zoo_input_drift_psi"]
     assert len(psi) == len(drift["features"]) and min(s.value for s in psi) > 0.25
 
