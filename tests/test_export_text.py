@@ -151,7 +151,8 @@ def test_bad_text_inputs_get_one_line_errors(bert_bundle, tmp_path):
                             (tmp_path / "columns.csv", "has columns title, body: the model reads 1 text"),
                             (tmp_path / "hole.csv", "empty or missing text at line 3"),
                             (tmp_path, "is a folder: a text model reads a .txt file")]:
-        proc = run_zoo("predict", f"bundle={bundle}", f"input={source}", f"output={tmp_path / 'out.csv'}")
+        out = bert_bundle / "bad_out.csv"  # not inside the input folder (which zoo predict refuses)
+        proc = run_zoo("predict", f"bundle={bundle}", f"input={source}", f"output={out}")
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert proc.stderr.strip().count("\n") == 0
 

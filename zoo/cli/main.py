@@ -22,7 +22,7 @@ commands:
   list       show registered names     zoo list [models|datasets|losses|metrics|plugins|experiments]
   export     make a checked bundle     zoo export run_dir=DIR format=onnx|savedmodel|tflite|keras
   predict    run a bundle on files     zoo predict bundle=DIR input=FILE|DIR output=FILE.csv|.json
-  serve      serve bundles over HTTP   zoo serve bundle=DIR [port=8501] [host=127.0.0.1]
+  serve      serve models over HTTP    zoo serve bundle=DIR | repository=DIR [port=8501]
   launch     start N local workers     zoo launch workers=2 experiment=mlp_iris [train overrides]
 
 `zoo train --help` lists the config groups and options; `zoo train --cfg job` prints the

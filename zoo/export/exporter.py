@@ -135,6 +135,10 @@ def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, t
                     options["max_metric_drop"], options["held_out"])
     meta = _metadata(run, cfg, info, item, fmt, quantize, options["opset"], artifact, check, name)
     _write_bundle(out, run, cfg, task, info, meta)
+    if item.input_kind == "data":  # what `zoo serve` compares live inputs with (drift)
+        from zoo.export.profile import write_training_profile
+
+        write_training_profile(out, item.sample("train", 2048)[0], meta["inputs"])
     meta["bundle"] = str(final)
     if not check["passed"]:
         kept = f"the bundle at {final} is unchanged" if final.exists() else f"nothing was written to {final}"

@@ -35,13 +35,25 @@ def as_tensor(x: np.ndarray) -> Any:
 
 
 class OnnxRunner:
-    """An onnxruntime session; inputs are fed in the order of the exported signature."""
+    """An onnxruntime session; inputs are fed in the order of the exported signature.
+
+    `threads` and `spinning` (class-wide, set by `configure_onnx`) tune onnxruntime's intra-op
+    pool: a server running many small batches beside its event loop wants one thread that does
+    not spin; None keeps onnxruntime's defaults (one spinning thread per core).
+    """
+
+    threads: int | None = None
+    spinning: bool = True
 
     def __init__(self, path: Path, names: list[str] | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
+        if not self.spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -136,6 +148,11 @@ class KerasRunner:
 
     def run(self, inputs: list[np.ndarray]) -> np.ndarray:
         return next(iter(self.run_all(inputs).values()))
+
+
+def configure_onnx(threads: int | None, spinning: bool) -> None:
+    """onnxruntime thread settings for the sessions opened from now on in this process."""
+    OnnxRunner.threads, OnnxRunner.spinning = threads, spinning
 
 
 RUNNERS = {"onnx": OnnxRunner, "tflite": TFLiteRunner, "savedmodel": SavedModelRunner, "keras": KerasRunner}

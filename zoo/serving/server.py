@@ -1,223 +1,106 @@
-"""`zoo serve`: a TF-Serving-style REST API over onnxruntime, on the standard library's HTTP server.
+"""`zoo serve`: the ASGI app (`zoo.serving.app`) on uvicorn, over onnxruntime bundles, without TensorFlow.
 
-Routes: `GET /v1/models` (served models), `GET /v1/models/NAME` (status and metadata),
-`POST /v1/models/NAME:predict` with `{"instances": [...]}`, and `GET /healthz`. Text bundles also take
-strings as instances (tokenised as in training). Bad requests get a 4xx answer with `{"error": "..."}`;
-the server keeps running.
+Protocols: TF Serving REST (`/v1/models/...`), Open Inference Protocol v2 (`/v2/...`), `/metrics`
+(Prometheus) and `/healthz`. Models come from bundle folders (each served as version 1) or from a
+repository folder of numbered versions, reloaded while serving (`zoo.serving.repository`).
+SIGTERM or SIGINT stops taking connections and drains in-flight requests (up to
+`drain_timeout_s`) before exiting.
 """
 
 from __future__ import annotations
 
-import json
+import gc
 import logging
-import sys
+import socket
 import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from pathlib import Path
 from typing import Any
 
-import numpy as np
+import uvicorn
 
-from zoo.errors import DataError, ZooError
+from zoo.export.runners import configure_onnx
 from zoo.export.runtime import Bundle
-from zoo.serving.batcher import MicroBatcher
-
-BAD, TOO_LARGE = HTTPStatus.BAD_REQUEST, HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+from zoo.serving.app import create_app
+from zoo.serving.http_protocol import BoundedHttpToolsProtocol
+from zoo.serving.metrics import ServerMetrics
+from zoo.serving.options import ServeOptions
+from zoo.serving.repository import ModelRepository
 
 log = logging.getLogger("zoo.serve")
-NUMERIC_KINDS = "biuf"
 
 
-class RequestError(Exception):
-    """A client error: answered with `status` and the message, never a crash."""
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (an OSError names a busy port before anything is loaded); connections made
+    before uvicorn runs wait in its backlog."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
-    def __init__(self, status: HTTPStatus, message: str):
-        super().__init__(message)
-        self.status = status
 
+class ModelServer:
+    """The served models, the app and its uvicorn server, bound to `host:port` (0 = a free port)."""
 
-class ServedModel:
-    """One bundle behind a micro-batcher, with its TF-Serving status and metadata."""
-
-    def __init__(self, bundle: Bundle, max_batch: int, window_ms: float):
-        self.bundle = bundle
-        self.batcher = MicroBatcher(lambda xs: bundle.runner.run_all(bundle.preprocess(xs)), max_batch,
-                                    window_ms)
-
-    def status(self) -> dict[str, Any]:
-        meta = self.bundle.meta
-        return {"model_version_status": [{"version": "1", "state": "AVAILABLE",
-                                          "status": {"error_code": "OK", "error_message": ""}}],
-                "metadata": {"name": self.bundle.name, "format": meta["format"], "task": meta["task"],
-                             "part": self.bundle.part, "inputs": meta["inputs"], "outputs": meta["outputs"],
-                             "text": (self.bundle.text_spec or {}).get("kind"),
-                             "quantize": meta["quantize"], "verification": meta["verification"]}}
-
-    def instances(self, body: Any, max_instances: int) -> list[np.ndarray]:
-        """The request's instances as arrays in signature order (one per model input)."""
-        if not isinstance(body, dict) or not isinstance(body.get("instances"), list) or not body["instances"]:
-            raise RequestError(BAD, 'the body must be {"instances": [...]} with at least one instance')
-        rows = body["instances"]
-        if len(rows) > max_instances:
-            raise RequestError(TOO_LARGE, f"{len(rows)} instances in one request, "
-                               f"the limit is {max_instances}: split it")
-        if self.bundle.takes_text and _looks_like_text(rows[0]):
-            return self.texts(rows)
-        specs = self.bundle.inputs
-        if len(specs) == 1:
-            columns = [rows]
-        elif all(isinstance(r, dict) for r in rows):
-            columns = [[r.get(s["name"]) for r in rows] for s in specs]
-        else:
-            names = ", ".join(s["name"] for s in specs)
-            raise RequestError(BAD, f"each instance must be an object with {names}")
-        arrays = []
-        for spec, column in zip(specs, columns, strict=True):
-            try:
-                array = np.asarray(column)
-            except ValueError as exc:
-                raise RequestError(BAD, f"input {spec['name']!r}: ragged instances ({exc})") from exc
-            if array.dtype.kind not in NUMERIC_KINDS:
-                raise RequestError(BAD, f"input {spec['name']!r} must hold numbers of dtype "
-                                   f"{spec['dtype']}, got {array.dtype.name} values")
-            arrays.append(array)
+    def __init__(self, bundles: list[Bundle] | None = None, host: str = "127.0.0.1", port: int = 8501,
+                 max_request_bytes: int | None = None, max_instances: int | None = None,
+                 max_batch: int | None = None, window_ms: float | None = None, *,
+                 repository: str | Path | None = None, options: ServeOptions | None = None):
+        self.options = options or ServeOptions()
+        for key, value in {"max_request_bytes": max_request_bytes, "max_instances": max_instances,
+                           "max_batch": max_batch, "batch_window_ms": window_ms}.items():
+            if value is not None:
+                setattr(self.options, key, value)
+        configure_onnx(self.options.onnx_threads or None, self.options.onnx_spinning)
+        self.socket = bind(host, port)
+        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        self.metrics = ServerMetrics()
         try:
-            return self.bundle.check(arrays)
-        except ZooError as exc:
-            raise RequestError(BAD, str(exc)) from exc
+            self.repository = ModelRepository(self.options, self.metrics, root=repository, bundles=bundles)
+        except Exception:
+            self.socket.close()
+            raise
+        self.models = self.repository.models
+        self.app = create_app(self.repository, self.options, self.metrics)
+        config = uvicorn.Config(self.app, http=BoundedHttpToolsProtocol, lifespan="on", log_level="warning",
+                                access_log=False, timeout_keep_alive=self.options.keep_alive_s,
+                                timeout_graceful_shutdown=int(self.options.drain_timeout_s) or None,
+                                backlog=2048, server_header=False)
+        config.zoo_header_timeout_s = self.options.header_timeout_s  # read by BoundedHttpToolsProtocol
+        self.uvicorn = uvicorn.Server(config)
+        self.thread: threading.Thread | None = None
 
-    def texts(self, rows: list[Any]) -> list[np.ndarray]:
-        """Text instances (strings, or pairs of strings) tokenised into the model's inputs."""
-        from zoo.serving.text import as_text
+    def serve_forever(self) -> None:
+        """Serve in this thread until SIGTERM/SIGINT (main thread) or `close()`, then drain."""
+        gc.freeze()  # the loaded modules and models are never garbage: full collections skip them
+        self.uvicorn.run(sockets=[self.socket])
 
-        pairs = bool(self.bundle.text_spec.get("pairs"))
-        try:
-            texts = [as_text(row, pairs, f"instance {i}") for i, row in enumerate(rows)]
-        except DataError as exc:
-            raise RequestError(BAD, str(exc)) from exc
-        return self.bundle.encode_texts(texts)
-
-    def predict(self, body: Any, max_instances: int) -> dict[str, Any]:
-        outputs = self.batcher.submit(self.instances(body, max_instances))
-        if len(outputs) > 1:  # named outputs (a VAE encoder): TF Serving's row format
-            names = self.bundle.meta["outputs"].get("names") or sorted(outputs)
-            n = len(next(iter(outputs.values())))
-            return {"predictions": [{k: outputs[k][i].tolist() for k in names} for i in range(n)]}
-        values = next(iter(outputs.values()))
-        answer: dict[str, Any] = {"predictions": values.tolist()}
-        labels = self.bundle.labels(values)
-        if labels is not None:
-            answer["labels"] = labels
-        return answer
-
-
-def _looks_like_text(instance: Any) -> bool:
-    """A text instance: a string, or a list whose first item is one (a sentence pair)."""
-    return isinstance(instance, str) or (isinstance(instance, list) and bool(instance)
-                                         and isinstance(instance[0], str))
-
-
-class ModelServer(ThreadingHTTPServer):
-    """The HTTP server holding the served models and the request limits."""
-
-    daemon_threads = True
-    request_queue_size = 256  # the listen backlog: a burst of clients must not be reset (default 5)
-
-    def __init__(self, bundles: list[Bundle], host: str = "127.0.0.1", port: int = 8501,
-                 max_request_bytes: int = 1 << 20, max_instances: int = 1024, max_batch: int = 64,
-                 window_ms: float = 5.0):
-        self.models = {b.name: ServedModel(b, max_batch, window_ms) for b in bundles}
-        self.max_request_bytes, self.max_instances = max_request_bytes, max_instances
-        super().__init__((host, port), Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up mid-connection is routine; anything else is printed as usual."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+    def start(self, timeout_s: float = 30.0) -> threading.Thread:
+        """Serve in a background thread, returning once the server accepts connections."""
+        self.thread = threading.Thread(target=self.serve_forever, name="zoo-serve", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.uvicorn.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start: see the log above")
+            time.sleep(0.01)
+        return self.thread
 
     def close(self) -> None:
-        self.shutdown()
-        self.server_close()
-        for model in self.models.values():
-            model.batcher.close()
+        """Stop (draining in-flight requests) and wait for the server thread."""
+        self.uvicorn.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=self.options.drain_timeout_s + 10)
+        self.socket.close()
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Routes requests to the served models; every client error is a JSON 4xx answer."""
-
-    server: ModelServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _send(self, status: HTTPStatus, data: dict[str, Any]) -> None:
-        body = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _model(self, name: str) -> ServedModel:
-        if name not in self.server.models:
-            raise RequestError(HTTPStatus.NOT_FOUND, f"no model {name!r}: served models are "
-                               f"{', '.join(self.server.models)} (GET /v1/models)")
-        return self.server.models[name]
-
-    def _answer(self, handle: Any) -> None:
-        try:
-            self._send(HTTPStatus.OK, handle())
-        except RequestError as exc:
-            self.close_connection = True  # an unread body must not be taken for the next request
-            self._send(exc.status, {"error": str(exc)})
-        except Exception as exc:  # noqa: BLE001 - the server must survive a failing model call
-            log.exception("request %s failed", self.path)
-            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(exc).__name__}: {exc}"})
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        path = self.path.rstrip("/")
-
-        def handle() -> dict[str, Any]:
-            if path in ("/healthz", "/health"):
-                return {"status": "ok", "models": list(self.server.models)}
-            if path == "/v1/models":
-                return {"models": [{"name": n, "version": "1", "state": "AVAILABLE"}
-                                   for n in self.server.models]}
-            if path.startswith("/v1/models/") and ":" not in path:
-                return self._model(path.removeprefix("/v1/models/")).status()
-            raise RequestError(HTTPStatus.NOT_FOUND, f"no route GET {self.path}: try /v1/models or /healthz")
-
-        self._answer(handle)
-
-    def _body(self) -> Any:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header with the JSON body")
-        if int(length) > self.server.max_request_bytes:
-            raise RequestError(TOO_LARGE, f"request of {length} bytes exceeds the limit "
-                               f"of {self.server.max_request_bytes} bytes: send fewer instances per request")
-        raw = self.rfile.read(int(length))
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RequestError(BAD, f"malformed JSON: {exc}") from exc
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        def handle() -> dict[str, Any]:
-            path = self.path.rstrip("/")
-            if not (path.startswith("/v1/models/") and path.endswith(":predict")):
-                raise RequestError(HTTPStatus.NOT_FOUND, f"no route POST {self.path}: "
-                                   "use /v1/models/NAME:predict")
-            model = self._model(path.removeprefix("/v1/models/").removesuffix(":predict"))
-            return model.predict(self._body(), self.server.max_instances)
-
-        self._answer(handle)
-
-
-def start(server: ModelServer) -> threading.Thread:
-    """Serve in a background thread (for tests and the benchmark); `server.close()` stops it."""
-    thread = threading.Thread(target=server.serve_forever, name="zoo-serve", daemon=True)
-    thread.start()
-    return thread
+def start(server: ModelServer) -> Any:
+    """Serve in a background thread (for tests and benchmarks); `server.close()` stops it."""
+    return server.start()

@@ -1,0 +1,240 @@
+"""The ASGI application (Starlette): TF Serving REST, Open Inference Protocol v2, health and /metrics.
+
+Every answer is JSON (binary v2 outputs aside); every client error is a 4xx `{"error": "..."}`, an
+unexpected one a logged 500 of the same shape. Bodies are read under a size limit and a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from zoo.serving import tfserving, v2
+from zoo.serving.codec import ApiError, dumps, parse_json
+from zoo.serving.metrics import ObserveRequests, ServerMetrics
+from zoo.serving.options import ServeOptions
+from zoo.serving.repository import ModelEntry, ModelRepository, ServedVersion
+
+log = logging.getLogger("zoo.serve")
+CLOSE = {"connection": "close"}  # the body was not read to its end: the connection cannot be reused
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def answer(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(data), status, headers, media_type="application/json")
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return answer({"error": message}, status, headers)
+
+
+def endpoint(route: str, handle: Handler) -> Handler:
+    """Name the route for metrics and the access log; turn every failure into a JSON answer."""
+
+    async def run(request: Request) -> Response:
+        request.scope.setdefault("zoo", {})["route"] = route
+        try:
+            return await handle(request)
+        except ApiError as exc:
+            return error(exc.status, str(exc), exc.headers)
+        except ClientDisconnect:
+            return error(400, "the client went away before sending its whole body", CLOSE)
+        except Exception as exc:  # noqa: BLE001 - the server must survive a failing model call
+            log.exception("%s %s failed", request.method, request.scope["path"])
+            return error(500, f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
+
+    return run
+
+
+async def read_body(request: Request, options: ServeOptions) -> bytes:
+    """The whole body, within `max_request_bytes` (also after gzip/deflate) and `body_timeout_s`."""
+    limit = options.max_request_bytes
+    length = request.headers.get("content-length")
+    if length is not None and not length.isdigit():
+        raise ApiError(400, f"Content-Length {length!r} is not a number", CLOSE)
+    if length is not None and int(length) > limit:
+        raise ApiError(413, f"request of {length} bytes exceeds the limit of {limit} bytes: send fewer "
+                       "instances per request", CLOSE)
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(options.body_timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"request body exceeds the limit of {limit} bytes: send fewer "
+                                   "instances per request", CLOSE)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {options.body_timeout_s:g} s "
+                       "(is Content-Length larger than the body?)", CLOSE) from None
+    raw = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").lower()
+    if encoding in ("gzip", "deflate"):
+        inflate = zlib.decompressobj(31 if encoding == "gzip" else 15)
+        try:
+            raw = inflate.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            raise ApiError(400, f"the {encoding} body cannot be decompressed ({exc})") from None
+        if len(raw) > limit or inflate.unconsumed_tail:
+            raise ApiError(413, f"the decompressed body exceeds the limit of {limit} bytes")
+    elif encoding != "identity":
+        raise ApiError(415, f"Content-Encoding {encoding!r} is not supported: send identity, gzip or deflate")
+    return raw
+
+
+def create_app(repository: ModelRepository, options: ServeOptions, metrics: ServerMetrics) -> Any:
+    """The application serving `repository`, wrapped in the metrics and access-log middleware."""
+
+    def note(request: Request, served: ServedVersion) -> None:
+        request.scope["zoo"].update(model=served.model, version=served.version)
+
+    async def predict(request: Request, served: ServedVersion, verb: str) -> Response:
+        body = parse_json(await read_body(request, options))
+        limit = options.max_instances
+        if verb == ":predict":
+            arrays, rows = tfserving.request_inputs(served, body, limit)
+        else:
+            want = "classifier" if verb == ":classify" else "regressor"
+            if tfserving.kind(served) != want:
+                raise ApiError(400, f"{verb[1:]} needs a {want}, model {served.model!r} is a "
+                               f"{tfserving.kind(served)}: use :predict")
+            arrays = tfserving.examples_inputs(served, body, limit)
+        outputs = await served.batcher.submit(arrays)
+        metrics.inferences.labels(served.model, str(served.version), "tfserving").inc(len(arrays[0]))
+        if verb == ":classify":
+            return answer(tfserving.classify_answer(served, outputs))
+        if verb == ":regress":
+            return answer(tfserving.regress_answer(outputs))
+        return answer(tfserving.predict_answer(served, outputs, rows))
+
+    def drift(served: ServedVersion) -> Response:
+        if served.drift is None:
+            raise ApiError(404, f"model {served.model!r} version {served.version} has no training profile "
+                           "(training_profile.json): export it again to monitor drift")
+        return answer({"model": served.model, "version": str(served.version), **served.drift.report()})
+
+    def status(entry: ModelEntry, version: str | None, label: str | None) -> Response:
+        states = entry.status()
+        if label is not None or version is not None:
+            chosen = str(entry.resolve(version, label).version) if label is not None else version
+            states = [s for s in states if s["version"] == chosen]
+            if not states:
+                raise ApiError(404, f"model {entry.name!r} has no version {chosen}")
+        return answer({"model_version_status": states})
+
+    async def tf_model(request: Request) -> Response:
+        path = request.scope["path"]
+        match = tfserving.ROUTE.match(path)
+        if match is None:
+            raise ApiError(404, f"no route {path}: use /v1/models/NAME[/versions/N]"
+                           "[:predict|:classify|:regress|/metadata|/drift]")
+        entry = repository.get(match["name"])
+        version, label, tail = match["version"], match["label"], match["tail"]
+        request.scope["zoo"]["route"] = f"v1_{(tail or 'status').strip(':/')}"
+        if (request.method == "POST") != (tail in (":predict", ":classify", ":regress")):
+            raise ApiError(405, f"{request.method} is not allowed on {path}: POST to "
+                           ":predict, :classify or :regress, GET the status, /metadata or /drift")
+        if tail is None:
+            return status(entry, version, label)
+        served = entry.resolve(version, label)
+        note(request, served)
+        if tail == "/metadata":
+            return answer(tfserving.metadata(served))
+        if tail == "/drift":
+            return drift(served)
+        return await predict(request, served, tail)
+
+    async def models(request: Request) -> Response:
+        return answer({"models": [{"name": e.name, "versions": sorted(e.versions), "state": "AVAILABLE"
+                                   if e.versions else "UNAVAILABLE"} for e in repository.models.values()]})
+
+    async def v2_model(request: Request) -> Response:
+        path = request.scope["path"]
+        match = v2.ROUTE.match(path)
+        if match is None:
+            raise ApiError(404, f"no route {path}: use "
+                           "/v2/models/NAME[/versions/V][/ready|/infer]")
+        entry = repository.get(match["name"])
+        tail = match["tail"]
+        request.scope["zoo"]["route"] = f"v2_{(tail or 'metadata').strip('/')}"
+        if (request.method == "POST") != (tail == "/infer"):
+            raise ApiError(405, f"{request.method} is not allowed on {path}: POST to /infer, GET the "
+                           "metadata, /ready or /drift")
+        served = entry.resolve(match["version"])
+        note(request, served)
+        if tail is None:
+            return answer(v2.model_metadata(entry, served))
+        if tail == "/ready":
+            return answer({"name": entry.name, "version": str(served.version), "ready": True})
+        if tail == "/drift":
+            return drift(served)
+        raw = await read_body(request, options)
+        arrays, infer_request = v2.infer_inputs(served, raw, request.headers.get(v2.HEADER),
+                                                options.max_instances)
+        outputs = await served.batcher.submit(arrays)
+        metrics.inferences.labels(served.model, str(served.version), "v2").inc(len(arrays[0]))
+        body, headers = v2.infer_answer(served, outputs, infer_request)
+        return Response(body, headers=headers)
+
+    async def live(request: Request) -> Response:
+        return answer({"live": True})
+
+    async def ready(request: Request) -> Response:
+        if not repository.ready():
+            missing = [n for n, e in repository.models.items() if not e.versions]
+            raise ApiError(503, f"not ready: no version loaded for {', '.join(missing) or 'any model'}")
+        return answer({"ready": True})
+
+    async def healthz(request: Request) -> Response:
+        return answer({"status": "ok", "models": list(repository.models)})
+
+    async def server_metadata(request: Request) -> Response:
+        return answer(v2.server_metadata())
+
+    async def scrape(request: Request) -> Response:
+        metrics.drift.clear()
+        for entry in repository.models.values():
+            for served in entry.versions.values():
+                if served.drift is not None:
+                    for feature, value in served.drift.report()["features"].items():
+                        metrics.drift.labels(entry.name, str(served.version), feature).set(value["psi"])
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        code, path = getattr(exc, "status_code", 404), request.scope["path"]
+        message = (f"no route {request.method} {path}: try /v1/models, /v2/health/ready "
+                   "or /metrics" if code == 404 else f"{request.method} is not allowed on {path}")
+        return error(code, message, getattr(exc, "headers", None))
+
+    get, both = ["GET"], ["GET", "POST"]
+    routes = [Route("/v1/models", endpoint("v1_models", models), methods=get),
+              Route("/v1/models/{path:path}", endpoint("v1", tf_model), methods=both),
+              Route("/v2", endpoint("v2_server", server_metadata), methods=get),
+              Route("/v2/health/live", endpoint("v2_live", live), methods=get),
+              Route("/v2/health/ready", endpoint("v2_ready", ready), methods=get),
+              Route("/v2/models/{path:path}", endpoint("v2", v2_model), methods=both),
+              Route("/healthz", endpoint("healthz", healthz), methods=get),
+              Route("/metrics", endpoint("metrics", scrape), methods=get)]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        poller = (asyncio.create_task(repository.poll())
+                  if repository.root is not None and options.poll_s > 0 else None)
+        yield
+        if poller is not None:
+            poller.cancel()
+        await repository.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
+    return ObserveRequests(app, metrics, options.access_log)

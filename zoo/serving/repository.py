@@ -1,0 +1,228 @@
+"""The models served: bundles given by path (version 1 each), or a repository folder of numbered versions.
+
+A repository is laid out as TF Serving's `base_path`: `DIR/NAME/1/`, `DIR/NAME/2/`, ... each a bundle
+folder (`export.json`), plus an optional `DIR/NAME/labels.json` (`{"stable": 1, "canary": 2}`). It is
+scanned every `poll_s` seconds: a new version is loaded in a thread and checked (a probe input must
+give finite outputs) before it is served; until then, and if it fails, the versions already loaded go
+on serving. Requests without a version go to the highest available one. A version whose folder is
+removed stops taking requests, finishes those queued, and is unloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError
+from zoo.export.bundle import EXPORT_JSON
+from zoo.export.profile import load_profile
+from zoo.export.runtime import Bundle
+from zoo.serving.batcher import DynamicBatcher
+from zoo.serving.codec import ApiError
+from zoo.serving.drift import DriftMonitor
+from zoo.serving.metrics import ServerMetrics
+from zoo.serving.options import ServeOptions
+
+log = logging.getLogger("zoo.serve")
+LABELS_JSON = "labels.json"
+
+
+def probe_inputs(bundle: Bundle) -> list[np.ndarray]:
+    """One example the model must take: a text (pair) for a text bundle, else zeros / empty strings."""
+    if bundle.takes_text:
+        return bundle.encode_texts([("probe", "probe")] if bundle.text_spec.get("pairs") else ["probe"])
+    arrays = []
+    for spec in bundle.inputs:
+        shape = [1, *[1 if d is None else int(d) for d in spec["shape"][1:]]]
+        arrays.append(np.full(shape, "", dtype=object) if spec["dtype"] == "string"
+                      else np.zeros(shape, spec["dtype"]))
+    return arrays
+
+
+class ServedVersion:
+    """One loaded, checked bundle behind its batcher, with its drift monitor."""
+
+    def __init__(self, model: str, version: int, bundle: Bundle, options: ServeOptions,
+                 executor: ThreadPoolExecutor, metrics: ServerMetrics):
+        self.model, self.version, self.bundle = model, version, bundle
+        probe = probe_inputs(bundle)
+        bundle.outputs(probe)  # the first call of a session is slower: time the second
+        started = time.perf_counter()
+        outputs = bundle.outputs(probe)
+        probe_s = time.perf_counter() - started
+        bad = [name for name, v in outputs.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            raise ZooError(f"{bundle.path}: the probe input gave non-finite {', '.join(bad)}: "
+                           "export the run again")
+        self.output_specs = [{"name": name, "dtype": v.dtype.name, "shape": [None, *v.shape[1:]]}
+                             for name, v in outputs.items()]
+        profile = load_profile(bundle.path)
+        self.drift = DriftMonitor(profile, bundle.inputs, options.drift_window) if profile else None
+        self.batcher = DynamicBatcher(self._run, executor, options.max_batch, options.batch_window_ms,
+                                      options.max_queue, options.request_timeout_s, options.model_threads,
+                                      metrics.batch_observer(model, str(version)), options.inline_ms)
+        self.batcher.recent_s = probe_s  # where the batcher starts: inline or in a thread
+        metrics.queue_depth.labels(model, str(version)).set_function(lambda: self.batcher.depth)
+
+    def _run(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = self.bundle.outputs(inputs)
+        if self.drift is not None:
+            self.drift.observe(inputs)
+        return outputs
+
+
+class ModelEntry:
+    """A model's versions: those served, each version's TF Serving state, and version labels."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.versions: dict[int, ServedVersion] = {}
+        self.states: dict[int, tuple[str, str]] = {}  # version -> (state, error message)
+        self.stamps: dict[int, Any] = {}  # version -> folder stamp of its last load attempt
+        self.labels: dict[str, int] = {}
+
+    def resolve(self, version: str | None = None, label: str | None = None) -> ServedVersion:
+        """The version a request names (by number or label), else the highest available."""
+        if label is not None:
+            if label not in self.labels:
+                known = ", ".join(f"{k}={v}" for k, v in self.labels.items()) or "none"
+                raise ApiError(404, f"model {self.name!r} has no version label {label!r} (labels: {known})")
+            version = str(self.labels[label])
+        if version is None:
+            if not self.versions:
+                raise ApiError(503, f"model {self.name!r} has no version available yet",
+                               {"Retry-After": "1"})
+            return self.versions[max(self.versions)]
+        if not version.isdigit():
+            raise ApiError(400, f"version {version!r} of model {self.name!r} is not a number")
+        if int(version) not in self.versions:
+            served = ", ".join(map(str, sorted(self.versions))) or "none"
+            raise ApiError(404, f"model {self.name!r} has no available version {version} "
+                           f"(available: {served})")
+        return self.versions[int(version)]
+
+    def status(self) -> list[dict[str, Any]]:
+        """TF Serving's `model_version_status`, newest first."""
+        return [{"version": str(v), "state": state,
+                 "status": {"error_code": "OK" if not error else "UNKNOWN", "error_message": error}}
+                for v, (state, error) in sorted(self.states.items(), reverse=True)]
+
+
+def _stamp(folder: Path) -> tuple:
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()))
+
+
+class ModelRepository:
+    """Every served model by name; `refresh()` picks up a repository folder's changes."""
+
+    def __init__(self, options: ServeOptions, metrics: ServerMetrics, root: str | Path | None = None,
+                 bundles: list[Bundle] | None = None):
+        self.options, self.metrics = options, metrics
+        self.root = Path(root) if root else None
+        self.executor = ThreadPoolExecutor(max(1, options.model_threads), thread_name_prefix="zoo-model")
+        self.models: dict[str, ModelEntry] = {}
+        for bundle in bundles or []:
+            if bundle.name in self.models:
+                raise ZooError(f"two bundles are named {bundle.name!r}: export one with name=...")
+            entry = self.models[bundle.name] = ModelEntry(bundle.name)
+            self._add(entry, 1, bundle)
+        if self.root is not None:
+            if not self.root.is_dir():
+                raise ZooError(f"repository folder {self.root} does not exist: pass a folder holding "
+                               "NAME/1/ bundle folders")
+            for name, versions in self.scan().items():
+                for version, path in versions.items():
+                    self._load(self.models.setdefault(name, ModelEntry(name)), version, path)
+        self._publish()
+
+    def scan(self) -> dict[str, dict[int, Path]]:
+        """Model folders under the root and their numbered version folders holding a bundle."""
+        found: dict[str, dict[int, Path]] = {}
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            versions = {int(v.name): v for v in folder.iterdir()
+                        if v.is_dir() and v.name.isdigit() and (v / EXPORT_JSON).exists()}
+            if versions:
+                found[folder.name] = versions
+        return found
+
+    def _add(self, entry: ModelEntry, version: int, bundle: Bundle) -> None:
+        entry.versions[version] = ServedVersion(entry.name, version, bundle, self.options, self.executor,
+                                                self.metrics)
+        entry.states[version] = ("AVAILABLE", "")
+        log.info("serving %s version %d from %s", entry.name, version, bundle.path)
+
+    def _load(self, entry: ModelEntry, version: int, path: Path) -> None:
+        """Load and check one version (in a worker thread when reloading); a failure is recorded."""
+        entry.stamps[version] = _stamp(path)
+        try:
+            self._add(entry, version, Bundle(path))
+        except Exception as exc:  # noqa: BLE001 - a broken version must not stop the others
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            entry.states[version] = ("END", f"failed to load {path}: {message}")
+            self.metrics.load_failures.labels(entry.name).inc()
+            log.warning("model %s version %d not served: %s", entry.name, version, message)
+
+    def _labels(self, entry: ModelEntry) -> None:
+        path = self.root / entry.name / LABELS_JSON
+        try:
+            labels = json.loads(path.read_text()) if path.exists() else {}
+            entry.labels = {str(k): int(v) for k, v in labels.items()}
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("ignoring %s: %s (expected {\"label\": version})", path, exc)
+
+    def _publish(self) -> None:
+        for entry in self.models.values():
+            self.metrics.versions.labels(entry.name).set(len(entry.versions))
+            if self.root is not None:
+                self._labels(entry)
+
+    async def refresh(self) -> None:
+        """Load new or changed versions, unload removed ones (finishing their queued requests)."""
+        found = self.scan()
+        for name, versions in found.items():
+            entry = self.models.setdefault(name, ModelEntry(name))
+            for version, path in sorted(versions.items()):
+                if version in entry.versions or entry.stamps.get(version) == _stamp(path):
+                    continue
+                entry.states[version] = ("LOADING", "")
+                await asyncio.to_thread(self._load, entry, version, path)
+        for name, entry in self.models.items():
+            for version in [v for v in entry.versions if v not in found.get(name, {})]:
+                served = entry.versions.pop(version)
+                entry.states[version] = ("END", "")
+                entry.stamps.pop(version, None)
+                log.info("unloading %s version %d (its folder is gone)", name, version)
+                await served.batcher.close(self.options.drain_timeout_s)
+                self.metrics.queue_depth.remove(name, str(version))  # its gauge held the version
+        self._publish()
+
+    async def poll(self) -> None:
+        """Refresh every `poll_s` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.options.poll_s)
+            try:
+                await self.refresh()
+            except Exception:  # noqa: BLE001 - keep polling; the served versions are unaffected
+                log.exception("scanning %s failed", self.root)
+
+    def get(self, name: str) -> ModelEntry:
+        if name not in self.models:
+            raise ApiError(404, f"no model {name!r}: served models are {', '.join(self.models) or 'none'} "
+                           "(GET /v1/models)")
+        return self.models[name]
+
+    def ready(self) -> bool:
+        return bool(self.models) and all(entry.versions for entry in self.models.values())
+
+    async def close(self) -> None:
+        for entry in self.models.values():
+            for served in entry.versions.values():
+                await served.batcher.close(self.options.drain_timeout_s)
+        self.executor.shutdown(wait=False)
