@@ -1,9 +1,10 @@
 """`zoo serve`: a TF-Serving-style REST API over onnxruntime, on the standard library's HTTP server.
 
 Routes: `GET /v1/models` (served models), `GET /v1/models/NAME` (status and metadata),
-`POST /v1/models/NAME:predict` with `{"instances": [...]}`, and `GET /healthz`. Text bundles also take
-strings as instances (tokenised as in training). Bad requests get a 4xx answer with `{"error": "..."}`;
-the server keeps running.
+`POST /v1/models/NAME:predict` with `{"instances": [...]}`, `GET /healthz`, and for language-model
+bundles OpenAI's `POST /v1/completions` (`zoo.serving.completions`, streamed as server-sent events).
+Text bundles also take strings as instances (tokenised as in training). Bad requests get a 4xx
+answer with `{"error": "..."}`; the server keeps running.
 """
 
 from __future__ import annotations
@@ -117,6 +118,13 @@ def _looks_like_text(instance: Any) -> bool:
                                          and isinstance(instance[0], str))
 
 
+def language_models(bundles: list[Bundle]) -> dict[str, Any]:
+    """A TF-free text generator for each bundle that declares itself a causal LM."""
+    from zoo.generation.onnx_loop import CAUSAL_LM, BundleGenerator
+
+    return {b.name: BundleGenerator(b) for b in bundles if b.meta["outputs"].get("kind") == CAUSAL_LM}
+
+
 class ModelServer(ThreadingHTTPServer):
     """The HTTP server holding the served models and the request limits."""
 
@@ -127,6 +135,7 @@ class ModelServer(ThreadingHTTPServer):
                  max_request_bytes: int = 1 << 20, max_instances: int = 1024, max_batch: int = 64,
                  window_ms: float = 5.0):
         self.models = {b.name: ServedModel(b, max_batch, window_ms) for b in bundles}
+        self.generators = language_models(bundles)
         self.max_request_bytes, self.max_instances = max_request_bytes, max_instances
         super().__init__((host, port), Handler)
 
@@ -204,7 +213,44 @@ class Handler(BaseHTTPRequestHandler):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RequestError(BAD, f"malformed JSON: {exc}") from exc
 
+    def completions(self) -> None:
+        """OpenAI's text completions: one JSON answer, or server-sent events (chunked) when streaming."""
+        from zoo.serving.completions import CompletionError, complete, parse_request, stream_events
+
+        try:
+            request = parse_request(self._body(), list(self.server.generators))
+        except RequestError as exc:
+            request, error = None, CompletionError(str(exc), status=int(exc.status))
+        except CompletionError as exc:
+            request, error = None, exc
+        if request is None:
+            self.close_connection = True
+            self._send(HTTPStatus(error.status), error.body())
+            return
+        generator = self.server.generators[request.model]
+        if not request.stream:
+            self._answer(lambda: complete(generator, request))
+            return
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for event in stream_events(generator, request):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+        except Exception:  # noqa: BLE001 - headers are sent: end the stream, keep serving
+            log.exception("streamed completion failed")
+            self.close_connection = True
+            return
+        self.wfile.write(b"0\r\n\r\n")
+
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.rstrip("/") == "/v1/completions":
+            self.completions()
+            return
+
         def handle() -> dict[str, Any]:
             path = self.path.rstrip("/")
             if not (path.startswith("/v1/models/") and path.endswith(":predict")):
