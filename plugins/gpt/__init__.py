@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from zoo import hookimpl
 from zoo.config.schema import ModelConfig
 from zoo.lazy import lazy
-from zoo.specs import CLASSIFICATION, UNLABELLED, ModelSpec
+from zoo.specs import UNLABELLED, ModelSpec
 
 
 @dataclass
@@ -34,7 +34,7 @@ def zoo_models() -> list[ModelSpec]:
     return [
         ModelSpec("gpt", lazy("zoo_plugins.gpt.model:build_causal_lm"),
                   "GPT-2 causal language model on your text; generates text (zoo generate)",
-                  GPTConfig, tasks=(UNLABELLED, CLASSIFICATION), modalities=("text",),
+                  GPTConfig, tasks=(UNLABELLED,), modalities=("text",),
                   task=lazy("zoo_plugins.gpt.task:CausalLMTask")),
     ]
 
