@@ -278,3 +278,20 @@ def test_openai_client_gets_a_completion_and_a_stream_from_the_server(bundle, ge
         assert client.completions.create(model=name, prompt="x", max_tokens=2, temperature=0).choices
     finally:
         server.close()
+
+
+def test_generate_command_errors_are_one_line_and_name_the_fix(tmp_path):
+    from conftest import run_zoo
+
+    cases = [(["prompt=x"], "give run_dir=RUN (a trained run) or bundle=DIR"),
+             (["run_dir=r", "promt=x"], "did you mean 'prompt'"),
+             (["run_dir=r"], "give prompt=TEXT or input=FILE"),
+             ([f"bundle={tmp_path}", "prompt=x"], "is not an export bundle"),
+             ([f"bundle={tmp_path}", "prompt=x", "sampler=beam"], "sampler='beam': expected one of greedy"),
+             ([f"run_dir={tmp_path}", "input=missing.txt"], "input=missing.txt: no such file"),
+             ([f"run_dir={tmp_path}", "prompt=x", "output=out.csv"],
+              "output=out.csv: expected a file ending")]
+    for args, message in cases:
+        done = run_zoo("generate", *args, cwd=tmp_path, timeout=60)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
