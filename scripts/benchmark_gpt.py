@@ -9,6 +9,7 @@ every epoch. Throughput is over epochs 2..N (first-epoch tracing excluded); side
 plain, zoo, plain, ... after an untimed warm-up.
 
     python scripts/benchmark_gpt.py CORPUS.txt [--size tiny --length 128 --steps 30 --epochs 3 --repeats 2]
+    python scripts/benchmark_gpt.py - --untrained-size small --length 256 --new-tokens 64  # generation only
 """
 
 from __future__ import annotations
@@ -137,6 +138,57 @@ def generation_speed(run_dir: Path, new_tokens: int, repeats: int) -> dict:
             "ratio_onnx_keras": medians["onnx"] / medians["keras"], "options": options.sampler}
 
 
+def untrained_generation_speed(size: str, length: int, vocabulary: int, new_tokens: int,
+                               repeats: int) -> dict:
+    """Greedy tokens/s of a randomly initialised `size` GPT (no training needed): Keras vs ONNX."""
+    import keras_hub
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+    from zoo_plugins.gpt.export import decoder_specs
+    from zoo_plugins.gpt.sizes import SIZES
+
+    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=vocabulary, max_sequence_length=length,
+                                             **SIZES[size])
+    model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    model.compile(sampler="greedy")
+    fn = tf.function(lambda ids, mask: model({"token_ids": ids, "padding_mask": mask}, training=False),
+                     input_signature=decoder_specs())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        tf2onnx.convert.from_function(fn, input_signature=decoder_specs(), opset=17, output_path=str(path))
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    prompt = list(range(1, 17))
+
+    def keras_side() -> None:
+        ids = np.zeros((1, len(prompt) + new_tokens), np.int32)
+        ids[0, :len(prompt)] = prompt
+        mask = np.zeros_like(ids, bool)
+        mask[0, :len(prompt)] = True
+        model.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
+
+    def onnx_side() -> None:
+        tokens = list(prompt)
+        for _ in range(new_tokens):
+            x = np.asarray([tokens], np.int32)
+            logits = session.run(None, {"token_ids": x, "padding_mask": np.ones_like(x, bool)})[0]
+            tokens.append(int(np.argmax(logits[0, -1])))
+
+    sides = {"keras": keras_side, "onnx": onnx_side}
+    for side in sides.values():
+        side()
+    speeds: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(repeats):
+        for name, side in sides.items():
+            started = time.perf_counter()
+            side()
+            speeds[name].append(new_tokens / (time.perf_counter() - started))
+    medians = {name: statistics.median(v) for name, v in speeds.items()}
+    return {"size": size, "params": model.count_params(), "prompt_tokens": len(prompt),
+            "new_tokens": new_tokens, "tokens_per_second": medians,
+            "ratio_onnx_keras": medians["onnx"] / medians["keras"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("corpus", type=Path)
@@ -147,7 +199,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--output", type=Path, default=Path("benchmark_gpt.json"))
+    parser.add_argument("--untrained-size", default="",
+                        help="only time generation of a random-weight GPT of this size (e.g. small)")
     args = parser.parse_args()
+    if args.untrained_size:
+        speed = untrained_generation_speed(args.untrained_size, args.length, 8000, args.new_tokens, 3)
+        print(json.dumps(speed, indent=2))
+        args.output.write_text(json.dumps(speed, indent=2) + "\n")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         reference = zoo.train(zoo.compose(zoo_overrides(args.corpus, args.size, args.length, args.steps,
                                                         args.epochs)), run_dir=Path(tmp) / "reference")

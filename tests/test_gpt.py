@@ -295,3 +295,28 @@ def test_generate_command_errors_are_one_line_and_name_the_fix(tmp_path):
         done = run_zoo("generate", *args, cwd=tmp_path, timeout=60)
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_loads_a_hugging_face_gpt2_folder(trained, tmp_path):
+    """A Hugging Face-format GPT-2 (config.json, model.safetensors, vocab.json, merges.txt), here
+    written by keras-hub's exporter from the trained run, is a `model.preset`."""
+    import keras_hub
+    from zoo_plugins.gpt.task import fit_tokenizer
+
+    preset = trained.run_dir / "preset"
+    tokenizer = keras_hub.models.GPT2Tokenizer.from_preset(str(preset))
+    lm = keras_hub.models.GPT2CausalLM(
+        backbone=keras_hub.models.GPT2Backbone.from_preset(str(preset)),
+        preprocessor=keras_hub.models.GPT2CausalLMPreprocessor(tokenizer, sequence_length=64))
+    folder = tmp_path / "hf_gpt2"
+    lm.export_to_transformers(str(folder))
+    files = {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "vocab.json", "merges.txt"} <= files
+    info = json.loads((trained.run_dir / "dataset.json").read_text())
+    from zoo.data.base import DatasetInfo
+
+    loaded = zoo.build_model("gpt", info=DatasetInfo.from_dict(info), preset=str(folder))
+    for a, b in zip(trained.model.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert fit_tokenizer([], zoo.compose(["model=gpt", f"model.preset={folder}"]).model).vocabulary == \
+        tokenizer.vocabulary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, close_matches
 
 # GPT-2 small is Radford et al. 2019's 124M model; the smaller ones keep its 4x MLP ratio.
 SIZES = {
@@ -40,8 +40,10 @@ def checkpoint(preset: str) -> Path:
     """
     path = Path(preset).expanduser()
     if not path.is_dir():
-        raise ZooError(f"model.preset={preset!r} is not a size ({', '.join(SIZES)}) or a directory: give "
-                       "a keras-hub preset, a Hugging Face GPT-2 folder or a finished gpt run folder")
+        matches = close_matches(preset, SIZES)
+        hint = f"did you mean {matches[0]!r}? " if matches else ""
+        raise ZooError(f"model.preset={preset!r} is not a size ({', '.join(SIZES)}) or a directory: {hint}"
+                       "give a size, a keras-hub preset, a Hugging Face GPT-2 folder or a finished gpt run")
     if (path / "config.yaml").exists() and not (path / "config.json").exists():
         if (path / PRESET_FOLDER / "config.json").exists():
             return path / PRESET_FOLDER

@@ -47,8 +47,7 @@ def keras_tokenizer(vocabulary: dict[str, int] | str, merges: list[str] | str) -
 def save_tokenizer(tokenizer: Any, folder: Path) -> None:
     """Write `vocab.json`, `merges.txt` and `tokenizer.json` of a keras-hub GPT2Tokenizer."""
     folder = Path(folder)
-    vocabulary = dict(sorted(tokenizer.get_vocabulary_dict().items(), key=lambda kv: kv[1])) \
-        if hasattr(tokenizer, "get_vocabulary_dict") else tokenizer.vocabulary
+    vocabulary = dict(sorted(tokenizer.vocabulary.items(), key=lambda kv: kv[1]))
     merges = [m for m in tokenizer.merges if not m.lstrip().startswith("#version")]
     (folder / VOCABULARY_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
     (folder / MERGES_FILE).write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
