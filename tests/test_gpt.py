@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import train_interrupted
+from conftest import run_zoo, train_interrupted
 from licence_corpus import write_lines
 
 import zoo
@@ -142,6 +142,9 @@ def test_bundle_generates_without_tensorflow(bundle, tmp_path):
     assert [r["prompt"] for r in records] == PROMPTS
     greedy = zoo.generate(PROMPTS, bundle=bundle["bundle"], options=GenerationOptions(max_new_tokens=12))
     assert [r["completion"] for r in records] == greedy
+    refused = run_zoo("predict", f"bundle={bundle['bundle']}", f"input={prompts}", "output=x.csv",
+                      cwd=tmp_path)
+    assert refused.returncode == 2 and "is a language model: complete prompts with" in refused.stderr
 
 
 def test_sampling_is_seeded_and_stops_at_stop_strings(trained, bundle):
@@ -281,8 +284,6 @@ def test_openai_client_gets_a_completion_and_a_stream_from_the_server(bundle, ge
 
 
 def test_generate_command_errors_are_one_line_and_name_the_fix(tmp_path):
-    from conftest import run_zoo
-
     cases = [(["prompt=x"], "give run_dir=RUN (a trained run) or bundle=DIR"),
              (["run_dir=r", "promt=x"], "did you mean 'prompt'"),
              (["run_dir=r"], "give prompt=TEXT or input=FILE"),

@@ -98,6 +98,9 @@ def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int
     if not str(output):
         raise ZooError("output= is empty: give a .csv or .json file to write")
     model = load_bundle(bundle)
+    if model.output_kind == "causal_lm":
+        raise ZooError(f"bundle {bundle} is a language model: complete prompts with "
+                       f"`zoo generate bundle={bundle} input={input} output=FILE.jsonl`")
     names, inputs, texts = read_inputs(input, model, seed)
     n = len(names)
     chunks = [model.outputs([x[i:i + BATCH] for x in inputs]) for i in range(0, n, BATCH)]

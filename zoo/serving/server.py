@@ -166,6 +166,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:  # tell the client not to reuse this connection (keep-alive pools)
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
