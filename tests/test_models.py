@@ -30,8 +30,15 @@ def unlabelled(name: str) -> bool:
     return UNLABELLED in get_registry().model(name).tasks
 
 
+def generates_text(name: str) -> bool:
+    from zoo.training.task import Task, task_for
+
+    return type(task_for(get_registry().model(name))).generate is not Task.generate
+
+
 SUPERVISED_MODELS = [n for n in zoo.list_models() if not generative("model", n) and not unlabelled(n)]
-UNLABELLED_MODELS = [n for n in zoo.list_models() if unlabelled(n)]
+LANGUAGE_MODELS = [n for n in zoo.list_models() if generates_text(n)]
+UNLABELLED_MODELS = [n for n in zoo.list_models() if unlabelled(n) and n not in LANGUAGE_MODELS]
 GENERATIVE_MODELS = [n for n in zoo.list_models() if generative("model", n)]
 
 
@@ -88,6 +95,24 @@ def test_every_pretraining_model_builds_trains_and_round_trips(name, tmp_path):
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     logits = model.predict(x, verbose=0)
     assert logits.shape == (16, 3, TEXT.extra["vocabulary_size"])
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", LANGUAGE_MODELS)
+def test_every_language_model_builds_trains_and_round_trips(name, tmp_path):
+    """Causal LMs: token ids and a padding mask in, next-token logits at every position out."""
+    model = zoo.build_model(name, info=TEXT)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 50, size=(16, 13)).astype("int32")
+    x = {"token_ids": ids[:, :-1], "padding_mask": np.ones((16, 12), bool)}
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [w.copy() for w in model.get_weights()]
+    assert np.all(np.isfinite(model.train_on_batch(x, ids[:, 1:])))
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    logits = model.predict(x, verbose=0)
+    assert logits.shape == (16, 12, TEXT.extra["vocabulary_size"])
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), logits, atol=1e-5)

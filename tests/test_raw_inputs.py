@@ -151,3 +151,33 @@ def test_a_family_config_carries_its_training_recipe_unless_the_user_sets_it():
     assert (mine.optimizer.name, mine.trainer.learning_rate) == ("sgd", 1e-4)
     cnn = zoo.compose([])
     assert (cnn.optimizer.name, cnn.trainer.learning_rate, cnn.trainer.epochs) == ("adam", 2e-3, 30)
+
+
+def test_the_server_takes_named_raw_columns_with_nulls_and_unseen_categories(diabetes_run):
+    import http.client
+
+    from zoo.export.runtime import load_bundle
+    from zoo.serving.server import ModelServer, start
+
+    root, _ = diabetes_run
+    bundle_dir = root / "run" / "export" / "onnx"
+    if not bundle_dir.exists():
+        export(root / "run", format="onnx")
+    _, rows = raw_rows(root)
+    bundle = load_bundle(bundle_dir)
+    blank = lambda v: v.strip().lower() in ("", "na")  # noqa: E731
+    instances = [{i["name"]: (row[i["column"]] if i["dtype"] == "string" else
+                              None if blank(row[i["column"]]) else float(row[i["column"]]))
+                  for i in bundle.inputs} for row in rows[:8]]
+    server = ModelServer([bundle], "127.0.0.1", 0)
+    start(server)
+    try:
+        conn = http.client.HTTPConnection(*server.server_address[:2], timeout=30)
+        conn.request("POST", f"/v1/models/{bundle.name}:predict", body=json.dumps({"instances": instances}))
+        reply = conn.getresponse()
+        body = json.loads(reply.read())
+    finally:
+        server.close()
+    assert reply.status == 200, body
+    got = np.asarray(body["predictions"], np.float64).reshape(-1)
+    np.testing.assert_allclose(got, keras_predictions(root / "run", rows[:8]), rtol=1e-5, atol=0.05)

@@ -17,12 +17,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __all__ = [
     "DatasetSpec", "LossSpec", "MetricSpec", "ModelSpec", "__version__", "hookimpl",
-    "build_model", "compose", "evaluate", "list_datasets", "list_experiments", "list_losses",
+    "build_model", "compose", "evaluate", "generate", "list_datasets", "list_experiments", "list_losses",
     "list_metrics", "list_models", "list_plugins", "load_dataset", "train",
 ]
 
 _API = {
-    "build_model", "compose", "evaluate", "list_datasets", "list_experiments", "list_losses",
+    "build_model", "compose", "evaluate", "generate", "list_datasets", "list_experiments", "list_losses",
     "list_metrics", "list_models", "list_plugins", "load_dataset", "train",
 }
 

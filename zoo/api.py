@@ -14,7 +14,7 @@ from zoo.errors import ZooError
 from zoo.registry import PluginInfo, get_registry
 from zoo.training.trainer import TrainResult
 
-__all__ = ["build_model", "compose", "evaluate", "list_datasets", "list_experiments",
+__all__ = ["build_model", "compose", "evaluate", "generate", "list_datasets", "list_experiments",
            "list_losses", "list_metrics", "list_models", "list_plugins", "load_dataset", "train"]
 
 
@@ -101,3 +101,25 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final"
 
     return run_evaluation(run_dir, split=split, checkpoint=checkpoint, batch_size=batch_size,
                           output=output)
+
+
+def generate(prompts: str | Sequence[str], run_dir: str | Path | None = None,
+             bundle: str | Path | None = None, checkpoint: str = "final", options: Any = None,
+             **sampling: Any) -> Any:
+    """Complete prompts with a language-model run or an exported bundle (no TensorFlow for a bundle).
+
+    `zoo.generate("The licence", run_dir="runs/gpt", max_new_tokens=20, sampler="top_p", seed=1)`;
+    a single prompt gives one string, a list gives a list. `sampling` are the fields of
+    `zoo.generation.options.GenerationOptions` (or pass `options=`).
+    """
+    from zoo.generation.api import generate as run_generation
+    from zoo.generation.options import GenerationOptions
+
+    if options is None:
+        options = GenerationOptions(**{k: tuple(v) if k == "stop" else v for k, v in sampling.items()})
+    elif sampling:
+        raise ZooError("pass sampling settings either as options= or as keywords, not both")
+    single = isinstance(prompts, str)
+    completions = run_generation([prompts] if single else list(prompts), run_dir=run_dir, bundle=bundle,
+                                 checkpoint=checkpoint, options=options)
+    return completions[0] if single else completions

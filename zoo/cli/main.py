@@ -23,12 +23,13 @@ commands:
   export     make a checked bundle     zoo export run_dir=DIR format=onnx|savedmodel|tflite|keras
   predict    run a bundle on files     zoo predict bundle=DIR input=FILE|DIR output=FILE.csv|.json
   serve      serve models over HTTP    zoo serve bundle=DIR | repository=DIR [port=8501]
+  generate   complete text prompts     zoo generate run_dir=DIR|bundle=DIR prompt=TEXT|input=FILE
   launch     start N local workers     zoo launch workers=2 experiment=mlp_iris [train overrides]
 
 `zoo train --help` lists the config groups and options; `zoo train --cfg job` prints the
 composed config; `zoo train -m trainer.learning_rate=1e-3,1e-2` runs a sweep.
 """
-COMMANDS = ("train", "evaluate", "list", "export", "predict", "serve", "launch")
+COMMANDS = ("train", "evaluate", "list", "export", "predict", "serve", "generate", "launch")
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -70,6 +71,10 @@ def _run(command: str, rest: list[str]) -> int:
         from zoo.cli.deploy import COMMANDS as DEPLOY_COMMANDS
 
         return DEPLOY_COMMANDS[command](rest)
+    if command == "generate":
+        from zoo.cli.generate import run_generate
+
+        return run_generate(rest)
     from zoo.cli.launch import run_launch
 
     return run_launch(rest)

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from zoo.serving import tfserving, v2
 from zoo.serving.codec import ApiError, dumps, parse_json
 from zoo.serving.metrics import ObserveRequests, ServerMetrics
+from zoo.serving.openai_api import completions_endpoint
 from zoo.serving.options import ServeOptions
 from zoo.serving.repository import ModelEntry, ModelRepository, ServedVersion
 
@@ -225,7 +226,9 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
               Route("/v2/health/ready", endpoint("v2_ready", ready), methods=get),
               Route("/v2/models/{path:path}", endpoint("v2", v2_model), methods=both),
               Route("/healthz", endpoint("healthz", healthz), methods=get),
-              Route("/metrics", endpoint("metrics", scrape), methods=get)]
+              Route("/metrics", endpoint("metrics", scrape), methods=get),
+              Route("/v1/completions", endpoint("v1_completions", completions_endpoint(
+                  repository, lambda request: read_body(request, options))), methods=["POST"])]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

@@ -123,6 +123,8 @@ def to_array(values: Any, spec: dict[str, Any], where: str) -> np.ndarray:
     elif _has_b64(values) and len(want) == 4:
         array = np.stack([decode_image(_b64(v, where), want[1:], where) if isinstance(v, dict)
                           else numbers(v, dtype, where) for v in values])
+    elif spec.get("kind") == "numeric" and spec.get("fill") is not None:
+        array = column_numbers(values, dtype, where)
     else:
         array = numbers(values, dtype, where)
     if array.ndim == len(want) - 1 and len(want) >= 2 and want[-1] == 1:
@@ -138,6 +140,16 @@ def check_shape(array: np.ndarray, spec: dict[str, Any], where: str) -> None:
     if array.ndim != len(want) or any(w != g for w, g in fixed):
         raise ApiError(400, f"{where} has shape {list(array.shape[1:])} per example, expected "
                        f"{want[1:]} (null = any size)")
+
+
+def column_numbers(values: Any, dtype: str, where: str) -> np.ndarray:
+    """A table column whose blanks the model imputes: `null` is a missing value (NaN), every other
+    value a finite number."""
+    flat = values if isinstance(values, list) else [values]
+    blanks = [v is None or (isinstance(v, list) and v and v[0] is None) for v in flat]
+    filled = numbers([0.0 if b else v for v, b in zip(flat, blanks, strict=True)], dtype, where)
+    mask = np.asarray(blanks).reshape((len(flat),) + (1,) * (filled.ndim - 1))
+    return np.where(mask, np.nan, filled).astype(dtype, copy=False)
 
 
 def numbers(values: Any, dtype: str, where: str) -> np.ndarray:

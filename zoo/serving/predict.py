@@ -117,6 +117,9 @@ def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int
         raise ZooError("output= is empty: give a .csv or .json file to write")
     check_output(Path(bundle), Path(str(input)), Path(output))
     model = load_bundle(bundle)
+    if model.output_kind == "causal_lm":
+        raise ZooError(f"bundle {bundle} is a language model: complete prompts with "
+                       f"`zoo generate bundle={bundle} input={input} output=FILE.jsonl`")
     names, inputs, texts = read_inputs(input, model, seed)
     n = len(names)
     if isinstance(inputs[0], list):  # images of their own sizes: one at a time

@@ -17,7 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("zoo.sweep")
-LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "error")
+LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "error", "perplexity")
 
 
 def swept_keys(overrides: list[str]) -> list[str]:

@@ -103,6 +103,13 @@ class Task:
         or None when the model does not read text."""
         return None
 
+    def generate(self, run: Any, cfg: DictConfig, prompts: list[str], options: Any,
+                 checkpoint: str = "final") -> list[str]:
+        """Completions of `prompts` by a trained run (`zoo generate`; `options` is a
+        `zoo.generation.options.GenerationOptions`). Only language models generate text."""
+        raise ZooError(f"model {self.model_name(cfg)!r} does not generate text: `zoo generate` needs a "
+                       "language-model run (e.g. experiment=gpt_text_lines)")
+
     def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
         """Extra Keras callbacks of this family (the shared ones are always there)."""
         return []

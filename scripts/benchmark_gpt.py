@@ -1,0 +1,246 @@
+"""GPT throughput: training tokens/s of `zoo train experiment=gpt_text_lines` against a plain
+keras-hub script of the same model and data, and generation tokens/s of Keras `generate`
+(keras-hub, cached decoding) against the TF-free ONNX loop (no cache), in one process.
+
+Both training sides: the BPE the zoo run fitted (vocab.json/merges.txt in keras-hub's
+GPT2Tokenizer), documents joined by <|endoftext|> and cut into blocks, a GPT2CausalLM of the same
+size, AdamW (lr 1e-3, weight decay 0.01, clipnorm 1.0), `--steps` steps x `--epochs`, validation after
+every epoch. Throughput is over epochs 2..N (first-epoch tracing excluded); sides alternate
+plain, zoo, plain, ... after an untimed warm-up.
+
+    python scripts/benchmark_gpt.py CORPUS.txt [--size tiny --length 128 --steps 30 --epochs 3 --repeats 2]
+    python scripts/benchmark_gpt.py - --untrained-size small --length 256 --new-tokens 64  # generation only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from benchmark_training import epoch_timer, result, timed_zoo_train  # noqa: E402
+
+import zoo  # noqa: E402
+
+BATCH = 16
+
+
+def zoo_overrides(path: Path, size: str, length: int, steps: int, epochs: int) -> list[str]:
+    return ["experiment=gpt_text_lines", f"dataset.path={path}", f"model.preset={size}",
+            f"model.sequence_length={length}", "model.vocabulary_size=2000", f"trainer.batch_size={BATCH}",
+            "trainer.learning_rate=1e-3", "trainer.lr_schedule=constant", "trainer.warmup_epochs=0",
+            f"trainer.steps_per_epoch={steps}", f"trainer.epochs={epochs}", "trainer.tensorboard=false",
+            "trainer.plots=false"]
+
+
+def run_plain(path: Path, run_dir: Path, size: str, length: int, steps: int, epochs: int) -> dict:
+    import keras
+    import keras_hub
+    import tensorflow as tf
+    from zoo_plugins.gpt.sizes import SIZES
+
+    started = time.perf_counter()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(42)
+    tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=str(run_dir / "vocab.json"),
+                                               merges=str(run_dir / "merges.txt"))
+    lines = [" ".join(line.split()) for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line]
+    rng = np.random.default_rng(42)
+    order = rng.permutation(len(lines))
+    n_val = max(1, len(lines) // 20)
+
+    def blocks(index: np.ndarray) -> tuple:
+        texts = tf.data.Dataset.from_tensor_slices([lines[i] for i in index]).batch(256).map(tokenizer)
+        rows = [row for ragged in texts for row in ragged.to_list()]
+        ids = np.concatenate([np.append(np.asarray(row, np.int32), tokenizer.end_token_id) for row in rows])
+        n = (len(ids) - 1) // length
+        x = ids[:n * length].reshape(n, length).astype(np.int32)
+        y = ids[1:n * length + 1].reshape(n, length).astype(np.int32)
+        return {"token_ids": x, "padding_mask": np.ones_like(x, bool)}, y
+
+    train, val = blocks(order[2 * n_val:]), blocks(order[:n_val])
+    ds = tf.data.Dataset.from_tensor_slices(train).shuffle(4096, seed=42).repeat().batch(BATCH) \
+        .prefetch(tf.data.AUTOTUNE)
+    val_ds = tf.data.Dataset.from_tensor_slices(val).batch(BATCH)
+    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=tokenizer.vocabulary_size(),
+                                             max_sequence_length=length, dropout=0.1, **SIZES[size])
+    model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.01, clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    timer = epoch_timer()
+    fit_started = time.perf_counter()
+    model.fit(ds, steps_per_epoch=steps, epochs=epochs, validation_data=val_ds, callbacks=[timer], verbose=0)
+    fit_seconds = time.perf_counter() - fit_started
+    loss = model.evaluate(val_ds, verbose=0, return_dict=True)["loss"]
+    return result(steps * BATCH * length, epochs, fit_seconds, timer.ends, time.perf_counter() - started,
+                  float(np.exp(loss)), model.count_params())
+
+
+def run_zoo(path: Path, size: str, length: int, steps: int, epochs: int) -> dict:
+    res, _, ends, seconds = timed_zoo_train(zoo_overrides(path, size, length, steps, epochs))
+    m = res.metrics
+    return result(steps * BATCH * length, epochs, m["train_seconds"], ends, seconds,
+                  m["test"]["perplexity"], res.model.count_params())
+
+
+def generation_speed(run_dir: Path, new_tokens: int, repeats: int) -> dict:
+    """Greedy tokens/s of one prompt: Keras (keras-hub cached generate) vs the ONNX loop."""
+    from zoo.export.exporter import export
+    from zoo.generation.options import GenerationOptions
+
+    bundle = export(run_dir, format="onnx")["bundle"]
+    options = GenerationOptions(max_new_tokens=new_tokens, sampler="greedy")
+    from zoo_plugins.gpt.generate import load_model
+
+    from zoo.data.base import DatasetInfo
+    from zoo.generation.onnx_loop import BundleGenerator
+    from zoo.training.rundir import RunDir
+
+    run = RunDir(run_dir)
+    model = load_model(run, run.load_config(), DatasetInfo.load(run.dataset_info), "final")
+    model.compile(sampler="greedy")
+    onnx = BundleGenerator.open(bundle)
+    prompt = "Permission is hereby granted, free of charge, to any person"
+    ids, room = onnx.codec.encode(prompt, new_tokens)
+
+    def keras_side() -> int:  # no end-of-text stop: always `room` tokens
+        model.generate({"token_ids": np.pad(np.array([ids], np.int32), ((0, 0), (0, room))),
+                        "padding_mask": np.pad(np.ones((1, len(ids)), bool), ((0, 0), (0, room)))},
+                       stop_token_ids=None)
+        return room
+
+    def onnx_side() -> int:
+        tokens = list(ids)
+        for _ in range(room):
+            tokens.append(int(np.argmax(onnx.logits(tokens))))
+        return room
+
+    sides = {"keras": keras_side, "onnx": onnx_side}
+    for side in sides.values():
+        side()  # warm-up: tracing, session start
+    speeds: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(repeats):
+        for name, side in sides.items():
+            started = time.perf_counter()
+            n = side()
+            speeds[name].append(n / (time.perf_counter() - started))
+    medians = {name: statistics.median(v) for name, v in speeds.items()}
+    return {"new_tokens": room, "prompt_tokens": len(ids), "tokens_per_second": medians,
+            "ratio_onnx_keras": medians["onnx"] / medians["keras"], "options": options.sampler}
+
+
+def untrained_generation_speed(size: str, length: int, vocabulary: int, new_tokens: int,
+                               repeats: int) -> dict:
+    """Greedy tokens/s of a randomly initialised `size` GPT (no training needed): Keras vs ONNX."""
+    import keras_hub
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+    from zoo_plugins.gpt.export import decoder_specs
+    from zoo_plugins.gpt.sizes import SIZES
+
+    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=vocabulary, max_sequence_length=length,
+                                             **SIZES[size])
+    model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    model.compile(sampler="greedy")
+    fn = tf.function(lambda ids, mask: model({"token_ids": ids, "padding_mask": mask}, training=False),
+                     input_signature=decoder_specs())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        tf2onnx.convert.from_function(fn, input_signature=decoder_specs(), opset=17, output_path=str(path))
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    prompt = list(range(1, 17))
+
+    def keras_side() -> None:
+        ids = np.zeros((1, len(prompt) + new_tokens), np.int32)
+        ids[0, :len(prompt)] = prompt
+        mask = np.zeros_like(ids, bool)
+        mask[0, :len(prompt)] = True
+        model.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
+
+    def onnx_side() -> None:
+        tokens = list(prompt)
+        for _ in range(new_tokens):
+            x = np.asarray([tokens], np.int32)
+            logits = session.run(None, {"token_ids": x, "padding_mask": np.ones_like(x, bool)})[0]
+            tokens.append(int(np.argmax(logits[0, -1])))
+
+    sides = {"keras": keras_side, "onnx": onnx_side}
+    for side in sides.values():
+        side()
+    speeds: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(repeats):
+        for name, side in sides.items():
+            started = time.perf_counter()
+            side()
+            speeds[name].append(new_tokens / (time.perf_counter() - started))
+    medians = {name: statistics.median(v) for name, v in speeds.items()}
+    return {"size": size, "params": model.count_params(), "prompt_tokens": len(prompt),
+            "new_tokens": new_tokens, "tokens_per_second": medians,
+            "ratio_onnx_keras": medians["onnx"] / medians["keras"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--size", default="tiny")
+    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--output", type=Path, default=Path("benchmark_gpt.json"))
+    parser.add_argument("--untrained-size", default="",
+                        help="only time generation of a random-weight GPT of this size (e.g. small)")
+    args = parser.parse_args()
+    if args.untrained_size:
+        speed = untrained_generation_speed(args.untrained_size, args.length, 8000, args.new_tokens, 3)
+        print(json.dumps(speed, indent=2))
+        args.output.write_text(json.dumps(speed, indent=2) + "\n")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = zoo.train(zoo.compose(zoo_overrides(args.corpus, args.size, args.length, args.steps,
+                                                        args.epochs)), run_dir=Path(tmp) / "reference")
+        sides = {"plain": lambda s, e: run_plain(args.corpus, reference.run_dir, args.size, args.length,
+                                                 s, e),
+                 "zoo": lambda s, e: run_zoo(args.corpus, args.size, args.length, s, e)}
+        for run in sides.values():  # warm-up (not timed)
+            run(2, 1)
+        runs: dict[str, list[dict]] = {name: [] for name in sides}
+        for i in range(args.repeats):
+            for name, run in sides.items():
+                r = run(args.steps, args.epochs)
+                runs[name].append(r)
+                print(f"  repeat {i + 1} {name:5s} steady {r['steady_eps']:9.0f} tokens/s  "
+                      f"load {r['loadavg']:.2f}", flush=True)
+        generation = generation_speed(reference.run_dir, args.new_tokens, 3)
+    keys = ("steady_eps", "steady_eps_cpu", "fit_eps", "loadavg")
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in keys} for name, rs in runs.items()}
+    ratio = med["zoo"]["steady_eps"] / med["plain"]["steady_eps"]
+    print(f"\nGPT {args.size}, context {args.length}, batch {BATCH}, {args.steps} steps x "
+          f"{args.epochs} epochs")
+    for name, m in med.items():
+        print(f"{name:5s} training {m['steady_eps']:9.0f} tokens/s  {m['steady_eps_cpu']:9.0f} tokens/CPU-s  "
+              f"load {m['loadavg']:.2f}")
+    print(f"ratio zoo/plain training tokens/s: {ratio:.2f}")
+    speed = generation["tokens_per_second"]
+    print(f"generation ({generation['prompt_tokens']}-token prompt, {generation['new_tokens']} new, greedy): "
+          f"keras {speed['keras']:.1f} tokens/s, onnx {speed['onnx']:.1f} tokens/s, "
+          f"ratio onnx/keras {generation['ratio_onnx_keras']:.2f}")
+    args.output.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "medians": med,
+                                       "ratio_zoo_plain": ratio, "generation": generation, "runs": runs},
+                                      indent=2) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

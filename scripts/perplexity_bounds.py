@@ -1,0 +1,42 @@
+"""A GPT run's test perplexity against two baselines on the same tokens: the uniform bound (the
+vocabulary size) and a unigram model (add-one token frequencies of the training split).
+
+    python scripts/perplexity_bounds.py RUN_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    args = parser.parse_args()
+    from zoo.registry import get_registry
+    from zoo.training.rundir import RunDir
+    from zoo.training.task import task_for
+
+    run = RunDir(args.run_dir)
+    cfg = run.load_config()
+    task = task_for(get_registry().model(cfg.model.name))
+    splits = get_registry().dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
+    info = task.prepare_data(splits, cfg, run, fit=False).info
+    vocabulary = int(info.extra["vocabulary_size"])
+    train = task.arrays["train"][1][task.arrays["train"][2] > 0]
+    test = task.arrays["test"][1][task.arrays["test"][2] > 0]
+    counts = np.bincount(train, minlength=vocabulary) + 1.0
+    unigram = math.exp(-np.log(counts / counts.sum())[test].mean())
+    metrics = json.loads(run.metrics.read_text())
+    print(f"corpus {cfg.dataset.path}: {info.extra['tokens']} tokens per split, vocabulary {vocabulary}")
+    print(f"test perplexity {metrics['test']['perplexity']:.2f}  unigram {unigram:.2f}  uniform {vocabulary}")
+    print(f"validation perplexity {math.exp(metrics['validation']['loss']):.2f}")
+
+
+if __name__ == "__main__":
+    main()

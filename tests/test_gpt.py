@@ -1,0 +1,323 @@
+"""The GPT family: a tiny GPT-2 trained on real licence text, scored against the uniform and unigram
+bounds, generating from the run and from its TF-free ONNX bundle, resumed exactly."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+from conftest import run_zoo, train_interrupted
+from licence_corpus import write_lines
+
+import zoo
+from zoo.errors import ZooError
+from zoo.generation.options import GenerationOptions
+
+VOCABULARY = 400
+TINY = ["experiment=gpt_text_lines", "model.sequence_length=64", f"model.vocabulary_size={VOCABULARY}",
+        "model.hidden_dim=64", "model.intermediate_dim=256", "model.dropout=0.1", "trainer.batch_size=8",
+        "trainer.learning_rate=5e-3", "trainer.warmup_epochs=0", "trainer.tensorboard=false",
+        "trainer.plots=false"]
+EPOCHS = 6
+PROMPTS = ["Permission is hereby granted", "THE SOFTWARE IS PROVIDED", "Redistribution and use in"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """About 60,000 characters of installed licence files, one paragraph a line."""
+    return write_lines(tmp_path_factory.mktemp("gpt") / "licences.txt", 60_000)
+
+
+def tiny_cfg(corpus, *extra):
+    return zoo.compose([*TINY, f"dataset.path={corpus}", f"trainer.epochs={EPOCHS}", *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    return zoo.train(tiny_cfg(corpus), tmp_path_factory.mktemp("gpt") / "run")
+
+
+@pytest.fixture(scope="module")
+def bundle(trained):
+    from zoo.export.exporter import export
+
+    return export(trained.run_dir, format="onnx")
+
+
+def unigram_perplexity(train_ids: np.ndarray, test_ids: np.ndarray, vocabulary: int) -> float:
+    """exp(cross-entropy) of add-one unigram frequencies of the training tokens on the test tokens."""
+    counts = np.bincount(train_ids, minlength=vocabulary) + 1.0
+    log_p = np.log(counts / counts.sum())
+    return float(np.exp(-log_p[test_ids].mean()))
+
+
+def split_ids(run_dir, split):
+    from zoo_plugins.gpt.task import CausalLMTask
+
+    from zoo.training.rundir import RunDir
+
+    run = RunDir(run_dir)
+    cfg = run.load_config()
+    splits = zoo.load_dataset("text_lines", path=cfg.dataset.path, min_chars=cfg.dataset.min_chars)
+    task = CausalLMTask()
+    task.prepare_data(splits, cfg, run, fit=False)
+    _, targets, weights = task.arrays[split]
+    return targets[weights > 0], task
+
+
+def test_perplexity_beats_uniform_and_unigram_bounds(trained):
+    metrics, history = trained.metrics, trained.history
+    info = json.loads((trained.run_dir / "dataset.json").read_text())
+    vocabulary = info["extra"]["vocabulary_size"]
+    assert metrics["headline"] == "perplexity" and vocabulary == VOCABULARY
+    train_ids, _ = split_ids(trained.run_dir, "train")
+    test_ids, _ = split_ids(trained.run_dir, "test")
+    unigram = unigram_perplexity(train_ids, test_ids, vocabulary)
+    validation = math.exp(history["val_loss"][-1])
+    test = metrics["test"]["perplexity"]
+    assert test == pytest.approx(math.exp(metrics["test"]["token_loss"]), rel=1e-6)
+    print(f"perplexity: validation {validation:.1f}, test {test:.1f}, unigram {unigram:.1f}, "
+          f"uniform {vocabulary}")
+    assert validation < 0.25 * vocabulary and test < 0.25 * vocabulary
+    assert validation < 0.7 * unigram and test < 0.7 * unigram, (validation, test, unigram)
+    assert "training tokens/s" in (trained.run_dir / "train.log").read_text()
+
+
+def test_runtime_tokenizer_equals_keras_hub_tokenizer_on_real_text(trained, corpus):
+    """Training tokenises with keras-hub's GPT2Tokenizer (in tf.data), generation and bundles with
+    the run's tokenizer.json (Hugging Face tokenizers): the same ids."""
+    import tensorflow as tf
+    from tokenizers import Tokenizer
+
+    _, task = split_ids(trained.run_dir, "test")
+    texts = corpus.read_text().splitlines()[:300]
+    keras_ids = next(iter(tf.data.Dataset.from_tensor_slices(texts).batch(300).map(task.tokenizer)))
+    runtime = Tokenizer.from_file(str(trained.run_dir / "tokenizer.json"))
+    assert [e.ids for e in runtime.encode_batch(texts)] == keras_ids.to_list()
+    assert (trained.run_dir / "preset" / "config.json").exists()
+
+
+def test_greedy_generation_is_deterministic_and_onnx_reproduces_keras(trained, bundle):
+    options = GenerationOptions(max_new_tokens=24, sampler="greedy")
+    keras_out = zoo.generate(PROMPTS, run_dir=trained.run_dir, options=options)
+    assert keras_out == zoo.generate(PROMPTS, run_dir=trained.run_dir, options=options)
+    assert all(len(text) > 0 for text in keras_out)
+    check = bundle["verification"]
+    assert check["passed"] and check["max_abs_diff"] < 1e-4
+    onnx_out = zoo.generate(PROMPTS, bundle=bundle["bundle"], options=options)
+    assert onnx_out == keras_out
+
+    # token for token: the ONNX loop's ids equal keras-hub's cached decoding
+    from zoo_plugins.gpt.generate import generate_ids, load_model
+
+    from zoo.data.base import DatasetInfo
+    from zoo.generation.onnx_loop import BundleGenerator
+    from zoo.training.rundir import RunDir
+
+    run = RunDir(trained.run_dir)
+    model = load_model(run, run.load_config(), DatasetInfo.load(run.dataset_info), "final")
+    model.compile(sampler="greedy")
+    generator = BundleGenerator.open(bundle["bundle"])
+    for prompt in PROMPTS:
+        ids, room = generator.codec.encode(prompt, 24)
+        assert list(generator.token_ids(prompt, options)) == generate_ids(model, [ids], [room],
+                                                                          generator.codec.end_id)[0]
+
+
+def test_bundle_generates_without_tensorflow(bundle, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(PROMPTS) + "\n")
+    out = tmp_path / "out.jsonl"
+    code = (f"import sys; from zoo.cli.main import main; "
+            f"rc = main(['generate', 'bundle={bundle['bundle']}', 'input={prompts}', 'output={out}', "
+            f"'max_new_tokens=12']); assert 'tensorflow' not in sys.modules; sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["prompt"] for r in records] == PROMPTS
+    greedy = zoo.generate(PROMPTS, bundle=bundle["bundle"], options=GenerationOptions(max_new_tokens=12))
+    assert [r["completion"] for r in records] == greedy
+    refused = run_zoo("predict", f"bundle={bundle['bundle']}", f"input={prompts}", "output=x.csv",
+                      cwd=tmp_path)
+    assert refused.returncode == 2 and "is a language model: complete prompts with" in refused.stderr
+
+
+def test_sampling_is_seeded_and_stops_at_stop_strings(trained, bundle):
+    def sample(seed, where):
+        options = GenerationOptions(max_new_tokens=20, sampler="top_k", top_k=20, seed=seed)
+        return zoo.generate(PROMPTS, options=options, **where)
+
+    run, onnx = {"run_dir": trained.run_dir}, {"bundle": bundle["bundle"]}
+    assert sample(1, run) == sample(1, run)  # keras-hub's seeded TopKSampler
+    assert sample(1, onnx) == sample(1, onnx) != sample(2, onnx)
+    greedy = zoo.generate(PROMPTS, bundle=bundle["bundle"], options=GenerationOptions(max_new_tokens=24))
+    word = next(w for w in greedy[0].split() if len(w) > 1)
+    stopped = zoo.generate(PROMPTS[:1], run_dir=trained.run_dir,
+                           options=GenerationOptions(max_new_tokens=24, stop=(word,)))
+    assert stopped == [greedy[0][:greedy[0].index(word)]]
+
+
+def test_resume_after_interruption_gives_the_same_weights(trained, corpus, tmp_path, monkeypatch):
+    run_dir = tmp_path / "resumed"
+    train_interrupted(tiny_cfg(corpus), run_dir, monkeypatch, after_epoch=1)
+    assert not (run_dir / "metrics.json").exists()
+    resumed = zoo.train(tiny_cfg(corpus), run_dir)
+    for a, b in zip(trained.model.weights, resumed.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert resumed.metrics["test"] == trained.metrics["test"]
+
+
+def test_fine_tunes_from_the_run_mirrored_in_mixed_precision(trained, corpus, tmp_path):
+    cfg = tiny_cfg(corpus, f"model.preset={trained.run_dir}", "trainer.epochs=1", "trainer.steps_per_epoch=3",
+                   "trainer.learning_rate=1e-4", "strategy=mirrored", "strategy.cpu_devices=2",
+                   "trainer.precision=mixed_float16")
+    result = zoo.train(cfg, tmp_path / "fine")
+    assert result.metrics["replicas"] == 2
+    assert (result.run_dir / "vocab.json").read_text() == (trained.run_dir / "vocab.json").read_text()
+    # starts from the trained weights: already far below the uniform bound after 3 small steps
+    assert result.metrics["test"]["perplexity"] < 1.2 * trained.metrics["test"]["perplexity"]
+
+
+def test_other_families_do_not_generate():
+    from zoo.training.task import Task
+
+    with pytest.raises(ZooError, match="model 'mlp' does not generate text"):
+        Task().generate(None, zoo.compose(["model=mlp"]), ["hi"], GenerationOptions())
+    with pytest.raises(ZooError, match="sampler='beam'"):
+        GenerationOptions(sampler="beam")
+
+
+def test_unigram_helper_on_a_known_distribution():
+    ids = np.array([0, 0, 1, 1])
+    assert unigram_perplexity(ids, ids, 2) == pytest.approx(2.0)
+    assert Counter(ids.tolist())[0] == 2
+
+
+@pytest.fixture(scope="module")
+def generator(bundle):
+    from zoo.generation.onnx_loop import BundleGenerator
+
+    return BundleGenerator.open(bundle["bundle"])
+
+
+def test_completion_requests_are_validated_in_openai_terms(generator):
+    from zoo.serving.completions import CompletionError, parse_request
+
+    name = generator.bundle.name
+    request = parse_request({"model": name, "prompt": "The", "max_tokens": 5, "temperature": 0,
+                             "stop": "\n"}, [name])
+    assert request.options.sampler == "greedy" and request.options.max_new_tokens == 5
+    assert request.options.stop == ("\n",) and request.prompts == ["The"]
+    nucleus = parse_request({"model": name, "prompt": ["a", "b"], "top_p": 0.5}, [name])
+    assert nucleus.options.sampler == "top_p"
+    bad = [({"model": "nope", "prompt": "x"}, "model", 404), ({"model": name}, "prompt", 400),
+           ({"model": name, "prompt": "x", "max_tokens": 0}, None, 400),
+           ({"model": name, "prompt": "x", "n": 2}, "n", 400),
+           ({"model": name, "prompt": "x", "temperature": "hot"}, "temperature", 400),
+           ({"model": name, "prompt": "x", "stop": ["a"] * 5}, "stop", 400),
+           ({"model": name, "prompt": [1, 2]}, "prompt", 400),
+           ({"model": name, "prompt": "x", "tempreature": 1}, "tempreature", 400)]
+    for body, param, status in bad:
+        with pytest.raises(CompletionError) as error:
+            parse_request(body, [name])
+        assert error.value.param == param and error.value.status == status, body
+        assert error.value.body()["error"]["type"] == "invalid_request_error"
+
+
+def test_completion_answers_and_streams_the_same_text(generator):
+    from zoo.serving.completions import complete, parse_request, stream_events
+
+    name = generator.bundle.name
+    body = {"model": name, "prompt": PROMPTS[:2], "max_tokens": 12, "temperature": 0}
+    answer = complete(generator, parse_request(body, [name]))
+    greedy = generator.complete(PROMPTS[:2], GenerationOptions(max_new_tokens=12))
+    assert [c["text"] for c in answer["choices"]] == greedy
+    assert answer["object"] == "text_completion" and answer["usage"]["completion_tokens"] > 0
+    assert {c["finish_reason"] for c in answer["choices"]} <= {"stop", "length"}
+    events = list(stream_events(generator, parse_request({**body, "stream": True}, [name])))
+    assert events[-1] == b"data: [DONE]\n\n"
+    chunks = [json.loads(e[len(b"data: "):]) for e in events[:-1]]
+    for index, text in enumerate(greedy):
+        pieces = [c["choices"][0] for c in chunks if c["choices"][0]["index"] == index]
+        assert "".join(p["text"] for p in pieces) == text and len(pieces) > 2
+        assert pieces[-1]["finish_reason"] == answer["choices"][index]["finish_reason"]
+
+
+def test_openai_client_gets_a_completion_and_a_stream_from_the_server(bundle, generator):
+    import openai
+
+    from zoo.export.runtime import load_bundle
+    from zoo.serving.server import ModelServer, start
+
+    server = ModelServer([load_bundle(bundle["bundle"])], port=0)
+    start(server)
+    try:
+        host, port = server.server_address[:2]
+        client = openai.OpenAI(base_url=f"http://{host}:{port}/v1", api_key="unused", max_retries=0,
+                               timeout=30)
+        name = generator.bundle.name
+        greedy = generator.complete([PROMPTS[0]], GenerationOptions(max_new_tokens=16))[0]
+        answer = client.completions.create(model=name, prompt=PROMPTS[0], max_tokens=16, temperature=0)
+        assert answer.choices[0].text == greedy and answer.usage.completion_tokens > 0
+        stream = client.completions.create(model=name, prompt=PROMPTS[0], max_tokens=16, temperature=0,
+                                           stream=True)
+        pieces = [chunk.choices[0].text for chunk in stream]
+        assert "".join(pieces) == greedy and len(pieces) > 2
+        sampled = client.completions.create(model=name, prompt=PROMPTS[0], max_tokens=16, temperature=0.8,
+                                            top_p=0.9, seed=3)
+        again = client.completions.create(model=name, prompt=PROMPTS[0], max_tokens=16, temperature=0.8,
+                                          top_p=0.9, seed=3)
+        assert sampled.choices[0].text == again.choices[0].text
+        with pytest.raises(openai.NotFoundError, match="not a served language model"):
+            client.completions.create(model="missing", prompt="x", max_tokens=2)
+        with pytest.raises(openai.BadRequestError, match="max_new_tokens=0"):
+            client.completions.create(model=name, prompt="x", max_tokens=0)
+        # the server still answers after the errors
+        assert client.completions.create(model=name, prompt="x", max_tokens=2, temperature=0).choices
+    finally:
+        server.close()
+
+
+def test_generate_command_errors_are_one_line_and_name_the_fix(tmp_path):
+    cases = [(["prompt=x"], "give run_dir=RUN (a trained run) or bundle=DIR"),
+             (["run_dir=r", "promt=x"], "did you mean 'prompt'"),
+             (["run_dir=r"], "give prompt=TEXT or input=FILE"),
+             ([f"bundle={tmp_path}", "prompt=x"], "is not an export bundle"),
+             ([f"bundle={tmp_path}", "prompt=x", "sampler=beam"], "sampler='beam': expected one of greedy"),
+             ([f"run_dir={tmp_path}", "input=missing.txt"], "input=missing.txt: no such file"),
+             ([f"run_dir={tmp_path}", "prompt=x", "output=out.csv"],
+              "output=out.csv: expected a file ending")]
+    for args, message in cases:
+        done = run_zoo("generate", *args, cwd=tmp_path, timeout=60)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_loads_a_hugging_face_gpt2_folder(trained, tmp_path):
+    """A Hugging Face-format GPT-2 (config.json, model.safetensors, vocab.json, merges.txt), here
+    written by keras-hub's exporter from the trained run, is a `model.preset`."""
+    import keras_hub
+    from zoo_plugins.gpt.task import fit_tokenizer
+
+    preset = trained.run_dir / "preset"
+    tokenizer = keras_hub.models.GPT2Tokenizer.from_preset(str(preset))
+    lm = keras_hub.models.GPT2CausalLM(
+        backbone=keras_hub.models.GPT2Backbone.from_preset(str(preset)),
+        preprocessor=keras_hub.models.GPT2CausalLMPreprocessor(tokenizer, sequence_length=64))
+    folder = tmp_path / "hf_gpt2"
+    lm.export_to_transformers(str(folder))
+    files = {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "vocab.json", "merges.txt"} <= files
+    info = json.loads((trained.run_dir / "dataset.json").read_text())
+    from zoo.data.base import DatasetInfo
+
+    loaded = zoo.build_model("gpt", info=DatasetInfo.from_dict(info), preset=str(folder))
+    for a, b in zip(trained.model.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert fit_tokenizer([], zoo.compose(["model=gpt", f"model.preset={folder}"]).model).vocabulary == \
+        tokenizer.vocabulary

@@ -1,0 +1,1 @@
+"""Text generation: options, prompt encoding and stop strings (TF-free), the ONNX decoding loop."""

@@ -1,0 +1,43 @@
+"""`generate(prompts, run_dir=... | bundle=...)`: completions from a run (through its family's
+`Task.generate`) or from an exported bundle (the TF-free ONNX loop)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+from zoo.generation.options import GenerationOptions
+
+
+def generate(prompts: list[str], run_dir: str | Path | None = None, bundle: str | Path | None = None,
+             checkpoint: str = "final", options: GenerationOptions | None = None) -> list[str]:
+    """One completion per prompt; `bundle` never imports TensorFlow."""
+    options = options or GenerationOptions()
+    if bool(run_dir) == bool(bundle):
+        raise ZooError("give run_dir=RUN (a trained run) or bundle=DIR (an exported one), "
+                       "not both or neither")
+    if not prompts:
+        raise ZooError("no prompts: give prompt=TEXT or input=FILE (one prompt a line)")
+    if bundle:
+        from zoo.generation.onnx_loop import BundleGenerator
+
+        return BundleGenerator.open(bundle).complete(prompts, options)
+    return generate_from_run(run_dir, prompts, options, checkpoint)
+
+
+def generate_from_run(run_dir: str | Path, prompts: list[str], options: GenerationOptions,
+                      checkpoint: str) -> list[str]:
+    from zoo.errors import RunDirError
+    from zoo.registry import get_registry
+    from zoo.training.rundir import RunDir
+    from zoo.training.task import task_for
+
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise RunDirError(f"run folder {run.path} does not exist: pass the folder `zoo train` printed")
+    cfg = run.load_config()
+    if not run.dataset_info.exists():
+        raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
+    task: Any = task_for(get_registry().model(cfg.model.name))
+    return task.generate(run, cfg, list(prompts), options, checkpoint)

@@ -1,0 +1,170 @@
+"""OpenAI-compatible text completions (`POST /v1/completions`), independent of the web framework.
+
+`parse_request(body, models)` validates an OpenAI request body into a `CompletionRequest` (or raises
+`CompletionError` with the HTTP status and OpenAI's error body); `complete(...)` answers it as one
+JSON object; `stream_events(...)` as server-sent events (`data: {...}` chunks, then `data: [DONE]`).
+A route only reads the body, picks the model's generator and writes what these return.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from zoo.errors import ZooError
+from zoo.generation.options import GenerationOptions
+
+MAX_STOP = 4  # as OpenAI's API
+UNSUPPORTED = {"logprobs": None, "suffix": None, "best_of": 1, "n": 1, "echo": False,
+               "frequency_penalty": 0, "presence_penalty": 0, "logit_bias": None}
+KNOWN = {"model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "stop", "stream", "seed",
+         "user", "stream_options", *UNSUPPORTED}
+
+
+class CompletionError(Exception):
+    """A bad completion request: `status` and an OpenAI-style error body."""
+
+    def __init__(self, message: str, param: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.status, self.param = status, param
+
+    def body(self) -> dict[str, Any]:
+        kind = "invalid_request_error" if self.status < 500 else "server_error"
+        return {"error": {"message": str(self), "type": kind, "param": self.param, "code": None}}
+
+
+@dataclass
+class CompletionRequest:
+    model: str
+    prompts: list[str]
+    options: GenerationOptions
+    stream: bool = False
+    include_usage: bool = False
+
+
+def _number(body: dict[str, Any], key: str, default: Any, kind: type) -> Any:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
+        raise CompletionError(f"{key}={value!r}: expected {'an integer' if kind is int else 'a number'}", key)
+    return kind(value)
+
+
+def _prompts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(p, str) for p in value):
+        return value
+    raise CompletionError("prompt must be a string or a non-empty list of strings (token arrays are not "
+                          "accepted)", "prompt")
+
+
+def _stop(value: Any) -> tuple[str, ...]:
+    stops = [value] if isinstance(value, str) else value or []
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise CompletionError("stop must be a string or a list of non-empty strings", "stop")
+    if len(stops) > MAX_STOP:
+        raise CompletionError(f"stop has {len(stops)} sequences; at most {MAX_STOP}", "stop")
+    return tuple(stops)
+
+
+def sampling(temperature: float, top_p: float, top_k: int | None) -> str:
+    """OpenAI's knobs as a sampler: temperature 0 is greedy, top_p < 1 nucleus, top_k (an extension)
+    the k likeliest, else the full softmax at the temperature."""
+    if temperature == 0:
+        return "greedy"
+    if top_p < 1:
+        return "top_p"
+    return "top_k" if top_k else "random"
+
+
+def parse_request(body: Any, models: list[str]) -> CompletionRequest:
+    """Validate an OpenAI completions body against the served `models` (language models only)."""
+    if not isinstance(body, dict):
+        raise CompletionError("the body must be a JSON object with model and prompt")
+    unknown = sorted(set(body) - KNOWN)
+    if unknown:
+        raise CompletionError(f"unknown parameter(s) {', '.join(unknown)}", unknown[0])
+    for key, default in UNSUPPORTED.items():
+        if body.get(key, default) not in (default, None):
+            raise CompletionError(f"{key}={body[key]!r} is not supported by this server "
+                                  f"(only {default!r})", key)
+    model = body.get("model")
+    if model not in models:
+        served = ", ".join(models) or "none"
+        raise CompletionError(f"model {model!r} is not a served language model (served: {served})", "model",
+                              404 if isinstance(model, str) else 400)
+    if "prompt" not in body:
+        raise CompletionError("prompt is required", "prompt")
+    temperature = _number(body, "temperature", 1.0, float)
+    top_p = _number(body, "top_p", 1.0, float)
+    top_k = _number(body, "top_k", 0, int)
+    if not 0 <= temperature <= 2:
+        raise CompletionError(f"temperature={temperature}: expected 0 to 2", "temperature")
+    if not 0 < top_p <= 1:
+        raise CompletionError(f"top_p={top_p}: expected a number in (0, 1]", "top_p")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise CompletionError("stream must be true or false", "stream")
+    try:
+        options = GenerationOptions(max_new_tokens=_number(body, "max_tokens", 16, int),
+                                    sampler=sampling(temperature, top_p, top_k),
+                                    temperature=temperature or 1.0, top_k=top_k or 50, top_p=top_p,
+                                    seed=_number(body, "seed", 0, int), stop=_stop(body.get("stop")))
+    except ZooError as exc:
+        raise CompletionError(str(exc)) from None
+    usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    return CompletionRequest(model, _prompts(body["prompt"]), options, stream, usage)
+
+
+def _head(model: str, completion_id: str, created: int) -> dict[str, Any]:
+    return {"id": completion_id, "object": "text_completion", "created": created, "model": model}
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+def complete(generator: Any, request: CompletionRequest) -> dict[str, Any]:
+    """The whole answer: one choice per prompt, with finish reasons and token usage."""
+    choices, prompt_tokens, completion_tokens = [], 0, 0
+    for index, prompt in enumerate(request.prompts):
+        generation = generator.start(prompt, request.options)
+        text = "".join(generation)
+        choices.append({"text": text, "index": index, "logprobs": None,
+                        "finish_reason": generation.finish_reason})
+        prompt_tokens += generation.prompt_tokens
+        completion_tokens += generation.completion_tokens
+    head = _head(request.model, f"cmpl-{uuid.uuid4().hex}", int(time.time()))
+    return {**head, "choices": choices, "usage": _usage(prompt_tokens, completion_tokens)}
+
+
+def sse(data: dict[str, Any] | str) -> bytes:
+    """One server-sent event carrying `data` (JSON, or the literal `[DONE]`)."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {text}\n\n".encode()
+
+
+def stream_events(generator: Any, request: CompletionRequest) -> Iterator[bytes]:
+    """The answer as server-sent events: text pieces as they are generated, a final chunk per prompt
+    with its finish reason, optionally a usage chunk, then `data: [DONE]`."""
+    head = _head(request.model, f"cmpl-{uuid.uuid4().hex}", int(time.time()))
+    prompt_tokens = completion_tokens = 0
+    for index, prompt in enumerate(request.prompts):
+        generation = generator.start(prompt, request.options)
+        for piece in generation:
+            yield sse({**head, "choices": [{"text": piece, "index": index, "logprobs": None,
+                                            "finish_reason": None}]})
+        yield sse({**head, "choices": [{"text": "", "index": index, "logprobs": None,
+                                        "finish_reason": generation.finish_reason}]})
+        prompt_tokens += generation.prompt_tokens
+        completion_tokens += generation.completion_tokens
+    if request.include_usage:
+        yield sse({**head, "choices": [], "usage": _usage(prompt_tokens, completion_tokens)})
+    yield sse("[DONE]")
