@@ -43,14 +43,16 @@ class Table:
     rows: list[list[str]]
     lines: list[int]
 
-    def column(self, name: str) -> list[str]:
+    def column(self, name: str, role: str = "feature") -> list[str]:
         """The stripped values of column `name`; a DataError names the first missing value."""
         index = self.header.index(name)
         values = [row[index].strip() for row in self.rows]
         for value, line in zip(values, self.lines, strict=True):
             if value.lower() in MISSING:
-                raise DataError(f"missing value in column {name!r} at line {line} of {self.path}"
-                                f" ({value!r}): fill it in or delete the row")
+                where = (f"line {line} of {self.path} has no value in the target column {name!r}"
+                         if role == "target" else
+                         f"missing value in column {name!r} at line {line} of {self.path}")
+                raise DataError(f"{where} ({value!r}): fill it in or delete the row")
         return values
 
 
@@ -208,13 +210,7 @@ def is_integer(value: str) -> bool:
 def target_column(table: Table, target: str) -> list[str]:
     """The target's values; a blank target names its line (a row cannot be learnt without one)."""
     require_column(table, target, "target")
-    index = table.header.index(target)
-    values = [row[index].strip() for row in table.rows]
-    for value, line in zip(values, table.lines, strict=True):
-        if value.lower() in MISSING:
-            raise DataError(f"line {line} of {table.path} has no value in the target column {target!r} "
-                            f"({value!r}): fill it in or delete the row")
-    return values
+    return table.column(target, role="target")
 
 
 def infer_task(target: list[str], task: str, table: Table, column: str = "target",

@@ -55,11 +55,18 @@ def as_inputs(features: Any, specs: list[Any]) -> list[np.ndarray]:
 
 def split_arrays(split: Any, info: Any, specs: list[Any], limit: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Up to `limit` normalised examples of a split as model inputs and labels."""
+    return take(split, info, specs, limit)
+
+
+def take(split: Any, info: Any, specs: list[Any], limit: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Up to `limit` examples of a split (`eval_stream` of `info`; None: as they are) as inputs in
+    signature order, strings as numpy object arrays of `str`, and their labels."""
     from zoo.data.pipeline import eval_stream
 
     chunks, labels, n = [], [], 0
-    for features, label in eval_stream(split, info, 256, cache=False):
-        chunks.append(as_inputs(features, specs))
+    for features, label, *_ in eval_stream(split, info, 256, cache=False):
+        chunks.append([np.vectorize(bytes.decode, otypes=[object])(x) if x.dtype == object else x
+                       for x in as_inputs(features, specs)])
         labels.append(np.asarray(label))
         n += len(labels[-1])
         if n >= limit:
@@ -74,8 +81,6 @@ def raw_arrays(split: Any, specs: list[Any], limit: int, resize: list[int] | Non
 
     Images of varying size are brought to `resize` first (rounded, in their own dtype), so that they
     batch; `zoo predict` on images of other sizes is checked against Keras by the tests."""
-    from zoo.data.pipeline import eval_stream
-
     if resize:
         import tensorflow as tf
 
@@ -85,16 +90,7 @@ def raw_arrays(split: Any, specs: list[Any], limit: int, resize: list[int] | Non
             return (tf.cast(resized, image.dtype), label, *rest)
 
         split = split.map(same_size)
-    chunks, labels, n = [], [], 0
-    for features, label, *_ in eval_stream(split, None, 256, cache=False):
-        chunks.append([np.vectorize(bytes.decode, otypes=[object])(x) if x.dtype == object else x
-                       for x in as_inputs(features, specs)])
-        labels.append(np.asarray(label))
-        n += len(labels[-1])
-        if n >= limit:
-            break
-    inputs = [np.concatenate([c[i] for c in chunks])[:limit] for i in range(len(specs))]
-    return inputs, np.concatenate(labels)[:limit]
+    return take(split, None, specs, limit)
 
 
 def raw_specs(features: list[dict[str, Any]]) -> list[Any]:
