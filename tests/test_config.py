@@ -32,6 +32,7 @@ NEEDS_VALUES = {
     "bert_mlm": {"dataset.path"},  # the unlabelled text
     "lstm_timeseries": {"dataset.path", "dataset.target"},
     "distill": {"distill.teacher"},  # the teacher run folder
+    "gpt_text_lines": {"dataset.path"},  # the text to learn
 }
 EXPECTED_EXPERIMENTS = {"cnn_digits", "mlp_breast_cancer", "mlp_diabetes", "cnn_mnist",
                         "mlp_csv_regression", "toy_iris", "bert_mlm", "bert_ag_news", "bert_sst2", "distill"}
