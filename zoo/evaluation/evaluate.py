@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -41,20 +40,10 @@ def _load_model(run: Any, checkpoint: str, cfg: Any, splits: Any) -> Any:
 def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
     """The run's folder, config, task, prepared splits and rebuilt Keras network (which takes
     preprocessed inputs; `task.saved_model(model, splits)` puts the preprocessor in front)."""
-    from zoo.training.rundir import RunDir
+    from zoo.training.rundir import open_finished
     from zoo.training.task import task_for
 
-    run = RunDir(run_dir)
-    if not run.path.is_dir():
-        raise RunDirError(f"run folder {run.path} does not exist: pass the folder `zoo train` printed")
-    cfg = run.load_config()
-    if not run.dataset_info.exists():
-        raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
-    try:
-        json.loads(run.dataset_info.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{run.dataset_info} is corrupt ({str(exc).splitlines()[0]}): copy it back from "
-                          "an exported bundle of this run, or train the run again") from None
+    run, cfg = open_finished(run_dir)
     registry = get_registry()
     task = task_for(registry.model(cfg.model.name))
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)

@@ -28,16 +28,10 @@ def generate(prompts: list[str], run_dir: str | Path | None = None, bundle: str 
 
 def generate_from_run(run_dir: str | Path, prompts: list[str], options: GenerationOptions,
                       checkpoint: str) -> list[str]:
-    from zoo.errors import RunDirError
     from zoo.registry import get_registry
-    from zoo.training.rundir import RunDir
+    from zoo.training.rundir import open_finished
     from zoo.training.task import task_for
 
-    run = RunDir(run_dir)
-    if not run.path.is_dir():
-        raise RunDirError(f"run folder {run.path} does not exist: pass the folder `zoo train` printed")
-    cfg = run.load_config()
-    if not run.dataset_info.exists():
-        raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
+    run, cfg = open_finished(run_dir)
     task: Any = task_for(get_registry().model(cfg.model.name))
     return task.generate(run, cfg, list(prompts), options, checkpoint)

@@ -170,3 +170,22 @@ class RunDir:
             root.removeHandler(handler)
             root.setLevel(level)
             handler.close()
+
+
+def open_finished(run_dir: str | os.PathLike) -> tuple[RunDir, Any]:
+    """A finished run's folder and config, for `zoo evaluate`, `zoo export` and `zoo generate`; a
+    RunDirError says what is missing or corrupt and what to do."""
+    from zoo.errors import RunDirError
+
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise RunDirError(f"run folder {run.path} does not exist: pass the folder `zoo train` printed")
+    cfg = run.load_config()
+    if not run.dataset_info.exists():
+        raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
+    try:
+        json.loads(run.dataset_info.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{run.dataset_info} is corrupt ({str(exc).splitlines()[0]}): copy it back from "
+                          "an exported bundle of this run, or train the run again") from None
+    return run, cfg
