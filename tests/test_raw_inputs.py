@@ -73,6 +73,18 @@ def raw_rows(root):
     return path, rows
 
 
+def blank(cell):
+    return cell.strip().lower() in ("", "na")
+
+
+def onnx_bundle(root):
+    """The run's ONNX bundle (exported by the format test, or here when run alone)."""
+    bundle = root / "run" / "export" / "onnx"
+    if not bundle.exists():
+        export(root / "run", format="onnx")
+    return bundle
+
+
 def keras_predictions(run_dir, rows):
     import tensorflow as tf
 
@@ -82,9 +94,9 @@ def keras_predictions(run_dir, rows):
     for f in splits.info.features:
         cells = [row[f["column"]].strip() for row in rows]
         if f["dtype"] == "string":
-            inputs[f["name"]] = tf.constant([["" if c.lower() in ("", "na") else c] for c in cells])
+            inputs[f["name"]] = tf.constant([["" if blank(c) else c] for c in cells])
         else:
-            numbers = [[np.nan if c.lower() in ("", "na") else float(c)] for c in cells]
+            numbers = [[np.nan if blank(c) else float(c)] for c in cells]
             inputs[f["name"]] = tf.constant(numbers, tf.float32)
     return np.asarray(model(inputs, training=False)).reshape(-1)
 
@@ -110,9 +122,7 @@ def test_each_bundle_takes_the_raw_csv_and_predicts_what_keras_predicts(diabetes
 
 def test_onnx_predict_on_raw_strings_and_blanks_needs_no_tensorflow(diabetes_run):
     root, _ = diabetes_run
-    bundle = root / "run" / "export" / "onnx"
-    if not bundle.exists():
-        export(root / "run", format="onnx")
+    bundle = onnx_bundle(root)
     path, _ = raw_rows(root)
     code = ("import sys; from zoo.cli.main import main; "
             f"rc = main(['predict', 'bundle={bundle}', 'input={path}', 'output={root / 'tf_free.json'}']); "
@@ -125,9 +135,7 @@ def test_onnx_predict_on_raw_strings_and_blanks_needs_no_tensorflow(diabetes_run
 
 def test_a_bad_cell_or_a_missing_column_in_a_prediction_file_is_named(diabetes_run):
     root, _ = diabetes_run
-    bundle = root / "run" / "export" / "onnx"
-    if not bundle.exists():
-        export(root / "run", format="onnx")
+    bundle = onnx_bundle(root)
     rows = list(csv.reader((root / "diabetes.csv").open()))
     bad = root / "bad.csv"
     rows[3][2] = "obese"  # bmi
@@ -160,12 +168,8 @@ def test_the_server_takes_named_raw_columns_with_nulls_and_unseen_categories(dia
     from zoo.serving.server import ModelServer, start
 
     root, _ = diabetes_run
-    bundle_dir = root / "run" / "export" / "onnx"
-    if not bundle_dir.exists():
-        export(root / "run", format="onnx")
     _, rows = raw_rows(root)
-    bundle = load_bundle(bundle_dir)
-    blank = lambda v: v.strip().lower() in ("", "na")  # noqa: E731
+    bundle = load_bundle(onnx_bundle(root))
     instances = [{i["name"]: (row[i["column"]] if i["dtype"] == "string" else
                               None if blank(row[i["column"]]) else float(row[i["column"]]))
                   for i in bundle.inputs} for row in rows[:8]]

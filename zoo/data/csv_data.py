@@ -285,14 +285,3 @@ def check_float32(value: str, where: str) -> None:
     if abs(float(value)) > FLOAT32_MAX:
         raise DataError(f"{where}: {value!r} is out of float32 range (|x| <= {FLOAT32_MAX:.3g}): "
                         "rescale the column or fix the value")
-
-
-def numbers(table: Table, column: str) -> np.ndarray:
-    """The values of a feature column as float64; a DataError names a non-numeric value."""
-    values = table.column(column)
-    for value, line in zip(values, table.lines, strict=True):
-        if not is_number(value):
-            raise DataError(f"feature column {column!r} of {table.path} is not numeric (line "
-                            f"{line}: {value!r}): encode it as numbers or leave it out with "
-                            "dataset.features=[...]")
-    return np.array([float(v) for v in values])

@@ -44,28 +44,23 @@ def read_csv(path: Path, feature_names: list[str] | None, width: int) -> tuple[l
     return [str(i + 1) for i in range(len(body))], data
 
 
-MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}  # as zoo.data.csv_data reads training files
-
-
 def column_array(values: list[str], spec: dict[str, Any], where: str, first_line: int) -> np.ndarray:
-    """One raw input from a column's cells: float32 (blanks NaN, imputed in the model) or strings."""
+    """One raw input from a column's cells: float32 (blanks NaN, imputed in the model) or strings,
+    blanks and bad numbers judged as `zoo.data.csv_data` judges training files."""
+    from zoo.data.csv_data import FLOAT32_MAX, MISSING, is_number
+
+    cells = [v.strip() for v in values]
     if spec["dtype"] == "string":
-        return np.array(["" if v.strip().lower() in MISSING else v.strip() for v in values],
-                        dtype=object).reshape(-1, 1)
-    out = np.empty(len(values), np.float32)
-    for i, value in enumerate(values):
-        value = value.strip()
+        return np.array(["" if v.lower() in MISSING else v for v in cells], dtype=object).reshape(-1, 1)
+    out = np.empty(len(cells), np.float32)
+    for i, value in enumerate(cells):
         if value.lower() in MISSING:
             out[i] = np.nan
-            continue
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-        if number is None or not np.isfinite(number) or abs(number) > np.finfo(np.float32).max:
+        elif is_number(value) and abs(float(value)) <= FLOAT32_MAX:
+            out[i] = float(value)
+        else:
             raise DataError(f"{where}, line {first_line + i}: column {spec['column']!r} takes numbers, got "
                             f"{value!r}: fix the value or leave the cell blank")
-        out[i] = number
     return out.reshape(-1, 1)
 
 
