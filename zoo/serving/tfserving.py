@@ -206,6 +206,6 @@ def metadata(served: ServedVersion) -> dict[str, Any]:
                          "zoo": {"task": meta["task"], "modality": meta["modality"], "kind": kind(served),
                                  "class_names": served.bundle.class_names, "format": meta["format"],
                                  "part": served.bundle.part,
-                                 "text": (served.bundle.text_spec or {}).get("kind"),
+                                 "text": (served.bundle.text_spec or {}).get("tokenizer"),
                                  "quantize": meta.get("quantize"), "verification": meta.get("verification"),
                                  "drift_profile": served.drift is not None}}}

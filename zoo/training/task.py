@@ -99,7 +99,8 @@ class Task:
         return default_parts(model, self, cfg, splits)
 
     def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
-        """How `zoo predict`/`zoo serve` tokenise raw text for this model (`zoo.serving.text`),
+        """How `zoo predict`/`zoo serve` tokenise raw text for this model: the `tokenizer.json` the
+        family wrote into the run folder and how its encodings feed the model (`zoo.serving.text`),
         or None when the model does not read text."""
         return None
 
