@@ -59,9 +59,9 @@ def test_bert_tokenizer_json_ids_equal_keras_hub_preprocessor_on_a_real_corpus(t
 
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=minilm_vocabulary, lowercase=lowercase)
     keras_side = keras_preprocessor(tokenizer, length)
+    outputs = {"token_ids": "ids", "segment_ids": "type_ids", "padding_mask": "attention_mask"}
     bundle_side = bundle_encoder(tmp_path, runtime_tokenizer(tokenizer.get_vocabulary(), lowercase, length),
-                                 {"pair_truncation": "round_robin", "outputs": {
-                                     "token_ids": "ids", "segment_ids": "type_ids", "padding_mask": "attention_mask"}})
+                                 {"pair_truncation": "round_robin", "outputs": outputs})
     half = len(texts) // 2
     first, second = texts[:half], texts[half:2 * half]
     for inputs, features in [(texts, keras_side(tf.constant(texts))),

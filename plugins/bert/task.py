@@ -6,7 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
-from zoo_plugins.bert.tokenizer import TOKENIZER_JSON, VOCABULARY_FILE, fit_tokenizer, load_tokenizer, save_tokenizer
+from zoo_plugins.bert.tokenizer import (
+    TOKENIZER_JSON,
+    VOCABULARY_FILE,
+    fit_tokenizer,
+    load_tokenizer,
+    save_tokenizer,
+)
 from zoo_plugins.text.batching import map_in_batches
 from zoo_plugins.text.scoring import evaluate_compiled
 

@@ -81,12 +81,13 @@ def runtime_tokenizer(vocabulary: list[str], lowercase: bool, sequence_length: i
              normalizers.Replace(Regex(IN_WORD_SPACES), NOT_IN_ANY_VOCABULARY)]
     if lowercase:
         steps += [*(normalizers.Replace(k, v) for k, v in full_case_folds().items()),
-                  normalizers.Lowercase(), normalizers.NFKC(), normalizers.Replace(Regex(DEFAULT_IGNORABLE), "")]
+                  normalizers.Lowercase(), normalizers.NFKC(),
+                  normalizers.Replace(Regex(DEFAULT_IGNORABLE), "")]
     steps.append(normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=True, strip_accents=False,
                                             lowercase=False))
     tokenizer.normalizer = normalizers.Sequence(steps)
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(WORD_DELIMITERS), "removed"),
-                                                       pre_tokenizers.Punctuation("isolated")])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex(WORD_DELIMITERS), "removed"), pre_tokenizers.Punctuation("isolated")])
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", index["[CLS]"]), ("[SEP]", index["[SEP]"])])

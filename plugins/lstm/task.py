@@ -29,7 +29,8 @@ class RecurrentTask(Task):
             vectorizer = fit_vectorizer(splits.train, cfg.model)
             vocabulary = vectorizer.get_vocabulary()
             path.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
-            runtime_tokenizer(vocabulary, cfg.model.sequence_length).save(str(Path(run.path) / TOKENIZER_JSON))
+            tokenizer = runtime_tokenizer(vocabulary, cfg.model.sequence_length)
+            tokenizer.save(str(Path(run.path) / TOKENIZER_JSON))
             describe_ids(splits.info, vocabulary, cfg.model.sequence_length, path)
             splits.info.save(run.dataset_info)
         else:
@@ -44,13 +45,14 @@ class RecurrentTask(Task):
         return evaluate_compiled(model, dataset, info)
 
     def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
-        """The run's `tokenizer.json`: Keras TextVectorization's lower case, no punctuation, split on spaces."""
+        """The run's `tokenizer.json`: TextVectorization's lower case, no punctuation, split on spaces."""
         from zoo.export.parts import text_columns
 
         if info.modality != "text":
             return None
         return {"tokenizer": TOKENIZER_JSON, "pairs": bool(info.extra.get("text_pairs")),
-                "pair_separator": PAIR_SEPARATOR, "columns": text_columns(cfg), "outputs": {"token_ids": "ids"}}
+                "pair_separator": PAIR_SEPARATOR, "columns": text_columns(cfg),
+                "outputs": {"token_ids": "ids"}}
 
 
 def make_vectorizer(model_cfg: Any, vocabulary: list[str] | None = None) -> Any:
