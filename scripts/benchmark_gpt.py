@@ -95,15 +95,15 @@ def run_zoo(path: Path, size: str, length: int, steps: int, epochs: int) -> dict
 def generation_speed(run_dir: Path, new_tokens: int, repeats: int) -> dict:
     """Greedy tokens/s of one prompt: Keras (keras-hub cached generate) vs the ONNX loop."""
     from zoo.export.exporter import export
-    from zoo.generation.options import GenerationOptions
+    from zoo.runtime.generation_options import GenerationOptions
 
     bundle = export(run_dir, format="onnx")["bundle"]
     options = GenerationOptions(max_new_tokens=new_tokens, sampler="greedy")
     from zoo_plugins.gpt.generate import load_model
 
     from zoo.data.base import DatasetInfo
-    from zoo.generation.onnx_loop import BundleGenerator
-    from zoo.training.rundir import RunDir
+    from zoo.run.rundir import RunDir
+    from zoo.runtime.generate import BundleGenerator
 
     run = RunDir(run_dir)
     model = load_model(run, run.load_config(), DatasetInfo.load(run.dataset_info), "final")

@@ -23,9 +23,9 @@ import numpy as np
 from zoo.evaluation.evaluate import load_run
 from zoo.export.convert import ExportError
 from zoo.export.exporter import export, split_arrays
-from zoo.export.runners import KerasRunner, OnnxRunner, TFLiteRunner
-from zoo.export.runtime import load_bundle
-from zoo.export.signature import input_signature, model_inputs
+from zoo.runtime.bundle import load_bundle
+from zoo.runtime.runners import KerasRunner, OnnxRunner, TFLiteRunner
+from zoo.runtime.signature import input_signature, model_inputs
 from zoo.serving.server import ModelServer, start
 
 

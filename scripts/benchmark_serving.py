@@ -161,7 +161,7 @@ def old_server_code(ref: str, folder: Path, bundle: Path, port: int) -> str:
                               capture_output=True, text=True).stdout
         (folder / f"old_{module}.py").write_text(text.replace("zoo.serving.batcher", "old_batcher"))
     return (f"import sys; sys.path.insert(0, {str(folder)!r}); from old_server import ModelServer; "
-            f"from zoo.export.runtime import load_bundle; "
+            f"from zoo.runtime.bundle import load_bundle; "
             f"ModelServer([load_bundle({str(bundle)!r})], {HOST!r}, {port}).serve_forever()")
 
 
@@ -196,7 +196,7 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    from zoo.export.runtime import load_bundle
+    from zoo.runtime.bundle import load_bundle
 
     zoo = str(Path(sys.executable).with_name("zoo"))
     results: dict[str, Any] = {}

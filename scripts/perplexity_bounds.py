@@ -18,9 +18,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args()
-    from zoo.registry import get_registry
-    from zoo.training.rundir import RunDir
-    from zoo.training.task import task_for
+    from zoo.core.registry import get_registry
+    from zoo.run.rundir import RunDir
+    from zoo.tasks.task import task_for
 
     run = RunDir(args.run_dir)
     cfg = run.load_config()

@@ -9,7 +9,7 @@ import pytest
 from text_corpus import write_corpus
 
 import zoo
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 QUICK = ["trainer.tensorboard=false", "trainer.plots=false"]
 
@@ -35,7 +35,7 @@ def fine_tune(splits, info, pretrained: bool, steps: int = 10) -> tuple[float, f
 def test_pretrained_minilm_learns_a_task_that_random_init_does_not(corpus, tmp_path):
     from zoo_plugins.bert.task import BertTask
 
-    from zoo.training.rundir import RunDir
+    from zoo.run.rundir import RunDir
 
     cfg = zoo.compose(["experiment=bert_text_csv", f"dataset.path={corpus}", "dataset.label_column=topic",
                        "model.sequence_length=24"])

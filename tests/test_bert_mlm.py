@@ -10,8 +10,8 @@ import pytest
 from text_corpus import SOURCES, docstrings
 
 import zoo
+from zoo.core.errors import DataError, ZooError
 from zoo.data.base import DatasetInfo
-from zoo.errors import DataError, ZooError
 
 QUICK = ["trainer.tensorboard=false", "trainer.plots=false"]
 MLM = ["experiment=bert_mlm", "model.preset=tiny", "model.sequence_length=32", "model.vocabulary_size=800",
@@ -56,7 +56,7 @@ def test_pretrain_mirrored_then_fine_tune_from_the_run(lines, tmp_path):
 def test_masks_are_seeded_per_split_and_copy(lines, tmp_path):
     from zoo_plugins.bert.mlm import MaskedLMTask
 
-    from zoo.training.rundir import RunDir
+    from zoo.run.rundir import RunDir
 
     cfg = zoo.compose([*MLM, f"dataset.path={lines}", "model.mask_copies=2"])
 

@@ -1,4 +1,4 @@
-"""Each work-around in `zoo.compat` is still needed, and still works (fails when upstream changes)."""
+"""Each work-around in `zoo.core.compat` is still needed, and still works (fails when upstream changes)."""
 
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ def onnx_inputs(model):
 
 def test_adapted_normalization_still_leaks_graph_inputs_into_onnx_without_the_freeze():
     _, names = onnx_inputs(normalized_model())
-    assert len(names) > 1, "fixed upstream: zoo.compat.freeze_normalization can go"
+    assert len(names) > 1, "fixed upstream: zoo.core.compat.freeze_normalization can go"
 
 
 def test_frozen_normalization_converts_to_one_input_and_matches_keras():
     import onnxruntime as ort
 
-    from zoo.compat import freeze_normalization
+    from zoo.core.compat import freeze_normalization
 
     model = normalized_model()
     x = np.random.default_rng(1).normal(3, 2, (5, 3)).astype(np.float32)

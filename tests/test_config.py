@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import zoo
-from zoo.registry import build_registry, reset_registry
+from zoo.core.registry import build_registry, reset_registry
 
 ZOO_ENV = ("ZOO_PLUGINS", "ZOO_DISABLE_PLUGINS", "ZOO_DISABLE_PLUGIN_AUTOLOAD")
 TOY_MISSING = "the toy plugin is not installed: run `pip install ./tests/toy_plugin`"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from zoo.core.errors import DataError
 from zoo.data import csv_data
 from zoo.data.configs import CSVDatasetConfig
-from zoo.errors import DataError
 
 SPECIES = ("setosa", "versicolor", "virginica")
 

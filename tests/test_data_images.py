@@ -7,9 +7,9 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
+from zoo.core.errors import DataError
 from zoo.data import image_folder
 from zoo.data.configs import ImageFolderDatasetConfig
-from zoo.errors import DataError
 
 COLOURS = {"blue": (0, 0, 255), "red": (255, 0, 0)}  # class -> RGB fill
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from zoo.core.errors import DataError
 from zoo.data import sklearn_data, splits, tfds_data
 from zoo.data.configs import DatasetConfig, SklearnDatasetConfig, TFDSDatasetConfig
-from zoo.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -283,7 +283,7 @@ def compose_dataset():
     from hydra import compose, initialize_config_dir
     from hydra.core.config_store import ConfigStore
 
-    from zoo.builtin import zoo_datasets
+    from zoo.data.builtin import zoo_datasets
 
     for spec in zoo_datasets():  # what the core stores for each registered dataset
         ConfigStore.instance().store(group="schema/dataset", name=spec.name, node=spec.config)

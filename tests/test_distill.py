@@ -10,7 +10,7 @@ import pytest
 from conftest import run_zoo, train_interrupted
 
 import zoo
-from zoo.errors import DataError, RunDirError, ZooError
+from zoo.core.errors import DataError, RunDirError, ZooError
 
 QUICK = ["trainer.plots=false", "trainer.tensorboard=false"]
 STUDENT = ["model.hidden_sizes=[16]", "model.dropout=0.0", "trainer.epochs=8", *QUICK]

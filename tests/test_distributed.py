@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO
 
 import zoo
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 from zoo.launch.local import cluster_configs
 from zoo.training.distributed import is_chief, read_tf_config
 

@@ -12,7 +12,7 @@ from PIL import Image
 from sklearn import datasets
 
 import zoo
-from zoo.errors import DataError
+from zoo.core.errors import DataError
 
 QUICK = ("trainer.plots=false", "trainer.tensorboard=false")
 

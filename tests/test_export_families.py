@@ -11,7 +11,7 @@ import pytest
 
 import zoo
 from zoo.export.exporter import export
-from zoo.export.runtime import load_bundle
+from zoo.runtime.bundle import load_bundle
 
 QUICK = ("trainer.plots=false", "trainer.tensorboard=false")
 WORDS = {"pos": ["good", "great", "lovely", "happy"], "neg": ["bad", "awful", "poor", "ugly"]}

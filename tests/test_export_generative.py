@@ -14,9 +14,9 @@ from conftest import run_zoo
 from PIL import Image
 
 import zoo
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 from zoo.export.exporter import export
-from zoo.export.runtime import BundleError, load_bundle
+from zoo.runtime.bundle import BundleError, load_bundle
 
 QUICK = ("trainer.plots=false", "trainer.tensorboard=false")
 DIGITS_RANGE = (0.0, 16.0)  # scikit-learn digits: grey levels 0..16

@@ -17,10 +17,10 @@ from conftest import run_zoo
 from text_corpus import SOURCES, docstrings, write_corpus
 
 import zoo
-from zoo.errors import DataError
+from zoo.core.errors import DataError
 from zoo.export.exporter import export
-from zoo.export.runtime import load_bundle
-from zoo.serving.text import TextEncoder
+from zoo.runtime.bundle import load_bundle
+from zoo.runtime.text import TextEncoder
 
 QUICK = ("trainer.plots=false", "trainer.tensorboard=false")
 # What real text holds beside plain ASCII words: accents, ligatures, CJK, emoji, no-break and

@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 import zoo
+from zoo.core.errors import ZooError
 from zoo.data.base import DatasetInfo
-from zoo.errors import ZooError
 from zoo.evaluation import generative
 
 QUICK = ["trainer.plots=false", "trainer.tensorboard=false"]
@@ -139,7 +139,7 @@ def test_resumed_gan_restores_both_optimizers_and_the_epoch(tmp_path, monkeypatc
 
 @pytest.mark.parametrize("name", ["gan_bce", "hinge", "wgan_gp"])
 def test_adversarial_losses_reward_the_right_side(name):
-    loss = zoo.registry.get_registry().loss(name).build(None)
+    loss = zoo.core.registry.get_registry().loss(name).build(None)
     confident_real, confident_fake = np.array([4.0, 3.0], "float32"), np.array([-4.0, -3.0], "float32")
     good = np.mean(loss.discriminator(confident_real, confident_fake))
     bad = np.mean(loss.discriminator(confident_fake, confident_real))

@@ -15,8 +15,8 @@ from conftest import run_zoo, train_interrupted
 from licence_corpus import write_lines
 
 import zoo
-from zoo.errors import ZooError
-from zoo.generation.options import GenerationOptions
+from zoo.core.errors import ZooError
+from zoo.runtime.generation_options import GenerationOptions
 
 VOCABULARY = 400
 TINY = ["experiment=gpt_text_lines", "model.sequence_length=64", f"model.vocabulary_size={VOCABULARY}",
@@ -59,7 +59,7 @@ def unigram_perplexity(train_ids: np.ndarray, test_ids: np.ndarray, vocabulary: 
 def split_ids(run_dir, split):
     from zoo_plugins.gpt.task import CausalLMTask
 
-    from zoo.training.rundir import RunDir
+    from zoo.run.rundir import RunDir
 
     run = RunDir(run_dir)
     cfg = run.load_config()
@@ -116,8 +116,8 @@ def test_greedy_generation_is_deterministic_and_onnx_reproduces_keras(trained, b
     from zoo_plugins.gpt.generate import generate_ids, load_model
 
     from zoo.data.base import DatasetInfo
-    from zoo.generation.onnx_loop import BundleGenerator
-    from zoo.training.rundir import RunDir
+    from zoo.run.rundir import RunDir
+    from zoo.runtime.generate import BundleGenerator
 
     run = RunDir(trained.run_dir)
     model = load_model(run, run.load_config(), DatasetInfo.load(run.dataset_info), "final")
@@ -184,7 +184,7 @@ def test_fine_tunes_from_the_run_mirrored_in_mixed_precision(trained, corpus, tm
 
 
 def test_other_families_do_not_generate():
-    from zoo.training.task import Task
+    from zoo.tasks.task import Task
 
     with pytest.raises(ZooError, match="model 'mlp' does not generate text"):
         Task().generate(None, zoo.compose(["model=mlp"]), ["hi"], GenerationOptions())
@@ -200,7 +200,7 @@ def test_unigram_helper_on_a_known_distribution():
 
 @pytest.fixture(scope="module")
 def generator(bundle):
-    from zoo.generation.onnx_loop import BundleGenerator
+    from zoo.runtime.generate import BundleGenerator
 
     return BundleGenerator.open(bundle["bundle"])
 
@@ -251,7 +251,7 @@ def test_completion_answers_and_streams_the_same_text(generator):
 def test_openai_client_gets_a_completion_and_a_stream_from_the_server(bundle, generator):
     import openai
 
-    from zoo.export.runtime import load_bundle
+    from zoo.runtime.bundle import load_bundle
     from zoo.serving.server import ModelServer, start
 
     server = ModelServer([load_bundle(bundle["bundle"])], port=0)

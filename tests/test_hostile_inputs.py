@@ -441,7 +441,7 @@ def test_tracebacks_only_when_asked_for(tmp_path, no_tf):
 
 def test_the_python_api_checks_ranges_before_the_run_folder_exists(tmp_path):
     import zoo
-    from zoo.errors import ZooError
+    from zoo.core.errors import ZooError
 
     with pytest.raises(ZooError, match="trainer.batch_size=0 is out of range"):
         zoo.train(["experiment=mlp_iris", "trainer.batch_size=0"], tmp_path / "run")

@@ -9,8 +9,8 @@ import pytest
 from text_corpus import write_corpus
 
 import zoo
+from zoo.core.errors import DataError
 from zoo.data.base import DatasetInfo
-from zoo.errors import DataError
 
 QUICK = ["trainer.tensorboard=false", "trainer.plots=false", "trainer.batch_size=16"]
 

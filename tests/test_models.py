@@ -8,9 +8,9 @@ import pytest
 from sklearn import metrics as skm
 
 import zoo
+from zoo.core.registry import get_registry
+from zoo.core.specs import GENERATIVE, UNLABELLED
 from zoo.data.base import DatasetInfo
-from zoo.registry import get_registry
-from zoo.specs import GENERATIVE, UNLABELLED
 
 IMAGE = DatasetInfo("images", "classification", "image", (8, 8, 1), num_classes=10)
 TABULAR = DatasetInfo("table", "classification", "tabular", (5,), num_classes=3)
@@ -31,7 +31,7 @@ def unlabelled(name: str) -> bool:
 
 
 def generates_text(name: str) -> bool:
-    from zoo.training.task import Task, task_for
+    from zoo.tasks.task import Task, task_for
 
     return type(task_for(get_registry().model(name))).generate is not Task.generate
 
@@ -122,7 +122,7 @@ def compiled_generative(name: str, info: DatasetInfo):
     """A generative model compiled through its own Task, its optimizers built (as on resume)."""
     from omegaconf import OmegaConf
 
-    from zoo.training.task import task_for
+    from zoo.tasks.task import task_for
 
     keras.utils.set_random_seed(0)
     model = zoo.build_model(name, info=info)
@@ -192,7 +192,7 @@ def test_cnn_config_options_shape_the_network():
 
 
 def test_cnn_rejects_non_images_with_advice():
-    with pytest.raises(zoo.errors.ZooError, match="use model=mlp"):
+    with pytest.raises(zoo.core.errors.ZooError, match="use model=mlp"):
         zoo.build_model("cnn", input_shape=(10,), num_classes=2)
 
 

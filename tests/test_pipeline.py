@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.core.errors import ZooError
 from zoo.data.pipeline import eval_stream, train_stream
-from zoo.errors import ZooError
 
 
 def features(dataset) -> np.ndarray:

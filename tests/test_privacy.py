@@ -13,7 +13,7 @@ import pytest
 from conftest import train_interrupted
 
 import zoo
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 QUICK = ["trainer.plots=false", "trainer.tensorboard=false"]
 # iris: 108 training examples, 9 full batches of 12 per epoch

@@ -164,7 +164,7 @@ def test_a_family_config_carries_its_training_recipe_unless_the_user_sets_it():
 def test_the_server_takes_named_raw_columns_with_nulls_and_unseen_categories(diabetes_run):
     import http.client
 
-    from zoo.export.runtime import load_bundle
+    from zoo.runtime.bundle import load_bundle
     from zoo.serving.server import ModelServer, start
 
     root, _ = diabetes_run

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import zoo
-from zoo import hookspecs
-from zoo.errors import DuplicateNameError, UnknownNameError
-from zoo.registry import CORE_PLUGIN, KINDS, build_registry, reset_registry
-from zoo.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
+from zoo.core import hookspecs
+from zoo.core.errors import DuplicateNameError, UnknownNameError
+from zoo.core.registry import CORE_PLUGIN, KINDS, build_registry, reset_registry
+from zoo.core.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
 
 REPO = Path(__file__).resolve().parents[1]
 ZOO_ENV = ("ZOO_PLUGINS", "ZOO_DISABLE_PLUGINS", "ZOO_DISABLE_PLUGIN_AUTOLOAD")
@@ -200,7 +200,7 @@ def test_disable_autoload_loads_only_the_core(monkeypatch):
 
 
 def test_core_alone_never_imports_the_builtin_plugin_package():
-    code = ("import sys; from zoo.registry import build_registry; r = build_registry(); "
+    code = ("import sys; from zoo.core.registry import build_registry; r = build_registry(); "
             "print(r.names('model'), [p.name for p in r.plugins], 'zoo_plugins' in sys.modules)")
     env = _zoo_env(ZOO_DISABLE_PLUGIN_AUTOLOAD="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

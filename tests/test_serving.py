@@ -26,8 +26,8 @@ from tritonclient.utils import InferenceServerException
 
 import zoo
 from zoo.export.exporter import export
-from zoo.export.profile import write_training_profile
-from zoo.export.runtime import load_bundle
+from zoo.runtime.bundle import load_bundle
+from zoo.runtime.profile import write_training_profile
 from zoo.serving.options import ServeOptions
 from zoo.serving.server import ModelServer, start
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from sklearn import datasets
 
-from zoo.export.profile import build_profile, load_profile, write_training_profile
+from zoo.runtime.profile import build_profile, load_profile, write_training_profile
 from zoo.serving.batcher import DynamicBatcher
 from zoo.serving.codec import ApiError, to_array
 from zoo.serving.drift import DriftMonitor, psi

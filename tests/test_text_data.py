@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.errors import DataError
+from zoo.core.errors import DataError
 
 
 def write(path, text, encoding="utf-8"):

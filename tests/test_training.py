@@ -9,7 +9,7 @@ import pytest
 from conftest import run_zoo, train_interrupted
 
 import zoo
-from zoo.errors import RunDirError, ZooError
+from zoo.core.errors import RunDirError, ZooError
 
 
 def quick(*overrides: str) -> list[str]:
@@ -236,8 +236,8 @@ def test_interrupted_run_without_resume_needs_overwrite(tmp_path):
 def test_best_checkpoint_follows_the_monitor_and_survives_a_restart(tmp_path):
     import keras
 
+    from zoo.run.rundir import RunDir
     from zoo.training.callbacks import ResumableCheckpoint
-    from zoo.training.rundir import RunDir
 
     run = RunDir(tmp_path)
     run.checkpoints.mkdir(parents=True)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import os
 
-from zoo.hookspecs import hookimpl
-from zoo.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
-
-__version__ = "0.1.0"
+from zoo.core.hookspecs import hookimpl
+from zoo.core.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
+from zoo.core.version import __version__
 
 # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -10,8 +10,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.config.compose import compose
-from zoo.errors import ZooError
-from zoo.registry import PluginInfo, get_registry
+from zoo.core.errors import ZooError
+from zoo.core.registry import PluginInfo, get_registry
 from zoo.training.trainer import TrainResult
 
 __all__ = ["build_model", "compose", "evaluate", "generate", "list_datasets", "list_experiments",
@@ -85,7 +85,7 @@ def load_dataset(name: str, seed: int = 42, **params: Any) -> Any:
 def train(cfg: DictConfig | Sequence[str] | None = None, run_dir: str | Path | None = None
           ) -> TrainResult:
     """Train from a composed config (or a list of overrides); returns metrics, run dir, model."""
-    from zoo.cli.hydra_apps import check_missing
+    from zoo.config.validate import check_missing
     from zoo.training.trainer import train as run_training
 
     if cfg is None or not isinstance(cfg, DictConfig):
@@ -110,10 +110,10 @@ def generate(prompts: str | Sequence[str], run_dir: str | Path | None = None,
 
     `zoo.generate("The licence", run_dir="runs/gpt", max_new_tokens=20, sampler="top_p", seed=1)`;
     a single prompt gives one string, a list gives a list. `sampling` are the fields of
-    `zoo.generation.options.GenerationOptions` (or pass `options=`).
+    `zoo.runtime.generation_options.GenerationOptions` (or pass `options=`).
     """
     from zoo.generation.api import generate as run_generation
-    from zoo.generation.options import GenerationOptions
+    from zoo.runtime.generation_options import GenerationOptions
 
     if options is None:
         options = GenerationOptions(**{k: tuple(v) if k == "stop" else v for k, v in sampling.items()})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.core.specs import CLASSIFICATION
 from zoo.data.base import DatasetInfo
-from zoo.specs import CLASSIFICATION
 
 
 def model_input(info: DatasetInfo, name: str = "features") -> Any:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo import hookimpl
-from zoo.config.schema import ModelConfig
-from zoo.lazy import lazy
-from zoo.specs import CLASSIFICATION, UNLABELLED, ModelSpec
+from zoo.sdk import CLASSIFICATION, UNLABELLED, ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass

@@ -19,9 +19,7 @@ from omegaconf import DictConfig
 from zoo_plugins.bert.model import make_backbone
 from zoo_plugins.bert.task import INPUTS, BertTask, first_text, tokenizer_for
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.errors import ZooError
-from zoo.registry import Registry
+from zoo.sdk import DatasetInfo, RawSplits, Registry, ZooError
 
 PRESET_FOLDER = "preset"
 MASK_INPUT = "mask_positions"
@@ -139,7 +137,7 @@ class MaskedLMTask(BertTask):
         return [SavePreset(Path(run.path) / PRESET_FOLDER, self.tokenizer)]
 
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
-        from zoo.evaluation.report import Evaluation
+        from zoo.sdk import Evaluation
 
         scores = model.evaluate(dataset, return_dict=True, verbose=0)
         loss = float(scores["loss"])

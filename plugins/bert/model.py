@@ -8,9 +8,7 @@ import keras
 from zoo_plugins.bert.presets import SIZES, checkpoint, is_size
 from zoo_plugins.bert.task import INPUTS
 
-from zoo.data.base import DatasetInfo
-from zoo.errors import ZooError
-from zoo.modeling import task_head
+from zoo.sdk import DatasetInfo, ZooError, task_head
 
 
 def make_backbone(cfg: Any, info: DatasetInfo) -> Any:

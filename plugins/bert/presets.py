@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.sdk import ZooError
 
 # Google's compact BERTs (Turc et al. 2019) and BERT-base.
 SIZES = {
@@ -38,7 +38,7 @@ def checkpoint(preset: str) -> str:
     found = package_checkpoint(preset)
     if found:
         return found
-    from zoo.data.tfds_data import network_reachable
+    from zoo.sdk import network_reachable
 
     if not network_reachable(KERAS_HUB_URL):
         raise ZooError(f"model.preset={preset!r} is not a size ({', '.join(SIZES)}), a directory or "

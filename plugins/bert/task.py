@@ -16,9 +16,7 @@ from zoo_plugins.bert.tokenizer import (
 from zoo_plugins.text.batching import map_in_batches
 from zoo_plugins.text.scoring import evaluate_compiled
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.lazy import import_tensorflow
-from zoo.training.task import Task
+from zoo.sdk import DatasetInfo, RawSplits, Task, import_tensorflow
 
 INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -38,7 +36,7 @@ class BertTask(Task):
 
     def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any]:
         """keras-hub's BERT preprocessing as the run's `tokenizer.json`: WordPiece, [CLS] a [SEP] b [SEP]."""
-        from zoo.export.parts import text_columns
+        from zoo.sdk import text_columns
 
         return {"tokenizer": TOKENIZER_JSON, "pairs": bool(info.extra.get("text_pairs")),
                 "pair_truncation": "round_robin", "columns": text_columns(cfg),
@@ -63,7 +61,7 @@ def tokenizer_for(splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> An
 
 
 def check_text(info: DatasetInfo, model: str) -> None:
-    from zoo.errors import ZooError
+    from zoo.sdk import ZooError
 
     if info.modality != "text":
         raise ZooError(f"model {model} reads text, but dataset {info.name!r} is {info.modality}: "

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zoo import hookimpl
-from zoo.config.schema import ModelConfig
-from zoo.lazy import lazy
-from zoo.specs import ModelSpec
+from zoo.sdk import ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass

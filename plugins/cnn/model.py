@@ -6,9 +6,7 @@ from typing import Any
 
 import keras
 
-from zoo.data.base import DatasetInfo
-from zoo.errors import ZooError
-from zoo.modeling import model_input, task_head
+from zoo.sdk import DatasetInfo, ZooError, model_input, task_head
 
 POOLING = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D, "none": None}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.export.parts import ExportPart
+from zoo.sdk import ExportPart
 
 CHECK_SAMPLES = 512
 SEEDS = {"test": 1, "train": 2}  # latent draws of the export check and of int8 calibration

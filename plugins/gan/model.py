@@ -6,8 +6,7 @@ from typing import Any
 
 import keras
 
-from zoo.data.base import DatasetInfo
-from zoo.errors import ZooError
+from zoo.sdk import DatasetInfo, ZooError
 
 
 def _inputs(cfg: Any, info: DatasetInfo, shape: tuple[int, ...], name: str) -> tuple[Any, Any, Any]:

@@ -8,8 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from zoo.data.base import DatasetInfo
-from zoo.evaluation.generative import save_grid
+from zoo.sdk import DatasetInfo, generative
 
 GRID_SAMPLES = 64
 GENERATOR_FILE = "generator.keras"
@@ -40,7 +39,8 @@ class GeneratorSamples(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         images = generate(self.model, GRID_SAMPLES, self.labels, self.seed)
-        save_grid(to_unit(images, self.info.extra["value_range"]), self.folder / f"epoch_{epoch + 1:03d}.png")
+        generative.save_grid(to_unit(images, self.info.extra["value_range"]),
+                             self.folder / f"epoch_{epoch + 1:03d}.png")
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.model.generator.save(self.run_path / GENERATOR_FILE)

@@ -9,11 +9,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.errors import ZooError
-from zoo.registry import Registry
-from zoo.specs import GENERATIVE
-from zoo.training.task import Task
+from zoo.sdk import GENERATIVE, DatasetInfo, RawSplits, Registry, Task, ZooError
 
 log = logging.getLogger("zoo.train")
 CLASSIFIER_FILE = "domain_classifier.keras"
@@ -37,7 +33,7 @@ class GenerativeTask(Task):
 
     def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
         """Scale features linearly so the training split spans `value_range` (saved as mean/std)."""
-        from zoo.preprocessing.prepare import as_float_images
+        from zoo.sdk import as_float_images
 
         splits = as_float_images(splits)
         self.splits, self.run, self.cfg = splits, run, cfg
@@ -72,14 +68,13 @@ class GenerativeTask(Task):
 
     def training_arrays(self, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
         """The scaled training split as arrays (the domain classifier's data and the reference)."""
-        from zoo.data.pipeline import eval_stream
-        from zoo.evaluation.generative import to_arrays
+        from zoo.sdk import eval_stream, generative
 
-        return to_arrays(eval_stream(self.splits.train, info, 256, cache=False))
+        return generative.to_arrays(eval_stream(self.splits.train, info, 256, cache=False))
 
     def quality(self, samples: np.ndarray, real: np.ndarray, info: DatasetInfo) -> dict[str, float]:
         """Frechet distance and confidence of `samples`, with real and noise anchors."""
-        from zoo.evaluation import generative
+        from zoo.sdk import generative
 
         x, y = self.training_arrays(info)
         if not info.num_classes:  # no labels to train a classifier: compare raw features
@@ -117,10 +112,9 @@ class GANTask(GenerativeTask):
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
         from zoo_plugins.gan.samples import generate
 
-        from zoo.evaluation.generative import to_arrays
-        from zoo.evaluation.report import Evaluation
+        from zoo.sdk import Evaluation, generative
 
-        real, labels = to_arrays(dataset)
+        real, labels = generative.to_arrays(dataset)
         samples = generate(model, len(real), labels, seed=self.cfg.trainer.seed + 1)
         return Evaluation(self.quality(samples, real, info))
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo import hookimpl
-from zoo.config.schema import ModelConfig
-from zoo.lazy import lazy
-from zoo.specs import UNLABELLED, ModelSpec
+from zoo.sdk import UNLABELLED, ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass

@@ -8,9 +8,7 @@ from typing import Any
 import numpy as np
 from zoo_plugins.gpt.tokenizer import TOKENIZER_JSON
 
-from zoo.data.base import DatasetInfo
-from zoo.export.parts import DEFAULT_PART, ExportPart
-from zoo.generation.onnx_loop import CAUSAL_LM
+from zoo.sdk import CAUSAL_LM, DEFAULT_PART, DatasetInfo, ExportPart
 
 CHECK_BLOCKS = 16  # test blocks of the float check (logits are [blocks, context, vocabulary])
 

@@ -8,11 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.data.base import DatasetInfo
-from zoo.errors import RunDirError
-from zoo.generation.codec import TextCodec
-from zoo.generation.options import GenerationOptions, cut_at_stop
-from zoo.registry import get_registry
+from zoo.sdk import DatasetInfo, GenerationOptions, RunDirError, TextCodec, cut_at_stop, get_registry
 
 BUCKET = 32  # generation widths are rounded up to this, so few shapes get traced
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from zoo_plugins.gpt.sizes import architecture, checkpoint, is_size
 
-from zoo.data.base import DatasetInfo
-from zoo.errors import ZooError
+from zoo.sdk import DatasetInfo, ZooError
 
 
 def make_backbone(cfg: Any, info: DatasetInfo) -> Any:

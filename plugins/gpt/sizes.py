@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.errors import ZooError, close_matches
+from zoo.sdk import ZooError, close_matches
 
 # GPT-2 small is Radford et al. 2019's 124M model; the smaller ones keep its 4x MLP ratio.
 SIZES = {

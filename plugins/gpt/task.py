@@ -15,10 +15,7 @@ from zoo_plugins.gpt import tokenizer as bpe
 from zoo_plugins.gpt.blocks import pack, token_stream
 from zoo_plugins.gpt.sizes import PRESET_FOLDER, checkpoint, is_size
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.errors import ZooError
-from zoo.registry import Registry
-from zoo.training.task import Task
+from zoo.sdk import DatasetInfo, RawSplits, Registry, Task, ZooError
 
 log = logging.getLogger("zoo.train")
 INPUTS = ("token_ids", "padding_mask")
@@ -96,7 +93,7 @@ class CausalLMTask(Task):
         token so it does not depend on the batching (Keras averages per batch)."""
         import tensorflow as tf
 
-        from zoo.evaluation.report import Evaluation
+        from zoo.sdk import Evaluation
 
         @tf.function(reduce_retracing=True)
         def sums(x: Any, y: Any, weight: Any) -> Any:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.sdk import DataError
 
 
 def load_word_vectors(path: str, vocabulary: list[str] | None) -> np.ndarray:

@@ -7,9 +7,7 @@ from typing import Any
 import keras
 from zoo_plugins.lstm.embeddings import load_word_vectors
 
-from zoo.data.base import DatasetInfo
-from zoo.errors import ZooError
-from zoo.modeling import model_input, task_head
+from zoo.sdk import DatasetInfo, ZooError, model_input, task_head
 
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 

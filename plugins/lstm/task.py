@@ -10,9 +10,7 @@ from zoo_plugins.lstm.tokenizer import runtime_tokenizer
 from zoo_plugins.text.batching import map_in_batches
 from zoo_plugins.text.scoring import evaluate_compiled
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.lazy import import_tensorflow
-from zoo.training.task import Task
+from zoo.sdk import DatasetInfo, RawSplits, Task, import_tensorflow
 
 VOCABULARY_FILE, TOKENIZER_JSON = "vocabulary.txt", "tokenizer.json"
 PAIR_SEPARATOR = " [SEP] "
@@ -46,7 +44,7 @@ class RecurrentTask(Task):
 
     def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
         """The run's `tokenizer.json`: TextVectorization's lower case, no punctuation, split on spaces."""
-        from zoo.export.parts import text_columns
+        from zoo.sdk import text_columns
 
         if info.modality != "text":
             return None

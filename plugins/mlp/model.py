@@ -6,8 +6,7 @@ from typing import Any
 
 import keras
 
-from zoo.data.base import DatasetInfo
-from zoo.modeling import model_input, task_head
+from zoo.sdk import DatasetInfo, model_input, task_head
 
 
 def build_mlp(cfg: Any, info: DatasetInfo) -> keras.Model:

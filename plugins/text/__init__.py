@@ -7,10 +7,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from zoo import hookimpl
-from zoo.data.configs import DatasetConfig, TFDSDatasetConfig
-from zoo.lazy import lazy
-from zoo.specs import DatasetSpec
+from zoo.sdk import DatasetConfig, DatasetSpec, TFDSDatasetConfig, hookimpl, lazy
 
 
 @dataclass

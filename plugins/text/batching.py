@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zoo.lazy import import_tensorflow
+from zoo.sdk import import_tensorflow
 
 
 def map_in_batches(dataset: Any, fn: Callable[..., Any], batch_size: int = 256) -> Any:

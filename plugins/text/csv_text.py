@@ -7,9 +7,7 @@ from typing import Any
 import numpy as np
 from zoo_plugins.text.labels import check_texts, class_ids, text_splits
 
-from zoo.data.base import RawSplits
-from zoo.data.csv_data import Table, read_table
-from zoo.errors import DataError, close_matches
+from zoo.sdk import DataError, RawSplits, Table, close_matches, read_table
 
 
 def load(cfg: Any, seed: int) -> RawSplits:

@@ -8,9 +8,7 @@ from typing import Any
 import numpy as np
 from zoo_plugins.text.labels import check_texts, class_ids, text_splits
 
-from zoo.data.base import RawSplits
-from zoo.data.files import read_utf8
-from zoo.errors import DataError
+from zoo.sdk import DataError, RawSplits, read_utf8
 
 
 def load(cfg: Any, seed: int) -> RawSplits:

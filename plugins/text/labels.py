@@ -6,12 +6,19 @@ from typing import Any
 
 import numpy as np
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.data.csv_data import is_integer
-from zoo.data.splits import check_int_labels, encode_names, ids_of_names, require_classes, split_arrays
-from zoo.errors import DataError
-from zoo.lazy import import_tensorflow
-from zoo.specs import CLASSIFICATION
+from zoo.sdk import (
+    CLASSIFICATION,
+    DataError,
+    DatasetInfo,
+    RawSplits,
+    check_int_labels,
+    encode_names,
+    ids_of_names,
+    import_tensorflow,
+    is_integer,
+    require_classes,
+    split_arrays,
+)
 
 
 def class_ids(labels: list[str], where: str, names: list[str] | None = None

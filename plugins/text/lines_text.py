@@ -8,11 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.data.files import read_utf8
-from zoo.data.splits import split_arrays, to_raw_splits
-from zoo.errors import DataError
-from zoo.specs import UNLABELLED
+from zoo.sdk import UNLABELLED, DataError, DatasetInfo, RawSplits, read_utf8, split_arrays, to_raw_splits
 
 
 def load(cfg: Any, seed: int) -> RawSplits:

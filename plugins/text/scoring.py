@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from zoo.data.base import DatasetInfo
+from zoo.sdk import DatasetInfo
 
 
 def evaluate_compiled(model: Any, dataset: Any, info: DatasetInfo) -> Any:
-    """The same `Evaluation` as `zoo.evaluation.report.evaluate_model`, predicted in graph mode."""
-    from zoo.evaluation.report import Evaluation, classification_report, regression_report
+    """The same `Evaluation` as `zoo.tasks.report.evaluate_model`, predicted in graph mode."""
+    from zoo.sdk import Evaluation, classification_report, regression_report
 
     labels = np.concatenate([np.asarray(y) for _, y in dataset])
     outputs = np.asarray(model.predict(dataset.map(lambda x, _: x), verbose=0))

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.data.tfds_data import check_known, count, import_tfds, load_splits, split_names
-from zoo.errors import DataError
-from zoo.lazy import import_tensorflow
-from zoo.specs import CLASSIFICATION
+from zoo.sdk import (
+    CLASSIFICATION,
+    DataError,
+    DatasetInfo,
+    RawSplits,
+    check_known,
+    count,
+    import_tensorflow,
+    import_tfds,
+    load_splits,
+    split_names,
+)
 
 
 def load(cfg: Any, seed: int) -> RawSplits:

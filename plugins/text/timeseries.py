@@ -10,11 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.data.csv_data import is_number, read_table, require_column
-from zoo.data.splits import check_fraction, to_raw_splits
-from zoo.errors import DataError
-from zoo.specs import REGRESSION
+from zoo.sdk import (
+    REGRESSION,
+    DataError,
+    DatasetInfo,
+    RawSplits,
+    check_fraction,
+    is_number,
+    read_table,
+    require_column,
+    to_raw_splits,
+)
 
 
 def load(cfg: Any, seed: int) -> RawSplits:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from zoo_plugins.gan.export import latent_sampler, samples_outputs, to_data_range
 
-from zoo.export.parts import ExportPart, split_arrays
+from zoo.sdk import ExportPart, sample_arrays
 
 
 def encoder_part(model: Any, cfg: Any, splits: Any) -> ExportPart:
@@ -27,7 +27,7 @@ def encoder_part(model: Any, cfg: Any, splits: Any) -> ExportPart:
     specs = [tf.TensorSpec((None, *source.shape[1:]), tf.float32, name=name)]
 
     def sample(split: str, limit: int) -> tuple[list[np.ndarray], None]:
-        (normalised,), _ = split_arrays(getattr(splits, split), info, specs, limit)
+        (normalised,), _ = sample_arrays(getattr(splits, split), info, specs, limit)
         return [(normalised * std + mean).astype(np.float32)], None  # back to the data's units
 
     outputs = {"kind": "latent", "names": ["z_mean", "z_log_var"], "latent_dim": model.latent_dim}

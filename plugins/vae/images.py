@@ -7,7 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from zoo.evaluation.generative import save_grid
+from zoo.sdk import generative
 
 GRID_SAMPLES = 64
 INTERPOLATION_STEPS = 8
@@ -41,13 +41,14 @@ class VAEImages(keras.callbacks.Callback):
         prefix = self.folder / f"epoch_{epoch + 1:03d}"
         recon = np.asarray(self.model(self.inputs))
         pairs = np.stack([self.inputs, recon], 1).reshape(-1, *self.inputs.shape[1:])  # input, recon
-        save_grid(pairs, prefix.with_name(prefix.name + "_reconstructions.png"), cols=8)
-        save_grid(np.asarray(self.model.decoder(self.z)), prefix.with_name(prefix.name + "_samples.png"))
+        generative.save_grid(pairs, prefix.with_name(prefix.name + "_reconstructions.png"), cols=8)
+        generative.save_grid(np.asarray(self.model.decoder(self.z)),
+                             prefix.with_name(prefix.name + "_samples.png"))
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.model.decoder.save(self.run_path / "decoder.keras")
         self.model.encoder.save(self.run_path / "encoder.keras")
-        save_grid(interpolation(self.model, self.inputs), self.folder / "interpolation.png",
+        generative.save_grid(interpolation(self.model, self.inputs), self.folder / "interpolation.png",
                   cols=INTERPOLATION_STEPS)
 
 

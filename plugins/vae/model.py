@@ -7,8 +7,7 @@ from typing import Any
 
 import keras
 
-from zoo.data.base import DatasetInfo
-from zoo.errors import ZooError
+from zoo.sdk import DatasetInfo, ZooError
 
 RECONSTRUCTIONS = ("bernoulli", "gaussian")
 

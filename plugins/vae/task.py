@@ -8,9 +8,7 @@ import numpy as np
 from omegaconf import DictConfig
 from zoo_plugins.gan.task import GenerativeTask
 
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.errors import ZooError
-from zoo.registry import Registry
+from zoo.sdk import DatasetInfo, RawSplits, Registry, ZooError
 
 PERCENTILES = (50, 90, 99)
 
@@ -62,10 +60,9 @@ class VAETask(GenerativeTask):
         return [KLWarmup(cfg.model.kl_warmup_epochs), VAEImages(run.path, inputs, cfg.trainer.seed)]
 
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
-        from zoo.evaluation.generative import to_arrays
-        from zoo.evaluation.report import Evaluation
+        from zoo.sdk import Evaluation, generative
 
-        x, labels = to_arrays(dataset)
+        x, labels = generative.to_arrays(dataset)
         nll, kl = (np.asarray(v) for v in model.per_example(x.astype(np.float32), 0, training=False))
         errors = ((np.asarray(model(x)) - x) ** 2).reshape(len(x), -1).mean(1)
         metrics = {"elbo": float(-(nll + kl).mean()), "reconstruction_nll": float(nll.mean()),

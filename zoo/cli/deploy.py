@@ -11,7 +11,7 @@ from typing import Any
 
 from zoo.cli.keyvalue import REQUIRED, parse
 from zoo.config.bounds import Bounds
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 EXPORT_OPTIONS = {"run_dir": REQUIRED, "format": "onnx", "output": "", "opset": 17, "quantize": "none",
                   "tolerance": 1e-4, "max_metric_drop": 0.05, "checkpoint": "final", "name": "",
@@ -90,8 +90,8 @@ def run_serve(args: Sequence[str]) -> int:
     options = ServeOptions(**{k: v for k, v in opts.items() if k not in SERVE_OPTIONS})
     bundles = None
     if opts["bundle"]:
-        from zoo.export.runners import configure_onnx
-        from zoo.export.runtime import load_bundle
+        from zoo.runtime.bundle import load_bundle
+        from zoo.runtime.runners import configure_onnx
 
         configure_onnx(options.onnx_threads or None, options.onnx_spinning)
         bundles = [load_bundle(path) for path in str(opts["bundle"]).split(",")]

@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 BAD_INPUT, FAILED, INTERRUPTED = 2, 1, 130
 DEBUG_VARIABLES = ("ZOO_DEBUG", "HYDRA_FULL_ERROR")

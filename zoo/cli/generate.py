@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.cli.keyvalue import parse
-from zoo.errors import DataError, ZooError
+from zoo.core.errors import DataError, ZooError
 
 OPTIONS: dict[str, Any] = {"run_dir": "", "bundle": "", "prompt": "", "input": "", "output": "",
                            "checkpoint": "final", "max_new_tokens": 32, "sampler": "greedy",
@@ -70,7 +70,7 @@ def write_completions(path: Path, prompts: list[str], completions: list[str]) ->
 def run_generate(args: Sequence[str]) -> int:
     """Print (or write to `output=`) one completion per prompt."""
     from zoo.generation.api import generate
-    from zoo.generation.options import GenerationOptions
+    from zoo.runtime.generation_options import GenerationOptions
 
     opts = parse("generate", args, OPTIONS)
     if bool(opts["prompt"]) == bool(opts["input"]):

@@ -13,10 +13,11 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from zoo.config.compose import CONFIG_MODULE, prepare_hydra
-from zoo.errors import ZooError
+from zoo.config.validate import check_missing
+from zoo.core.errors import ZooError
 
 log = logging.getLogger("zoo")
 
@@ -24,14 +25,6 @@ log = logging.getLogger("zoo")
 FAILURES: list[BaseException] = []
 EXISTING: set[Path] = set()  # folders that existed before Hydra made the job's output folder
 DEFAULT_ROOTS = ("outputs", "multirun")  # where Hydra puts runs and sweeps (conf/train.yaml)
-
-
-def check_missing(cfg: DictConfig) -> None:
-    """Name the required values the command line did not give."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        given = " ".join(f"{key}=..." for key in missing)
-        raise ZooError(f"missing required value(s) {', '.join(missing)}: add {given}")
 
 
 def run_folder(given: str | None) -> str:
@@ -79,7 +72,7 @@ def train_app(cfg: DictConfig) -> float | None:
 
 def train_job(cfg: DictConfig) -> float:
     from zoo.config.validate import check_train_config
-    from zoo.registry import get_registry
+    from zoo.core.registry import get_registry
     from zoo.training.trainer import check_names
 
     check_missing(cfg)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zoo.config.bounds import Bounds, out_of_range
-from zoo.errors import ZooError, close_matches
+from zoo.core.errors import ZooError, close_matches
 
 REQUIRED = object()
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from zoo.cli.keyvalue import convert
 from zoo.config.bounds import Bounds, out_of_range
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 OPTIONS = {"workers": 2, "timeout": 3600.0}
 RANGES = {"workers": Bounds(ge=1), "timeout": Bounds(gt=0)}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from zoo.config.catalog import group_options
-from zoo.errors import unknown_name
-from zoo.registry import Registry, get_registry
+from zoo.core.errors import unknown_name
+from zoo.core.registry import Registry, get_registry
 
 KINDS = {"models": "model", "datasets": "dataset", "losses": "loss", "metrics": "metric"}
 WHAT = (*KINDS, "plugins", "experiments")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from zoo.errors import close_matches
+from zoo.core.errors import close_matches
 
 USAGE = """\
 usage: zoo <command> [overrides ...]
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     if args[0] in ("-V", "--version"):
-        from zoo import __version__
+        from zoo.core.version import __version__
 
         print(f"keras-zoo {__version__}")
         return 0

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from zoo.registry import Registry, get_registry
+from zoo.core.registry import Registry, get_registry
 
 CORE_CONFIG = "pkg://zoo_conf"
 

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from zoo.config.searchpath import register_search_path
 from zoo.config.store import store_schemas
-from zoo.registry import get_registry
+from zoo.core.registry import get_registry
 
 CONFIG_MODULE = "zoo_conf"
 

@@ -10,7 +10,7 @@ from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-from zoo.registry import get_registry
+from zoo.core.registry import get_registry
 
 
 class ZooSearchPathPlugin(SearchPathPlugin):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hydra.core.config_store import ConfigStore
 
 from zoo.config.schema import EvaluateConfig, TrainConfig
-from zoo.registry import Registry
+from zoo.core.registry import Registry
 
 
 def store_schemas(registry: Registry) -> None:

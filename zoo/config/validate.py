@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.config.bounds import bounds_of, out_of_range
 from zoo.config.schema import EvaluateConfig, TrainConfig
-from zoo.errors import ZooError, close_matches, unknown_name
+from zoo.core.errors import ZooError, close_matches, unknown_name
 
 GROUP_HINTS = {group: f"`zoo list {group}s` shows them all" for group in ("experiment", "model", "dataset")}
 
@@ -88,7 +88,7 @@ def check_evaluate_config(cfg: DictConfig) -> None:
 
 def _schema_at(path: list[str]) -> list[str]:
     """Field names of the schema node at `path` (model/dataset: every registered schema's)."""
-    from zoo.registry import get_registry
+    from zoo.core.registry import get_registry
 
     if not path:
         names = {f.name for schema in (TrainConfig, EvaluateConfig) for f in dataclasses.fields(schema)}
@@ -127,3 +127,11 @@ def unknown_option_line(exc: Any) -> str:
         options = [o.name for o in group_options(group)]
     hint = GROUP_HINTS.get(group, "choose one of " + ", ".join(options))
     return str(unknown_name(f"{group} option" if group not in GROUP_HINTS else group, name, options, hint))
+
+
+def check_missing(cfg: DictConfig) -> None:
+    """Name the required values the command line did not give."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        given = " ".join(f"{key}=..." for key in missing)
+        raise ZooError(f"missing required value(s) {', '.join(missing)}: add {given}")

@@ -31,7 +31,7 @@ class DatasetInfo:
     # families that scale their own data (GAN, VAE) set them. Others preprocess inside the model.
     mean: list[float] | None = None
     std: list[float] | None = None
-    # The raw inputs the model takes (`zoo.preprocessing.features`); `input_shape` is what the
+    # The raw inputs the model takes (`zoo.data.features`); `input_shape` is what the
     # network sees after preprocessing. None for families that prepare their own inputs (text).
     features: list[dict[str, Any]] | None = None
     # Regression: the training split's target mean and std (the network learns standardised

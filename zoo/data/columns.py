@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.errors import DataError
 from zoo.data.csv_data import MISSING, Table, check_float32, is_float, is_number, require_column
-from zoo.errors import DataError
-from zoo.preprocessing.features import CATEGORICAL, HASHED, NUMERIC, column, describe, input_name
+from zoo.data.features import CATEGORICAL, HASHED, NUMERIC, column, describe, input_name
 
 log = logging.getLogger("zoo.data")
 MISSING_POLICIES = ("impute", "refuse")

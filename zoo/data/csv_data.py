@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.errors import DataError, close_matches
+from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.files import read_utf8
 from zoo.data.splits import (
@@ -24,8 +26,6 @@ from zoo.data.splits import (
     split_arrays,
     to_raw_splits,
 )
-from zoo.errors import DataError, close_matches
-from zoo.specs import CLASSIFICATION, REGRESSION
 
 SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t"}
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}

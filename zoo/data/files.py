@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.errors import DataError
+from zoo.core.errors import DataError
 
 
 def read_utf8(path: str | Path) -> str:

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.errors import DataError
+from zoo.core.lazy import import_tensorflow
+from zoo.core.specs import CLASSIFICATION
 from zoo.data.base import DatasetInfo, RawSplits
+from zoo.data.features import tensor
 from zoo.data.splits import label_array, require_classes, split_arrays, to_raw_splits
-from zoo.errors import DataError
-from zoo.lazy import import_tensorflow
-from zoo.preprocessing.features import tensor
-from zoo.specs import CLASSIFICATION
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DECODABLE = ("PNG", "JPEG", "MPO", "BMP", "GIF")  # PIL formats tf.io.decode_image reads

@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from zoo.core.lazy import import_tensorflow
+from zoo.core.specs import REGRESSION
 from zoo.data.base import DatasetInfo
-from zoo.lazy import import_tensorflow
-from zoo.specs import REGRESSION
 
 
 def preprocess_fn(info: DatasetInfo):

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.errors import DataError, close_matches
+from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.splits import label_array, split_arrays, to_raw_splits
-from zoo.errors import DataError, close_matches
-from zoo.specs import CLASSIFICATION, REGRESSION
 
 REGRESSION_SOURCES = ("diabetes",)
 SOURCES = ("digits", "breast_cancer", "iris", "wine", "diabetes")

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.errors import DataError
+from zoo.core.lazy import import_tensorflow
+from zoo.core.specs import CLASSIFICATION
 from zoo.data.base import DatasetInfo, RawSplits
-from zoo.errors import DataError
-from zoo.lazy import import_tensorflow
-from zoo.specs import CLASSIFICATION
 
 log = logging.getLogger(__name__)
 

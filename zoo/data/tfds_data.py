@@ -10,12 +10,12 @@ import re
 import threading
 from typing import Any
 
+from zoo.core.errors import DataError, close_matches
+from zoo.core.lazy import import_tensorflow
+from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data.base import DatasetInfo, RawSplits
+from zoo.data.features import tensor
 from zoo.data.splits import check_fraction
-from zoo.errors import DataError, close_matches
-from zoo.lazy import import_tensorflow
-from zoo.preprocessing.features import tensor
-from zoo.specs import CLASSIFICATION, REGRESSION
 
 DOWNLOAD_URL = "https://storage.googleapis.com/"  # TFDS's GCS mirror and many dataset URLs
 PROBE_TIMEOUT = 3.0  # seconds for the request; the probe thread is joined within 5 s

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.data.base import DatasetInfo
-from zoo.evaluation.report import Evaluation
-from zoo.training.rundir import write_atomic, write_json
+from zoo.run.rundir import write_atomic, write_json
+from zoo.tasks.report import Evaluation
 
 
 def report_text(evaluation: Evaluation, info: DatasetInfo) -> str:

@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import RunDirError, ZooError
-from zoo.registry import get_registry
+from zoo.core.errors import RunDirError, ZooError
+from zoo.core.registry import get_registry
 
 log = logging.getLogger("zoo.evaluate")
 SPLITS = ("test", "validation", "train")
@@ -40,8 +40,8 @@ def _load_model(run: Any, checkpoint: str, cfg: Any, splits: Any) -> Any:
 def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
     """The run's folder, config, task, prepared splits and rebuilt Keras network (which takes
     preprocessed inputs; `task.saved_model(model, splits)` puts the preprocessor in front)."""
-    from zoo.training.rundir import open_finished
-    from zoo.training.task import task_for
+    from zoo.run.rundir import open_finished
+    from zoo.tasks.task import task_for
 
     run, cfg = open_finished(run_dir)
     registry = get_registry()
@@ -57,7 +57,7 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final"
     """Score a run's model on `split`; writes `metrics.json`, `report.json/.txt` and plots."""
     from zoo.data.pipeline import eval_stream
     from zoo.evaluation.artifacts import write_evaluation
-    from zoo.training.rundir import write_json
+    from zoo.run.rundir import write_json
 
     if split not in SPLITS:
         raise ZooError(f"split={split!r}: expected one of {', '.join(SPLITS)}")

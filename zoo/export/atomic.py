@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 MANIFEST = ".zoo-export.json"
 BUNDLE_MARK = "export.json"

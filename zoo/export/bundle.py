@@ -7,10 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-EXPORT_JSON = "export.json"
-DATASET_JSON = "dataset.json"
-CONFIG_YAML = "config.yaml"
-MODEL_CARD = "MODEL_CARD.md"
+from zoo.runtime.bundle import CONFIG_YAML
+
 NORMALISATION = "mean/std of the training split (in dataset.json)"
 ASSET_PATTERNS = ("vocab*", "tokenizer*", "*.vocab", "labels*.txt")
 
@@ -73,7 +71,3 @@ def model_card(meta: dict[str, Any], info: dict[str, Any], run_path: Path, descr
         f"The full training config is `{CONFIG_YAML}`; source run: `{meta['run_dir']}`.", "",
     ]
     return "\n".join(lines)
-
-
-def read_meta(bundle: Path) -> dict[str, Any]:
-    return json.loads((bundle / EXPORT_JSON).read_text())

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
-from zoo.export.signature import model_inputs, serving_function
-from zoo.lazy import import_tensorflow
+from zoo.core.errors import ZooError
+from zoo.core.lazy import import_tensorflow
+from zoo.runtime.signature import model_inputs, serving_function
 
 MODEL_FILES = {"onnx": "model.onnx", "savedmodel": "saved_model", "tflite": "model.tflite",
                "keras": "model.keras"}
@@ -29,7 +29,7 @@ def to_onnx(model: Any, specs: list[Any], path: Path, opset: int | None,
     lookups become ONNX-ML LabelEncoders in front of the converted graph (`zoo.export.lookups`)."""
     import tf2onnx
 
-    from zoo.compat import freeze_normalization
+    from zoo.core.compat import freeze_normalization
     from zoo.export.lookups import prepend_to_onnx, split_lookups
 
     model, specs, vocab = split_lookups(model, specs, features, "onnx")
@@ -75,7 +75,8 @@ def to_tflite(model: Any, specs: list[Any], path: Path, quantize: str,
               features: list[dict[str, Any]] | None = None) -> None:
     """TFLite (LiteRT) through Keras's `format="litert"`; `quantize` = none | float16 | dynamic | int8.
     String lookups stay outside the graph, in `lookups.json` beside it (`zoo.export.lookups`)."""
-    from zoo.export.lookups import Lookups, split_lookups, write_vocabularies
+    from zoo.export.lookups import split_lookups, write_vocabularies
+    from zoo.runtime.lookups import Lookups
 
     model, specs, vocab = split_lookups(model, specs, features, "tflite")
     if vocab:

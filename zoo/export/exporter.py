@@ -11,17 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import RunDirError, ZooError
+from zoo.core.errors import RunDirError, ZooError
 from zoo.export import bundle as files
 from zoo.export import convert
 from zoo.export.atomic import check_target, staging
 from zoo.export.convert import MODEL_FILES, QUANTIZE, ExportError
-from zoo.export.parts import DEFAULT_PART, ExportPart, as_inputs, export_parts, select, split_arrays
-from zoo.export.runners import KerasRunner, flatten_outputs, open_runner
-from zoo.export.signature import describe
 from zoo.export.verify import compare, run_batches
+from zoo.runtime.bundle import CONFIG_YAML, DATASET_JSON, EXPORT_JSON, MODEL_CARD
+from zoo.runtime.runners import KerasRunner, flatten_outputs, open_runner
+from zoo.runtime.signature import describe
+from zoo.tasks.export_parts import DEFAULT_PART, ExportPart, as_inputs, export_parts, sample_arrays, select
 
-__all__ = ["as_inputs", "check_options", "export", "split_arrays"]
+__all__ = ["as_inputs", "check_options", "export", "sample_arrays"]
 log = logging.getLogger("zoo.export")
 MAX_VERIFY_EXAMPLES = 2048
 
@@ -136,7 +137,7 @@ def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, t
     meta = _metadata(run, cfg, info, item, fmt, quantize, options["opset"], artifact, check, name)
     _write_bundle(out, run, cfg, task, info, meta)
     if item.input_kind == "data":  # what `zoo serve` compares live inputs with (drift)
-        from zoo.export.profile import write_training_profile
+        from zoo.runtime.profile import write_training_profile
 
         write_training_profile(out, item.sample("train", 2048)[0], meta["inputs"])
     meta["bundle"] = str(final)
@@ -170,12 +171,12 @@ def _metadata(run: Any, cfg: Any, info: Any, item: ExportPart, fmt: str, quantiz
 
 
 def _write_bundle(out: Path, run: Any, cfg: Any, task: Any, info: Any, meta: dict[str, Any]) -> None:
-    from zoo.training.rundir import write_json
+    from zoo.run.rundir import write_json
 
     extra = [Path(p) for p in getattr(task, "export_assets", lambda r: [])(run)]
     meta["assets"] = files.copy_assets(run.path, out, extra)
-    write_json(out / files.EXPORT_JSON, meta)
-    info.save(out / files.DATASET_JSON)
-    shutil.copy2(run.config, out / files.CONFIG_YAML)
+    write_json(out / EXPORT_JSON, meta)
+    info.save(out / DATASET_JSON)
+    shutil.copy2(run.config, out / CONFIG_YAML)
     card = files.model_card(meta, info.to_dict(), run.path, cfg.get("description") or "")
-    (out / files.MODEL_CARD).write_text(card)
+    (out / MODEL_CARD).write_text(card)

@@ -13,12 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from zoo.data.features import CATEGORICAL, HASHED
 from zoo.export.convert import ExportError
-from zoo.preprocessing.features import CATEGORICAL, HASHED
+from zoo.runtime.lookups import LOOKUPS_JSON
 
-LOOKUPS_JSON = "lookups.json"
 IDS_SUFFIX = "__ids"
 
 
@@ -39,7 +37,7 @@ def split_lookups(model: Any, specs: list[Any], features: list[dict[str, Any]] |
                           "format=savedmodel or keras, or train with it as a categorical column")
     import keras
 
-    from zoo.lazy import import_tensorflow
+    from zoo.core.lazy import import_tensorflow
     from zoo.preprocessing.assemble import parts
     from zoo.preprocessing.fit import ENCODER, lookup_name
 
@@ -91,22 +89,3 @@ def prepend_to_onnx(path: Path, vocab: dict[str, list[str]]) -> None:
 
 def write_vocabularies(folder: Path, vocab: dict[str, list[str]]) -> None:
     (folder / LOOKUPS_JSON).write_text(json.dumps(vocab, ensure_ascii=False))
-
-
-class Lookups:
-    """Strings -> `StringLookup` ids from `lookups.json` (for a TFLite artifact beside it)."""
-
-    def __init__(self, folder: Path, names: list[str]):
-        file = folder / LOOKUPS_JSON
-        vocab = json.loads(file.read_text()) if file.exists() else {}
-        self.tables = {i: {word: k for k, word in enumerate(vocab[name]) if k}
-                       for i, name in enumerate(names) if name in vocab}
-
-    def apply(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        if not self.tables:
-            return inputs
-        out = list(inputs)
-        for i, table in self.tables.items():
-            ids = [table.get(str(word), 0) for word in np.asarray(inputs[i]).reshape(-1)]
-            out[i] = np.array(ids, np.int64).reshape(np.shape(inputs[i]))
-        return out

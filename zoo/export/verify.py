@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.specs import CLASSIFICATION
+from zoo.core.specs import CLASSIFICATION
 
 
 def run_batches(run: Any, inputs: list[np.ndarray], batch: int) -> np.ndarray:

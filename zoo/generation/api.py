@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError
-from zoo.generation.options import GenerationOptions
+from zoo.core.errors import ZooError
+from zoo.runtime.generation_options import GenerationOptions
 
 
 def generate(prompts: list[str], run_dir: str | Path | None = None, bundle: str | Path | None = None,
@@ -20,7 +20,7 @@ def generate(prompts: list[str], run_dir: str | Path | None = None, bundle: str 
     if not prompts:
         raise ZooError("no prompts: give prompt=TEXT or input=FILE (one prompt a line)")
     if bundle:
-        from zoo.generation.onnx_loop import BundleGenerator
+        from zoo.runtime.generate import BundleGenerator
 
         return BundleGenerator.open(bundle).complete(prompts, options)
     return generate_from_run(run_dir, prompts, options, checkpoint)
@@ -28,9 +28,9 @@ def generate(prompts: list[str], run_dir: str | Path | None = None, bundle: str 
 
 def generate_from_run(run_dir: str | Path, prompts: list[str], options: GenerationOptions,
                       checkpoint: str) -> list[str]:
-    from zoo.registry import get_registry
-    from zoo.training.rundir import open_finished
-    from zoo.training.task import task_for
+    from zoo.core.registry import get_registry
+    from zoo.run.rundir import open_finished
+    from zoo.tasks.task import task_for
 
     run, cfg = open_finished(run_dir)
     task: Any = task_for(get_registry().model(cfg.model.name))

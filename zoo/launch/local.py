@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TextIO
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 
 def free_ports(n: int) -> list[int]:

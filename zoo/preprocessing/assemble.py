@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo.preprocessing.features import is_table
+from zoo.data.features import is_table
 from zoo.preprocessing.fit import PREPROCESSOR, raw_inputs
 
 PREPROCESSOR_FILE = "preprocessor.keras"
@@ -74,7 +74,7 @@ def save_preprocessor(preprocessor: Any, run_path: Path) -> None:
 def load_preprocessor(run_path: Path) -> Any:
     import keras
 
-    from zoo.errors import RunDirError
+    from zoo.core.errors import RunDirError
 
     path = run_path / PREPROCESSOR_FILE
     if not path.exists():

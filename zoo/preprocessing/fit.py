@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.preprocessing.features import CATEGORICAL, HASHED, NUMERIC, is_table
+from zoo.data.features import CATEGORICAL, HASHED, NUMERIC, is_table
 from zoo.preprocessing.layers import ImputeMissing
 
 PREPROCESSOR, ENCODER = "preprocessor", "encoder"

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.specs import REGRESSION
+from zoo.data import features as feats
 from zoo.data.base import DatasetInfo, RawSplits
-from zoo.preprocessing import features as feats
-from zoo.specs import REGRESSION
 
 log = logging.getLogger("zoo.data")
 SPLITS = ("train", "validation", "test")

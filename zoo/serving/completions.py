@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from zoo.errors import ZooError
-from zoo.generation.options import GenerationOptions
+from zoo.core.errors import ZooError
+from zoo.runtime.generation_options import GenerationOptions
 
 MAX_STOP = 4  # as OpenAI's API
 UNSUPPORTED = {"logprobs": None, "suffix": None, "best_of": 1, "n": 1, "echo": False,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.export.profile import bin_counts, feature_values
+from zoo.runtime.profile import bin_counts, feature_values
 
 FLOOR = 1e-4
 MODERATE, SIGNIFICANT = 0.1, 0.25

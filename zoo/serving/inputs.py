@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.errors import DataError
 from zoo.data.files import read_utf8
-from zoo.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 

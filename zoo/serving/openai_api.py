@@ -16,7 +16,7 @@ from zoo.serving.repository import ModelRepository, ServedVersion
 
 def language_models(repository: ModelRepository) -> list[str]:
     """Names of the served models whose newest version is a causal LM (`export.json` says so)."""
-    from zoo.generation.onnx_loop import CAUSAL_LM
+    from zoo.runtime.generate import CAUSAL_LM
 
     names = []
     for name, entry in repository.models.items():
@@ -31,7 +31,7 @@ def language_models(repository: ModelRepository) -> list[str]:
 
 def generator_of(served: ServedVersion) -> Any:
     """The TF-free decoding loop of a served version, made once."""
-    from zoo.generation.onnx_loop import BundleGenerator
+    from zoo.runtime.generate import BundleGenerator
 
     if getattr(served, "generator", None) is None:
         served.generator = BundleGenerator(served.bundle)

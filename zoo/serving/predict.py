@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import DataError, ZooError
-from zoo.export.runtime import Bundle, load_bundle
+from zoo.core.errors import DataError, ZooError
+from zoo.runtime.bundle import Bundle, load_bundle
 from zoo.serving.inputs import read_inputs
 
 BATCH = 256

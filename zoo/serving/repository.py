@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
-from zoo.export.bundle import EXPORT_JSON
-from zoo.export.profile import load_profile
-from zoo.export.runtime import Bundle
+from zoo.core.errors import ZooError
+from zoo.runtime.bundle import EXPORT_JSON, Bundle
+from zoo.runtime.profile import load_profile
 from zoo.serving.batcher import DynamicBatcher
 from zoo.serving.codec import ApiError
 from zoo.serving.drift import DriftMonitor

@@ -19,8 +19,8 @@ from typing import Any
 
 import uvicorn
 
-from zoo.export.runners import configure_onnx
-from zoo.export.runtime import Bundle
+from zoo.runtime.bundle import Bundle
+from zoo.runtime.runners import configure_onnx
 from zoo.serving.app import create_app
 from zoo.serving.http_protocol import BoundedHttpToolsProtocol
 from zoo.serving.metrics import ServerMetrics

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.core.errors import DataError
 from zoo.serving.codec import ApiError, finite_list, text_values, to_array
 from zoo.serving.repository import ServedVersion
 
@@ -39,7 +39,7 @@ def _looks_like_text(value: Any) -> bool:
 
 def _texts(served: ServedVersion, rows: list[Any]) -> list[np.ndarray]:
     """Text instances (strings, b64 text, or pairs) tokenised into the model's inputs."""
-    from zoo.serving.text import as_text
+    from zoo.runtime.text import as_text
 
     pairs = bool(served.bundle.text_spec.get("pairs"))
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo import __version__
+from zoo.core.version import __version__
 from zoo.serving.codec import ApiError, check_shape, dumps, finite_list, numbers, parse_json
 from zoo.serving.repository import ModelEntry, ServedVersion
 

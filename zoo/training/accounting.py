@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 ACCOUNTANTS = ("rdp", "pld")
 

@@ -12,8 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from zoo.errors import RunDirError, WorkFailed
-from zoo.training.rundir import RunDir, write_json
+from zoo.core.errors import RunDirError, WorkFailed
+from zoo.run.rundir import RunDir, write_json
 
 log = logging.getLogger("zoo.train")
 

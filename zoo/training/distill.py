@@ -17,11 +17,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from zoo.core.errors import DataError, RunDirError, ZooError
+from zoo.core.registry import Registry, get_registry
+from zoo.core.specs import CLASSIFICATION
 from zoo.data.base import DatasetInfo, RawSplits
-from zoo.errors import DataError, RunDirError, ZooError
-from zoo.registry import Registry, get_registry
-from zoo.specs import CLASSIFICATION
-from zoo.training.task import DelegatingTask, Task, task_for
+from zoo.tasks.task import DelegatingTask, Task, task_for
 
 log = logging.getLogger("zoo.train")
 # What must agree between the teacher's data and the student's, and how to say it.
@@ -50,7 +50,7 @@ class Teacher:
 
     @classmethod
     def load(cls, path: str | Path) -> Teacher:
-        from zoo.training.rundir import RunDir
+        from zoo.run.rundir import RunDir
 
         run = RunDir(Path(path).expanduser())
         if not run.path.is_dir():

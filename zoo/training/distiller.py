@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras.distillation import Distiller, LogitsDistillation
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 
 def logits_layer(model: Any, role: str) -> str:

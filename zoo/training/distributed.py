@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 log = logging.getLogger("zoo.train")
 
@@ -82,7 +82,7 @@ def writable_run(cfg: Any, run: Any) -> Iterator[tuple[Any, bool]]:
         with locked_run(cfg, run) as resuming:
             yield run, resuming
         return
-    from zoo.training.rundir import RunDir
+    from zoo.run.rundir import RunDir
 
     if run.finished and not cfg.trainer.overwrite:
         run.prepare(cfg, resume=cfg.trainer.resume, overwrite=False)  # raises the chief's error
@@ -113,7 +113,7 @@ def locked_run(cfg: Any, run: Any) -> Iterator[bool]:
     A new run that fails before its first epoch ends takes back what it wrote, so a rerun
     starts clean and no half-made folder looks like a run.
     """
-    from zoo.training.runlock import run_lock
+    from zoo.run.runlock import run_lock
 
     before = run.entries()
     run.path.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def locked_run(cfg: Any, run: Any) -> Iterator[bool]:
 
 def make_multi_worker_strategy(cfg: Any) -> Any:
     """`MultiWorkerMirroredStrategy` over the cluster of `TF_CONFIG` (or `strategy.workers`)."""
-    from zoo.lazy import import_tensorflow
+    from zoo.core.lazy import import_tensorflow
 
     config = cluster_config(cfg)
     tf = import_tensorflow()
@@ -151,14 +151,14 @@ def make_multi_worker_strategy(cfg: Any) -> Any:
 
 def is_multi_worker(strategy: Any) -> bool:
     """True under `MultiWorkerMirroredStrategy`, whatever the number of workers."""
-    from zoo.lazy import import_tensorflow
+    from zoo.core.lazy import import_tensorflow
 
     return isinstance(strategy, import_tensorflow().distribute.MultiWorkerMirroredStrategy)
 
 
 def shard_by_data(dataset: Any) -> Any:
     """Each worker takes every N-th element: in-memory data has no files to shard by."""
-    from zoo.lazy import import_tensorflow
+    from zoo.core.lazy import import_tensorflow
 
     tf = import_tensorflow()
     options = tf.data.Options()
@@ -200,7 +200,7 @@ def _vector_logs(step: Any) -> Any:
     import keras
 
     def wrapped(data: Any) -> Any:
-        from zoo.lazy import import_tensorflow
+        from zoo.core.lazy import import_tensorflow
 
         tf = import_tensorflow()
         logs = step(data)

@@ -18,10 +18,10 @@ from typing import Any
 
 import keras
 
-from zoo.errors import ZooError
-from zoo.lazy import import_tensorflow
+from zoo.core.errors import ZooError
+from zoo.core.lazy import import_tensorflow
+from zoo.run.rundir import write_json
 from zoo.training.accounting import PrivacyPlan
-from zoo.training.rundir import write_json
 
 log = logging.getLogger("zoo.train")
 MIXING_LAYERS = (keras.layers.BatchNormalization,)

@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 SCHEDULES = ("constant", "cosine", "linear", "plateau")
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.core.errors import ZooError
+from zoo.core.registry import Registry
+from zoo.core.specs import TASKS
 from zoo.data.base import DatasetInfo, RawSplits
-from zoo.errors import ZooError
-from zoo.registry import Registry
-from zoo.specs import TASKS
+from zoo.tasks.task import DelegatingTask, Task
 from zoo.training.accounting import ACCOUNTANTS, PrivacyPlan, default_delta, solve_noise
-from zoo.training.task import DelegatingTask, Task
 
 log = logging.getLogger("zoo.train")
 PRIVACY_FILE = "privacy.json"
@@ -100,7 +100,7 @@ class PrivateTask(DelegatingTask):
                                "the private training split, which DP-SGD does not protect; pass "
                                "dataset.normalize=false, or privacy.public_preprocessing=true if "
                                "those statistics are public")
-            from zoo.preprocessing.features import is_table
+            from zoo.data.features import is_table
 
             if is_table(info.features):
                 raise ZooError(f"privacy=dp_sgd on the table {info.name!r}: its category vocabularies and "
@@ -167,7 +167,7 @@ class PrivateTask(DelegatingTask):
 
     def noise_seed(self) -> int:
         """The secret seed of the noise: kept in `checkpoints/` so a resumed run draws the same."""
-        from zoo.training.rundir import write_json
+        from zoo.run.rundir import write_json
 
         path = self.run.checkpoints / NOISE_SEED_FILE
         if path.exists():
@@ -180,7 +180,7 @@ class PrivateTask(DelegatingTask):
     def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
                 registry: Registry) -> None:
         """The family's compile, then DP-SGD's step on the model (inside the strategy scope)."""
-        from zoo.lazy import import_tensorflow
+        from zoo.core.lazy import import_tensorflow
         from zoo.training.dp_sgd import install_dp_sgd
 
         self.inner.compile(model, optimizer, cfg, info, registry)

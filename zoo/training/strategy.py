@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from zoo.errors import ZooError
-from zoo.lazy import import_tensorflow
+from zoo.core.errors import ZooError
+from zoo.core.lazy import import_tensorflow
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker")

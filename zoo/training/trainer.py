@@ -13,11 +13,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.config.validate import check_train_config
-from zoo.errors import Interrupted, WorkFailed, unknown_name
-from zoo.registry import Registry, get_registry
+from zoo.core.errors import Interrupted, WorkFailed, unknown_name
+from zoo.core.registry import Registry, get_registry
+from zoo.tasks.task import Task, task_for
 from zoo.training.distill import distilling
 from zoo.training.privacy import check_privacy, private
-from zoo.training.task import Task, task_for
 
 log = logging.getLogger("zoo.train")
 
@@ -61,8 +61,8 @@ def default_run_dir() -> Path:
 
 def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
     """Train the model `cfg` describes; every artifact goes into the run folder."""
+    from zoo.run.rundir import RunDir
     from zoo.training.distributed import writable_run
-    from zoo.training.rundir import RunDir
 
     registry = get_registry()
     if private(cfg):
@@ -95,8 +95,8 @@ def interrupted(run: Any) -> KeyboardInterrupt:
 def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> TrainResult:
     import keras
 
+    from zoo.core.lazy import import_tensorflow
     from zoo.data.pipeline import eval_stream, train_stream
-    from zoo.lazy import import_tensorflow
     from zoo.training.callbacks import build_callbacks, choose_checkpoint
     from zoo.training.distributed import (
         build_from_spec,
@@ -195,7 +195,7 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
             history: dict[str, list[float]], seconds: float, replicas: int) -> TrainResult:
     from zoo.evaluation.artifacts import write_evaluation
     from zoo.evaluation.plots import learning_curves, read_history
-    from zoo.training.rundir import write_json
+    from zoo.run.rundir import write_json
 
     info = splits.info
     tmp = run.path / "tmp-model.keras"

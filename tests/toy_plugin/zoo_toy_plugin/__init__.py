@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo import ModelSpec, hookimpl
+from zoo.sdk import ModelSpec, hookimpl
 
 
 @dataclass
@@ -17,7 +17,7 @@ def build_linear(cfg, info):
     """Softmax (or linear) regression on flattened features."""
     import keras
 
-    from zoo.modeling import model_input, task_head
+    from zoo.sdk import model_input, task_head
 
     inputs = model_input(info)
     x = keras.layers.Flatten()(inputs)

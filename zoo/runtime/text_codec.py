@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 END_OF_TEXT = "<|endoftext|>"
 

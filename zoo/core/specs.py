@@ -26,7 +26,7 @@ class ModelSpec:
     `cfg` is the `model` config node, `info` the dataset's `DatasetInfo`. `config` is the
     dataclass that types the `model` config group for this name (stored in Hydra's
     ConfigStore as `schema/model/<name>`). `task` customises data preparation, compile and
-    evaluation (see `zoo.training.task.Task`).
+    evaluation (see `zoo.tasks.task.Task`).
     """
 
     name: str
@@ -35,7 +35,7 @@ class ModelSpec:
     config: type | None = None
     tasks: tuple[str, ...] = TASKS
     modalities: tuple[str, ...] = ("tabular", "image", "sequence", "text")
-    # `task() -> zoo.training.task.Task` for families that train differently (GAN, text...);
+    # `task() -> zoo.tasks.task.Task` for families that train differently (GAN, text...);
     # None means supervised Keras compile/fit.
     task: Callable[[], Any] | None = None
 

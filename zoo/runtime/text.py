@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import DataError, ZooError
+from zoo.core.errors import DataError, ZooError
 
 Text = str | tuple[str, ...]
 ENCODING_FIELDS = ("ids", "type_ids", "attention_mask")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 DEFAULT_PART = "model"
 Sample = Callable[[str, int], tuple[list[np.ndarray], np.ndarray | None]]
@@ -39,7 +39,7 @@ class ExportPart:
                                                                    "std": None})
     input_kind: str = "data"
     metric_task: str | None = None  # classification | regression: the quantized check's metric
-    features: list[dict[str, Any]] | None = None  # raw inputs (`zoo.preprocessing.features`), if any
+    features: list[dict[str, Any]] | None = None  # raw inputs (`zoo.data.features`), if any
     tolerance_scale: float = 1.0  # float check: |keras - exported| <= tolerance x this (output scale)
     description: str = ""
 
@@ -53,7 +53,7 @@ def as_inputs(features: Any, specs: list[Any]) -> list[np.ndarray]:
     return [np.asarray(features)]
 
 
-def split_arrays(split: Any, info: Any, specs: list[Any], limit: int) -> tuple[list[np.ndarray], np.ndarray]:
+def sample_arrays(split: Any, info: Any, specs: list[Any], limit: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Up to `limit` normalised examples of a split as model inputs and labels."""
     return take(split, info, specs, limit)
 
@@ -95,7 +95,7 @@ def raw_arrays(split: Any, specs: list[Any], limit: int, resize: list[int] | Non
 
 def raw_specs(features: list[dict[str, Any]]) -> list[Any]:
     """The `tf.TensorSpec`s of raw inputs (batch dimension dynamic)."""
-    from zoo.lazy import import_tensorflow
+    from zoo.core.lazy import import_tensorflow
 
     tf = import_tensorflow()
     return [tf.TensorSpec((None, *f["shape"]), tf.as_dtype(f["dtype"]), name=f["name"]) for f in features]
@@ -125,7 +125,7 @@ def text_columns(cfg: Any) -> list[str]:
 
 def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPart]:
     """The trained model itself, taking normalised dataset examples (one part named `model`)."""
-    from zoo.export.signature import input_signature
+    from zoo.runtime.signature import input_signature
 
     info = splits.info
     if getattr(splits, "preprocessor", None) is not None:
@@ -133,7 +133,7 @@ def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPa
     specs = input_signature(model, task, info)
 
     def sample(split: str, limit: int) -> tuple[list[np.ndarray], np.ndarray | None]:
-        return split_arrays(getattr(splits, split), info, specs, limit)
+        return sample_arrays(getattr(splits, split), info, specs, limit)
 
     preprocessing: dict[str, Any] = {"normalize": info.mean is not None, "mean": info.mean, "std": info.std}
     text = task.export_text(cfg, info)

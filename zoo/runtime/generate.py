@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
-from zoo.generation.codec import TextCodec
-from zoo.generation.options import GenerationOptions, cut_at_stop, held_back
+from zoo.core.errors import ZooError
+from zoo.runtime.generation_options import GenerationOptions, cut_at_stop, held_back
+from zoo.runtime.text_codec import TextCodec
 
 CAUSAL_LM = "causal_lm"
 
@@ -56,7 +56,7 @@ class BundleGenerator:
 
     @classmethod
     def open(cls, path: str | Path) -> BundleGenerator:
-        from zoo.export.runtime import load_bundle
+        from zoo.runtime.bundle import load_bundle
 
         return cls(load_bundle(path))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.lazy import import_tensorflow
+from zoo.core.lazy import import_tensorflow
 
 
 def input_signature(model: Any, task: Any, info: Any) -> list[Any]:
@@ -48,7 +48,7 @@ SCHEMA_KEYS = ("column", "kind", "categories", "missing", "fill", "bins", "resiz
 
 def describe(specs: list[Any], features: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """JSON form of the signature: name, shape (null = any size), dtype, and for raw inputs what they
-    accept (`zoo.preprocessing.features`: source column, kind, categories, whether blanks are imputed)."""
+    accept (`zoo.data.features`: source column, kind, categories, whether blanks are imputed)."""
     raw = {f["name"]: f for f in features or []}
     return [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape],
              "dtype": s.dtype.name,

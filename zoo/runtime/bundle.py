@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
-from zoo.export.bundle import DATASET_JSON, EXPORT_JSON
-from zoo.export.runners import open_runner
+from zoo.core.errors import ZooError
+from zoo.runtime.runners import open_runner
+
+EXPORT_JSON, DATASET_JSON = "export.json", "dataset.json"
+CONFIG_YAML, MODEL_CARD = "config.yaml", "MODEL_CARD.md"
 
 
 class BundleError(ZooError):
@@ -63,11 +65,11 @@ class Bundle:
         return self.text_spec is not None
 
     def encode_texts(self, texts: list[Any]) -> list[np.ndarray]:
-        """Texts (or pairs) as the model's int32 inputs, tokenised as in training (`zoo.serving.text`)."""
+        """Texts (or pairs) as the model's int32 inputs, tokenised as in training (`zoo.runtime.text`)."""
         if self.text_spec is None:
             raise BundleError(f"bundle {self.path} takes {self.meta['modality']} inputs, not text")
         if self._text_encoder is None:
-            from zoo.serving.text import text_encoder
+            from zoo.runtime.text import text_encoder
 
             self._text_encoder = text_encoder(self.path, self.text_spec)
         encoded = self._text_encoder.encode(texts)

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.errors import RunDirError
+from zoo.core.errors import RunDirError
 
 ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "privacy.json", "history.csv", "model.keras",
              "train.log", "report.json", "report.txt", "checkpoints", "plots", "tensorboard",
@@ -175,7 +175,7 @@ class RunDir:
 def open_finished(run_dir: str | os.PathLike) -> tuple[RunDir, Any]:
     """A finished run's folder and config, for `zoo evaluate`, `zoo export` and `zoo generate`; a
     RunDirError says what is missing or corrupt and what to do."""
-    from zoo.errors import RunDirError
+    from zoo.core.errors import RunDirError
 
     run = RunDir(run_dir)
     if not run.path.is_dir():

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from zoo.errors import RunDirError
+from zoo.core.errors import RunDirError
 
 LOCK_FILE = ".zoo.lock"
 

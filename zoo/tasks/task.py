@@ -11,10 +11,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from zoo.core.errors import ZooError, plural
+from zoo.core.registry import Registry
+from zoo.core.specs import CLASSIFICATION, TASKS
 from zoo.data.base import DatasetInfo, RawSplits
-from zoo.errors import ZooError, plural
-from zoo.registry import Registry
-from zoo.specs import CLASSIFICATION, TASKS
 
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
 DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mae", "mse"]}
@@ -92,22 +92,22 @@ class Task:
         return {}
 
     def export_parts(self, model: Any, cfg: DictConfig, splits: RawSplits) -> list:
-        """What `zoo export` writes (`zoo.export.parts.ExportPart`s): by default the model itself;
+        """What `zoo export` writes (`zoo.tasks.export_parts.ExportPart`s): by default the model itself;
         a GAN exports its generator, a VAE its encoder and decoder."""
-        from zoo.export.parts import default_parts
+        from zoo.tasks.export_parts import default_parts
 
         return default_parts(model, self, cfg, splits)
 
     def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
         """How `zoo predict`/`zoo serve` tokenise raw text for this model: the `tokenizer.json` the
-        family wrote into the run folder and how its encodings feed the model (`zoo.serving.text`),
+        family wrote into the run folder and how its encodings feed the model (`zoo.runtime.text`),
         or None when the model does not read text."""
         return None
 
     def generate(self, run: Any, cfg: DictConfig, prompts: list[str], options: Any,
                  checkpoint: str = "final") -> list[str]:
         """Completions of `prompts` by a trained run (`zoo generate`; `options` is a
-        `zoo.generation.options.GenerationOptions`). Only language models generate text."""
+        `zoo.runtime.generation_options.GenerationOptions`). Only language models generate text."""
         raise ZooError(f"model {self.model_name(cfg)!r} does not generate text: `zoo generate` needs a "
                        "language-model run (e.g. experiment=gpt_text_lines)")
 
@@ -121,8 +121,8 @@ class Task:
         return []
 
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
-        """Score `model` on a batched dataset; returns a `zoo.evaluation.report.Evaluation`."""
-        from zoo.evaluation.report import evaluate_model
+        """Score `model` on a batched dataset; returns a `zoo.tasks.report.Evaluation`."""
+        from zoo.tasks.report import evaluate_model
 
         return evaluate_model(model, dataset, info)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 SAMPLERS = ("greedy", "top_k", "top_p", "random")
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from zoo.core.specs import CLASSIFICATION
 from zoo.data.base import DatasetInfo
-from zoo.specs import CLASSIFICATION
 
 
 @dataclass

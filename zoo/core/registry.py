@@ -16,11 +16,14 @@ from typing import Any
 
 import pluggy
 
-from zoo import hookspecs
-from zoo.errors import DuplicateNameError, unknown_name
-from zoo.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
+from zoo.core import hookspecs
+from zoo.core.errors import DuplicateNameError, unknown_name
+from zoo.core.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
 
-CORE_PLUGIN = "zoo.builtin"
+CORE_PLUGIN = "zoo.builtin"  # its name in `zoo list plugins` and ZOO_DISABLE_PLUGINS
+# The core's own datasets, losses and metrics: a plugin module named like an entry point's value,
+# so the registry (the core) does not import the data layer.
+CORE_PLUGIN_MODULE = "zoo.data.builtin"
 KINDS = {"model": "zoo_models", "dataset": "zoo_datasets", "loss": "zoo_losses", "metric": "zoo_metrics"}
 
 
@@ -111,10 +114,9 @@ def _error_line(exc: BaseException) -> str:
 
 
 def _load_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
-    from zoo import builtin
-
+    builtin = importlib.import_module(CORE_PLUGIN_MODULE)
     blocked = set(_env_list("ZOO_DISABLE_PLUGINS"))
-    core = PluginInfo(CORE_PLUGIN, "zoo.builtin (core)")
+    core = PluginInfo(CORE_PLUGIN, f"{CORE_PLUGIN_MODULE} (core)")
     if CORE_PLUGIN in blocked:
         core.error = "blocked by ZOO_DISABLE_PLUGINS: no core datasets, losses or metrics"
     else:

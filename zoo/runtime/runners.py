@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 SINGLE = "output_0"
 
@@ -29,7 +29,7 @@ def flatten_outputs(outputs: dict[str, np.ndarray]) -> np.ndarray:
 def as_tensor(x: np.ndarray) -> Any:
     """An input of the TensorFlow runners as a `tf.constant` (Keras refuses numpy strings, and a
     dict of inputs must not mix numpy arrays and tensors)."""
-    from zoo.lazy import import_tensorflow
+    from zoo.core.lazy import import_tensorflow
 
     return import_tensorflow().constant(x.astype(str) if x.dtype == object else x)
 
@@ -70,7 +70,7 @@ class TFLiteRunner:
     """The TFLite interpreter, resized to each batch (the batch dimension is dynamic)."""
 
     def __init__(self, path: Path, names: list[str] | None = None):
-        from zoo.lazy import import_tensorflow
+        from zoo.core.lazy import import_tensorflow
 
         tf = import_tensorflow()
         self.interpreter = tf.lite.Interpreter(model_path=str(path))
@@ -81,7 +81,7 @@ class TFLiteRunner:
         self.outputs = ({name: index for name, index in named.items()} if named else
                         {d["name"]: d["index"] for d in self.interpreter.get_output_details()})
         self.shape: tuple | None = None
-        from zoo.export.lookups import Lookups
+        from zoo.runtime.lookups import Lookups
 
         self.lookups = Lookups(Path(path).parent, names or [])
 
@@ -114,7 +114,7 @@ class SavedModelRunner:
     """The reloaded SavedModel's `serving_default` signature."""
 
     def __init__(self, path: Path, names: list[str]):
-        from zoo.lazy import import_tensorflow
+        from zoo.core.lazy import import_tensorflow
 
         tf = import_tensorflow()
         self.fn = tf.saved_model.load(str(path)).signatures["serving_default"]
@@ -138,7 +138,7 @@ class KerasRunner:
         self.names = names or [t.name for t in self.model.inputs]
 
     def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
-        from zoo.export.signature import model_inputs
+        from zoo.runtime.signature import model_inputs
 
         outputs = self.model(model_inputs(self.model, self.names, [as_tensor(x) for x in inputs]),
                              training=False)

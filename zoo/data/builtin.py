@@ -5,15 +5,15 @@ Model families are not here: they are plugins found through entry points.
 
 from __future__ import annotations
 
+from zoo.core.hookspecs import hookimpl
+from zoo.core.lazy import lazy
+from zoo.core.specs import CLASSIFICATION, REGRESSION, DatasetSpec, LossSpec, MetricSpec
 from zoo.data.configs import (
     CSVDatasetConfig,
     ImageFolderDatasetConfig,
     SklearnDatasetConfig,
     TFDSDatasetConfig,
 )
-from zoo.hookspecs import hookimpl
-from zoo.lazy import lazy
-from zoo.specs import CLASSIFICATION, REGRESSION, DatasetSpec, LossSpec, MetricSpec
 
 SKLEARN_DATASETS = {
     "digits": "handwritten digits, 8x8 grey images, 10 classes, 1797 examples",

@@ -1,0 +1,134 @@
+"""The public plugin SDK: everything a model family may use from Keras Zoo, in one module.
+
+Built-in families (`plugins/`) import the core through this module only, exactly as a third-party
+package does; `lint-imports` (setup.cfg) fails the build when one reaches past it. Names here are
+stable within a major `SDK_VERSION`: a name is removed or changes meaning only with a new major
+version, and `docs/plugins.md` documents each group.
+
+    from zoo.sdk import ModelSpec, Task, hookimpl, task_head
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+SDK_VERSION = "1.0"
+
+# Where each public name lives. The SDK imports a module only when one of its names is first used,
+# so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "zoo.config.schema": ("ModelConfig",),
+    "zoo.core.errors": ("DataError", "RunDirError", "ZooError", "close_matches"),
+    "zoo.core.hookspecs": ("hookimpl",),
+    "zoo.core.lazy": ("import_tensorflow", "lazy"),
+    "zoo.core.registry": ("Registry", "get_registry"),
+    "zoo.core.specs": (
+        "CLASSIFICATION", "GENERATIVE", "REGRESSION", "UNLABELLED", "DatasetSpec", "LossSpec",
+        "MetricSpec", "ModelSpec",
+    ),
+    "zoo.data.base": ("DatasetInfo", "RawSplits"),
+    "zoo.data.configs": ("DatasetConfig", "TFDSDatasetConfig"),
+    "zoo.data.csv_data": ("Table", "is_integer", "is_number", "read_table", "require_column"),
+    "zoo.data.files": ("read_utf8",),
+    "zoo.data.pipeline": ("eval_stream",),
+    "zoo.data.splits": (
+        "check_fraction", "check_int_labels", "encode_names", "ids_of_names", "require_classes",
+        "split_arrays", "to_raw_splits",
+    ),
+    "zoo.data.tfds_data": (
+        "check_known", "count", "import_tfds", "load_splits", "network_reachable", "split_names",
+    ),
+    "zoo.modeling": ("model_input", "task_head"),
+    "zoo.preprocessing.prepare": ("as_float_images",),
+    "zoo.runtime.generate": ("CAUSAL_LM",),
+    "zoo.runtime.generation_options": ("GenerationOptions", "cut_at_stop"),
+    "zoo.runtime.text_codec": ("TextCodec",),
+    "zoo.tasks.export_parts": ("DEFAULT_PART", "ExportPart", "sample_arrays", "text_columns"),
+    "zoo.tasks.report": ("Evaluation", "classification_report", "regression_report"),
+    "zoo.tasks.task": ("Task",),
+}
+_SUBMODULES = {"generative": "zoo.evaluation.generative"}  # helpers used as `generative.name(...)`
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = ["SDK_VERSION", *sorted([*_WHERE, *_SUBMODULES])]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(_SUBMODULES[name])
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    else:
+        raise AttributeError(f"zoo.sdk has no {name!r}: docs/plugins.md lists the public names")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # what type checkers and editors see
+    # What a family registers: hook marker, specs, task kinds, the config base class.
+    from zoo.config.schema import ModelConfig
+    from zoo.core.errors import DataError, RunDirError, ZooError, close_matches
+    from zoo.core.hookspecs import hookimpl
+
+    # TensorFlow and lazy builders, imported only when work begins.
+    from zoo.core.lazy import import_tensorflow, lazy
+    from zoo.core.registry import Registry, get_registry
+    from zoo.core.specs import (
+        CLASSIFICATION,
+        GENERATIVE,
+        REGRESSION,
+        UNLABELLED,
+        DatasetSpec,
+        LossSpec,
+        MetricSpec,
+        ModelSpec,
+    )
+
+    # Data sources: dataset descriptions, splits, CSV and TFDS helpers.
+    from zoo.data.base import DatasetInfo, RawSplits
+    from zoo.data.configs import DatasetConfig, TFDSDatasetConfig
+    from zoo.data.csv_data import Table, is_integer, is_number, read_table, require_column
+    from zoo.data.files import read_utf8
+    from zoo.data.pipeline import eval_stream
+    from zoo.data.splits import (
+        check_fraction,
+        check_int_labels,
+        encode_names,
+        ids_of_names,
+        require_classes,
+        split_arrays,
+        to_raw_splits,
+    )
+    from zoo.data.tfds_data import (
+        check_known,
+        count,
+        import_tfds,
+        load_splits,
+        network_reachable,
+        split_names,
+    )
+
+    # Generative families' shared evaluation helpers.
+    from zoo.evaluation import generative
+
+    # Model building blocks: the input layer and the task's head.
+    from zoo.modeling import model_input, task_head
+    from zoo.preprocessing.prepare import as_float_images
+
+    # Text generation: what a language model's bundle and `generate` hook speak.
+    from zoo.runtime.generate import CAUSAL_LM
+    from zoo.runtime.generation_options import GenerationOptions, cut_at_stop
+    from zoo.runtime.text_codec import TextCodec
+
+    # Export parts: what `zoo export` writes for a task.
+    from zoo.tasks.export_parts import DEFAULT_PART, ExportPart, sample_arrays, text_columns
+
+    # Evaluation reports a task returns.
+    from zoo.tasks.report import Evaluation, classification_report, regression_report
+
+    # The task contract.
+    from zoo.tasks.task import Task
