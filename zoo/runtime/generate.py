@@ -50,7 +50,7 @@ class BundleGenerator:
         outputs = bundle.meta.get("outputs", {})
         if outputs.get("kind") != CAUSAL_LM:
             raise ZooError(f"bundle {bundle.path} ({bundle.meta.get('model')}) does not generate text: "
-                           "`generate` needs an exported language model (e.g. a gpt run)")
+                           "`generate` needs an exported causal language model")
         self.bundle = bundle
         self.codec = TextCodec(Path(bundle.path) / outputs["tokenizer"], int(outputs["context_length"]))
 

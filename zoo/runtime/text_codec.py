@@ -22,7 +22,8 @@ class TextCodec:
         self.tokenizer = Tokenizer.from_file(str(path))
         self.end_id = self.tokenizer.token_to_id(END_OF_TEXT)
         if self.end_id is None:
-            raise ZooError(f"tokenizer {path} has no {END_OF_TEXT} token: it is not a GPT tokenizer")
+            raise ZooError(f"tokenizer {path} has no {END_OF_TEXT} token: it is not a causal language "
+                           "model's tokenizer")
         self.context = int(context)
 
     def encode(self, prompt: str, max_new_tokens: int) -> tuple[list[int], int]:

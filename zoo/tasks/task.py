@@ -108,8 +108,8 @@ class Task:
                  checkpoint: str = "final") -> list[str]:
         """Completions of `prompts` by a trained run (`zoo generate`; `options` is a
         `zoo.runtime.generation_options.GenerationOptions`). Only language models generate text."""
-        raise ZooError(f"model {self.model_name(cfg)!r} does not generate text: `zoo generate` needs a "
-                       "language-model run (e.g. experiment=gpt_text_lines)")
+        raise ZooError(f"model {self.model_name(cfg)!r} does not generate text: `zoo generate` needs the "
+                       "run of a causal language model")
 
     def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
         """Extra Keras callbacks of this family (the shared ones are always there)."""
