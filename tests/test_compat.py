@@ -43,3 +43,99 @@ def test_frozen_normalization_converts_to_one_input_and_matches_keras():
     assert names == ["x"]
     got = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, before, atol=1e-5)
+
+
+# --- private Keras attributes read by zoo.core.compat: each test fails when upstream changes ---
+
+def nested_model():
+    import keras
+
+    inner = keras.Sequential([keras.layers.Dense(4, name="inner_dense"), keras.layers.Dropout(0.5, seed=1)],
+                             name="inner")
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(inner(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_nested_layers_and_seed_generators_reach_inside_nested_models():
+    from zoo.core.compat import nested_layers, seed_generators
+
+    model = nested_model()
+    assert {"inner", "inner_dense", "dropout", "out"} <= {layer.name for layer in nested_layers(model)}
+    generators = seed_generators(model)
+    assert len(generators) == 1 and generators[0].state.shape == (2,)
+
+
+def test_loss_tracker_is_the_loss_that_fit_logs():
+    from zoo.core.compat import loss_tracker
+
+    model = nested_model()
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    model.fit(x, y, epochs=1, verbose=0)
+    loss_tracker(model).reset_state()
+    loss_tracker(model).update_state(3.0)
+    assert model.get_metrics_result()["loss"] == 3.0
+
+
+def test_takes_a_dict_tells_dict_from_list_inputs():
+    import keras
+
+    from zoo.core.compat import takes_a_dict
+
+    a, b = keras.Input((2,), name="a"), keras.Input((2,), name="b")
+    out = keras.layers.Dense(1)(keras.layers.Concatenate()([a, b]))
+    assert takes_a_dict(keras.Model({"a": a, "b": b}, out))
+    assert not takes_a_dict(keras.Model([a, b], out))
+
+
+def test_build_symbolically_builds_everything_before_the_first_batch():
+    import keras
+
+    from zoo.core.compat import build_symbolically
+
+    model = nested_model()
+    batch = (keras.KerasTensor((None, 3), "float32"), keras.KerasTensor((None, 2), "float32"), None)
+    build_symbolically(model, batch)
+    assert model.built and model.optimizer.built and model.compiled_loss is not None
+    history = model.fit(np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_tflite_output_names_map_each_named_output_to_its_tensor(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from zoo.core.compat import tflite_output_names
+
+    inputs = keras.Input((3,), name="x")
+    outputs = {"first": keras.layers.Dense(1)(inputs), "second": keras.layers.Dense(2)(inputs)}
+    model = keras.Model(inputs, outputs)
+    spec = tf.TensorSpec((None, 3), tf.float32, name="x")
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    names = tflite_output_names(interpreter)
+    assert set(names) == {"first", "second"}
+    interpreter.allocate_tensors()
+    shapes = {name: interpreter.get_tensor(index).shape[-1] for name, index in names.items()}
+    assert shapes == {"first": 1, "second": 2}
+
+
+def test_distiller_student_features_give_the_student_output_in_one_pass():
+    import keras
+
+    from zoo.core.compat import distiller_student_features
+    from zoo.training.distiller import SoftmaxDistiller
+
+    def classifier(name):
+        inputs = keras.Input((3,), name="x")
+        logits = keras.layers.Dense(2, name="logits")(inputs)
+        probabilities = keras.layers.Activation("softmax", name="probabilities")(logits)
+        return keras.Model(inputs, probabilities, name=name)
+
+    distiller = SoftmaxDistiller(classifier("teacher"), classifier("student"), temperature=2.0, alpha=0.5)
+    x = np.ones((4, 3), np.float32)
+    features = distiller_student_features(distiller, x, training=False)
+    expected = np.asarray(distiller.student(x))
+    np.testing.assert_allclose(np.asarray(features["final_output"]), expected, atol=1e-6)

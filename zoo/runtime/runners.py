@@ -70,16 +70,14 @@ class TFLiteRunner:
     """The TFLite interpreter, resized to each batch (the batch dimension is dynamic)."""
 
     def __init__(self, path: Path, names: list[str] | None = None):
+        from zoo.core.compat import tflite_output_names
         from zoo.core.lazy import import_tensorflow
 
         tf = import_tensorflow()
         self.interpreter = tf.lite.Interpreter(model_path=str(path))
         self.inputs = self._in_order(self.interpreter.get_input_details(), names or [])
-        full = getattr(self.interpreter, "_get_full_signature_list", dict)  # output names -> tensor index
-        signatures = full() or {}
-        named = next(iter(signatures.values()), {}).get("outputs", {})
-        self.outputs = ({name: index for name, index in named.items()} if named else
-                        {d["name"]: d["index"] for d in self.interpreter.get_output_details()})
+        self.outputs = tflite_output_names(self.interpreter) or {
+            d["name"]: d["index"] for d in self.interpreter.get_output_details()}
         self.shape: tuple | None = None
         from zoo.runtime.lookups import Lookups
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.core.compat import takes_a_dict
 from zoo.core.lazy import import_tensorflow
 
 
@@ -27,7 +28,7 @@ def input_signature(model: Any, task: Any, info: Any) -> list[Any]:
 
 def model_inputs(model: Any, names: list[str], tensors: list[Any]) -> Any:
     """Tensors in the structure the model is called with: one tensor, a dict by name, or a list."""
-    if isinstance(getattr(model, "_inputs_struct", None), dict):
+    if takes_a_dict(model):
         return dict(zip(names, tensors, strict=True))
     return tensors[0] if len(tensors) == 1 else list(tensors)
 

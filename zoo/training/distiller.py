@@ -13,6 +13,7 @@ from typing import Any
 import keras
 from keras.distillation import Distiller, LogitsDistillation
 
+from zoo.core.compat import distiller_student_features
 from zoo.core.errors import ZooError
 
 
@@ -73,7 +74,7 @@ class SoftmaxDistiller(Distiller):
     def call(self, inputs: Any, training: Any = None, **kwargs: Any) -> Any:
         # One student pass gives both outputs (Keras's Distiller runs the student twice, the
         # second time always with training=True, even in validation).
-        outputs = self._student_feature_extractor(inputs, training=training)
+        outputs = distiller_student_features(self, inputs, training)
         self._student_logits = outputs[self._soft_targets.student_layer_name]
         return outputs["final_output"]
 

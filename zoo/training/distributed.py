@@ -9,12 +9,12 @@ import logging
 import os
 import shutil
 import tempfile
-import types
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from zoo.core.compat import build_symbolically
 from zoo.core.errors import ZooError
 
 log = logging.getLogger("zoo.train")
@@ -230,9 +230,4 @@ def build_from_spec(model: Any, strategy: Any, element_spec: Any) -> None:
     if isinstance(data_batch, tuple) and len(data_batch) == 2:
         data_batch = (*data_batch, None)
     with strategy.scope():
-        model._symbolic_build(data_batch=data_batch)
-
-    def _already_built(self: Any, iterator: Any = None, data_batch: Any = None) -> None:
-        return None
-
-    model._maybe_symbolic_build = types.MethodType(_already_built, model)
+        build_symbolically(model, data_batch)

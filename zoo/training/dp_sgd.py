@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 
+from zoo.core.compat import loss_tracker, nested_layers
 from zoo.core.errors import ZooError
 from zoo.core.lazy import import_tensorflow
 from zoo.run.rundir import write_json
@@ -29,7 +30,7 @@ MIXING_LAYERS = (keras.layers.BatchNormalization,)
 
 def check_per_example(model: Any) -> None:
     """Refuse layers whose output for one example depends on the other examples of the batch."""
-    for layer in model._flatten_layers(include_self=False):
+    for layer in nested_layers(model):
         if isinstance(layer, MIXING_LAYERS):
             raise ZooError(f"privacy=dp_sgd: model {model.name!r} has {type(layer).__name__} layer "
                            f"{layer.name!r}, which mixes the examples of a batch, so per-example "
@@ -132,7 +133,7 @@ class DPSGDStep:
             grads = [g + e for g, e in zip(grads, extra, strict=True)]
             loss = loss + penalty
         model.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        model._loss_tracker.update_state(loss, sample_weight=tf.shape(y_pred)[0])
+        loss_tracker(model).update_state(loss, sample_weight=tf.shape(y_pred)[0])
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
