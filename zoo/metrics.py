@@ -20,7 +20,8 @@ class _OneHotLabels:
 
 @keras.saving.register_keras_serializable(package="zoo")
 class MacroAverage(keras.metrics.Metric):
-    """Macro-averaged precision, recall or F1 of argmax predictions, from a confusion matrix."""
+    """Macro-averaged precision or recall of argmax predictions, from a confusion matrix (Keras's
+    `Precision`/`Recall` are binary or micro-averaged; macro F1 is Keras's `F1Score`, below)."""
 
     KINDS = ("precision", "recall", "f1")
 
@@ -55,6 +56,19 @@ class MacroAverage(keras.metrics.Metric):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
+class SparseF1(_OneHotLabels, keras.metrics.F1Score):
+    """Keras's macro `F1Score` of argmax predictions, fed integer class labels."""
+
+    def __init__(self, num_classes: int, **kwargs):
+        super().__init__(average="macro", threshold=None,
+                         **{k: v for k, v in kwargs.items() if k not in ("average", "threshold")})
+        self.num_classes = num_classes
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
 class SparseAUC(_OneHotLabels, keras.metrics.AUC):
     def __init__(self, num_classes: int, **kwargs):
         super().__init__(multi_label=True, num_labels=num_classes,
@@ -78,7 +92,7 @@ def recall(info: DatasetInfo) -> keras.metrics.Metric:
 
 
 def f1(info: DatasetInfo) -> keras.metrics.Metric:
-    return MacroAverage(info.num_classes, "f1")
+    return SparseF1(info.num_classes, name="f1")
 
 
 def auc(info: DatasetInfo) -> keras.metrics.Metric:

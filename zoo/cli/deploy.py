@@ -12,10 +12,9 @@ from typing import Any
 from zoo.cli.keyvalue import REQUIRED, parse
 from zoo.config.bounds import Bounds
 from zoo.core.errors import ZooError
+from zoo.export.defaults import EXPORT_DEFAULTS
 
-EXPORT_OPTIONS = {"run_dir": REQUIRED, "format": "onnx", "output": "", "opset": 17, "quantize": "none",
-                  "tolerance": 1e-4, "max_metric_drop": 0.05, "checkpoint": "final", "name": "",
-                  "part": "all"}
+EXPORT_OPTIONS = {"run_dir": REQUIRED, **EXPORT_DEFAULTS}
 PREDICT_OPTIONS = {"bundle": REQUIRED, "input": REQUIRED, "output": REQUIRED, "seed": 0}
 ONNX_OPSETS = Bounds(ge=9, le=21)  # what tf2onnx 1.17 writes and onnxruntime 1.20 runs
 EXPORT_RANGES = {"opset": ONNX_OPSETS, "tolerance": Bounds(gt=0), "max_metric_drop": Bounds(ge=0, le=1)}

@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from zoo.core.errors import ZooError
+from zoo.core.errors import ZooError, first_line
 
 BAD_INPUT, FAILED, INTERRUPTED = 2, 1, 130
 DEBUG_VARIABLES = ("ZOO_DEBUG", "HYDRA_FULL_ERROR")
@@ -48,14 +48,14 @@ def hydra_line(exc: Exception) -> str | None:
     if isinstance(exc, MissingConfigException):
         return unknown_option_line(exc)
     if isinstance(exc, OverrideParseException):
-        return f"cannot parse the command line: {str(exc).splitlines()[0]} (write overrides as key=value)"
+        return f"cannot parse the command line: {first_line(exc)} (write overrides as key=value)"
     if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
         cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
-        message = str(exc).splitlines()[0]
+        message = first_line(exc)
         found = re.search(r"override '([^']+)'", message)
         if found and "not in" in str(cause):
             return unknown_key_line(found.group(1))
-        detail = str(cause or exc).splitlines()[0] if cause is not None else message
+        detail = first_line(cause) if cause is not None else message
         key = getattr(cause, "full_key", None)
         where = f"{key}: " if key and key not in detail else ""
         return f"{where}{detail}" + ("" if detail == message else f" ({message})")
@@ -67,7 +67,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, KeyboardInterrupt):
         return (str(exc) or "interrupted"), INTERRUPTED
     if isinstance(exc, ZooError):
-        line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        line = first_line(exc)
         return line, getattr(exc, "exit_code", BAD_INPUT)
     if isinstance(exc, Exception) and type(exc).__module__.split(".")[0] in ("hydra", "omegaconf"):
         line = hydra_line(exc)
@@ -75,8 +75,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
             return line, BAD_INPUT
     if isinstance(exc, OSError):
         return os_error_line(exc), FAILED
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return (f"internal error {type(exc).__name__}: {first} (rerun with ZOO_DEBUG=1 for the traceback, "
+    return (f"internal error {first_line(exc, typed=True)} (rerun with ZOO_DEBUG=1 for the traceback, "
             "and please report it)"), FAILED
 
 

@@ -64,3 +64,12 @@ def unknown_name(kind: str, name: str, candidates: Iterable[str], hint: str = ""
         advice = "available: " + (", ".join(candidates) if candidates else "none")
     hint = hint or f"`zoo list {plural(kind)}` shows them all"
     return UnknownNameError(f"unknown {kind} {name!r}: {advice} ({hint})")
+
+
+def first_line(error: BaseException, typed: bool = False) -> str:
+    """The first line of an exception's message (`Type: message` when `typed`), or its type's name."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else ""
+    if typed or not line:
+        return f"{type(error).__name__}: {line}" if line else type(error).__name__
+    return line

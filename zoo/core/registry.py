@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 
 from zoo.core import hookspecs
-from zoo.core.errors import DuplicateNameError, unknown_name
+from zoo.core.errors import DuplicateNameError, first_line, unknown_name
 from zoo.core.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
 
 CORE_PLUGIN = "zoo.builtin"  # its name in `zoo list plugins` and ZOO_DISABLE_PLUGINS
@@ -110,7 +110,7 @@ def _dist_version(ep: metadata.EntryPoint) -> tuple[str, str]:
 
 
 def _error_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return first_line(exc, typed=True)
 
 
 def _load_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:

@@ -10,7 +10,7 @@ import re
 import threading
 from typing import Any
 
-from zoo.core.errors import DataError, close_matches
+from zoo.core.errors import DataError, close_matches, first_line
 from zoo.core.lazy import import_tensorflow
 from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data.base import DatasetInfo, RawSplits
@@ -146,12 +146,6 @@ def split_error(cfg: Any, splits: list[str], error: Exception) -> DataError:
     return DataError(f"TFDS dataset {cfg.name!r} cannot load splits {', '.join(splits)} "
                      f"({first_line(error)}): set dataset.train_split, dataset.validation_split "
                      "or dataset.test_split")
-
-
-def first_line(error: Exception) -> str:
-    """The first line of an exception's message."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def describe(tfds: Any, cfg: Any, builder_info: Any) -> DatasetInfo:

@@ -16,6 +16,7 @@ from zoo.export import bundle as files
 from zoo.export import convert
 from zoo.export.atomic import check_target, staging
 from zoo.export.convert import MODEL_FILES, QUANTIZE, ExportError
+from zoo.export.defaults import EXPORT_DEFAULTS as D
 from zoo.export.verify import compare, run_batches
 from zoo.runtime.bundle import CONFIG_YAML, DATASET_JSON, EXPORT_JSON, MODEL_CARD
 from zoo.runtime.runners import KerasRunner, flatten_outputs, open_runner
@@ -70,10 +71,10 @@ def run_artifact(runner: Any, inputs: list[np.ndarray]) -> np.ndarray:
                           "instead") from None
 
 
-def export(run_dir: str | Path, format: str = "onnx", output: str | Path | None = None, opset: int = 17,
-           quantize: str = "none", tolerance: float = 1e-4, max_metric_drop: float = 0.05,
-           checkpoint: str = "final", held_out: int = 64, name: str | None = None,
-           part: str = "all") -> dict[str, Any]:
+def export(run_dir: str | Path, format: str = D["format"], output: str | Path | None = None,
+           opset: int = D["opset"], quantize: str = D["quantize"], tolerance: float = D["tolerance"],
+           max_metric_drop: float = D["max_metric_drop"], checkpoint: str = D["checkpoint"],
+           held_out: int = 64, name: str | None = None, part: str = D["part"]) -> dict[str, Any]:
     """Export a run's model(s) to `format`, run each artifact against Keras, write the bundle(s).
 
     Returns the bundle's metadata; a family of several parts (a VAE's encoder and decoder) writes

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.core.errors import RunDirError
+from zoo.core.errors import RunDirError, first_line
 
 ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "privacy.json", "history.csv", "model.keras",
              "train.log", "report.json", "report.txt", "checkpoints", "plots", "tensorboard",
@@ -83,7 +83,7 @@ class RunDir:
             if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
                 raise ValueError("no epoch number")
         except (ValueError, UnicodeDecodeError) as exc:
-            raise RunDirError(f"{self.state} is corrupt ({str(exc).splitlines()[0]}), so the epoch to "
+            raise RunDirError(f"{self.state} is corrupt ({first_line(exc)}), so the epoch to "
                               "resume from is unknown: start over with trainer.resume=false "
                               "trainer.overwrite=true, or choose another folder") from None
         return state
@@ -149,7 +149,7 @@ class RunDir:
         try:
             cfg = OmegaConf.load(self.config)
         except Exception as exc:  # YAML, encoding and OmegaConf errors alike
-            raise RunDirError(f"{self.config} is corrupt ({str(exc).splitlines()[0]}): restore it from a "
+            raise RunDirError(f"{self.config} is corrupt ({first_line(exc)}): restore it from a "
                               "copy (an exported bundle holds one), or train the run again") from None
         if not isinstance(cfg, DictConfig) or "model" not in cfg or "dataset" not in cfg:
             raise RunDirError(f"{self.config} is not a zoo train config (no model or dataset): restore "
@@ -186,6 +186,6 @@ def open_finished(run_dir: str | os.PathLike) -> tuple[RunDir, Any]:
     try:
         json.loads(run.dataset_info.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{run.dataset_info} is corrupt ({str(exc).splitlines()[0]}): copy it back from "
+        raise RunDirError(f"{run.dataset_info} is corrupt ({first_line(exc)}): copy it back from "
                           "an exported bundle of this run, or train the run again") from None
     return run, cfg

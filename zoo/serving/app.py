@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from zoo.core.errors import first_line
 from zoo.serving import tfserving, v2
 from zoo.serving.codec import ApiError, dumps, parse_json
 from zoo.serving.metrics import ObserveRequests, ServerMetrics
@@ -53,7 +54,7 @@ def endpoint(route: str, handle: Handler) -> Handler:
             return error(400, "the client went away before sending its whole body", CLOSE)
         except Exception as exc:  # noqa: BLE001 - the server must survive a failing model call
             log.exception("%s %s failed", request.method, request.scope["path"])
-            return error(500, f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
+            return error(500, f"internal error: {first_line(exc, typed=True)}")
 
     return run
 

@@ -10,17 +10,10 @@ from typing import Any
 import numpy as np
 
 from zoo.core.errors import DataError
+from zoo.data.csv_data import is_float
 from zoo.data.files import read_utf8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_csv(path: Path, feature_names: list[str] | None, width: int) -> tuple[list[str], np.ndarray]:
@@ -28,7 +21,7 @@ def read_csv(path: Path, feature_names: list[str] | None, width: int) -> tuple[l
     rows = [row for row in csv.reader(io.StringIO(read_utf8(path), newline="")) if row]
     if not rows:
         raise DataError(f"{path} holds no rows: give one example per line")
-    header = None if all(_is_number(c) for c in rows[0]) else rows[0]
+    header = None if all(is_float(c) for c in rows[0]) else rows[0]
     body = rows[1:] if header else rows
     columns = list(range(len(rows[0])))
     if header and feature_names and set(feature_names) <= set(header):
@@ -196,7 +189,7 @@ def read_latents(source: str, bundle: Any, seed: int) -> tuple[list[str], list[n
         raise DataError(f"input={source}: give a number of samples to draw or a CSV file of "
                         f"{dim}-dimensional latent vectors")
     rows = _csv_rows(path, read_utf8(path))
-    header = None if rows and all(_is_number(c) for c in rows[0]) else (rows[0] if rows else None)
+    header = None if rows and all(is_float(c) for c in rows[0]) else (rows[0] if rows else None)
     body = rows[1:] if header else rows
     if not body:
         raise DataError(f"{path} holds no latent vectors: give one row of {dim} numbers per sample")

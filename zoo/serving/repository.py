@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.core.errors import ZooError
+from zoo.core.errors import ZooError, first_line
 from zoo.runtime.bundle import EXPORT_JSON, Bundle
 from zoo.runtime.profile import load_profile
 from zoo.serving.batcher import DynamicBatcher
@@ -163,7 +163,7 @@ class ModelRepository:
         try:
             self._add(entry, version, Bundle(path))
         except Exception as exc:  # noqa: BLE001 - a broken version must not stop the others
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            message = first_line(exc, typed=True)
             entry.states[version] = ("END", f"failed to load {path}: {message}")
             self.metrics.load_failures.labels(entry.name).inc()
             log.warning("model %s version %d not served: %s", entry.name, version, message)

@@ -48,22 +48,20 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup": self.warmup, "decay": self.decay}
 
 
+# Which `OptimizerConfig` fields each optimizer takes (the rest of the config is for the others).
+SETTINGS = {"adam": ("beta_1", "beta_2", "epsilon", "weight_decay"),
+            "adamw": ("beta_1", "beta_2", "epsilon", "weight_decay"),
+            "sgd": ("momentum", "nesterov", "weight_decay"),
+            "rmsprop": ("momentum", "epsilon", "weight_decay")}
+
+
 def build_optimizer(cfg: Any, trainer: Any, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """A Keras optimizer by name: adam, adamw, sgd or rmsprop."""
-    lr = learning_rate(trainer, steps_per_epoch)
-    common = {"learning_rate": lr, "clipnorm": cfg.clipnorm}
-    if cfg.name == "adam":
-        return keras.optimizers.Adam(beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon,
-                                     weight_decay=cfg.weight_decay, **common)
-    if cfg.name == "adamw":
-        return keras.optimizers.AdamW(beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon,
-                                      weight_decay=0.004 if cfg.weight_decay is None else cfg.weight_decay,
-                                      **common)
-    if cfg.name == "sgd":
-        return keras.optimizers.SGD(momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                    weight_decay=cfg.weight_decay, **common)
-    if cfg.name == "rmsprop":
-        return keras.optimizers.RMSprop(momentum=cfg.momentum, epsilon=cfg.epsilon,
-                                        weight_decay=cfg.weight_decay, **common)
-    raise ZooError(f"optimizer.name={cfg.name!r}: expected adam, adamw, sgd or rmsprop "
-                   "(or pick optimizer=adam|adamw|sgd|rmsprop)")
+    """A Keras optimizer by name (`keras.optimizers.get`): adam, adamw, sgd or rmsprop."""
+    if cfg.name not in SETTINGS:
+        raise ZooError(f"optimizer.name={cfg.name!r}: expected {', '.join(SETTINGS)} "
+                       f"(or pick optimizer={'|'.join(SETTINGS)})")
+    settings = {key: cfg[key] for key in SETTINGS[cfg.name]}
+    if settings["weight_decay"] is None:
+        settings.pop("weight_decay")  # the optimizer's own default (AdamW: 0.004, the others: none)
+    kind = type(keras.optimizers.get(cfg.name))
+    return kind(learning_rate=learning_rate(trainer, steps_per_epoch), clipnorm=cfg.clipnorm, **settings)
