@@ -1,0 +1,108 @@
+"""Progress inside each epoch: a `keras.utils.Progbar` with ETA on a terminal, nothing otherwise.
+
+zoo logs one line per epoch (`EpochLogger`); on a terminal this bar moves between those lines and
+is wiped before each of them, so the two never share a line. Keras's own bar (`fit(verbose=1)`)
+is not used: it ends its line after zoo's epoch line is written, gluing the two. In a pipe, a
+file or CI (`CI` set) there is no bar, so the output holds no control characters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+from zoo.noise import drain_to_log
+
+CLEAR_LINE = "\r\x1b[2K"
+
+
+def on_terminal(stream: Any = None) -> bool:
+    """A progress bar may be drawn: `stream` (stdout) is a TTY and `CI` is not set."""
+    stream = stream or sys.stdout
+    if os.environ.get("CI", "") not in ("", "0", "false"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A Progbar (step, ETA, running metrics) through each epoch, wiped when the epoch ends.
+
+    It also writes TensorFlow's held-back C++ log lines into `train.log` (`zoo.noise`).
+    """
+
+    def __init__(self, bar: bool):
+        super().__init__()
+        self.bar_wanted = bar
+        self.bar: keras.utils.Progbar | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        drain_to_log()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self.bar_wanted:
+            self.bar = keras.utils.Progbar(self.params.get("steps"), unit_name="step",
+                                           stateful_metrics=None)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.bar is None:
+            return
+        values = [(k, float(v)) for k, v in (logs or {}).items() if _scalar(v)]
+        self.bar.stateful_metrics = {k for k, _ in values}  # Keras's logs are running means already
+        self.bar.update(batch + 1, values=values, finalize=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.bar is not None:
+            sys.stdout.write(CLEAR_LINE)
+            sys.stdout.flush()
+            self.bar = None
+        drain_to_log()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        drain_to_log()
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, str | bytes) or getattr(value, "ndim", 0) != 0:
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def progress_callbacks(trainer: Any) -> list[keras.callbacks.Callback]:
+    """The progress callback for `trainer` (a `TrainerConfig`): a bar on a terminal unless
+    `trainer.verbose=2` (one line per epoch only)."""
+    return [EpochProgress(bar=trainer.verbose != 2 and on_terminal())]
+
+
+@contextlib.contextmanager
+def console_logging() -> Iterator[None]:
+    """Print zoo's INFO lines (run folder, epochs, test metric) on stderr while the block runs,
+    when nothing else would show them (a Python program that configured no logging)."""
+    zoo_log = logging.getLogger("zoo")
+    if zoo_log.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s] %(message)s", "%H:%M:%S"))
+    handler.setLevel(logging.INFO)
+    previous = zoo_log.level
+    zoo_log.addHandler(handler)
+    if zoo_log.getEffectiveLevel() > logging.INFO:
+        zoo_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        zoo_log.removeHandler(handler)
+        zoo_log.setLevel(previous)
