@@ -121,7 +121,7 @@ def filtering_native_stderr() -> Iterator[None]:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os.dup2(real, fd)  # the pipe's last writer in this process is gone: the reader sees EOF
-        reader.join(timeout=2)  # child processes that inherited fd 2 may still hold the pipe open
+        reader.join(timeout=1)  # child processes that inherited fd 2 may still hold the pipe open
         os.close(real)
         if not reader.is_alive():
             os.close(read_fd)

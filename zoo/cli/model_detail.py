@@ -16,23 +16,41 @@ from zoo.errors import ZooError, unknown_name
 from zoo.registry import Registry
 
 OVERRIDE = re.compile(r"^\s*-\s*override\s+/(model|dataset)\s*:\s*(\S+)", re.MULTILINE)
+NAME = re.compile(r"^name:\s*(\S+)", re.MULTILINE)
+FIRST_DEFAULT = re.compile(r"^defaults:\s*\n\s*-\s*(\w+)\s*$", re.MULTILINE)
+
+
+def config_text(registry: Registry, group: str, option: str) -> str | None:
+    """The YAML text of `group/option.yaml` on the search path (first location wins)."""
+    for location, _ in [("pkg://zoo_conf", "core"), *registry.config_dirs]:
+        try:
+            path = _root(location).joinpath(group).joinpath(f"{option}.yaml")
+            if path.is_file():
+                return path.read_text()
+        except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+            continue
+    return None
+
+
+def model_of_option(registry: Registry, option: str, depth: int = 0) -> str:
+    """The registered model a `model=` config option builds (`mlp_small` -> `mlp`, via its defaults)."""
+    text = config_text(registry, "model", option) or ""
+    named = NAME.search(text)
+    if named:
+        return named.group(1)
+    parent = FIRST_DEFAULT.search(text)
+    if parent and depth < 5 and parent.group(1) != option:
+        return model_of_option(registry, parent.group(1), depth + 1)
+    return option
 
 
 def experiments_of(registry: Registry) -> dict[str, tuple[str, str]]:
-    """experiment -> (model config, dataset config) it overrides (read from the YAML files)."""
-    locations = [("pkg://zoo_conf", "core"), *registry.config_dirs]
+    """experiment -> (registered model, dataset config) it chooses (read from the YAML files)."""
     found: dict[str, tuple[str, str]] = {}
     for option in group_options("experiment", registry):
-        for location, _ in locations:
-            try:
-                path = _root(location).joinpath("experiment").joinpath(f"{option.name}.yaml")
-                text = path.read_text() if path.is_file() else None
-            except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-                text = None
-            if text is not None:
-                chosen = dict(OVERRIDE.findall(text))
-                found[option.name] = (chosen.get("model", ""), chosen.get("dataset", ""))
-                break
+        chosen = dict(OVERRIDE.findall(config_text(registry, "experiment", option.name) or ""))
+        model = model_of_option(registry, chosen["model"]) if chosen.get("model") else ""
+        found[option.name] = (model, chosen.get("dataset", ""))
     return found
 
 

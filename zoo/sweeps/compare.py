@@ -84,7 +84,8 @@ def read_run(path: Path) -> RunRow:
     log = path / "train.log"
     counts = PARAMETERS.findall(log.read_text(encoding="utf-8", errors="replace")) if log.is_file() else []
     return RunRow(path=path, model=str(flat.get("model.name", "?")),
-                  dataset=str(flat.get("dataset.source", "?")), settings={}, validation_name=validation_name, validation=validation,
+                  dataset=str(flat.get("dataset.source", "?")), settings={},
+                  validation_name=validation_name, validation=validation,
                   test_name=f"test.{headline}", test=metrics.get("test", {}).get(headline),
                   seconds=metrics.get("train_seconds"),
                   parameters=int(counts[-1].replace(",", "")) if counts else None, flat=flat)
