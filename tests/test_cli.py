@@ -58,7 +58,7 @@ def test_fast_commands_answer_quickly(args):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["list"], ["list", "models"], ["list", "models", "cnn"],
-                                  ["export", "--help"], ["compare", "--help"]])
+                                  ["export", "--help"], ["compare", "--help"], ["train", "--help"]])
 def test_fast_commands_never_import_tensorflow(argv):
     code = f"from zoo.cli.main import main; main({argv!r})"
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True,

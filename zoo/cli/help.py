@@ -164,6 +164,15 @@ def train_field_help(args: list[str]) -> str:
     return intro + "\n\n".join(sections) + "\n"
 
 
+def evaluate_field_help() -> str:
+    """Field help of `zoo evaluate`."""
+    from zoo.cli.fields import field_help
+    from zoo.config.schema import EvaluateConfig
+
+    table = field_table(field_help(EvaluateConfig))
+    return f"== Field help ==\nKEY=VALUE (type, default, meaning):\n{table}\n"
+
+
 def _schema(registry: Any, kind: str, name: str) -> type | None:
     try:
         return registry.get(kind, name).config

@@ -140,11 +140,11 @@ def run_app(command: str, args: list[str]) -> int:
         try:
             APPS[command]()
         except SystemExit as exit_:  # Hydra's --help ends with sys.exit(0)
-            if exit_.code not in (0, None) or command != "train" or not set(args) & {"-h", "--help"}:
+            if exit_.code not in (0, None) or not set(args) & {"-h", "--help"}:
                 raise
-            from zoo.cli.help import train_field_help
+            from zoo.cli.help import evaluate_field_help, train_field_help
 
-            print("\n" + train_field_help(args), end="")
+            print("\n" + (train_field_help(args) if command == "train" else evaluate_field_help()), end="")
         if FAILURES:
             raise FAILURES[0]
     finally:
