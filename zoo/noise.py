@@ -14,7 +14,8 @@ Two sources, two means:
   lines, `absl` warnings) are dropped from the console handlers by `ConsoleFilter`, below ERROR;
   file handlers (`train.log`) keep them.
 
-`--verbose` (or `ZOO_VERBOSE=1`) shows both on the console as before.
+`--verbose` (or `ZOO_VERBOSE=1`) shows both on the console as before. Commands without a run log
+(`zoo export`, `zoo evaluate`, `zoo generate`) drop the held C++ lines unless `--verbose`.
 """
 
 from __future__ import annotations
@@ -57,11 +58,25 @@ def is_console(handler: logging.Handler) -> bool:
     return isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
 
 
+_added: list[tuple[logging.Handler, logging.Filter]] = []
+
+
 def quiet_console_logging() -> None:
-    """Add `ConsoleFilter` to the root logger's console handlers (idempotent)."""
-    for handler in logging.getLogger().handlers:
-        if is_console(handler) and not any(isinstance(f, ConsoleFilter) for f in handler.filters):
-            handler.addFilter(ConsoleFilter())
+    """Add `ConsoleFilter` to the console handlers of the root, `tensorflow` and `absl` loggers
+    (TensorFlow gives its logger a stderr handler of its own when the root has none); idempotent."""
+    for name in (None, "tensorflow", "absl"):
+        for handler in logging.getLogger(name).handlers:
+            if is_console(handler) and not any(isinstance(f, ConsoleFilter) for f in handler.filters):
+                console_filter = ConsoleFilter()
+                handler.addFilter(console_filter)
+                _added.append((handler, console_filter))
+
+
+def restore_console_logging() -> None:
+    """Remove the filters `quiet_console_logging` added (the Python API, after a run)."""
+    while _added:
+        handler, console_filter = _added.pop()
+        handler.removeFilter(console_filter)
 
 
 def drain_to_log() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import keras
 
-from zoo.noise import drain_to_log
+from zoo.noise import drain_to_log, quiet_console_logging, restore_console_logging
 
 CLEAR_LINE = "\r\x1b[2K"
 
@@ -45,6 +45,7 @@ class EpochProgress(keras.callbacks.Callback):
         self.bar: keras.utils.Progbar | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        quiet_console_logging()  # TensorFlow's own logger handler exists by now
         drain_to_log()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -88,11 +89,16 @@ def progress_callbacks(trainer: Any) -> list[keras.callbacks.Callback]:
 
 @contextlib.contextmanager
 def console_logging() -> Iterator[None]:
-    """Print zoo's INFO lines (run folder, epochs, test metric) on stderr while the block runs,
-    when nothing else would show them (a Python program that configured no logging)."""
+    """While the block runs: print zoo's INFO lines (run folder, epochs, test metric) on stderr when
+    nothing else would show them (a Python program that configured no logging), and keep other
+    libraries' records below ERROR off the console (`zoo.noise.ConsoleFilter`)."""
     zoo_log = logging.getLogger("zoo")
+    quiet_console_logging()
     if zoo_log.hasHandlers():
-        yield
+        try:
+            yield
+        finally:
+            restore_console_logging()
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s] %(message)s", "%H:%M:%S"))
@@ -106,3 +112,4 @@ def console_logging() -> Iterator[None]:
     finally:
         zoo_log.removeHandler(handler)
         zoo_log.setLevel(previous)
+        restore_console_logging()
