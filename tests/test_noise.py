@@ -1,4 +1,5 @@
-"""The stderr filter of `zoo.noise`: TensorFlow's C++ log lines held back, everything else passed."""
+"""Console hygiene: the stderr filter of `zoo.noise` (TensorFlow's C++ log lines held back, everything
+else passed) and when a progress bar may be drawn."""
 
 from __future__ import annotations
 
@@ -42,3 +43,20 @@ def test_verbose_shows_the_native_lines_too(tmp_path):
     err, log = run(tmp_path, "1")
     assert "failed call to cuInit" in err and "oneDNN" in err and "a python warning" in err
     assert "cuInit" in log
+
+
+class Stream:
+    def __init__(self, tty: bool):
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_a_bar_only_on_a_terminal_and_never_in_ci(monkeypatch):
+    from zoo.training.progress import on_terminal
+
+    monkeypatch.delenv("CI", raising=False)
+    assert on_terminal(Stream(True)) and not on_terminal(Stream(False))
+    monkeypatch.setenv("CI", "true")
+    assert not on_terminal(Stream(True))

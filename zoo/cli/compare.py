@@ -30,6 +30,7 @@ def run_compare(args: Sequence[str]) -> int:
     rows, keys = compare_runs(paths)
     header, cells = table_rows(rows, keys, Path(paths[0]) if one_folder else None)
     print(table(cells, tuple(header)))
-    plot_comparison(output, rows, [c[0] for c in cells])
+    mixed = len({(r.model, r.dataset) for r in rows}) > 1
+    plot_comparison(output, rows, [f"{c[0]} ({c[1]}, {c[2]})" if mixed else c[0] for c in cells])
     print(f"ranked by {', '.join(sorted({r.validation_name for r in rows}))}; plot: {output}")
     return 0

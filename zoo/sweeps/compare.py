@@ -132,6 +132,8 @@ def compare_runs(paths: list[str]) -> tuple[list[RunRow], list[str]]:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):
