@@ -60,3 +60,24 @@ def test_a_bar_only_on_a_terminal_and_never_in_ci(monkeypatch):
     assert on_terminal(Stream(True)) and not on_terminal(Stream(False))
     monkeypatch.setenv("CI", "true")
     assert not on_terminal(Stream(True))
+
+
+def test_without_a_terminal_the_progress_callback_has_no_batch_hook(monkeypatch):
+    """A batch hook would turn off Keras's asynchronous callback dispatch for every run."""
+    import keras
+    from omegaconf import OmegaConf
+
+    from zoo.training import progress
+
+    def batch_hook(callback) -> bool:
+        return type(callback).on_train_batch_end is not keras.callbacks.Callback.on_train_batch_end
+
+    trainer = OmegaConf.create({"verbose": 0})
+    monkeypatch.setattr(progress, "on_terminal", lambda stream=None: False)
+    (quiet,) = progress.progress_callbacks(trainer)
+    assert not batch_hook(quiet)
+    monkeypatch.setattr(progress, "on_terminal", lambda stream=None: True)
+    (bar,) = progress.progress_callbacks(trainer)
+    assert batch_hook(bar)
+    (off,) = progress.progress_callbacks(OmegaConf.create({"verbose": 2}))  # trainer.verbose=2: no bar
+    assert not batch_hook(off)

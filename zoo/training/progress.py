@@ -33,25 +33,33 @@ def on_terminal(stream: Any = None) -> bool:
         return False
 
 
-class EpochProgress(keras.callbacks.Callback):
-    """A Progbar (step, ETA, running metrics) through each epoch, wiped when the epoch ends.
+class HeldLogLines(keras.callbacks.Callback):
+    """Write TensorFlow's held-back C++ log lines into `train.log` (`zoo.noise`) as epochs end.
 
-    It also writes TensorFlow's held-back C++ log lines into `train.log` (`zoo.noise`).
+    Epoch-level hooks only: a callback with a batch hook would cost every run Keras's
+    asynchronous callback dispatch, so the bar below is added only where it is drawn.
     """
-
-    def __init__(self, bar: bool):
-        super().__init__()
-        self.bar_wanted = bar
-        self.bar: keras.utils.Progbar | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         quiet_console_logging()  # TensorFlow's own logger handler exists by now
         drain_to_log()
 
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        drain_to_log()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        drain_to_log()
+
+
+class EpochProgress(HeldLogLines):
+    """A Progbar (step, ETA, running metrics) through each epoch, wiped when the epoch ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bar: keras.utils.Progbar | None = None
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self.bar_wanted:
-            self.bar = keras.utils.Progbar(self.params.get("steps"), unit_name="step",
-                                           stateful_metrics=None)
+        self.bar = keras.utils.Progbar(self.params.get("steps"), unit_name="step")
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.bar is None:
@@ -65,10 +73,7 @@ class EpochProgress(keras.callbacks.Callback):
             sys.stdout.write(CLEAR_LINE)
             sys.stdout.flush()
             self.bar = None
-        drain_to_log()
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        drain_to_log()
+        super().on_epoch_end(epoch, logs)
 
 
 def _scalar(value: Any) -> bool:
@@ -84,7 +89,7 @@ def _scalar(value: Any) -> bool:
 def progress_callbacks(trainer: Any) -> list[keras.callbacks.Callback]:
     """The progress callback for `trainer` (a `TrainerConfig`): a bar on a terminal unless
     `trainer.verbose=2` (one line per epoch only)."""
-    return [EpochProgress(bar=trainer.verbose != 2 and on_terminal())]
+    return [EpochProgress() if trainer.verbose != 2 and on_terminal() else HeldLogLines()]
 
 
 @contextlib.contextmanager
