@@ -124,7 +124,11 @@ def filtering_native_stderr() -> Iterator[None]:
         yield
         return
     sys.stderr.flush()
-    real = os.dup(fd)
+    try:
+        real = os.dup(fd)
+    except OSError:  # fd 2 is closed: nothing to filter
+        yield
+        return
     read_fd, write_fd = os.pipe()
     os.dup2(write_fd, fd)
     os.close(write_fd)
@@ -136,7 +140,9 @@ def filtering_native_stderr() -> Iterator[None]:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os.dup2(real, fd)  # the pipe's last writer in this process is gone: the reader sees EOF
-        reader.join(timeout=1)  # child processes that inherited fd 2 may still hold the pipe open
-        os.close(real)
+        reader.join(timeout=1)
         if not reader.is_alive():
+            os.close(real)
             os.close(read_fd)
+        # else child processes that inherited fd 2 (joblib's workers) still write into the pipe: the
+        # reader goes on forwarding their lines to the real stderr until they end, so both fds stay.

@@ -66,7 +66,13 @@ def query(line: str, point: str | None = None) -> list[str]:
     if command == "list":
         from zoo.cli.listing import WHAT
 
-        return [w for w in WHAT if w.startswith(current)] if len(done) == 1 else []
+        if len(done) == 1:
+            return [w for w in WHAT if w.startswith(current)]
+        if done[1] == "models":
+            from zoo.registry import get_registry
+
+            return [n for n in [*get_registry().names("model"), "dataset="] if n.startswith(current)]
+        return []
     from zoo.cli.help import command_options
 
     return [f"{row.key}=" for row in command_options(command) if row.key.startswith(current)]
