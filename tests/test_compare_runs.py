@@ -1,14 +1,18 @@
 """Progress and quiet consoles, then `zoo compare` over three real runs (iris MLP, two epochs each):
-one `zoo train` in a pipe, one `zoo.train()` from a Python program, one `zoo train` on a terminal."""
+one `zoo train` in a pipe, one on a terminal (a pty), and one `zoo.train()` through the Python API."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import pty
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,38 +29,58 @@ def _env() -> dict[str, str]:
     return {**env, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
+def read_all(fd: int, into: list[bytes]) -> None:
+    """Read a pty until the program on its other side has gone."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the terminal closed: the run ended
+            return
+        if not chunk:
+            return
+        into.append(chunk)
+
+
+def train_from_python(run_dir: Path) -> str:
+    """`zoo.train()` in this process as a program that configured no logging sees it: its stderr."""
+    import zoo
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()  # pytest's own capture handlers, back below
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            zoo.train([*QUICK, "trainer.learning_rate=0.02"], run_dir=run_dir)
+    finally:
+        root.handlers[:] = saved
+    return err.getvalue()
+
+
 @pytest.fixture(scope="module")
 def three_runs(tmp_path_factory):
-    """Start the three runs at once; returns their folders and outputs."""
+    """The two `zoo train` processes run while this one trains through the Python API."""
     root = tmp_path_factory.mktemp("compare")
     piped = subprocess.Popen([str(BIN / "zoo"), "train", *QUICK, "trainer.verbose=1",
                               f"run_dir={root / 'piped'}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=_env())
-    program = (f"import zoo; zoo.train({[*QUICK, 'trainer.learning_rate=0.02']!r}, "
-               f"run_dir={str(root / 'python')!r})")
-    python = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=_env())
     leader, follower = pty.openpty()
     terminal = subprocess.Popen([str(BIN / "zoo"), "train", *QUICK, "model.dropout=0.2",
                                  f"run_dir={root / 'terminal'}"], stdout=follower, stderr=follower,
                                 env=_env())
     os.close(follower)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed: the run ended
-            break
-        if not chunk:
-            break
-        screen += chunk
+    screen: list[bytes] = []
+    reader = threading.Thread(target=read_all, args=(leader, screen), daemon=True)
+    reader.start()
+    texts = {"python": ("", train_from_python(root / "python"))}
+    out, err = piped.communicate(timeout=300)
+    assert piped.returncode == 0, err.decode(errors="replace")[-3000:]
+    texts["piped"] = (out.decode(), err.decode())
+    code = terminal.wait(timeout=300)
+    reader.join(30)
     os.close(leader)
-    outputs = {"piped": piped.communicate(timeout=300), "python": python.communicate(timeout=300)}
-    assert terminal.wait(timeout=300) == 0, screen.decode(errors="replace")[-3000:]
-    for name, proc in (("piped", piped), ("python", python)):
-        assert proc.returncode == 0, outputs[name][1].decode(errors="replace")[-3000:]
-    texts = {k: (out.decode(), err.decode()) for k, (out, err) in outputs.items()}
-    texts["terminal"] = (screen.decode(errors="replace"), "")
+    texts["terminal"] = (b"".join(screen).decode(errors="replace"), "")
+    assert code == 0, texts["terminal"][0][-3000:]
     return root, texts
 
 
