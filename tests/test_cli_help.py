@@ -16,7 +16,7 @@ from zoo.cli.main import COMMANDS
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != "train"])  # train: the test below
 def test_every_command_answers_help(command):
     proc, _ = zoo_cmd(command, "--help")
     assert proc.returncode == 0, proc.stderr
@@ -39,8 +39,9 @@ def test_export_help_lists_options_with_defaults_and_meaning():
 
 def test_train_help_shows_field_help_of_the_chosen_model():
     proc, _ = zoo_cmd("train", "model=mlp", "--help")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
     out = proc.stdout
+    assert out.startswith("zoo train: ")
     assert "== Config groups ==" in out and "== Field help ==" in out
     lines = {x.split()[0]: x for x in out.split("== Field help ==")[1].splitlines() if x.startswith("  ")}
     assert "per replica" in lines["trainer.batch_size"] and " 32 " in lines["trainer.batch_size"]
