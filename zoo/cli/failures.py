@@ -18,6 +18,21 @@ from zoo.core.errors import ZooError, first_line
 
 BAD_INPUT, FAILED, INTERRUPTED = 2, 1, 130
 DEBUG_VARIABLES = ("ZOO_DEBUG", "HYDRA_FULL_ERROR")
+# Hydra options that come with an optional extra: (group, option) -> (extra, the package holding it)
+EXTRAS = {("hydra/sweeper", "optuna"): ("sweeps", "hydra-optuna-sweeper"),
+          ("hydra/sweeper/sampler", "tpe"): ("sweeps", "hydra-optuna-sweeper"),
+          ("hydra/launcher", "joblib"): ("sweeps", "hydra-joblib-launcher")}
+
+
+def extra_line(exc: Exception) -> str | None:
+    """`hydra/sweeper=optuna needs the sweeps extra: pip install "keras-zoo[sweeps]"`, when a
+    missing Hydra option is one an extra installs."""
+    group, _, name = str(getattr(exc, "missing_cfg_file", "") or "").rpartition("/")
+    if (group, name) not in EXTRAS:
+        return None
+    extra, package = EXTRAS[(group, name)]
+    return (f"{group}={name} needs the {extra} extra, which is not installed ({package} is missing): "
+            f'pip install "keras-zoo[{extra}]"')
 
 
 def debugging() -> bool:
@@ -46,7 +61,7 @@ def hydra_line(exc: Exception) -> str | None:
     from zoo.config.validate import unknown_key_line, unknown_option_line
 
     if isinstance(exc, MissingConfigException):
-        return unknown_option_line(exc)
+        return extra_line(exc) or unknown_option_line(exc)
     if isinstance(exc, OverrideParseException):
         return f"cannot parse the command line: {first_line(exc)} (write overrides as key=value)"
     if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):

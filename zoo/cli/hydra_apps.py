@@ -66,15 +66,18 @@ def guarded(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
 def train_app(cfg: DictConfig) -> float | None:
-    """Train one configuration; returns the test headline metric (for sweepers)."""
+    """Train one configuration; returns the validation headline metric (for sweepers)."""
     return guarded(train_job, cfg)
 
 
 def train_job(cfg: DictConfig) -> float:
     from zoo.config.validate import check_train_config
+    from zoo.core.console import quiet_console_logging
     from zoo.core.registry import get_registry
+    from zoo.sweeps.summary import selection
     from zoo.training.trainer import check_names
 
+    quiet_console_logging()
     check_missing(cfg)
     check_names(cfg)
     check_train_config(cfg, get_registry())
@@ -85,7 +88,11 @@ def train_job(cfg: DictConfig) -> float:
     test = result.metrics["test"]
     headline = result.metrics.get("headline") or ("accuracy" if "accuracy" in test else "mae")
     print(f"test {headline}: {test[headline]:.4f}  run folder: {result.run_dir}")
-    return float(test[headline])
+    name, value = selection(result.metrics)  # a sweeper selects on validation, never on test
+    if value is None:
+        log.warning("no validation metric in %s: the sweeper gets test %s", result.run_dir, headline)
+        return float(test[headline])
+    return float(value)
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="evaluate")
@@ -96,8 +103,10 @@ def evaluate_app(cfg: DictConfig) -> None:
 
 def evaluate_job(cfg: DictConfig) -> None:
     from zoo.config.validate import check_evaluate_config
+    from zoo.core.console import quiet_console_logging
     from zoo.evaluation.evaluate import evaluate
 
+    quiet_console_logging()
     check_missing(cfg)
     check_evaluate_config(cfg)
     result = evaluate(cfg.run_dir, split=cfg.split, checkpoint=cfg.checkpoint,
@@ -121,7 +130,14 @@ def run_app(command: str, args: list[str]) -> int:
         folder = Path(top).resolve()
         EXISTING.update(p for p in (folder, *folder.glob("*")) if p.is_dir())
     try:
-        APPS[command]()
+        try:
+            APPS[command]()
+        except SystemExit as exit_:  # Hydra's --help ends with sys.exit(0)
+            if exit_.code not in (0, None) or not set(args) & {"-h", "--help"}:
+                raise
+            from zoo.cli.help import evaluate_field_help, train_field_help
+
+            print("\n" + (train_field_help(args) if command == "train" else evaluate_field_help()), end="")
         if FAILURES:
             raise FAILURES[0]
     finally:

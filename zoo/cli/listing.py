@@ -1,4 +1,5 @@
-"""`zoo list [models|datasets|losses|metrics|plugins|experiments]` (no TensorFlow)."""
+"""`zoo list [models|datasets|losses|metrics|plugins|experiments]` (no TensorFlow); `zoo list models
+NAME` shows one model in detail (`zoo.cli.model_detail`)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ def plugin_rows(registry: Registry) -> list[tuple[str, ...]]:
 def run_list(args: list[str]) -> int:
     """Print the requested tables; every table when no argument is given."""
     registry = get_registry()
+    if len(args) > 1 and args[0] == "models":
+        from zoo.cli.model_detail import run_model_detail
+
+        return run_model_detail(registry, args[1:])
     wanted = args or list(WHAT)
     for what in wanted:
         if what not in WHAT:

@@ -66,7 +66,7 @@ class TrainerConfig:
     overwrite: bool = False  # replace a finished run in the run folder
     plots: bool = True
     tensorboard: bool = True
-    verbose: int = bounded(0, ge=0, le=2)  # Keras fit output: 0 none (zoo logs each epoch), 1 bar, 2 line
+    verbose: int = bounded(0, ge=0, le=2)  # 0, 1: progress bar on a terminal (not in a pipe or CI); 2: none
 
 
 @dataclass

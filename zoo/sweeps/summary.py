@@ -3,6 +3,9 @@
 `SweepSummary` is a Hydra callback: at the end of `zoo train -m ...` it reads every job's
 `config.yaml` and `metrics.json` under the sweep folder and writes `summary.csv`,
 `summary.md` and `summary.png` there. A job that failed shows up with an empty metric.
+Jobs are ranked by a **validation** metric (the headline one, else the validation loss): choosing
+hyper-parameters by the test metric would select them on the test set. The test metric is shown
+beside it, for reading only.
 """
 
 from __future__ import annotations
@@ -31,12 +34,24 @@ def swept_keys(overrides: list[str]) -> list[str]:
     return keys
 
 
+def headline_of(metrics: dict[str, Any]) -> str:
+    return metrics.get("headline") or ("accuracy" if "accuracy" in metrics.get("test", {}) else "mae")
+
+
+def selection(metrics: dict[str, Any]) -> tuple[str, float | None]:
+    """The metric a sweep selects by: the validation headline (`validation.accuracy`), else
+    `validation.loss`; its value is None when the run has neither."""
+    headline = headline_of(metrics)
+    validation = metrics.get("validation", {})
+    if validation.get(headline) is not None or "loss" not in validation:
+        return f"validation.{headline}", validation.get(headline)
+    return "validation.loss", validation.get("loss")
+
+
 def metric_value(metrics: dict[str, Any], metric: str) -> float | None:
-    """`test.accuracy`-style dotted lookup; `auto` picks the run's headline test metric."""
+    """`validation.accuracy`-style dotted lookup; `auto` is the run's `selection` metric."""
     if metric == "auto":
-        test = metrics.get("test", {})
-        headline = metrics.get("headline") or ("accuracy" if "accuracy" in test else "mae")
-        return test.get(headline)
+        return selection(metrics)[1]
     value: Any = metrics
     for part in metric.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -54,7 +69,9 @@ def collect(sweep_dir: Path, keys: list[str], metric: str) -> list[dict[str, Any
             row[key] = OmegaConf.select(cfg, key) if cfg is not None else None
         metrics = json.loads((job / "metrics.json").read_text()) if (job / "metrics.json").exists() else {}
         row["metric"] = metric_value(metrics, metric)
-        row["headline"] = metrics.get("headline", metric)
+        row["name"] = selection(metrics)[0] if metric == "auto" and metrics else metric
+        row["test_name"] = f"test.{headline_of(metrics)}"
+        row["test"] = metrics.get("test", {}).get(headline_of(metrics)) if metrics else None
         rows.append(row)
     return rows
 
@@ -68,8 +85,11 @@ def rank(rows: list[dict[str, Any]], lower_is_better: bool) -> list[dict[str, An
 
 def write_summary(sweep_dir: Path, rows: list[dict[str, Any]], keys: list[str], metric: str) -> None:
     """`summary.csv`, `summary.md` and `summary.png` in `sweep_dir`."""
-    columns = ["rank", "job", *keys, metric]
-    table = [[i + 1, r["job"], *(r[k] for k in keys), r["metric"]] for i, r in enumerate(rows)]
+    test_name = next((r["test_name"] for r in rows if r.get("test") is not None), None)
+    test_column = [test_name] if test_name and test_name != metric else []
+    columns = ["rank", "job", *keys, metric, *test_column]
+    table = [[i + 1, r["job"], *(r[k] for k in keys), r["metric"], *([r.get("test")] if test_column else [])]
+             for i, r in enumerate(rows)]
     with open(sweep_dir / "summary.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
@@ -93,7 +113,8 @@ def plot_summary(path: Path, rows: list[dict[str, Any]], keys: list[str], metric
     fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * max(1, len(done))))
     ax.barh(labels[::-1], [r["metric"] for r in done][::-1])
     ax.set_xlabel(metric)
-    ax.set_title("sweep summary (best at the top)")
+    ax.set_title("sweep summary, ranked by the validation metric (best at the top)"
+                 if metric.startswith("validation") else "sweep summary (best at the top)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -114,7 +135,7 @@ class SweepSummary(Callback):
         keys += [k for k in config.hydra.sweeper.get("params", None) or {} if k not in keys]
         rows = collect(sweep_dir, keys, self.metric)
         name = self.metric if self.metric != "auto" else next(
-            (f"test.{r['headline']}" for r in rows if r["metric"] is not None), "test")
+            (r["name"] for r in rows if r["metric"] is not None), "validation")
         lower = self.lower_is_better
         if lower is None:
             lower = any(word in name for word in LOWER_IS_BETTER)

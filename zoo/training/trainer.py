@@ -107,6 +107,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         shard_by_data,
     )
     from zoo.training.optim import build_optimizer
+    from zoo.training.progress import progress_callbacks
     from zoo.training.strategy import make_strategy
 
     tf = import_tensorflow()
@@ -165,13 +166,13 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
                  cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
                  "on" if model.jit_compile else "off")
-        callbacks = task.log_callbacks(cfg, info, run)
+        callbacks = progress_callbacks(t) + task.log_callbacks(cfg, info, run)  # before the epoch line
         callbacks += build_callbacks(run, t, resuming, state.get("best"))
         callbacks += task.callbacks(cfg, info, run)
         started = time.perf_counter()
         history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
                                 steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
-                                callbacks=callbacks, verbose=t.verbose, shuffle=False)
+                                callbacks=callbacks, verbose=0, shuffle=False)  # zoo.training.progress
         seconds = time.perf_counter() - started
         if is_multi_worker(strategy):
             log_weights_digest(model)

@@ -1,0 +1,120 @@
+"""Progress inside each epoch: a `keras.utils.Progbar` with ETA on a terminal, nothing otherwise.
+
+zoo logs one line per epoch (`EpochLogger`); on a terminal this bar moves between those lines and
+is wiped before each of them, so the two never share a line. Keras's own bar (`fit(verbose=1)`)
+is not used: it ends its line after zoo's epoch line is written, gluing the two. In a pipe, a
+file or CI (`CI` set) there is no bar, so the output holds no control characters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+from zoo.core.console import drain_to_log, quiet_console_logging, restore_console_logging
+
+CLEAR_LINE = "\r\x1b[2K"
+
+
+def on_terminal(stream: Any = None) -> bool:
+    """A progress bar may be drawn: `stream` (stdout) is a TTY and `CI` is not set."""
+    stream = stream or sys.stdout
+    if os.environ.get("CI", "") not in ("", "0", "false"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class HeldLogLines(keras.callbacks.Callback):
+    """Write TensorFlow's held-back C++ log lines into `train.log` (`zoo.core.console`) as epochs end.
+
+    Epoch-level hooks only: a callback with a batch hook would cost every run Keras's
+    asynchronous callback dispatch, so the bar below is added only where it is drawn.
+    """
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        quiet_console_logging()  # TensorFlow's own logger handler exists by now
+        drain_to_log()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        drain_to_log()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        drain_to_log()
+
+
+class EpochProgress(HeldLogLines):
+    """A Progbar (step, ETA, running metrics) through each epoch, wiped when the epoch ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bar: keras.utils.Progbar | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.bar = keras.utils.Progbar(self.params.get("steps"), unit_name="step")
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.bar is None:
+            return
+        values = [(k, float(v)) for k, v in (logs or {}).items() if _scalar(v)]
+        self.bar.stateful_metrics = {k for k, _ in values}  # Keras's logs are running means already
+        self.bar.update(batch + 1, values=values, finalize=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.bar is not None:
+            sys.stdout.write(CLEAR_LINE)
+            sys.stdout.flush()
+            self.bar = None
+        super().on_epoch_end(epoch, logs)
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, str | bytes) or getattr(value, "ndim", 0) != 0:
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def progress_callbacks(trainer: Any) -> list[keras.callbacks.Callback]:
+    """The progress callback for `trainer` (a `TrainerConfig`): a bar on a terminal unless
+    `trainer.verbose=2` (one line per epoch only)."""
+    return [EpochProgress() if trainer.verbose != 2 and on_terminal() else HeldLogLines()]
+
+
+@contextlib.contextmanager
+def console_logging() -> Iterator[None]:
+    """While the block runs: print zoo's INFO lines (run folder, epochs, test metric) on stderr when
+    nothing else would show them (a Python program that configured no logging), and keep other
+    libraries' records below ERROR off the console (`zoo.core.console.ConsoleFilter`)."""
+    zoo_log = logging.getLogger("zoo")
+    quiet_console_logging()
+    if zoo_log.hasHandlers():
+        try:
+            yield
+        finally:
+            restore_console_logging()
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s] %(message)s", "%H:%M:%S"))
+    handler.setLevel(logging.INFO)
+    previous = zoo_log.level
+    zoo_log.addHandler(handler)
+    if zoo_log.getEffectiveLevel() > logging.INFO:
+        zoo_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        zoo_log.removeHandler(handler)
+        zoo_log.setLevel(previous)
+        restore_console_logging()
