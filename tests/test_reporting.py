@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import sys
 import textwrap
 from pathlib import Path
@@ -38,13 +39,24 @@ def test_one_epoch_learning_curves_have_markers_and_a_learning_rate_panel(tmp_pa
         assert image.size[0] == 100 * 4.5 * len(titles)  # one panel per metric plus the rate
 
 
+CONNECTIONS: list = []
+
+
+def refuse(sock, address):
+    CONNECTIONS.append(address)
+    raise OSError(f"test: no network ({address})")
+
+
 @pytest.fixture(scope="module")
 def tracked_run(tmp_path_factory):
-    """mlp_iris with tracking=mlflow into ./mlruns, interrupted after epoch 1 and resumed."""
+    """mlp_iris with tracking=mlflow into ./mlruns, interrupted after epoch 1 and resumed, then
+    exported; every socket connection attempt on the way is recorded (and refused)."""
     folder = tmp_path_factory.mktemp("tracked")
     cfg = zoo.compose([*IRIS, "tracking=mlflow", "tracking.experiment=iris"])
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket.socket, "connect_ex", refuse)
         train_interrupted(cfg, folder / "run", patch, after_epoch=0)
         result = zoo.train(cfg, folder / "run")
         result.export = export(folder / "run", format="onnx")
@@ -55,7 +67,7 @@ def test_mlflow_run_holds_params_epoch_metrics_plots_and_bundle(tracked_run):
     from mlflow import MlflowClient
 
     folder, cfg, result = tracked_run
-    assert (folder / "mlruns").is_dir()
+    assert (folder / "mlruns").is_dir() and CONNECTIONS == []  # the file store never reaches the network
     client = MlflowClient(tracking_uri=(folder / "mlruns").as_uri())
     experiment = client.get_experiment_by_name("iris")
     runs = client.search_runs([experiment.experiment_id])

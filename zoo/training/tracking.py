@@ -105,6 +105,20 @@ def _client(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
+def experiment_of(client: Any, name: str) -> str:
+    """The id of experiment `name`, created if need be (sweep jobs may race to create it)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name)
+    except Exception:  # another job created it first
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
 class MlflowTracker:
     """One MLflow run beside one zoo run folder, through `mlflow.MlflowClient`."""
 
@@ -126,8 +140,7 @@ class MlflowTracker:
                 tracker = cls(client, saved["run_id"], uri, t.artifacts)
                 tracker.backfill(Path(run_path) / "history.csv")
                 return tracker
-            experiment = client.get_experiment_by_name(t.experiment)
-            experiment_id = experiment.experiment_id if experiment else client.create_experiment(t.experiment)
+            experiment_id = experiment_of(client, t.experiment)
             tags = {"zoo.run_dir": str(Path(run_path).resolve()), "zoo.model": str(cfg.model.name),
                     "zoo.dataset": str(cfg.dataset.name)}
             run = client.create_run(experiment_id, run_name=t.run_name or Path(run_path).name, tags=tags)
