@@ -158,3 +158,12 @@ def test_tracking_without_mlflow_names_the_extra_in_one_line(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and 'pip install "keras-zoo[tracking]"' in lines[0], done.stderr
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_unknown_tracking_backend_and_key_fail_in_one_line_before_any_work(tmp_path):
+    cfg = zoo.compose(["experiment=mlp_iris", "tracking.backend=wandb"])
+    with pytest.raises(ZooError, match="tracking.backend.*'wandb'.*tracking=mlflow") as info:
+        zoo.train(cfg, tmp_path / "run")
+    assert "\n" not in str(info.value) and not (tmp_path / "run").exists()
+    done = run_zoo("train", "tracking=mlflow", "tracking.urii=x", cwd=tmp_path)
+    assert done.returncode != 0 and "did you mean 'tracking.uri'" in done.stderr, done.stderr
