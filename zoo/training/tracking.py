@@ -148,7 +148,7 @@ class MlflowTracker:
             tracker.log_params(flat_params(cfg))
         except Exception as exc:  # MlflowException, connection errors: before any training work
             raise ZooError(f"tracking.uri={t.uri or DEFAULT_STORE}: MLflow could not start a run "
-                           f"({str(exc).splitlines()[0][:200]}); start the tracking server or fix "
+                           f"({first_line(exc)}); start the tracking server or fix "
                            "tracking.uri (or drop tracking=mlflow)") from None
         write_run_file(run_path, {"run_id": tracker.run_id, "uri": uri, "experiment": t.experiment})
         log.info("mlflow: run %s in %s", tracker.run_id, uri)
@@ -211,8 +211,13 @@ class MlflowTracker:
         except Exception as exc:  # the run folder keeps everything: tracking is a copy
             if not self.failed:
                 log.warning("mlflow: could not %s (%s); the run folder keeps everything, training "
-                            "goes on", what, str(exc).splitlines()[0][:200])
+                            "goes on", what, first_line(exc))
             self.failed = True
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def read_run_file(run_path: Path) -> dict[str, Any]:
