@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import keras
@@ -10,6 +11,7 @@ import pytest
 from conftest import train_interrupted
 from omegaconf import OmegaConf
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo
 from zoo.core.errors import ZooError
@@ -17,7 +19,7 @@ from zoo.data.base import DatasetInfo
 from zoo.evaluation import generative
 
 QUICK = ["trainer.plots=false", "trainer.tensorboard=false"]
-GRID_SIDE = 8 * (8 + 1) + 1  # 8x8 tiles of 8x8 digits, 1 pixel apart
+GRID_SIDE = 8 * (8 * 12 + 2) + 2  # 8x8 tiles of 8x8 digits enlarged 12 times (96 pixels), 2 pixels apart
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,7 +37,7 @@ def weights_of(model: keras.Model) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("gan") / "run"
-    cfg = zoo.compose(["experiment=gan_digits", "trainer.epochs=12", *QUICK])
+    cfg = zoo.compose(["experiment=gan_digits", "trainer.epochs=12", "trainer.plots=false"])
     return cfg, zoo.train(cfg, run_dir)
 
 
@@ -80,9 +82,41 @@ def test_gan_writes_a_grid_per_epoch_and_a_standalone_generator(gan_run):
     assert np.abs(np.asarray(generator(z))).max() <= 1.0
 
 
+def test_copies_of_the_training_set_score_worse_than_real_held_out_digits(gan_run):
+    """The reference is the validation split, which neither the generator nor the classifier saw:
+    the scores' real anchor is the test split against it, and memorising the training set gains nothing."""
+    cfg, result = gan_run
+    test = result.metrics["test"]
+    splits = zoo.load_dataset("digits", seed=cfg.trainer.seed, as_image=True)
+    info = DatasetInfo.load(result.run_dir / "dataset.json")
+    scaled = {name: (np.stack([x for x, _ in getattr(splits, name).as_numpy_iterator()]).astype(np.float32)
+                     - info.mean[0]) / info.std[0] for name in ("train", "validation", "test")}
+    copies = scaled["train"][np.random.default_rng(0).choice(len(scaled["train"]), len(scaled["test"]))]
+    classifier = keras.saving.load_model(result.run_dir / "domain_classifier.keras")
+    scores = generative.quality_metrics(classifier, scaled["validation"], copies, scaled["test"], (-1, 1))
+    assert scores["frechet_distance_real"] == pytest.approx(test["frechet_distance_real"], rel=1e-4)
+    assert scores["frechet_distance_real"] < scores["frechet_distance"], scores
+
+
+def test_sample_grids_reach_tensorboard_every_epoch_at_full_size(gan_run):
+    import tensorflow as tf
+
+    _, result = gan_run
+    with Image.open(result.run_dir / "samples/epoch_012.png") as image:
+        assert image.size == (GRID_SIDE, GRID_SIDE)
+        on_disk = np.asarray(image)
+    board = EventAccumulator(str(result.run_dir / "tensorboard/samples"), size_guidance={"tensors": 0})
+    board.Reload()
+    events = board.Tensors("samples")
+    assert [e.step for e in events] == list(range(12))
+    width, height, png = tf.make_ndarray(events[-1].tensor_proto)
+    assert (int(width), int(height)) == (GRID_SIDE, GRID_SIDE)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png)).convert("L")), on_disk)
+
+
 def test_vae_test_elbo_improves_and_scores_a_held_out_class(tmp_path):
     cfg = zoo.compose(["experiment=vae_digits", "trainer.epochs=10", "trainer.batch_size=16",
-                       "model.kl_warmup_epochs=2", "model.holdout_class=0", *QUICK])
+                       "model.kl_warmup_epochs=2", "model.holdout_class=0", "trainer.plots=false"])
     result = zoo.train(cfg, tmp_path / "run")
     info = DatasetInfo.load(tmp_path / "run/dataset.json")
     keras.utils.set_random_seed(cfg.trainer.seed)
@@ -101,7 +135,11 @@ def test_vae_test_elbo_improves_and_scores_a_held_out_class(tmp_path):
     with Image.open(samples / "epoch_010_reconstructions.png") as image:
         assert image.format == "PNG" and image.size == (GRID_SIDE, GRID_SIDE)
     with Image.open(samples / "interpolation.png") as image:
-        assert image.size == (GRID_SIDE, 4 * 9 + 1)
+        assert image.size == (GRID_SIDE, 4 * (8 * 12 + 2) + 2)
+    board = EventAccumulator(str(tmp_path / "run/tensorboard/samples"), size_guidance={"tensors": 0})
+    board.Reload()
+    assert {"samples/reconstructions", "samples/samples"} <= set(board.Tags()["tensors"])
+    assert len(board.Tensors("samples/samples")) == 10
     decoder = keras.saving.load_model(tmp_path / "run/decoder.keras")
     z = np.zeros((2, decoder.inputs[0].shape[-1]), "float32")
     np.testing.assert_allclose(decoder(z), result.model.decoder(z), atol=1e-6)

@@ -67,27 +67,41 @@ class GenerativeTask(Task):
         return []
 
     def training_arrays(self, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
-        """The scaled training split as arrays (the domain classifier's data and the reference)."""
+        """The scaled training split as arrays (the domain classifier's data)."""
+        return self.split_arrays("train", info)
+
+    def split_arrays(self, split: str, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
+        """A scaled split as arrays."""
         from zoo.sdk import eval_stream, generative
 
-        return generative.to_arrays(eval_stream(self.splits.train, info, 256, cache=False))
+        return generative.to_arrays(eval_stream(getattr(self.splits, split), info, 256, cache=False))
+
+    def reference_arrays(self, real: np.ndarray, info: DatasetInfo) -> np.ndarray:
+        """The split every Frechet distance is measured against: one that neither the generator
+        nor the domain classifier trained on (validation; test when `real` is the validation split)."""
+        reference = self.split_arrays("validation", info)[0]
+        if reference.shape == real.shape and np.array_equal(reference, real):
+            reference = self.split_arrays("test", info)[0]
+        return reference
 
     def quality(self, samples: np.ndarray, real: np.ndarray, info: DatasetInfo) -> dict[str, float]:
-        """Frechet distance and confidence of `samples`, with real and noise anchors."""
+        """Frechet distance and confidence of `samples`, with real and noise anchors, all against
+        a held-out reference split (so real held-out data is the floor)."""
         from zoo.sdk import generative
 
-        x, y = self.training_arrays(info)
+        reference = self.reference_arrays(real, info)
         if not info.num_classes:  # no labels to train a classifier: compare raw features
             flat = {k: v.reshape(len(v), -1).astype(np.float64) for k, v in
                     {"": samples, "_real": real, "_noise": np.random.default_rng(0).uniform(
                         *self.value_range, size=real.shape)}.items()}
-            ref = x.reshape(len(x), -1).astype(np.float64)
+            ref = reference.reshape(len(reference), -1).astype(np.float64)
             return {f"frechet_distance{k}": generative.frechet_distance(v, ref) for k, v in flat.items()}
+        x, y = self.training_arrays(info)
         cache = generative.classifier_cache(x, y, self.value_range, self.cfg.trainer.seed)
         classifier = generative.domain_classifier(x, y, info.num_classes, cache,
                                                   seed=self.cfg.trainer.seed)
         classifier.save(Path(self.run.path) / CLASSIFIER_FILE)
-        return generative.quality_metrics(classifier, x, samples, real, self.value_range)
+        return generative.quality_metrics(classifier, reference, samples, real, self.value_range)
 
     def headline(self, info: DatasetInfo) -> str:
         return "frechet_distance"

@@ -108,6 +108,17 @@ class PrivacyConfig:
 
 
 @dataclass
+class TrackingConfig:
+    """Experiment tracking beside the run folder (`tracking=mlflow`); `tracking=none` logs nowhere."""
+
+    backend: str = "none"  # none | mlflow (needs keras-zoo[tracking])
+    uri: str | None = None  # mlflow: a server (http://host:5000) or store; default the file store ./mlruns
+    experiment: str = "zoo"  # mlflow experiment the run is filed under
+    run_name: str | None = None  # default: the run folder's name
+    artifacts: bool = True  # log plots, sample grids and exported bundles as artifacts
+
+
+@dataclass
 class TrainConfig:
     """The composed config of `zoo train`."""
 
@@ -116,6 +127,7 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     distill: DistillConfig | None = None  # set by experiment=distill
     privacy: PrivacyConfig | None = None  # set by privacy=dp_sgd
     run_dir: str | None = None  # set from Hydra's run folder on the command line

@@ -1,8 +1,10 @@
 """Generative quality: sample grids, a domain classifier, Frechet distance and confidence.
 
 The Frechet distance here is FID-style: it compares feature statistics of a small classifier
-trained on the same dataset (not Inception-v3), so its values are comparable only within one
-dataset. Real held-out images and uniform noise give the anchors that make the number readable.
+trained on the dataset's training split (not Inception-v3), so its values are comparable only
+within one dataset. Samples, real held-out images and uniform noise are all measured against a
+reference split that neither the generator nor the classifier trained on: real data is the floor,
+noise the ceiling, and a generator that copies its training set gains nothing by it.
 """
 
 from __future__ import annotations
@@ -20,19 +22,29 @@ log = logging.getLogger("zoo.generative")
 FEATURES_LAYER = "features"
 
 
-def save_grid(images: np.ndarray, path: Path, cols: int = 8) -> Path:
-    """Tile images in [0, 1] of shape (n, h, w, c) or (n, d) into one PNG, 1 pixel apart."""
+TILE_PIXELS = 96  # small images are enlarged to about this size, so a grid reads without zooming
+
+
+def save_grid(images: np.ndarray, path: Path, cols: int = 8, tile: int = TILE_PIXELS) -> Path:
+    """Tile images in [0, 1] of shape (n, h, w, c) or (n, d) into one PNG, 2 pixels apart.
+
+    Each image is enlarged by a whole factor (nearest neighbour: pixels stay sharp squares) until
+    its longer side reaches about `tile` pixels; images that large already keep their size.
+    """
     from PIL import Image
 
     images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
     if images.ndim == 2:  # tabular vectors: one row of pixels per sample
         images = images[:, None, :, None]
+    scale = max(1, tile // max(images.shape[1:3]))
+    images = images.repeat(scale, axis=1).repeat(scale, axis=2)
     n, h, w, c = images.shape
-    rows = -(-n // cols)
-    grid = np.ones((rows * (h + 1) + 1, cols * (w + 1) + 1, c), np.float32)
+    rows, gap = -(-n // cols), 2
+    grid = np.ones((rows * (h + gap) + gap, cols * (w + gap) + gap, c), np.float32)
     for i, image in enumerate(images):
         r, k = divmod(i, cols)
-        grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + k * (w + 1):1 + k * (w + 1) + w] = image
+        top, left = gap + r * (h + gap), gap + k * (w + gap)
+        grid[top:top + h, left:left + w] = image
     pixels = (grid * 255).round().astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels[..., 0] if c == 1 else pixels).save(path)
@@ -134,7 +146,11 @@ def confidence_scores(probs: np.ndarray) -> tuple[float, float]:
 
 def quality_metrics(classifier: Any, reference: np.ndarray, samples: np.ndarray, real: np.ndarray,
                     value_range: tuple[float, float], seed: int = 0) -> dict[str, float]:
-    """Distances of samples, real held-out data and uniform noise to the reference (training) set."""
+    """Distances of samples, real held-out data and uniform noise to `reference`.
+
+    `reference` must be data neither the generator nor `classifier` trained on (a held-out
+    split): against the training split, samples close to it beat real held-out data.
+    """
     noise = np.random.default_rng(seed).uniform(*value_range, size=real.shape).astype(np.float32)
     model = embedder(classifier)
     ref, _ = embed(model, reference)

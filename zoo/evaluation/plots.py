@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import matplotlib
@@ -11,26 +10,36 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+MARKED_EPOCHS = 60  # up to this many epochs every point gets a marker (one epoch is a dot, not nothing)
 
-def read_history(path: Path) -> dict[str, list[float]]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
+
+def learning_curves_figure(history: dict[str, list[float]]) -> plt.Figure:
+    """One panel per metric (training and validation against the epoch), then the learning rate."""
+    names = [k for k in history if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
+    panels = names + (["learning_rate"] if history.get("learning_rate") else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
+    epochs = np.asarray(history.get("epoch", range(len(history[names[0]])))) + 1
+    style = {"marker": "o", "markersize": 4} if len(epochs) <= MARKED_EPOCHS else {}
+    for ax, name in zip(axes[0], panels, strict=True):
+        if name == "learning_rate":
+            ax.plot(epochs, history[name], color="tab:green", **style)
+            ax.set_title("learning rate")
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        else:
+            ax.plot(epochs, history[name], label="train", **style)
+            if f"val_{name}" in history:
+                ax.plot(epochs, history[f"val_{name}"], label="validation", **style)
+            ax.set_title(name)
+            ax.legend()
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    return fig
 
 
 def learning_curves(history: dict[str, list[float]], out: Path) -> Path:
-    """One panel per metric, training and validation curves against the epoch."""
-    names = [k for k in history if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
-    epochs = np.asarray(history.get("epoch", range(len(history[names[0]])))) + 1
-    for ax, name in zip(axes[0], names, strict=True):
-        ax.plot(epochs, history[name], label="train")
-        if f"val_{name}" in history:
-            ax.plot(epochs, history[f"val_{name}"], label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_title(name)
-        ax.legend()
-    fig.tight_layout()
+    """`learning_curves_figure` saved as a PNG."""
+    fig = learning_curves_figure(history)
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out

@@ -107,6 +107,9 @@ def export(run_dir: str | Path, format: str = D["format"], output: str | Path | 
             metas[item.name] = _export_part(item, out, final, run, cfg, task, splits.info, bundle_name,
                                             options)
         stage.commit()
+    from zoo.run.tracking import log_bundle
+
+    log_bundle(Path(run_dir), cfg, base)  # a tracking=mlflow run: the bundle joins its MLflow run
     if len(metas) == 1:
         return next(iter(metas.values()))
     return {"bundle": str(base), "parts": metas}

@@ -189,3 +189,12 @@ def open_finished(run_dir: str | os.PathLike) -> tuple[RunDir, Any]:
         raise RunDirError(f"{run.dataset_info} is corrupt ({first_line(exc)}): copy it back from "
                           "an exported bundle of this run, or train the run again") from None
     return run, cfg
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """A run's `history.csv` (one row per epoch) as columns of floats."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}

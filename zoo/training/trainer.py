@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.config.validate import check_train_config
 from zoo.core.errors import Interrupted, WorkFailed, unknown_name
 from zoo.core.registry import Registry, get_registry
+from zoo.run.tracking import check_tracking
 from zoo.tasks.task import Task, task_for
 from zoo.training.distill import distilling
 from zoo.training.privacy import check_privacy, private
@@ -73,6 +74,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
         cfg = adopt_teacher_data(cfg)
     check_names(cfg, registry)
     check_train_config(cfg, registry)  # the Python API gets the command line's range checks
+    check_tracking(cfg)
     run = RunDir(run_dir or cfg.get("run_dir") or default_run_dir())
     try:
         with writable_run(cfg, run) as (writing, resuming), writing.logging_to_file():
@@ -108,6 +110,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     )
     from zoo.training.optim import build_optimizer
     from zoo.training.progress import progress_callbacks
+    from zoo.training.reporters import Reporters
     from zoo.training.strategy import make_strategy
 
     tf = import_tensorflow()
@@ -147,6 +150,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     if is_multi_worker(strategy):
         stream.dataset, val_ds, test_ds = map(shard_by_data, (stream.dataset, val_ds, test_ds))
 
+    reporters = Reporters(cfg, run, resuming)  # learning rate, TensorBoard extras, MLflow
     previous_policy = keras.config.dtype_policy().name
     keras.mixed_precision.set_global_policy(t.precision)
     try:
@@ -166,9 +170,10 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
                  cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
                  "on" if model.jit_compile else "off")
-        callbacks = progress_callbacks(t) + task.log_callbacks(cfg, info, run)  # before the epoch line
+        callbacks = (progress_callbacks(t) + task.log_callbacks(cfg, info, run)  # before the epoch line
+                     + reporters.log_callbacks())
         callbacks += build_callbacks(run, t, resuming, state.get("best"))
-        callbacks += task.callbacks(cfg, info, run)
+        callbacks += task.callbacks(cfg, info, run) + reporters.callbacks()
         started = time.perf_counter()
         history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
                                 steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
@@ -176,9 +181,11 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         seconds = time.perf_counter() - started
         if is_multi_worker(strategy):
             log_weights_digest(model)
-        return _finish(run, cfg, task, model, splits, test_ds, history.history, seconds, replicas)
+        return _finish(run, cfg, task, model, splits, test_ds, history.history, seconds, replicas,
+                       reporters)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+        reporters.close()
 
 
 def build_optimizers(model: Any) -> None:
@@ -193,10 +200,10 @@ def build_optimizers(model: Any) -> None:
 
 
 def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test_ds: Any,
-            history: dict[str, list[float]], seconds: float, replicas: int) -> TrainResult:
+            history: dict[str, list[float]], seconds: float, replicas: int, reporters: Any) -> TrainResult:
     from zoo.evaluation.artifacts import write_evaluation
-    from zoo.evaluation.plots import learning_curves, read_history
-    from zoo.run.rundir import write_json
+    from zoo.evaluation.plots import learning_curves
+    from zoo.run.rundir import read_history, write_json
 
     info = splits.info
     tmp = run.path / "tmp-model.keras"
@@ -204,7 +211,7 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
     tmp.replace(run.model)
     evaluation = task.evaluate(model, test_ds, info)
     full_history = read_history(run.history) if run.history.exists() else history
-    last = {k: v[-1] for k, v in full_history.items() if k != "epoch" and v}
+    last = {k: v[-1] for k, v in full_history.items() if k not in ("epoch", "learning_rate") and v}
     metrics = {
         "task": info.task,
         "test": evaluation.metrics,
@@ -227,6 +234,7 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
         raise WorkFailed(f"training diverged: the loss became {losses[-1]} in epoch {len(losses)}; "
                        "lower trainer.learning_rate (or set optimizer.clipnorm)")
     write_json(run.metrics, metrics)
+    reporters.finished(metrics, evaluation, info)
     headline = metrics["headline"]
     log.info("test %s: %.4f  (run folder: %s)", headline, evaluation.metrics[headline], run.path)
     return TrainResult(run.path, metrics, model, full_history)
