@@ -12,11 +12,11 @@ from conftest import train_interrupted
 from omegaconf import OmegaConf
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from zoo_plugins.generative import quality as generative
 
 import zoo
 from zoo.core.errors import ZooError
 from zoo.data.base import DatasetInfo
-from zoo.evaluation import generative
 
 QUICK = ["trainer.plots=false", "trainer.tensorboard=false"]
 GRID_SIDE = 8 * (8 * 12 + 2) + 2  # 8x8 tiles of 8x8 digits enlarged 12 times (96 pixels), 2 pixels apart

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-
-from zoo.evaluation import generative
+from zoo_plugins.generative import quality as generative
 
 DIGIT_GRID = 8 * (8 * 12 + 2) + 2  # 8 tiles of 8x8 digits enlarged 12 times, 2 pixels apart
 

@@ -48,15 +48,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.tasks.report": ("Evaluation", "classification_report", "regression_report"),
     "zoo.tasks.task": ("Task",),
 }
-_SUBMODULES = {"generative": "zoo.evaluation.generative"}  # helpers used as `generative.name(...)`
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
-__all__ = ["SDK_VERSION", *sorted([*_WHERE, *_SUBMODULES])]
+__all__ = ["SDK_VERSION", *sorted(_WHERE)]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        value = importlib.import_module(_SUBMODULES[name])
-    elif name in _WHERE:
+    if name in _WHERE:
         value = getattr(importlib.import_module(_WHERE[name]), name)
     else:
         raise AttributeError(f"zoo.sdk has no {name!r}: docs/plugins.md lists the public names")
@@ -111,9 +108,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
         network_reachable,
         split_names,
     )
-
-    # Generative families' shared evaluation helpers.
-    from zoo.evaluation import generative
 
     # Model building blocks: the input layer and the task's head.
     from zoo.modeling import model_input, task_head

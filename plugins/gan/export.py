@@ -4,44 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from zoo_plugins.generative.export import latent_sampler, samples_outputs, to_data_range
 
 from zoo.sdk import ExportPart
-
-CHECK_SAMPLES = 512
-SEEDS = {"test": 1, "train": 2}  # latent draws of the export check and of int8 calibration
-
-
-def to_data_range(info: Any, name: str = "to_data_range") -> Any:
-    """A layer taking model space back to the data's units: x * std + mean (per channel)."""
-    import keras
-
-    return keras.layers.Rescaling(np.asarray(info.std, np.float32), np.asarray(info.mean, np.float32),
-                                  name=name)
-
-
-def output_range(info: Any, value_range: tuple[float, float]) -> list[float]:
-    """The data-range bounds of model outputs spanning `value_range` (lowest and highest channel)."""
-    std, mean = np.asarray(info.std, np.float64), np.asarray(info.mean, np.float64)
-    lo, hi = value_range
-    return [float(np.min(mean + lo * std)), float(np.max(mean + hi * std))]
-
-
-def samples_outputs(info: Any, value_range: tuple[float, float]) -> dict[str, Any]:
-    """`export.json` outputs of a part producing examples (a generator, a decoder)."""
-    return {"kind": "samples", "shape": [None, *map(int, info.input_shape)],
-            "range": output_range(info, value_range), "feature_names": info.feature_names,
-            "class_names": info.class_names}
-
-
-def latent_sampler(latent_dim: int, seed: int, classes: int | None) -> Any:
-    """`sample(split, limit)` of standard-normal latent vectors (and class ids cycling 0..K-1)."""
-    def sample(split: str, limit: int) -> tuple[list[np.ndarray], None]:
-        n = min(limit, CHECK_SAMPLES)
-        z = np.random.default_rng(seed + SEEDS[split]).normal(size=(n, latent_dim)).astype(np.float32)
-        return ([z] if classes is None else [z, (np.arange(n) % classes).astype(np.int32)]), None
-
-    return sample
 
 
 def generator_part(model: Any, cfg: Any, splits: Any, value_range: tuple[float, float]) -> ExportPart:

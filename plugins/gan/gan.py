@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 from zoo_plugins.gan.losses import AdversarialLoss, gan_bce
-from zoo_plugins.gan.noise import global_batch_size, replica_normal
+from zoo_plugins.generative.noise import global_batch_size, replica_normal
 
 SEED_STRIDE = 7919  # separates the noise streams of the discriminator and generator steps
 

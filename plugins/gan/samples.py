@@ -7,8 +7,9 @@ from typing import Any
 
 import keras
 import numpy as np
+from zoo_plugins.generative import quality as generative
 
-from zoo.sdk import DatasetInfo, generative
+from zoo.sdk import DatasetInfo
 
 GRID_SAMPLES = 64
 GENERATOR_FILE = "generator.keras"

@@ -1,110 +1,13 @@
-"""Generative tasks: pixels scaled to a fixed range, two optimizers, sample grids, Frechet scores."""
+"""The GAN task: two optimizers of the same settings, a sample grid per epoch, Frechet distance."""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig
+from zoo_plugins.generative.task import GenerativeTask
 
-from zoo.sdk import GENERATIVE, DatasetInfo, RawSplits, Registry, Task, ZooError
-
-log = logging.getLogger("zoo.train")
-CLASSIFIER_FILE = "domain_classifier.keras"
-
-
-def value_bounds(train: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel minimum and maximum over the training split."""
-    low, high = None, None
-    for features, _ in train.batch(1024):
-        flat = np.asarray(features, np.float64).reshape(-1, features.shape[-1])
-        low = flat.min(0) if low is None else np.minimum(low, flat.min(0))
-        high = flat.max(0) if high is None else np.maximum(high, flat.max(0))
-    return low, high
-
-
-class GenerativeTask(Task):
-    """What GAN and VAE share: data scaled to `value_range`, the domain classifier, the splits."""
-
-    value_range: tuple[float, float] = (-1.0, 1.0)
-    default_loss = "gan_bce"
-
-    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
-        """Scale features linearly so the training split spans `value_range` (saved as mean/std)."""
-        from zoo.sdk import as_float_images
-
-        splits = as_float_images(splits)
-        self.splits, self.run, self.cfg = splits, run, cfg
-        if not fit:
-            splits.info = DatasetInfo.load(run.dataset_info)
-            return splits
-        if splits.info.modality not in ("image", "tabular"):
-            raise ZooError(f"generative models need images or vectors, {splits.info.name!r} is "
-                           f"{splits.info.modality}: pick an image or tabular dataset")
-        low, high = value_bounds(splits.train)
-        lo, hi = self.value_range
-        std = np.maximum(high - low, 1e-7) / (hi - lo)
-        splits.info.mean, splits.info.std = (low - lo * std).tolist(), std.tolist()
-        splits.info.extra["value_range"] = list(self.value_range)
-        splits.info.save(run.dataset_info)
-        return splits
-
-    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
-        name = self.loss_name(cfg, info)
-        if GENERATIVE not in registry.loss(name).tasks:
-            raise ZooError(f"trainer.loss={name!r} is not a generative loss: use one of "
-                           f"{', '.join(self.losses(registry))} (or leave trainer.loss unset)")
-
-    def losses(self, registry: Registry) -> list[str]:
-        return [n for n in registry.names("loss") if GENERATIVE in registry.loss(n).tasks]
-
-    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
-        return cfg.trainer.loss or self.default_loss
-
-    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
-        return []
-
-    def training_arrays(self, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
-        """The scaled training split as arrays (the domain classifier's data)."""
-        return self.split_arrays("train", info)
-
-    def split_arrays(self, split: str, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
-        """A scaled split as arrays."""
-        from zoo.sdk import eval_stream, generative
-
-        return generative.to_arrays(eval_stream(getattr(self.splits, split), info, 256, cache=False))
-
-    def reference_arrays(self, real: np.ndarray, info: DatasetInfo) -> np.ndarray:
-        """The split every Frechet distance is measured against: one that neither the generator
-        nor the domain classifier trained on (validation; test when `real` is the validation split)."""
-        reference = self.split_arrays("validation", info)[0]
-        if reference.shape == real.shape and np.array_equal(reference, real):
-            reference = self.split_arrays("test", info)[0]
-        return reference
-
-    def quality(self, samples: np.ndarray, real: np.ndarray, info: DatasetInfo) -> dict[str, float]:
-        """Frechet distance and confidence of `samples`, with real and noise anchors, all against
-        a held-out reference split (so real held-out data is the floor)."""
-        from zoo.sdk import generative
-
-        reference = self.reference_arrays(real, info)
-        if not info.num_classes:  # no labels to train a classifier: compare raw features
-            flat = {k: v.reshape(len(v), -1).astype(np.float64) for k, v in
-                    {"": samples, "_real": real, "_noise": np.random.default_rng(0).uniform(
-                        *self.value_range, size=real.shape)}.items()}
-            ref = reference.reshape(len(reference), -1).astype(np.float64)
-            return {f"frechet_distance{k}": generative.frechet_distance(v, ref) for k, v in flat.items()}
-        x, y = self.training_arrays(info)
-        cache = generative.classifier_cache(x, y, self.value_range, self.cfg.trainer.seed)
-        classifier = generative.domain_classifier(x, y, info.num_classes, cache,
-                                                  seed=self.cfg.trainer.seed)
-        classifier.save(Path(self.run.path) / CLASSIFIER_FILE)
-        return generative.quality_metrics(classifier, reference, samples, real, self.value_range)
-
-    def headline(self, info: DatasetInfo) -> str:
-        return "frechet_distance"
+from zoo.sdk import DatasetInfo, RawSplits, Registry
 
 
 class GANTask(GenerativeTask):
@@ -125,10 +28,11 @@ class GANTask(GenerativeTask):
 
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
         from zoo_plugins.gan.samples import generate
+        from zoo_plugins.generative.quality import to_arrays
 
-        from zoo.sdk import Evaluation, generative
+        from zoo.sdk import Evaluation
 
-        real, labels = generative.to_arrays(dataset)
+        real, labels = to_arrays(dataset)
         samples = generate(model, len(real), labels, seed=self.cfg.trainer.seed + 1)
         return Evaluation(self.quality(samples, real, info))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from zoo_plugins.gan.export import latent_sampler, samples_outputs, to_data_range
+from zoo_plugins.generative.export import latent_sampler, samples_outputs, to_data_range
 
 from zoo.sdk import ExportPart, sample_arrays
 

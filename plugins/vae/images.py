@@ -6,8 +6,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-
-from zoo.sdk import generative
+from zoo_plugins.generative import quality as generative
 
 GRID_SAMPLES = 64
 INTERPOLATION_STEPS = 8

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
-from zoo_plugins.gan.task import GenerativeTask
+from zoo_plugins.generative.task import GenerativeTask
 
 from zoo.sdk import DatasetInfo, RawSplits, Registry, ZooError
 
@@ -60,7 +60,9 @@ class VAETask(GenerativeTask):
         return [KLWarmup(cfg.model.kl_warmup_epochs), VAEImages(run.path, inputs, cfg.trainer.seed)]
 
     def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
-        from zoo.sdk import Evaluation, generative
+        from zoo_plugins.generative import quality as generative
+
+        from zoo.sdk import Evaluation
 
         x, labels = generative.to_arrays(dataset)
         nll, kl = (np.asarray(v) for v in model.per_example(x.astype(np.float32), 0, training=False))

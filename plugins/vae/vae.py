@@ -11,7 +11,7 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-from zoo_plugins.gan.noise import global_batch_size, replica_normal
+from zoo_plugins.generative.noise import global_batch_size, replica_normal
 
 
 @keras.saving.register_keras_serializable(package="zoo_vae")

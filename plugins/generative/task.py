@@ -1,0 +1,110 @@
+"""The generative task both families build on: data scaled to a fixed range, the domain classifier,
+Frechet scores against a held-out split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from zoo.sdk import GENERATIVE, DatasetInfo, RawSplits, Registry, Task, ZooError
+
+log = logging.getLogger("zoo.train")
+CLASSIFIER_FILE = "domain_classifier.keras"
+
+
+def value_bounds(train: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel minimum and maximum over the training split."""
+    low, high = None, None
+    for features, _ in train.batch(1024):
+        flat = np.asarray(features, np.float64).reshape(-1, features.shape[-1])
+        low = flat.min(0) if low is None else np.minimum(low, flat.min(0))
+        high = flat.max(0) if high is None else np.maximum(high, flat.max(0))
+    return low, high
+
+
+class GenerativeTask(Task):
+    """What GAN and VAE share: data scaled to `value_range`, the domain classifier, the splits."""
+
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    default_loss = "gan_bce"
+
+    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+        """Scale features linearly so the training split spans `value_range` (saved as mean/std)."""
+        from zoo.sdk import as_float_images
+
+        splits = as_float_images(splits)
+        self.splits, self.run, self.cfg = splits, run, cfg
+        if not fit:
+            splits.info = DatasetInfo.load(run.dataset_info)
+            return splits
+        if splits.info.modality not in ("image", "tabular"):
+            raise ZooError(f"generative models need images or vectors, {splits.info.name!r} is "
+                           f"{splits.info.modality}: pick an image or tabular dataset")
+        low, high = value_bounds(splits.train)
+        lo, hi = self.value_range
+        std = np.maximum(high - low, 1e-7) / (hi - lo)
+        splits.info.mean, splits.info.std = (low - lo * std).tolist(), std.tolist()
+        splits.info.extra["value_range"] = list(self.value_range)
+        splits.info.save(run.dataset_info)
+        return splits
+
+    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
+        name = self.loss_name(cfg, info)
+        if GENERATIVE not in registry.loss(name).tasks:
+            raise ZooError(f"trainer.loss={name!r} is not a generative loss: use one of "
+                           f"{', '.join(self.losses(registry))} (or leave trainer.loss unset)")
+
+    def losses(self, registry: Registry) -> list[str]:
+        return [n for n in registry.names("loss") if GENERATIVE in registry.loss(n).tasks]
+
+    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
+        return cfg.trainer.loss or self.default_loss
+
+    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
+        return []
+
+    def training_arrays(self, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
+        """The scaled training split as arrays (the domain classifier's data)."""
+        return self.split_arrays("train", info)
+
+    def split_arrays(self, split: str, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
+        """A scaled split as arrays."""
+        from zoo_plugins.generative import quality
+
+        from zoo.sdk import eval_stream
+
+        return quality.to_arrays(eval_stream(getattr(self.splits, split), info, 256, cache=False))
+
+    def reference_arrays(self, real: np.ndarray, info: DatasetInfo) -> np.ndarray:
+        """The split every Frechet distance is measured against: one that neither the generator
+        nor the domain classifier trained on (validation; test when `real` is the validation split)."""
+        reference = self.split_arrays("validation", info)[0]
+        if reference.shape == real.shape and np.array_equal(reference, real):
+            reference = self.split_arrays("test", info)[0]
+        return reference
+
+    def quality(self, samples: np.ndarray, real: np.ndarray, info: DatasetInfo) -> dict[str, float]:
+        """Frechet distance and confidence of `samples`, with real and noise anchors, all against
+        a held-out reference split (so real held-out data is the floor)."""
+        from zoo_plugins.generative import quality
+
+        reference = self.reference_arrays(real, info)
+        if not info.num_classes:  # no labels to train a classifier: compare raw features
+            flat = {k: v.reshape(len(v), -1).astype(np.float64) for k, v in
+                    {"": samples, "_real": real, "_noise": np.random.default_rng(0).uniform(
+                        *self.value_range, size=real.shape)}.items()}
+            ref = reference.reshape(len(reference), -1).astype(np.float64)
+            return {f"frechet_distance{k}": quality.frechet_distance(v, ref) for k, v in flat.items()}
+        x, y = self.training_arrays(info)
+        cache = quality.classifier_cache(x, y, self.value_range, self.cfg.trainer.seed)
+        classifier = quality.domain_classifier(x, y, info.num_classes, cache,
+                                                  seed=self.cfg.trainer.seed)
+        classifier.save(Path(self.run.path) / CLASSIFIER_FILE)
+        return quality.quality_metrics(classifier, reference, samples, real, self.value_range)
+
+    def headline(self, info: DatasetInfo) -> str:
+        return "frechet_distance"
