@@ -31,10 +31,3 @@ def task_head(x: Any, info: DatasetInfo, name: str = "head") -> Any:
         return keras.layers.Dense(1, dtype="float32", name=name)(x)
     z = keras.layers.Dense(1, dtype="float32", name=f"{name}_standardized")(x)
     return keras.layers.Rescaling(info.target["std"], info.target["mean"], dtype="float32", name=name)(z)
-
-
-def input_signature(info: DatasetInfo, batch_size: int | None = None) -> list[Any]:
-    """The `tf.TensorSpec`s a model built for `info` takes (for export)."""
-    import tensorflow as tf
-
-    return [tf.TensorSpec((batch_size, *info.input_shape), info.input_dtype, name="features")]

@@ -44,7 +44,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.runtime.generate": ("CAUSAL_LM",),
     "zoo.runtime.generation_options": ("GenerationOptions", "cut_at_stop"),
     "zoo.runtime.text_codec": ("TextCodec",),
-    "zoo.tasks.export_parts": ("DEFAULT_PART", "ExportPart", "sample_arrays", "text_columns"),
+    "zoo.tasks.export_parts": ("DEFAULT_PART", "ExportPart", "sample_arrays"),
     "zoo.tasks.report": ("Evaluation", "classification_report", "regression_report"),
     "zoo.tasks.task": ("Task",),
 }
@@ -119,7 +119,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from zoo.runtime.text_codec import TextCodec
 
     # Export parts: what `zoo export` writes for a task.
-    from zoo.tasks.export_parts import DEFAULT_PART, ExportPart, sample_arrays, text_columns
+    from zoo.tasks.export_parts import DEFAULT_PART, ExportPart, sample_arrays
 
     # Evaluation reports a task returns.
     from zoo.tasks.report import Evaluation, classification_report, regression_report

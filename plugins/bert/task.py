@@ -36,7 +36,7 @@ class BertTask(Task):
 
     def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any]:
         """keras-hub's BERT preprocessing as the run's `tokenizer.json`: WordPiece, [CLS] a [SEP] b [SEP]."""
-        from zoo.sdk import text_columns
+        from zoo_plugins.text.columns import text_columns
 
         return {"tokenizer": TOKENIZER_JSON, "pairs": bool(info.extra.get("text_pairs")),
                 "pair_truncation": "round_robin", "columns": text_columns(cfg),

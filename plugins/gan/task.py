@@ -21,6 +21,9 @@ class GANTask(GenerativeTask):
         model.compile(optimizer=optimizer, d_optimizer=d_optimizer,
                       adversarial=registry.loss(self.loss_name(cfg, info)).build(info))
 
+    def build_optimizers(self, model: Any) -> None:
+        model.build_optimizers()  # the generator's and the discriminator's
+
     def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
         from zoo_plugins.gan.samples import GeneratorSamples
 

@@ -44,7 +44,7 @@ class RecurrentTask(Task):
 
     def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
         """The run's `tokenizer.json`: TextVectorization's lower case, no punctuation, split on spaces."""
-        from zoo.sdk import text_columns
+        from zoo_plugins.text.columns import text_columns
 
         if info.modality != "text":
             return None

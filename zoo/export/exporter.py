@@ -177,7 +177,7 @@ def _metadata(run: Any, cfg: Any, info: Any, item: ExportPart, fmt: str, quantiz
 def _write_bundle(out: Path, run: Any, cfg: Any, task: Any, info: Any, meta: dict[str, Any]) -> None:
     from zoo.run.rundir import write_json
 
-    extra = [Path(p) for p in getattr(task, "export_assets", lambda r: [])(run)]
+    extra = [Path(p) for p in task.export_assets(run)]
     meta["assets"] = files.copy_assets(run.path, out, extra)
     write_json(out / EXPORT_JSON, meta)
     info.save(out / DATASET_JSON)

@@ -16,9 +16,9 @@ from zoo.core.lazy import import_tensorflow
 def input_signature(model: Any, task: Any, info: Any) -> list[Any]:
     """`tf.TensorSpec`s of the model's inputs, with a dynamic batch dimension."""
     tf = import_tensorflow()
-    custom = getattr(task, "export_signature", None)
+    custom = task.export_signature(model, info) if task is not None else None
     if custom is not None:
-        return list(custom(model, info))
+        return list(custom)
     specs = []
     for i, tensor in enumerate(model.inputs):
         name = (getattr(tensor, "name", None) or f"input_{i}").split(":")[0]

@@ -117,12 +117,6 @@ def raw_part(model: Any, task: Any, cfg: Any, splits: Any) -> ExportPart:
                       tolerance_scale=max(1.0, abs((info.target or {}).get("std", 1.0))))
 
 
-def text_columns(cfg: Any) -> list[str]:
-    """The dataset's text (and pair) column names, which `zoo predict` reads from a CSV."""
-    dataset = cfg.get("dataset") or {}
-    return [c for c in (dataset.get("text_column"), dataset.get("text_pair_column")) if c]
-
-
 def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPart]:
     """The trained model itself, taking normalised dataset examples (one part named `model`)."""
     from zoo.runtime.signature import input_signature

@@ -87,6 +87,21 @@ class Task:
         student); checkpoints and `model.keras` always hold `model` itself."""
         return model
 
+    def build_optimizers(self, model: Any) -> None:
+        """Create the optimizer variables before a checkpoint that holds their values is loaded
+        (a family with several optimizers builds each of them)."""
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+
+    def export_signature(self, model: Any, info: DatasetInfo) -> list | None:
+        """The named `tf.TensorSpec`s (batch dimension `None`) an export traces the model with, or
+        None for the model's own inputs."""
+        return None
+
+    def export_assets(self, run: Any) -> list:
+        """Files a bundle carries besides the run's `vocab*`/`tokenizer*` files (paths)."""
+        return []
+
     def extra_metrics(self, model: Any, test_ds: Any, info: DatasetInfo, evaluation: Any) -> dict[str, Any]:
         """More top-level entries for `metrics.json` (e.g. distillation's teacher vs student)."""
         return {}
@@ -156,6 +171,15 @@ class DelegatingTask(Task):
 
     def fit_model(self, model: Any) -> Any:
         return self.inner.fit_model(model)
+
+    def build_optimizers(self, model: Any) -> None:
+        self.inner.build_optimizers(model)
+
+    def export_signature(self, model: Any, info: DatasetInfo) -> list | None:
+        return self.inner.export_signature(model, info)
+
+    def export_assets(self, run: Any) -> list:
+        return self.inner.export_assets(run)
 
     def saved_model(self, model: Any, splits: RawSplits) -> Any:
         return self.inner.saved_model(model, splits)

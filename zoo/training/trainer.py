@@ -160,7 +160,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
             task.compile(model, optimizer, cfg, info, registry)
             fit_model = task.fit_model(model)  # a wrapper for distillation (teacher + student)
             if resuming:
-                build_optimizers(model)
+                task.build_optimizers(model)
                 model.load_weights(checkpoint)
                 log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
             if is_multi_worker(strategy):
@@ -186,17 +186,6 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
         reporters.close()
-
-
-def build_optimizers(model: Any) -> None:
-    """Create optimizer variables before loading a checkpoint that holds their values.
-
-    A model with several optimizers (a GAN) builds them itself in `build_optimizers()`.
-    """
-    if hasattr(model, "build_optimizers"):
-        model.build_optimizers()
-    elif not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
 
 
 def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test_ds: Any,
@@ -238,7 +227,3 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
     headline = metrics["headline"]
     log.info("test %s: %.4f  (run folder: %s)", headline, evaluation.metrics[headline], run.path)
     return TrainResult(run.path, metrics, model, full_history)
-
-
-def to_container(cfg: DictConfig) -> dict[str, Any]:
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
