@@ -17,7 +17,7 @@ SUMMARIES = {
                 "bundles); a generative bundle draws input=N samples."),
     "serve": ("zoo serve bundle=DIR[,DIR...] | repository=DIR [port=8501] [KEY=VALUE ...]",
               "Serve bundles over HTTP: TF Serving REST, Open Inference v2, /metrics (and "
-              "/v1/completions for a GPT)."),
+              "/v1/completions for a causal language model)."),
     "generate": ("zoo generate run_dir=DIR|bundle=DIR prompt=TEXT|input=FILE [KEY=VALUE ...]",
                  "Complete prompts with a language-model run (keras-hub samplers) or an exported "
                  "bundle (onnxruntime, no TensorFlow)."),
@@ -26,7 +26,7 @@ SUMMARIES = {
                "TF_CONFIG; every other argument goes to zoo train."),
     "list": ("zoo list [models|datasets|losses|metrics|plugins|experiments] | zoo list models "
              "NAME|PATTERN [dataset=NAME]",
-             "Show the registered names; `zoo list models cnn` (or a pattern like \"*net\") shows a "
+             "Show the registered names; `zoo list models NAME` (or a pattern like \"*net\") shows a "
              "model's fields, the datasets and tasks it fits, its plugin, and with dataset=NAME its "
              "parameter count (that one view builds the model, so it imports TensorFlow)."),
     "compare": ("zoo compare RUN_DIR [RUN_DIR ...] | DIR [output=compare.png] [sort=KEY]",
@@ -137,17 +137,18 @@ def wants_help(args: list[str]) -> bool:
 def train_field_help(args: list[str]) -> str:
     """Field help of `zoo train`: the chosen model's and dataset's schema, trainer, optimizer, strategy."""
     from zoo.cli.fields import field_help
+    from zoo.config.compose import compose
     from zoo.config.schema import OptimizerConfig, StrategyConfig, TrainerConfig
     from zoo.core.registry import get_registry
 
-    model, dataset = "cnn", "digits"
-    try:
-        from zoo.config.compose import compose
-
-        cfg = compose([a for a in args if "=" in a and not a.startswith("-")])
-        model, dataset = cfg.model.name, cfg.dataset.source
-    except Exception:  # noqa: BLE001 - a config error shows when the command runs; help goes on
-        pass
+    model = dataset = None
+    for overrides in ([a for a in args if "=" in a and not a.startswith("-")], []):  # then the defaults
+        try:
+            cfg = compose(overrides)
+            model, dataset = cfg.model.name, cfg.dataset.source
+            break
+        except Exception:  # noqa: BLE001 - a config error shows when the command runs; help goes on
+            continue
     registry = get_registry()
     sections = []
     for title, group, schema in (("model", "model", _schema(registry, "model", model)),
