@@ -88,8 +88,9 @@ def interrupted(run: Any) -> KeyboardInterrupt:
         epoch = run.read_state().get("epoch")
         return Interrupted(f"interrupted: {run.path} keeps the checkpoint of epoch {epoch}; run the same "
                            f"command (with run_dir={run.path} if it had none) to resume")
-    return Interrupted("interrupted before the first epoch ended, so there is nothing to resume: run the "
-                       "same command to start again")
+    return Interrupted("interrupted before the first checkpoint was saved, so there is nothing to resume: "
+                       "run the same command to start again (trainer.checkpoint_every_seconds sets how "
+                       "often checkpoints are saved)")
 
 
 def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> TrainResult:
@@ -97,7 +98,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
 
     from zoo.data.pipeline import eval_stream, train_stream
     from zoo.lazy import import_tensorflow
-    from zoo.training.callbacks import build_callbacks, choose_checkpoint
+    from zoo.training.callbacks import ResumableCheckpoint, build_callbacks, choose_checkpoint
     from zoo.training.distributed import (
         build_from_spec,
         has_sample_weights,
@@ -168,14 +169,23 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         callbacks = task.log_callbacks(cfg, info, run)
         callbacks += build_callbacks(run, t, resuming, state.get("best"))
         callbacks += task.callbacks(cfg, info, run)
+        saver = next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
         started = time.perf_counter()
-        history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
-                                steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
-                                callbacks=callbacks, verbose=t.verbose, shuffle=False)
+        try:
+            history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
+                                    steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
+                                    callbacks=callbacks, verbose=t.verbose, shuffle=False)
+        except BaseException:
+            saver.interrupted()  # the finished epoch, if no step ran since; files in flight land
+            raise
         seconds = time.perf_counter() - started
         if is_multi_worker(strategy):
             log_weights_digest(model)
-        return _finish(run, cfg, task, model, splits, test_ds, history.history, seconds, replicas)
+        try:  # the last checkpoint is written while the model is saved and scored
+            return _finish(run, cfg, task, model, splits, test_ds, history.history, seconds, replicas,
+                           saver.wait)
+        finally:
+            saver.close()
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -192,7 +202,8 @@ def build_optimizers(model: Any) -> None:
 
 
 def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test_ds: Any,
-            history: dict[str, list[float]], seconds: float, replicas: int) -> TrainResult:
+            history: dict[str, list[float]], seconds: float, replicas: int,
+            checkpoints_written: Any = None) -> TrainResult:
     from zoo.evaluation.artifacts import write_evaluation
     from zoo.evaluation.plots import learning_curves, read_history
     from zoo.training.rundir import write_json
@@ -202,6 +213,8 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
     task.saved_model(model, splits).save(tmp)
     tmp.replace(run.model)
     evaluation = task.evaluate(model, test_ds, info)
+    if checkpoints_written is not None:
+        checkpoints_written()  # a finished run (metrics.json) always has its last checkpoint
     full_history = read_history(run.history) if run.history.exists() else history
     last = {k: v[-1] for k, v in full_history.items() if k != "epoch" and v}
     metrics = {
