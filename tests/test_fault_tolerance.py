@@ -17,7 +17,8 @@ import zoo
 from zoo.training.callbacks import CheckpointError
 
 OVERRIDES = ["experiment=mlp_iris", "trainer.epochs=6", "trainer.learning_rate=0.03",
-             "model.dropout=0.2", "trainer.plots=false", "trainer.tensorboard=false"]
+             "model.dropout=0.2", "trainer.plots=false", "trainer.tensorboard=false",
+             "trainer.checkpoint_every_seconds=0"]  # a checkpoint every epoch, to kill between them
 
 
 def wait_for_epoch(state, epoch: int, proc: subprocess.Popen, timeout: float = 120) -> None:

@@ -357,7 +357,7 @@ def finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
 
 def test_one_writer_per_run_folder_and_a_killed_one_does_not_block_resume(tmp_path, no_tf):
     run = tmp_path / "run"
-    args = ("train", *IRIS, "trainer.epochs=400", f"run_dir={run}")
+    args = ("train", *IRIS, "trainer.epochs=400", "trainer.checkpoint_every_seconds=0", f"run_dir={run}")
     first = start_zoo(*args, cwd=tmp_path)
     try:
         wait_for(first, "epoch 2/")

@@ -247,6 +247,7 @@ def test_best_checkpoint_follows_the_monitor_and_survives_a_restart(tmp_path):
     for epoch, val_loss in enumerate([1.0, 2.0, 0.5]):
         model.set_weights([np.full((2, 1), epoch, "float32"), np.zeros(1, "float32")])
         callback.on_epoch_end(epoch, {"val_loss": val_loss})
+        callback.wait()  # written in the background
         model.load_weights(run.best_weights)
         assert model.get_weights()[0][0, 0] == (0 if epoch < 2 else 2)
     state = json.loads(run.state.read_text())
@@ -254,6 +255,7 @@ def test_best_checkpoint_follows_the_monitor_and_survives_a_restart(tmp_path):
     restarted = ResumableCheckpoint(run, "val_loss", "min", best=state["best"])
     restarted.set_model(model)
     restarted.on_epoch_end(3, {"val_loss": 0.7})  # worse than before the restart
+    restarted.close()
     model.load_weights(run.best_weights)
     assert model.get_weights()[0][0, 0] == 2
     assert not list(run.checkpoints.glob("tmp-*"))

@@ -63,6 +63,7 @@ class TrainerConfig:
     precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
     jit_compile: bool = False  # XLA
     resume: bool = True  # continue an interrupted run found in the run folder
+    checkpoint_every_seconds: float = bounded(30.0, ge=0)  # save at most this often (0: every epoch)
     overwrite: bool = False  # replace a finished run in the run folder
     plots: bool = True
     tensorboard: bool = True

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from zoo.core.errors import RunDirError, WorkFailed
-from zoo.run.rundir import RunDir, write_json
+from zoo.core.compat import WeightsLayout, seed_generators
+from zoo.core.errors import RunDirError, WorkFailed, first_line
+from zoo.run.rundir import RunDir
+from zoo.training.checkpointing import CheckpointWriter, SaveClock, Snapshot
+from zoo.training.epoch_tensorboard import EpochTensorBoard, EpochTerminateOnNaN
 
 log = logging.getLogger("zoo.train")
 
@@ -23,48 +24,99 @@ class CheckpointError(RunDirError):
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
-    """After every epoch, atomically save the weights (optimizer included) and the epoch.
+    """Atomically save the weights (optimizer included) and the epoch, so a restart resumes exactly.
 
-    `checkpoints/last.weights.h5` plus `checkpoints/state.json` let a restarted run continue
-    where it stopped; the previous `last` is kept as `last.prev.weights.h5` in case the newest
-    is damaged. When the monitored quantity improves, `last` is copied to `best.weights.h5`
-    (one save per epoch, not two: saving costs more than training a small model's epoch).
-    The best value travels in `state.json`, so a restart never replaces `best` with a worse one.
+    `checkpoints/last.weights.h5` plus `checkpoints/state.json` let a restarted run continue where
+    it stopped; the previous `last` is kept as `last.prev.weights.h5` in case the newest is
+    damaged. A save happens at an epoch's end when `every_seconds` have passed since the last one
+    (0: every epoch), always at the end of training, and when training is interrupted between
+    epochs (`interrupted()`). Saving is asynchronous: the training thread copies the values to
+    numpy (about 1 % of a save's cost) and a background thread writes the files. Epochs after the
+    last save are recomputed on resume, identically, since data order and randomness are functions
+    of (seed, epoch). When the monitored quantity improves, that epoch's values are kept and written
+    as `best.weights.h5` with the next save; the best value travels in `state.json`, so a restart
+    never replaces `best` with a worse one.
     """
 
-    def __init__(self, run: RunDir, monitor: str, mode: str, best: float | None = None):
+    def __init__(self, run: RunDir, monitor: str, mode: str, best: float | None = None,
+                 every_seconds: float = 0.0):
         super().__init__()
         self.run, self.monitor, self.mode = run, monitor, mode
         self.best = best if best is not None else (-math.inf if mode == "max" else math.inf)
+        self.clock = SaveClock(every_seconds)
+        self.saved_epoch: int | None = None  # epoch of `last` on disk
+        self.completed = 0  # epochs done so far
+        self.at_epoch_end = False  # no step has run since `completed` ended
+        self.best_epoch: int | None = None  # improved since the last save: (epoch, values or None)
+        self.best_values: list | None = None
+        self.layout: WeightsLayout | None = None
+        self.writer: CheckpointWriter | None = None
+        if run.last_weights.exists() and run.state.exists():
+            self.saved_epoch = run.read_state().get("epoch")
 
     def improved(self, current: float) -> bool:
         return current > self.best if self.mode == "max" else current < self.best
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.clock.saved()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.at_epoch_end = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self.run.checkpoints.is_dir():
             raise WorkFailed(f"run folder {self.run.path} (or its checkpoints/) was deleted or moved while "
                              f"training, after epoch {epoch + 1}: training stopped; train again into a "
                              "folder that stays")
-        tmp = self.run.checkpoints / "tmp-last.weights.h5"
-        self.model.save_weights(tmp, overwrite=True)
-        previous = self.run.read_state().get("epoch") if self.run.last_weights.exists() else None
-        if previous is not None:  # keep the last good checkpoint in case this one is damaged
-            copy_atomic(self.run.last_weights, self.run.prev_weights)
-        os.replace(tmp, self.run.last_weights)
+        self.completed, self.at_epoch_end = epoch + 1, True
         current = (logs or {}).get(self.monitor)
-        if current is not None and math.isfinite(current) and self.improved(current):
-            self.best = float(current)
-            copy_atomic(self.run.last_weights, self.run.best_weights)
-        state = {"epoch": epoch + 1, "previous_epoch": previous,
-                 "monitor": self.monitor, "best": None if math.isinf(self.best) else self.best}
-        write_json(self.run.state, state)
+        improved = current is not None and math.isfinite(current) and self.improved(current)
+        if improved:
+            self.best, self.best_epoch = float(current), epoch + 1
+        if self.clock.due():
+            self.save()
+        elif improved:
+            self.best_values = self.snapshot()
 
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.completed and self.saved_epoch != self.completed:
+            self.save()
 
-def copy_atomic(source: Path, target: Path) -> None:
-    """Copy `source` over `target` so `target` is always a whole file."""
-    tmp = target.with_name(f"tmp-{target.name}")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    def interrupted(self) -> None:
+        """Training stopped by an exception: save the finished epoch if no step ran since it ended,
+        and wait for the files in flight, so the run resumes from the newest possible point."""
+        try:
+            if self.at_epoch_end and self.completed and self.saved_epoch != self.completed:
+                self.save()
+        finally:
+            self.close()
+
+    def snapshot(self) -> list:
+        if self.layout is None:
+            self.layout = WeightsLayout(self.model)
+        return self.layout.snapshot()
+
+    def save(self) -> None:
+        values = self.snapshot()
+        best_is_last = self.best_epoch == self.completed
+        best_values = None if best_is_last or self.best_epoch is None else self.best_values
+        state = {"epoch": self.completed, "previous_epoch": self.saved_epoch, "monitor": self.monitor,
+                 "best": None if math.isinf(self.best) else self.best}
+        if self.writer is None:
+            self.writer = CheckpointWriter(self.run, self.layout)
+        self.writer.submit(Snapshot(self.completed, values, state, best_values, best_is_last))
+        self.saved_epoch, self.best_epoch, self.best_values = self.completed, None, None
+        self.clock.saved()
+
+    def wait(self) -> None:
+        """Until the files of every save so far are on disk (raises what went wrong writing them)."""
+        if self.writer is not None:
+            self.writer.wait()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            writer.close()
 
 
 def readable_weights(path: Path) -> str | None:
@@ -79,7 +131,7 @@ def readable_weights(path: Path) -> str | None:
         with h5py.File(path, "r") as handle:
             handle.visititems(read)
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return first_line(exc)
     return None
 
 
@@ -109,9 +161,7 @@ class EpochSeeds(keras.callbacks.Callback):
     STRIDE = 1_000_003
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        # Keras keeps a layer's generators in `_seed_generators` (no public accessor).
-        self.generators = [sg for layer in self.model._flatten_layers(include_self=True)
-                           for sg in getattr(layer, "_seed_generators", [])]
+        self.generators = seed_generators(self.model)
         self.initial = [np.asarray(sg.state.numpy()).copy() for sg in self.generators]
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -138,13 +188,14 @@ def build_callbacks(run: RunDir, trainer: Any, resuming: bool, best: float | Non
     """The callbacks for `trainer` (a `TrainerConfig`) writing into `run`."""
     mode = "max" if any(k in trainer.monitor for k in ("acc", "auc", "f1", "precision", "recall",
                                                         "r2")) else "min"
-    callbacks: list = [ResumableCheckpoint(run, trainer.monitor, mode, best),
+    callbacks: list = [ResumableCheckpoint(run, trainer.monitor, mode, best,
+                                           every_seconds=trainer.checkpoint_every_seconds),
                        keras.callbacks.CSVLogger(run.history, append=resuming),
                        EpochSeeds(), EpochLogger(trainer.epochs)]
     if trainer.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(run.tensorboard, profile_batch=0))
+        callbacks.append(EpochTensorBoard(run.tensorboard))
     if trainer.terminate_on_nan:
-        callbacks.append(keras.callbacks.TerminateOnNaN())
+        callbacks.append(EpochTerminateOnNaN())
     if trainer.early_stopping.enabled:
         es = trainer.early_stopping
         callbacks.append(keras.callbacks.EarlyStopping(

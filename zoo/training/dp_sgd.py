@@ -8,7 +8,8 @@ and the result is divided by the expected global batch (in microbatches). The op
 cross-replica SUM of gradients then yields exactly one noisy average per global batch.
 
 Keras internals used, as Keras's own `train_step` uses them: `model._loss_tracker` (the `loss`
-entry of the epoch logs) and `_flatten_layers` (every nested layer, for the refusals).
+entry of the epoch logs) and `_flatten_layers` (every nested layer, for the refusals), both through
+`zoo.core.compat`.
 """
 
 from __future__ import annotations

@@ -90,8 +90,9 @@ def interrupted(run: Any) -> KeyboardInterrupt:
         epoch = run.read_state().get("epoch")
         return Interrupted(f"interrupted: {run.path} keeps the checkpoint of epoch {epoch}; run the same "
                            f"command (with run_dir={run.path} if it had none) to resume")
-    return Interrupted("interrupted before the first epoch ended, so there is nothing to resume: run the "
-                       "same command to start again")
+    return Interrupted("interrupted before the first checkpoint was saved, so there is nothing to resume: "
+                       "run the same command to start again (trainer.checkpoint_every_seconds sets how "
+                       "often checkpoints are saved)")
 
 
 def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> TrainResult:
@@ -99,7 +100,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
 
     from zoo.core.lazy import import_tensorflow
     from zoo.data.pipeline import eval_stream, train_stream
-    from zoo.training.callbacks import build_callbacks, choose_checkpoint
+    from zoo.training.callbacks import ResumableCheckpoint, build_callbacks, choose_checkpoint
     from zoo.training.distributed import (
         build_from_spec,
         has_sample_weights,
@@ -174,22 +175,31 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
                      + reporters.log_callbacks())
         callbacks += build_callbacks(run, t, resuming, state.get("best"))
         callbacks += task.callbacks(cfg, info, run) + reporters.callbacks()
+        saver = next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
         started = time.perf_counter()
-        history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
-                                steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
-                                callbacks=callbacks, verbose=0, shuffle=False)  # zoo.training.progress
+        try:
+            history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
+                                    steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
+                                    callbacks=callbacks, verbose=0, shuffle=False)  # zoo.training.progress
+        except BaseException:
+            saver.interrupted()  # the finished epoch, if no step ran since; files in flight land
+            raise
         seconds = time.perf_counter() - started
         if is_multi_worker(strategy):
             log_weights_digest(model)
-        return _finish(run, cfg, task, model, splits, test_ds, history.history, seconds, replicas,
-                       reporters)
+        try:  # the last checkpoint is written while the model is saved and scored
+            return _finish(run, cfg, task, model, splits, test_ds, history.history, seconds, replicas,
+                           reporters, saver.wait)
+        finally:
+            saver.close()
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
         reporters.close()
 
 
 def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test_ds: Any,
-            history: dict[str, list[float]], seconds: float, replicas: int, reporters: Any) -> TrainResult:
+            history: dict[str, list[float]], seconds: float, replicas: int, reporters: Any,
+            checkpoints_written: Any = None) -> TrainResult:
     from zoo.evaluation.artifacts import write_evaluation
     from zoo.evaluation.plots import learning_curves
     from zoo.run.rundir import read_history, write_json
@@ -199,6 +209,8 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
     task.saved_model(model, splits).save(tmp)
     tmp.replace(run.model)
     evaluation = task.evaluate(model, test_ds, info)
+    if checkpoints_written is not None:
+        checkpoints_written()  # a finished run (metrics.json) always has its last checkpoint
     full_history = read_history(run.history) if run.history.exists() else history
     last = {k: v[-1] for k, v in full_history.items() if k not in ("epoch", "learning_rate") and v}
     metrics = {

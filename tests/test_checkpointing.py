@@ -1,0 +1,86 @@
+"""Throttled, asynchronous checkpoints: what is on disk when, and resume stays exact."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import Interrupt
+
+import zoo
+
+IRIS = ["experiment=mlp_iris", "trainer.epochs=4", "model.dropout=0.2", "trainer.plots=false",
+        "trainer.tensorboard=false"]
+
+
+def test_rare_checkpoints_keep_the_best_epoch_and_save_at_the_end(tmp_path):
+    import keras
+
+    from zoo.run.rundir import RunDir
+    from zoo.training.callbacks import ResumableCheckpoint
+
+    run = RunDir(tmp_path)
+    run.checkpoints.mkdir(parents=True)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    callback = ResumableCheckpoint(run, "val_loss", "min", every_seconds=3600)
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, val_loss in enumerate([1.0, 0.5, 2.0]):
+        callback.on_epoch_begin(epoch)
+        model.set_weights([np.full((2, 1), epoch, "float32"), np.zeros(1, "float32")])
+        callback.on_epoch_end(epoch, {"val_loss": val_loss})
+    assert not run.last_weights.exists()  # nothing due yet: no file was written
+    callback.on_train_end()
+    callback.close()
+    model.load_weights(run.best_weights)
+    assert model.get_weights()[0][0, 0] == 1  # epoch 2 (index 1) had the lowest val_loss
+    model.load_weights(run.last_weights)
+    assert model.get_weights()[0][0, 0] == 2
+    assert json.loads(run.state.read_text()) == {"epoch": 3, "previous_epoch": None, "monitor": "val_loss",
+                                                 "best": 0.5}
+    assert not list(run.checkpoints.glob("tmp-*"))
+
+
+def test_interrupted_mid_epoch_resumes_from_the_last_saved_epoch_exactly(tmp_path, monkeypatch):
+    """Stopped in the middle of epoch 3: its half-trained weights are not saved as an epoch."""
+    import keras
+
+    from zoo.training import callbacks as cb
+
+    overrides = [*IRIS, "trainer.checkpoint_every_seconds=0"]
+    whole = zoo.train(zoo.compose(overrides), tmp_path / "whole")
+
+    class StopMidEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 2 and batch == 2:
+                raise Interrupt
+
+    original = cb.build_callbacks
+    monkeypatch.setattr(cb, "build_callbacks", lambda *a: original(*a) + [StopMidEpoch()])
+    with pytest.raises(Interrupt):
+        zoo.train(zoo.compose(overrides), tmp_path / "resumed")
+    monkeypatch.setattr(cb, "build_callbacks", original)
+    assert json.loads((tmp_path / "resumed/checkpoints/state.json").read_text())["epoch"] == 2
+    resumed = zoo.train(zoo.compose(overrides), tmp_path / "resumed")
+    assert "resumed from epoch 2" in (tmp_path / "resumed/train.log").read_text()
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+
+
+def test_tensorboard_gets_every_epoch_and_the_learning_rate(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = zoo.train(zoo.compose([*IRIS[:-1], "trainer.epochs=3", "trainer.learning_rate=0.01"]),
+                       tmp_path / "run")
+    train = EventAccumulator(str(result.run_dir / "tensorboard/train")).Reload()
+    validation = EventAccumulator(str(result.run_dir / "tensorboard/validation")).Reload()
+    losses = [(e.step, e.value) for e in train.Scalars("epoch_loss")]
+    assert losses == [(i, pytest.approx(v, rel=1e-6)) for i, v in enumerate(result.history["loss"])]
+    val_losses = [e.value for e in validation.Scalars("epoch_loss")]
+    assert val_losses == pytest.approx(result.history["val_loss"], rel=1e-6)
+    rates = [e.value for e in train.Scalars("epoch_learning_rate")]
+    assert len(rates) == 3 and rates[0] < 0.01 and rates[0] > rates[1] > rates[2] >= 0  # cosine decay
