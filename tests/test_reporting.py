@@ -17,8 +17,8 @@ import zoo
 from zoo.core.errors import ZooError
 from zoo.evaluation.plots import learning_curves_figure
 from zoo.export.exporter import export
+from zoo.run import tracking
 from zoo.run.rundir import read_history
-from zoo.training import tracking
 
 IRIS = ["experiment=mlp_iris", "trainer.epochs=2", "trainer.batch_size=32"]
 
