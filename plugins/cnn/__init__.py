@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from zoo import hookimpl
 from zoo.config.schema import ModelConfig
 from zoo.lazy import lazy
-from zoo.specs import ModelSpec
+from zoo.specs import ConformanceCase, ModelSpec
 
 
 @dataclass
@@ -27,15 +27,19 @@ class CNNConfig(ModelConfig):
     activation: str = "relu"
 
 
+# digits (the default dataset), the smallest network
+CONFORMANCE = ConformanceCase(("model.filters=[4]", "model.dense_units=8"))
+
+
 @hookimpl
 def zoo_models() -> list[ModelSpec]:
     return [
         ModelSpec("cnn", lazy("zoo_plugins.cnn.model:build_cnn"),
                   "convolutional network: conv blocks (filters, kernel, pooling, dropout, batch norm)",
-                  CNNConfig, modalities=("image",)),
+                  CNNConfig, modalities=("image",), conformance=CONFORMANCE),
         ModelSpec("resnet", lazy("zoo_plugins.cnn.model:build_cnn"),
                   "small residual CNN: two-conv blocks with projection shortcuts", CNNConfig,
-                  modalities=("image",)),
+                  modalities=("image",), conformance=CONFORMANCE),
     ]
 
 

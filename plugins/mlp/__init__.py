@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from zoo import hookimpl
 from zoo.config.schema import ModelConfig
 from zoo.lazy import lazy
-from zoo.specs import ModelSpec
+from zoo.specs import ConformanceCase, ModelSpec
 
 
 @dataclass
@@ -24,7 +24,8 @@ def zoo_models() -> list[ModelSpec]:
     return [
         ModelSpec("mlp", lazy("zoo_plugins.mlp.model:build_mlp"),
                   "multi-layer perceptron: hidden sizes, activation, dropout, batch norm", MLPConfig,
-                  modalities=("tabular", "image", "sequence")),
+                  modalities=("tabular", "image", "sequence"),
+                  conformance=ConformanceCase(("dataset=iris", "model.hidden_sizes=[8]"))),
     ]
 
 

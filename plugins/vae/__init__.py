@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from zoo import hookimpl
 from zoo.config.schema import ModelConfig
 from zoo.lazy import lazy
-from zoo.specs import GENERATIVE, ModelSpec
+from zoo.specs import GENERATIVE, ConformanceCase, ModelSpec
 
 
 @dataclass
@@ -28,11 +28,13 @@ class VAEConfig(ModelConfig):
 def zoo_models() -> list[ModelSpec]:
     task = lazy("zoo_plugins.vae.task:VAETask")
     build = lazy("zoo_plugins.vae.model:build_vae")
+    small = ConformanceCase(("model.filters=[8]", "model.hidden_sizes=[16]"))
     return [
         ModelSpec("vae", build, "convolutional VAE for images (strided conv encoder, transposed-conv "
-                  "decoder)", VAEConfig, tasks=(GENERATIVE,), modalities=("image",), task=task),
+                  "decoder)", VAEConfig, tasks=(GENERATIVE,), modalities=("image",), task=task,
+                  conformance=small),
         ModelSpec("vae_dense", build, "dense VAE for vectors or flattened images", VAEConfig,
-                  tasks=(GENERATIVE,), modalities=("tabular", "image"), task=task),
+                  tasks=(GENERATIVE,), modalities=("tabular", "image"), task=task, conformance=small),
     ]
 
 

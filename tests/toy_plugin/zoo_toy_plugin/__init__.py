@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo import ModelSpec, hookimpl
+from zoo.specs import ConformanceCase
 
 
 @dataclass
@@ -29,7 +30,7 @@ def build_linear(cfg, info):
 @hookimpl
 def zoo_models():
     return [ModelSpec("toy_linear", build_linear, "linear model from a third-party plugin",
-                      LinearConfig)]
+                      LinearConfig, conformance=ConformanceCase(("dataset=wine", "model.l2=0.01")))]
 
 
 @hookimpl
