@@ -64,3 +64,19 @@ def train_interrupted(cfg, run_dir: Path, monkeypatch: pytest.MonkeyPatch, after
             zoo.train(cfg, run_dir)
     finally:
         monkeypatch.setattr(cb, "build_callbacks", original)
+
+
+@pytest.fixture(scope="session")
+def conformance(tmp_path_factory):
+    """`conformance(name)`: the conformance kit's report of a model, run once per session, so tests
+    that need a tiny trained run and its bundles (BERT, GAN, VAE exports) share the kit's."""
+    from zoo.testing import check_model
+
+    reports = {}
+
+    def report(name: str):
+        if name not in reports:
+            reports[name] = check_model(name, tmp_path=tmp_path_factory.mktemp(f"conformance-{name}"))
+        return reports[name]
+
+    return report

@@ -14,15 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run_zoo
-from text_corpus import SOURCES, docstrings, write_corpus
+from text_corpus import SOURCES, docstrings
 
-import zoo
 from zoo.core.errors import DataError
 from zoo.export.exporter import export
 from zoo.runtime.bundle import load_bundle
 from zoo.runtime.text import TextEncoder
 
-QUICK = ("trainer.plots=false", "trainer.tensorboard=false")
 # What real text holds beside plain ASCII words: accents, ligatures, CJK, emoji, no-break and
 # zero-width spaces, soft hyphens, control characters, over-long words, brackets of special tokens.
 EDGE_CASES = ["ÉCOLE Straße … ﬁne ½ café naïve 東京タワー ℅ ⑴ ‼", "a\u00a0b c\u2003d e\u00adf g\u200bh",
@@ -94,15 +92,10 @@ def test_lstm_tokenizer_json_ids_equal_keras_text_vectorization(texts, tmp_path)
 
 
 @pytest.fixture(scope="module")
-def bert_bundle(tmp_path_factory):
-    """A tiny BERT (WordPiece fitted on the corpus) after a few steps, exported to ONNX."""
-    root = tmp_path_factory.mktemp("bert")
-    corpus = write_corpus(root / "docs.csv", per_class=120)
-    cfg = zoo.compose(["model=bert", "model.preset=tiny", "model.vocabulary_size=600",
-                       "model.sequence_length=32", "dataset=text_csv", f"dataset.path={corpus}",
-                       "dataset.label_column=topic", "trainer.epochs=1", "trainer.steps_per_epoch=4",
-                       "trainer.batch_size=16", *QUICK])
-    zoo.train(cfg, root / "run")
+def bert_bundle(conformance):
+    """The conformance kit's tiny BERT (WordPiece fitted on docstrings of two topics, two steps),
+    exported to ONNX again under the name `topics`."""
+    root = conformance("bert").run_dir.parent
     meta = export(root / "run", format="onnx", output=root / "bundle", name="topics")
     assert meta["verification"]["passed"] and meta["preprocessing"]["text"]["tokenizer"] == "tokenizer.json"
     assert "vocab.txt" in meta["assets"]
@@ -119,7 +112,8 @@ def keras_probabilities(run, texts):
 
     *_, splits, model = load_run(run, "final")
     tokenizer = load_tokenizer(run, splits.info.extra["lowercase"])
-    features = keras_preprocessor(tokenizer, 32)(tf.constant(texts))
+    length = splits.info.input_shape[0]
+    features = keras_preprocessor(tokenizer, length)(tf.constant(texts))
     return np.asarray(model({k: tf.cast(v, tf.int32) for k, v in features.items()}, training=False))
 
 

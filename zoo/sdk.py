@@ -24,6 +24,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.core.lazy": ("import_tensorflow", "lazy"),
     "zoo.core.registry": ("Registry", "get_registry"),
     "zoo.core.specs": (
+        "ConformanceCase",
         "CLASSIFICATION", "GENERATIVE", "REGRESSION", "UNLABELLED", "DatasetSpec", "LossSpec",
         "MetricSpec", "ModelSpec",
     ),
@@ -79,6 +80,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         GENERATIVE,
         REGRESSION,
         UNLABELLED,
+        ConformanceCase,
         DatasetSpec,
         LossSpec,
         MetricSpec,

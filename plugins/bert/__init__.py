@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.sdk import CLASSIFICATION, UNLABELLED, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import CLASSIFICATION, UNLABELLED, ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass
@@ -30,17 +30,24 @@ class BertMLMConfig(BertConfig):
     mask_copies: int = 1  # differently masked copies of the training split (BERT's dupe factor)
 
 
+TINY = ("model.preset=tiny", "model.sequence_length=16", "model.vocabulary_size=300")
+
+
 @hookimpl
 def zoo_models() -> list[ModelSpec]:
     return [
         ModelSpec("bert", lazy("zoo_plugins.bert.model:build_classifier"),
                   "BERT text or sentence-pair classifier: a size from scratch or a checkpoint (model.preset)",
                   BertConfig, tasks=(CLASSIFICATION,),
-                  modalities=("text",), task=lazy("zoo_plugins.bert.task:BertTask")),
+                  modalities=("text",), task=lazy("zoo_plugins.bert.task:BertTask"),
+                  conformance=ConformanceCase(TINY, data=lazy("zoo.testing.data:labelled_text"))),
         ModelSpec("bert_mlm", lazy("zoo_plugins.bert.mlm:build_masked_lm"),
                   "BERT masked-LM pre-training on unlabelled text (fine-tune: model.preset=RUN)",
                   BertMLMConfig, tasks=(UNLABELLED,),
-                  modalities=("text",), task=lazy("zoo_plugins.bert.mlm:MaskedLMTask")),
+                  modalities=("text",), task=lazy("zoo_plugins.bert.mlm:MaskedLMTask"),
+                  # a pre-trained backbone is fine-tuned, not deployed: no export format
+                  conformance=ConformanceCase((*TINY, "model.max_predictions=3"),
+                                              data=lazy("zoo.testing.data:unlabelled_text"), formats=())),
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zoo.sdk import ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass
@@ -24,15 +24,19 @@ class CNNConfig(ModelConfig):
     activation: str = "relu"
 
 
+# digits (the default dataset), the smallest network
+CONFORMANCE = ConformanceCase(("model.filters=[4]", "model.dense_units=8"))
+
+
 @hookimpl
 def zoo_models() -> list[ModelSpec]:
     return [
         ModelSpec("cnn", lazy("zoo_plugins.cnn.model:build_cnn"),
                   "convolutional network: conv blocks (filters, kernel, pooling, dropout, batch norm)",
-                  CNNConfig, modalities=("image",)),
+                  CNNConfig, modalities=("image",), conformance=CONFORMANCE),
         ModelSpec("resnet", lazy("zoo_plugins.cnn.model:build_cnn"),
                   "small residual CNN: two-conv blocks with projection shortcuts", CNNConfig,
-                  modalities=("image",)),
+                  modalities=("image",), conformance=CONFORMANCE),
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zoo.sdk import GENERATIVE, LossSpec, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import GENERATIVE, ConformanceCase, LossSpec, ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass
@@ -26,12 +26,16 @@ class GANConfig(ModelConfig):
 def zoo_models() -> list[ModelSpec]:
     task = lazy("zoo_plugins.gan.task:GANTask")
     build = lazy("zoo_plugins.gan.model:build_gan")
+    small = ("model.latent_dim=4", "model.generator_filters=[8]", "model.discriminator_filters=[8]",
+             "model.hidden_sizes=[8]", "model.label_dim=4")
     return [
         ModelSpec("dcgan", build, "DCGAN: transposed-conv generator, strided-conv discriminator "
                   "(8x8 to 64x64, grey or colour)", GANConfig, tasks=(GENERATIVE,),
-                  modalities=("image",), task=task),
+                  modalities=("image",), task=task,
+                  conformance=ConformanceCase(("model.conditional=true",))),
         ModelSpec("gan_mlp", build, "GAN of two MLPs for tabular vectors", GANConfig,
-                  tasks=(GENERATIVE,), modalities=("tabular",), task=task),
+                  tasks=(GENERATIVE,), modalities=("tabular",), task=task,
+                  conformance=ConformanceCase(("dataset=iris", *small))),
     ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.sdk import UNLABELLED, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import UNLABELLED, ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass
@@ -32,7 +32,12 @@ def zoo_models() -> list[ModelSpec]:
         ModelSpec("gpt", lazy("zoo_plugins.gpt.model:build_causal_lm"),
                   "GPT-2 causal language model on your text; generates text (zoo generate)",
                   GPTConfig, tasks=(UNLABELLED,), modalities=("text",),
-                  task=lazy("zoo_plugins.gpt.task:CausalLMTask")),
+                  task=lazy("zoo_plugins.gpt.task:CausalLMTask"),
+                  # bundles generate through the ONNX decoding loop (zoo generate bundle=...)
+                  conformance=ConformanceCase(
+                      ("model.sequence_length=16", "model.vocabulary_size=300", "model.num_layers=1",
+                       "model.num_heads=2", "model.hidden_dim=16", "model.intermediate_dim=32"),
+                      data=lazy("zoo.testing.data:unlabelled_text"), formats=("onnx",))),
     ]
 
 

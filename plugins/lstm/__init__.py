@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zoo.sdk import ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass
@@ -34,11 +34,15 @@ class GRUConfig(LSTMConfig):
 def zoo_models() -> list[ModelSpec]:
     task = lazy("zoo_plugins.lstm.task:RecurrentTask")
     build = lazy("zoo_plugins.lstm.model:build_recurrent")
+    # recurrent layers lower to TFLite only with Flex ops, which the TFLite interpreter cannot run
+    case = ConformanceCase(("model.units=[4]", "model.sequence_length=16", "model.max_tokens=500",
+                            "model.embedding_dim=8"), data=lazy("zoo.testing.data:labelled_text"),
+                           formats=("onnx", "savedmodel"))
     return [
         ModelSpec("lstm", build, "stacked (bi)LSTM on word embeddings (text) or on (time, features)",
-                  LSTMConfig, modalities=("text", "sequence"), task=task),
+                  LSTMConfig, modalities=("text", "sequence"), task=task, conformance=case),
         ModelSpec("gru", build, "stacked (bi)GRU on word embeddings (text) or on (time, features)",
-                  GRUConfig, modalities=("text", "sequence"), task=task),
+                  GRUConfig, modalities=("text", "sequence"), task=task, conformance=case),
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zoo.sdk import ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass
@@ -21,7 +21,8 @@ def zoo_models() -> list[ModelSpec]:
     return [
         ModelSpec("mlp", lazy("zoo_plugins.mlp.model:build_mlp"),
                   "multi-layer perceptron: hidden sizes, activation, dropout, batch norm", MLPConfig,
-                  modalities=("tabular", "image", "sequence")),
+                  modalities=("tabular", "image", "sequence"),
+                  conformance=ConformanceCase(("dataset=iris", "model.hidden_sizes=[8]"))),
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zoo.sdk import GENERATIVE, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import GENERATIVE, ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
 
 
 @dataclass
@@ -25,11 +25,13 @@ class VAEConfig(ModelConfig):
 def zoo_models() -> list[ModelSpec]:
     task = lazy("zoo_plugins.vae.task:VAETask")
     build = lazy("zoo_plugins.vae.model:build_vae")
+    small = ConformanceCase(("model.filters=[8]", "model.hidden_sizes=[16]"))
     return [
         ModelSpec("vae", build, "convolutional VAE for images (strided conv encoder, transposed-conv "
-                  "decoder)", VAEConfig, tasks=(GENERATIVE,), modalities=("image",), task=task),
+                  "decoder)", VAEConfig, tasks=(GENERATIVE,), modalities=("image",), task=task,
+                  conformance=small),
         ModelSpec("vae_dense", build, "dense VAE for vectors or flattened images", VAEConfig,
-                  tasks=(GENERATIVE,), modalities=("tabular", "image"), task=task),
+                  tasks=(GENERATIVE,), modalities=("tabular", "image"), task=task, conformance=small),
     ]
 
 

@@ -20,6 +20,21 @@ UNLABELLED = "unlabelled"
 
 
 @dataclass(frozen=True)
+class ConformanceCase:
+    """The tiny run on which the conformance kit (`zoo.testing.check_model`) checks a model.
+
+    `overrides` are config overrides after `model=<name>` (the default dataset, scikit-learn's
+    digits, unless one is given); `data(folder) -> overrides`, when set, writes a small dataset into
+    `folder` and returns the overrides that point at it (`zoo.testing.data` has text sets);
+    `formats` are the export formats the model supports (none: not deployable).
+    """
+
+    overrides: tuple[str, ...] = ()
+    data: Callable[..., list[str]] | None = None
+    formats: tuple[str, ...] = ("onnx", "savedmodel", "tflite")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model builder: `build(cfg, info) -> keras.Model`.
 
@@ -38,6 +53,8 @@ class ModelSpec:
     # `task() -> zoo.tasks.task.Task` for families that train differently (GAN, text...);
     # None means supervised Keras compile/fit.
     task: Callable[[], Any] | None = None
+    # The conformance kit's tiny case (`zoo.testing`); the default trains on the default dataset.
+    conformance: ConformanceCase = ConformanceCase()
 
 
 @dataclass(frozen=True)

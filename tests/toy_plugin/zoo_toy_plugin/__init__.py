@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.sdk import ModelSpec, hookimpl
+from zoo.sdk import ConformanceCase, ModelSpec, hookimpl
 
 
 @dataclass
@@ -29,7 +29,7 @@ def build_linear(cfg, info):
 @hookimpl
 def zoo_models():
     return [ModelSpec("toy_linear", build_linear, "linear model from a third-party plugin",
-                      LinearConfig)]
+                      LinearConfig, conformance=ConformanceCase(("dataset=wine", "model.l2=0.01")))]
 
 
 @hookimpl

@@ -1,0 +1,58 @@
+"""The conformance kit over every registered model: the built-in families and the toy plugin.
+
+Each model trains its own tiny case (`ModelSpec.conformance`) on real data, reloads, exports to
+every format it declares and gives raw inputs to each bundle; `test_models.py` keeps the checks of
+single options, `test_export*.py` those of export options.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import zoo
+from zoo.testing import ConformanceError, check_model, conformance_cases
+
+BUILT_IN = {"bert", "bert_mlm", "cnn", "dcgan", "gan_mlp", "gpt", "gru", "lstm", "mlp", "resnet", "vae",
+            "vae_dense"}
+
+
+def test_the_cases_are_every_registered_model_the_toy_plugin_included():
+    assert conformance_cases() == zoo.list_models()
+    assert set(conformance_cases()) >= BUILT_IN | {"toy_linear"}
+
+
+@pytest.mark.parametrize("name", conformance_cases())
+def test_every_model_passes_the_conformance_kit(name, conformance):
+    report = conformance(name)  # check_model(name, tmp_path=...), shared with the export tests
+    report.assert_passed()
+    steps = [s.name for s in report.steps]
+    assert steps[:3] == ["train", "build", "save_load"]
+    assert steps[3:] == [f"{kind}:{fmt}" for fmt in report.formats for kind in ("export", "raw_inputs")]
+    for fmt in report.formats:
+        assert list((report.run_dir.parent / "export" / fmt).rglob("export.json")), fmt
+
+
+def test_a_bundle_that_disagrees_with_keras_fails_its_step_in_one_line(tmp_path, monkeypatch):
+    from zoo.runtime.bundle import Bundle
+
+    original = Bundle.outputs
+    shifted = lambda self, xs: {k: v + 1e-2 for k, v in original(self, xs).items()}  # noqa: E731
+    monkeypatch.setattr(Bundle, "outputs", shifted)
+    report = check_model("toy_linear", tmp_path=tmp_path, formats=["onnx"])
+    assert [(s.name, s.status) for s in report.steps] == [
+        ("train", "passed"), ("build", "passed"), ("save_load", "passed"), ("export:onnx", "passed"),
+        ("raw_inputs:onnx", "failed")]
+    with pytest.raises(ConformanceError) as failed:
+        report.assert_passed()
+    message = str(failed.value)
+    assert message.startswith("model 'toy_linear' fails conformance step 'raw_inputs:onnx': part 'model'")
+    assert "differs from Keras by 0.01" in message and "\n" not in message
+
+
+def test_a_failed_step_names_itself_and_the_steps_after_it_do_not_run(tmp_path):
+    report = check_model("toy_linear", ["trainer.loss=hinge"], tmp_path, formats=["onnx"])
+    assert [s.status for s in report.steps] == ["failed"] + ["not run"] * 4
+    with pytest.raises(ConformanceError) as failed:
+        report.assert_passed()
+    expected = "model 'toy_linear' fails conformance step 'train': ZooError: loss 'hinge' is for generative"
+    assert str(failed.value).startswith(expected)
