@@ -10,6 +10,7 @@ import csv
 import importlib
 import inspect
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 # Two topics a model can tell apart by their words: numpy's arrays, the standard library's files.
@@ -17,7 +18,7 @@ TOPICS = {"arrays": ("numpy", "numpy.linalg", "numpy.fft", "numpy.random"),
           "files": ("os", "os.path", "shutil", "pathlib", "glob", "tempfile", "subprocess", "io")}
 
 
-def docstrings(modules: tuple[str, ...]) -> list[str]:
+def docstrings(modules: Sequence[str]) -> list[str]:
     """First paragraphs (whitespace collapsed, 25 characters or more) of the modules' public callables."""
     seen: dict[str, None] = {}
     for name in modules:
@@ -30,8 +31,8 @@ def docstrings(modules: tuple[str, ...]) -> list[str]:
     return list(seen)
 
 
-def labelled_text(folder: Path, per_class: int = 60, seed: int = 0) -> list[str]:
-    """A CSV of `text,topic` rows (`per_class` of each topic, shuffled) for a `text_csv` dataset."""
+def write_topics(path: Path, per_class: int, seed: int = 0) -> Path:
+    """A CSV of `text,topic` rows (up to `per_class` of each topic, shuffled) at `path`."""
     rng = random.Random(seed)
     rows = []
     for topic, modules in TOPICS.items():
@@ -39,12 +40,17 @@ def labelled_text(folder: Path, per_class: int = 60, seed: int = 0) -> list[str]
         rng.shuffle(texts)
         rows += [(text, topic) for text in texts[:per_class]]
     rng.shuffle(rows)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "topics.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "topic"])
         writer.writerows(rows)
+    return path
+
+
+def labelled_text(folder: Path, per_class: int = 60, seed: int = 0) -> list[str]:
+    """Overrides of a `text_csv` dataset of `write_topics` rows written into `folder`."""
+    path = write_topics(folder / "topics.csv", per_class, seed)
     return ["dataset=text_csv", f"dataset.path={path}", "dataset.label_column=topic"]
 
 
