@@ -17,7 +17,6 @@ from conftest import run_zoo
 from text_corpus import SOURCES, docstrings
 
 from zoo.core.errors import DataError
-from zoo.export.exporter import export
 from zoo.runtime.bundle import load_bundle
 from zoo.runtime.text import TextEncoder
 
@@ -93,12 +92,12 @@ def test_lstm_tokenizer_json_ids_equal_keras_text_vectorization(texts, tmp_path)
 
 @pytest.fixture(scope="module")
 def bert_bundle(conformance):
-    """The conformance kit's tiny BERT (WordPiece fitted on docstrings of two topics, two steps),
-    exported to ONNX again under the name `topics`."""
+    """The conformance kit's tiny BERT (WordPiece fitted on docstrings of two topics, two steps):
+    its folder, with the run in `run/` and the ONNX bundle the kit checked in `export/onnx/`."""
     root = conformance("bert").run_dir.parent
-    meta = export(root / "run", format="onnx", output=root / "bundle", name="topics")
+    meta = json.loads((root / "export" / "onnx" / "export.json").read_text())
     assert meta["verification"]["passed"] and meta["preprocessing"]["text"]["tokenizer"] == "tokenizer.json"
-    assert "vocab.txt" in meta["assets"]
+    assert "vocab.txt" in meta["assets"] and meta["name"] == "bert_topics"
     return root
 
 
@@ -124,7 +123,7 @@ def test_predict_on_text_lines_and_a_csv_column_without_tensorflow(bert_bundle):
         writer = csv.writer(handle)
         writer.writerow(["id", "text"])
         writer.writerows([i, line] for i, line in enumerate(lines) if line.strip())
-    bundle = bert_bundle / "bundle"
+    bundle = bert_bundle / "export" / "onnx"
     code = ("import sys; from zoo.cli.main import main; "
             f"assert main(['predict', 'bundle={bundle}', 'input={bert_bundle / 'texts.txt'}', "
             f"'output={bert_bundle / 'lines.csv'}']) == 0; "
@@ -147,7 +146,7 @@ def test_predict_on_text_lines_and_a_csv_column_without_tensorflow(bert_bundle):
 
 
 def test_bad_text_inputs_get_one_line_errors(bert_bundle, tmp_path):
-    bundle = bert_bundle / "bundle"
+    bundle = bert_bundle / "export" / "onnx"
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     (tmp_path / "empty.txt").write_text("\n  \n")
     (tmp_path / "columns.csv").write_text("title,body\nA,some text\n")
@@ -166,13 +165,13 @@ def test_bad_text_inputs_get_one_line_errors(bert_bundle, tmp_path):
 def test_serve_takes_text_instances_and_refuses_non_text(bert_bundle):
     from zoo.serving.server import ModelServer, start
 
-    bundle = load_bundle(bert_bundle / "bundle")
+    bundle = load_bundle(bert_bundle / "export" / "onnx")
     server = ModelServer([bundle], "127.0.0.1", 0)
     start(server)
     try:
         def post(body):
             conn = http.client.HTTPConnection(*server.server_address[:2], timeout=30)
-            conn.request("POST", "/v1/models/topics:predict", body=json.dumps(body))
+            conn.request("POST", "/v1/models/bert_topics:predict", body=json.dumps(body))
             response = conn.getresponse()
             return response.status, json.loads(response.read())
 
