@@ -50,8 +50,9 @@ def test_frozen_normalization_converts_to_one_input_and_matches_keras():
 def nested_model():
     import keras
 
-    inner = keras.Sequential([keras.layers.Dense(4, name="inner_dense"), keras.layers.Dropout(0.5, seed=1)],
-                             name="inner")
+    layers = [keras.layers.Dense(4, name="inner_dense"),
+              keras.layers.Dropout(0.5, seed=1, name="inner_dropout")]
+    inner = keras.Sequential(layers, name="inner")
     inputs = keras.Input((3,), name="x")
     model = keras.Model(inputs, keras.layers.Dense(2, name="out")(inner(inputs)))
     model.compile(optimizer="adam", loss="mse")
@@ -62,7 +63,7 @@ def test_nested_layers_and_seed_generators_reach_inside_nested_models():
     from zoo.core.compat import nested_layers, seed_generators
 
     model = nested_model()
-    assert {"inner", "inner_dense", "dropout", "out"} <= {layer.name for layer in nested_layers(model)}
+    assert {"inner", "inner_dense", "inner_dropout", "out"} <= {layer.name for layer in nested_layers(model)}
     generators = seed_generators(model)
     assert len(generators) == 1 and generators[0].state.shape == (2,)
 

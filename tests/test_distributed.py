@@ -24,7 +24,8 @@ from zoo.training.distributed import is_chief, read_tf_config
 
 # dropout off: replicas draw other masks than one process would, the rest is exact arithmetic
 COMMON = ["experiment=mlp_iris", "trainer.epochs=6", "trainer.learning_rate=0.03",
-          "model.dropout=0.0", "trainer.plots=false", "trainer.tensorboard=false"]
+          "model.dropout=0.0", "trainer.plots=false", "trainer.tensorboard=false",
+          "trainer.checkpoint_every_seconds=0"]  # the kill test needs a checkpoint every epoch
 PER_WORKER_BATCH = 8
 
 

@@ -50,6 +50,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.best_epoch: int | None = None  # improved since the last save: (epoch, values or None)
         self.best_values: list | None = None
         self.layout: WeightsLayout | None = None
+        self.weights_of: Any = None  # the network when Keras fits a wrapper of it (distillation)
         self.writer: CheckpointWriter | None = None
         if run.last_weights.exists() and run.state.exists():
             self.saved_epoch = run.read_state().get("epoch")
@@ -93,7 +94,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
     def snapshot(self) -> list:
         if self.layout is None:
-            self.layout = WeightsLayout(self.model)
+            self.layout = WeightsLayout(self.weights_of or self.model)
         return self.layout.snapshot()
 
     def save(self) -> None:

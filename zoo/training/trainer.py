@@ -176,6 +176,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         callbacks += build_callbacks(run, t, resuming, state.get("best"))
         callbacks += task.callbacks(cfg, info, run) + reporters.callbacks()
         saver = next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
+        saver.weights_of = model  # checkpoints hold the network itself, not `fit_model`'s wrapper
         started = time.perf_counter()
         try:
             history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
