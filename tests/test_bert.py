@@ -96,7 +96,9 @@ def test_checkpoint_lookup_and_offline_failure(monkeypatch):
         presets.checkpoint("./missing/checkpoint")
 
 
-@pytest.mark.parametrize("experiment", ["bert_imdb", "bert_ag_news", "bert_sst2"])
+# bert_imdb is the same model on the imdb_reviews data that test_lstm.py trains offline, and it
+# composes in test_config.py; the two trained here differ in data set, classes (2, 4) and text key
+@pytest.mark.parametrize("experiment", ["bert_ag_news", "bert_sst2"])
 def test_tfds_bert_experiments_train_offline_on_mock_data(experiment, tmp_path):
     import tensorflow_datasets as tfds
 
