@@ -20,21 +20,11 @@ def freeze_normalization(model: Any) -> None:
     """
     import keras
 
-    for layer in _all_layers(model):
+    for layer in nested_layers(model, include_self=True):
         normalization = isinstance(layer, keras.layers.Normalization) and layer.built
         if normalization and hasattr(layer, "mean") and not isinstance(layer.mean, np.ndarray):
             layer.mean = np.asarray(layer.mean)
             layer.variance = np.asarray(layer.variance)
-
-
-def _all_layers(model: Any) -> list[Any]:
-    """Every layer of `model`, nested models' layers included (public `layers` only)."""
-    found, stack = [], [model]
-    while stack:
-        layer = stack.pop()
-        found.append(layer)
-        stack.extend(getattr(layer, "layers", []))
-    return found
 
 
 class WeightsLayout:

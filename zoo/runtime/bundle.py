@@ -69,9 +69,9 @@ class Bundle:
         if self.text_spec is None:
             raise BundleError(f"bundle {self.path} takes {self.meta['modality']} inputs, not text")
         if self._text_encoder is None:
-            from zoo.runtime.text import text_encoder
+            from zoo.runtime.text import TextEncoder
 
-            self._text_encoder = text_encoder(self.path, self.text_spec)
+            self._text_encoder = TextEncoder(self.path, self.text_spec)
         encoded = self._text_encoder.encode(texts)
         if len(self.inputs) == 1 and len(encoded) == 1:
             return list(encoded.values())

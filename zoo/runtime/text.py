@@ -85,8 +85,3 @@ class TextEncoder:
         encodings = self.encodings(texts)
         return {name: np.array([getattr(e, field) for e in encodings], np.int32).reshape(len(texts), -1)
                 for name, field in self.outputs.items()}
-
-
-def text_encoder(folder: Path, spec: dict[str, Any]) -> TextEncoder:
-    """The encoder a bundle's `preprocessing.text` describes."""
-    return TextEncoder(folder, spec)
