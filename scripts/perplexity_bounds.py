@@ -20,13 +20,13 @@ def main() -> None:
     args = parser.parse_args()
     from zoo.core.registry import get_registry
     from zoo.run.rundir import RunDir
-    from zoo.tasks.task import task_for
+    from zoo.tasks.select import build_task
 
     run = RunDir(args.run_dir)
     cfg = run.load_config()
-    task = task_for(get_registry().model(cfg.model.name))
+    task = build_task(cfg, run, modes=False)
     splits = get_registry().dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
-    info = task.prepare_data(splits, cfg, run, fit=False).info
+    info = task.prepare_data(splits, fit=False).info
     vocabulary = int(info.extra["vocabulary_size"])
     train = task.arrays["train"][1][task.arrays["train"][2] > 0]
     test = task.arrays["test"][1][task.arrays["test"][2] > 0]

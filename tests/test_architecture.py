@@ -137,3 +137,26 @@ def test_docs_name_only_modules_and_files_that_exist():
             if found == 1 and not hasattr(zoo, parts[1]):
                 missing.append(f"{doc.name}: {dotted}")
     assert not missing, "the docs name modules or files that are not there:\n" + "\n".join(sorted(missing))
+
+
+def test_the_sdk_table_its_typing_block_and_its_docs_agree():
+    """`zoo.sdk` lists each name twice (the lazy table it imports from, the `TYPE_CHECKING` imports
+    type checkers read): both say the same module for the same names, each name resolves, and
+    docs/plugins.md documents each one."""
+    import ast
+
+    import zoo.sdk as sdk
+
+    tree = ast.parse((REPO / "zoo/sdk.py").read_text())
+    block = next(node for node in tree.body if isinstance(node, ast.If)
+                 and getattr(node.test, "id", "") == "TYPE_CHECKING")
+    typed: dict[str, set[str]] = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom), ast.dump(node)
+        typed.setdefault(node.module, set()).update(alias.name for alias in node.names)
+    table = {module: set(names) for module, names in sdk._MODULES.items()}
+    assert typed == table
+    docs = (REPO / "docs/plugins.md").read_text().split("## The SDK", 1)[1].split("\n## ", 1)[0]
+    for name in sdk.__all__:
+        assert getattr(sdk, name) is not None
+        assert re.search(rf"[`.]{name}[`(]", docs), f"docs/plugins.md's SDK table does not list {name}"

@@ -64,7 +64,7 @@ def test_masks_are_seeded_per_split_and_copy(lines, tmp_path):
         folder.mkdir()
         splits = zoo.load_dataset("text_lines", path=str(lines))
         count = splits.info.num_examples["train"]
-        splits = MaskedLMTask().prepare_data(splits, cfg, RunDir(folder), fit=True)
+        splits = MaskedLMTask(cfg, RunDir(folder)).prepare_data(splits, fit=True)
         assert splits.info.num_examples["train"] == 2 * count
         batch = next(iter(splits.train.batch(2 * count)))
         return batch[0]["mask_positions"].numpy(), batch[0]["token_ids"].numpy(), count

@@ -64,8 +64,8 @@ def split_ids(run_dir, split):
     run = RunDir(run_dir)
     cfg = run.load_config()
     splits = zoo.load_dataset("text_lines", path=cfg.dataset.path, min_chars=cfg.dataset.min_chars)
-    task = CausalLMTask()
-    task.prepare_data(splits, cfg, run, fit=False)
+    task = CausalLMTask(cfg, run)
+    task.prepare_data(splits, fit=False)
     _, targets, weights = task.arrays[split]
     return targets[weights > 0], task
 
@@ -187,7 +187,7 @@ def test_other_families_do_not_generate():
     from zoo.tasks.task import Task
 
     with pytest.raises(ZooError, match="model 'mlp' does not generate text"):
-        Task().generate(None, zoo.compose(["model=mlp"]), ["hi"], GenerationOptions())
+        Task(zoo.compose(["model=mlp"])).generate(["hi"], GenerationOptions())
     with pytest.raises(ZooError, match="sampler='beam'"):
         GenerationOptions(sampler="beam")
 

@@ -231,3 +231,48 @@ def test_every_registered_spec_has_a_one_line_description(kind, spec_type):
         text = spec.description
         assert isinstance(text, str) and text.strip(), f"{kind} {name!r} has no description"
         assert "\n" not in text and len(text) <= 100, f"{kind} {name!r}: {text!r}"
+
+
+# --- training modes are chosen like tasks ----------------------------------------------------
+
+def test_a_training_mode_is_chosen_by_its_config_node_and_wraps_the_family_task(tmp_path, monkeypatch,
+                                                                                 capsys):
+    from types import SimpleNamespace
+
+    from omegaconf import open_dict
+
+    from zoo.cli.listing import run_list
+    from zoo.tasks.select import build_task
+    from zoo.tasks.task import Task
+
+    _write_module(tmp_path, "zoo_test_mode", """
+        from zoo.sdk import DelegatingTask, TrainingModeSpec, hookimpl
+
+
+        class Tagged(DelegatingTask):
+            def headline(self, info):
+                return "tagged " + self.inner.headline(info)
+
+
+        @hookimpl
+        def zoo_training_modes():
+            return [TrainingModeSpec("tagged", "tagging", Tagged, "tags the headline metric")]
+    """)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ZOO_PLUGINS", "zoo_test_mode")
+    registry = build_registry()
+    assert registry.names("training mode") == ["distill", "dp_sgd", "tagged"]
+    cfg = zoo.compose(["model=mlp", "dataset=iris"])
+    info = SimpleNamespace(task="classification")
+    assert type(build_task(cfg, None, registry)) is Task  # no mode's node is set
+    with open_dict(cfg):
+        cfg.tagging = {"on": True}
+    task = build_task(cfg, tmp_path, registry)
+    assert type(task).__name__ == "Tagged" and type(task.inner) is Task
+    assert (task.cfg, task.run, task.registry) == (cfg, tmp_path, registry)  # built once, shared
+    assert task.headline(info) == "tagged accuracy"
+    assert type(build_task(cfg, None, registry, modes=False)) is Task  # a finished run, reloaded
+    run_list(["modes"])
+    listed = capsys.readouterr().out
+    assert "tagged" in listed and "zoo_test_mode" in listed and "dp_sgd" in listed
+    sys.modules.pop("zoo_test_mode", None)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-SDK_VERSION = "1.0"
+SDK_VERSION = "2.0"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
+# its steps no longer take `cfg`; training modes (TrainingModeSpec, DelegatingTask)
 
 # Where each public name lives. The SDK imports a module only when one of its names is first used,
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
@@ -26,7 +27,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.core.specs": (
         "ConformanceCase",
         "CLASSIFICATION", "GENERATIVE", "REGRESSION", "UNLABELLED", "DatasetSpec", "LossSpec",
-        "MetricSpec", "ModelSpec",
+        "MetricSpec", "ModelSpec", "TrainingModeSpec",
     ),
     "zoo.data.base": ("DatasetInfo", "RawSplits"),
     "zoo.data.configs": ("DatasetConfig", "TFDSDatasetConfig"),
@@ -47,7 +48,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.runtime.text_codec": ("TextCodec",),
     "zoo.tasks.export_parts": ("DEFAULT_PART", "ExportPart", "sample_arrays"),
     "zoo.tasks.report": ("Evaluation", "classification_report", "regression_report"),
-    "zoo.tasks.task": ("Task",),
+    "zoo.tasks.task": ("DelegatingTask", "Task"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = ["SDK_VERSION", *sorted(_WHERE)]
@@ -85,6 +86,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         LossSpec,
         MetricSpec,
         ModelSpec,
+        TrainingModeSpec,
     )
 
     # Data sources: dataset descriptions, splits, CSV and TFDS helpers.
@@ -126,5 +128,5 @@ if TYPE_CHECKING:  # what type checkers and editors see
     # Evaluation reports a task returns.
     from zoo.tasks.report import Evaluation, classification_report, regression_report
 
-    # The task contract.
-    from zoo.tasks.task import Task
+    # The task contract, and the base of a training mode's task.
+    from zoo.tasks.task import DelegatingTask, Task

@@ -15,11 +15,10 @@ from typing import Any
 
 import keras
 import numpy as np
-from omegaconf import DictConfig
 from zoo_plugins.bert.model import make_backbone
 from zoo_plugins.bert.task import INPUTS, BertTask, first_text, tokenizer_for
 
-from zoo.sdk import DatasetInfo, RawSplits, Registry, ZooError
+from zoo.sdk import DatasetInfo, RawSplits, ZooError
 
 PRESET_FOLDER = "preset"
 MASK_INPUT = "mask_positions"
@@ -93,7 +92,8 @@ def mask_tokens(packed: dict[str, np.ndarray], rng: np.random.Generator, m: Any,
 class MaskedLMTask(BertTask):
     """Tokenise, mask, train on the masked-token cross-entropy; score masked accuracy and perplexity."""
 
-    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
+        cfg, run = self.cfg, self.run
         m = cfg.model
         if not 0 < m.mask_rate < 1 or m.max_predictions < 1 or m.mask_copies < 1:
             raise ZooError(f"model.mask_rate={m.mask_rate}, max_predictions={m.max_predictions}, "
@@ -111,19 +111,18 @@ class MaskedLMTask(BertTask):
             splits.info.save(run.dataset_info)
         return splits
 
-    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
-        if cfg.trainer.loss:
-            raise ZooError(f"trainer.loss={cfg.trainer.loss!r}: masked-LM pre-training trains on the "
+    def check(self, info: DatasetInfo) -> None:
+        if self.cfg.trainer.loss:
+            raise ZooError(f"trainer.loss={self.cfg.trainer.loss!r}: masked-LM pre-training trains on the "
                            "masked-token cross-entropy; unset trainer.loss")
 
-    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
+    def loss_name(self, info: DatasetInfo) -> str:
         return "masked_token_cross_entropy"
 
-    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
+    def metric_names(self, info: DatasetInfo) -> list[str]:
         return ["masked_accuracy"]
 
-    def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
-                registry: Registry) -> None:
+    def compile(self, model: Any, optimizer: Any, info: DatasetInfo) -> None:
         # keras-hub's unused pooler gets no gradient in MLM (BERT trained it with next-sentence loss)
         warnings.filterwarnings("ignore", message=r"Gradients do not exist for variables \['pooled_dense")
         # mean over the real masked positions (padding positions weigh 0), so exp(loss) is perplexity
@@ -131,12 +130,12 @@ class MaskedLMTask(BertTask):
                                                           reduction="mean_with_sample_weight")
         model.compile(optimizer=optimizer, loss=loss,
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")],
-                      jit_compile=cfg.trainer.jit_compile)
+                      jit_compile=self.cfg.trainer.jit_compile)
 
-    def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
-        return [SavePreset(Path(run.path) / PRESET_FOLDER, self.tokenizer)]
+    def callbacks(self, splits: RawSplits) -> list:
+        return [SavePreset(Path(self.run.path) / PRESET_FOLDER, self.tokenizer)]
 
-    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
+    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
         from zoo.sdk import Evaluation
 
         scores = model.evaluate(dataset, return_dict=True, verbose=0)
@@ -147,7 +146,7 @@ class MaskedLMTask(BertTask):
     def headline(self, info: DatasetInfo) -> str:
         return "masked_accuracy"
 
-    def export_parts(self, model: Any, cfg: DictConfig, splits: RawSplits) -> list:
+    def export_parts(self, model: Any, splits: RawSplits) -> list:
         raise ZooError("a bert_mlm run is a pre-trained backbone, not a deployable model: fine-tune it "
                        "(`zoo train experiment=bert_text_csv model.preset=RUN ...`) and export that run; "
                        "RUN/preset is a keras-hub preset for other tools")

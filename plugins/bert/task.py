@@ -24,22 +24,22 @@ INPUTS = ("token_ids", "segment_ids", "padding_mask")
 class BertTask(Task):
     """Tokenise with the checkpoint's WordPiece (or one fitted on the training split)."""
 
-    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
-        tokenizer = tokenizer_for(splits, cfg, run, fit)
+    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
+        tokenizer = tokenizer_for(splits, self.cfg, self.run, fit)
         for split in ("train", "validation", "test"):
             setattr(splits, split, to_inputs(getattr(splits, split), tokenizer,
-                                             cfg.model.sequence_length))
+                                             self.cfg.model.sequence_length))
         return splits
 
-    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
-        return evaluate_compiled(model, dataset, info)
+    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
+        return evaluate_compiled(model, dataset, splits.info)
 
-    def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any]:
+    def export_text(self, info: DatasetInfo) -> dict[str, Any]:
         """keras-hub's BERT preprocessing as the run's `tokenizer.json`: WordPiece, [CLS] a [SEP] b [SEP]."""
         from zoo_plugins.text.columns import text_columns
 
         return {"tokenizer": TOKENIZER_JSON, "pairs": bool(info.extra.get("text_pairs")),
-                "pair_truncation": "round_robin", "columns": text_columns(cfg),
+                "pair_truncation": "round_robin", "columns": text_columns(self.cfg),
                 "outputs": {"token_ids": "ids", "segment_ids": "type_ids", "padding_mask": "attention_mask"}}
 
 

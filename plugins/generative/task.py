@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 
-from zoo.sdk import GENERATIVE, DatasetInfo, RawSplits, Registry, Task, ZooError
+from zoo.sdk import GENERATIVE, DatasetInfo, RawSplits, Task, ZooError
 
 log = logging.getLogger("zoo.train")
 CLASSIFIER_FILE = "domain_classifier.keras"
@@ -27,19 +26,18 @@ def value_bounds(train: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 class GenerativeTask(Task):
-    """What GAN and VAE share: data scaled to `value_range`, the domain classifier, the splits."""
+    """What GAN and VAE share: data scaled to `value_range`, the domain classifier, Frechet scores."""
 
     value_range: tuple[float, float] = (-1.0, 1.0)
     default_loss = "gan_bce"
 
-    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
         """Scale features linearly so the training split spans `value_range` (saved as mean/std)."""
         from zoo.sdk import as_float_images
 
         splits = as_float_images(splits)
-        self.splits, self.run, self.cfg = splits, run, cfg
         if not fit:
-            splits.info = DatasetInfo.load(run.dataset_info)
+            splits.info = DatasetInfo.load(self.run.dataset_info)
             return splits
         if splits.info.modality not in ("image", "tabular"):
             raise ZooError(f"generative models need images or vectors, {splits.info.name!r} is "
@@ -49,57 +47,56 @@ class GenerativeTask(Task):
         std = np.maximum(high - low, 1e-7) / (hi - lo)
         splits.info.mean, splits.info.std = (low - lo * std).tolist(), std.tolist()
         splits.info.extra["value_range"] = list(self.value_range)
-        splits.info.save(run.dataset_info)
+        splits.info.save(self.run.dataset_info)
         return splits
 
-    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
-        name = self.loss_name(cfg, info)
-        if GENERATIVE not in registry.loss(name).tasks:
+    def check(self, info: DatasetInfo) -> None:
+        name = self.loss_name(info)
+        if GENERATIVE not in self.registry.loss(name).tasks:
             raise ZooError(f"trainer.loss={name!r} is not a generative loss: use one of "
-                           f"{', '.join(self.losses(registry))} (or leave trainer.loss unset)")
+                           f"{', '.join(self.losses())} (or leave trainer.loss unset)")
 
-    def losses(self, registry: Registry) -> list[str]:
+    def losses(self) -> list[str]:
+        registry = self.registry
         return [n for n in registry.names("loss") if GENERATIVE in registry.loss(n).tasks]
 
-    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
-        return cfg.trainer.loss or self.default_loss
+    def loss_name(self, info: DatasetInfo) -> str:
+        return self.cfg.trainer.loss or self.default_loss
 
-    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
+    def metric_names(self, info: DatasetInfo) -> list[str]:
         return []
 
-    def training_arrays(self, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
-        """The scaled training split as arrays (the domain classifier's data)."""
-        return self.split_arrays("train", info)
-
-    def split_arrays(self, split: str, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
-        """A scaled split as arrays."""
+    @staticmethod
+    def split_arrays(splits: RawSplits, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """A scaled split as arrays (the training split: the domain classifier's data)."""
         from zoo_plugins.generative import quality
 
         from zoo.sdk import eval_stream
 
-        return quality.to_arrays(eval_stream(getattr(self.splits, split), info, 256, cache=False))
+        return quality.to_arrays(eval_stream(getattr(splits, split), splits.info, 256, cache=False))
 
-    def reference_arrays(self, real: np.ndarray, info: DatasetInfo) -> np.ndarray:
+    def reference_arrays(self, real: np.ndarray, splits: RawSplits) -> np.ndarray:
         """The split every Frechet distance is measured against: one that neither the generator
         nor the domain classifier trained on (validation; test when `real` is the validation split)."""
-        reference = self.split_arrays("validation", info)[0]
+        reference = self.split_arrays(splits, "validation")[0]
         if reference.shape == real.shape and np.array_equal(reference, real):
-            reference = self.split_arrays("test", info)[0]
+            reference = self.split_arrays(splits, "test")[0]
         return reference
 
-    def quality(self, samples: np.ndarray, real: np.ndarray, info: DatasetInfo) -> dict[str, float]:
+    def quality(self, samples: np.ndarray, real: np.ndarray, splits: RawSplits) -> dict[str, float]:
         """Frechet distance and confidence of `samples`, with real and noise anchors, all against
-        a held-out reference split (so real held-out data is the floor)."""
+        a held-out reference split of the prepared `splits` (so real held-out data is the floor)."""
         from zoo_plugins.generative import quality
 
-        reference = self.reference_arrays(real, info)
+        info = splits.info
+        reference = self.reference_arrays(real, splits)
         if not info.num_classes:  # no labels to train a classifier: compare raw features
             flat = {k: v.reshape(len(v), -1).astype(np.float64) for k, v in
                     {"": samples, "_real": real, "_noise": np.random.default_rng(0).uniform(
                         *self.value_range, size=real.shape)}.items()}
             ref = reference.reshape(len(reference), -1).astype(np.float64)
             return {f"frechet_distance{k}": quality.frechet_distance(v, ref) for k, v in flat.items()}
-        x, y = self.training_arrays(info)
+        x, y = self.split_arrays(splits)
         cache = quality.classifier_cache(x, y, self.value_range, self.cfg.trainer.seed)
         classifier = quality.domain_classifier(x, y, info.num_classes, cache,
                                                   seed=self.cfg.trainer.seed)

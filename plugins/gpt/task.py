@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import keras
-from omegaconf import DictConfig
 from zoo_plugins.gpt import tokenizer as bpe
 from zoo_plugins.gpt.blocks import pack, token_stream
 from zoo_plugins.gpt.sizes import PRESET_FOLDER, checkpoint, is_size
 
-from zoo.sdk import DatasetInfo, RawSplits, Registry, Task, ZooError
+from zoo.sdk import DatasetInfo, RawSplits, Task, ZooError
 
 log = logging.getLogger("zoo.train")
 INPUTS = ("token_ids", "padding_mask")
@@ -30,7 +29,8 @@ def first_text(text: Any) -> Any:
 class CausalLMTask(Task):
     """Next-token prediction on blocks of packed documents; perplexity is the headline."""
 
-    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
+        cfg, run = self.cfg, self.run
         info = splits.info
         if info.modality != "text":
             raise ZooError(f"model {cfg.model.name} learns from text, but dataset {info.name!r} is "
@@ -64,31 +64,31 @@ class CausalLMTask(Task):
         splits.info = info
         return splits
 
-    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
-        if cfg.trainer.loss or cfg.trainer.metrics:
+    def check(self, info: DatasetInfo) -> None:
+        if self.cfg.trainer.loss or self.cfg.trainer.metrics:
             raise ZooError("trainer.loss/trainer.metrics are set: a GPT trains on next-token "
                            "cross-entropy and reports perplexity; unset them")
 
-    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
+    def loss_name(self, info: DatasetInfo) -> str:
         return "next_token_cross_entropy"
 
-    def metric_names(self, cfg: DictConfig, info: DatasetInfo) -> list[str]:
+    def metric_names(self, info: DatasetInfo) -> list[str]:
         return ["token_accuracy"]
 
-    def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
-                registry: Registry) -> None:
+    def compile(self, model: Any, optimizer: Any, info: DatasetInfo) -> None:
         # mean over real tokens (a split's last block is padded with weight 0): exp(loss) = perplexity
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True,
                                                           reduction="mean_with_sample_weight")
         model.compile(optimizer=optimizer, loss=loss,
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
-                      jit_compile=cfg.trainer.jit_compile)
+                      jit_compile=self.cfg.trainer.jit_compile)
 
-    def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+    def callbacks(self, splits: RawSplits) -> list:
+        cfg = self.cfg
         return [TokensPerSecond(int(cfg.trainer.batch_size), int(cfg.model.sequence_length)),
-                SavePreset(Path(run.path) / PRESET_FOLDER, self.tokenizer)]
+                SavePreset(Path(self.run.path) / PRESET_FOLDER, self.tokenizer)]
 
-    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
+    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
         """Perplexity as exp(mean next-token loss over every real token of the split), summed token by
         token so it does not depend on the batching (Keras averages per batch)."""
         import tensorflow as tf
@@ -113,16 +113,15 @@ class CausalLMTask(Task):
     def headline(self, info: DatasetInfo) -> str:
         return "perplexity"
 
-    def export_parts(self, model: Any, cfg: DictConfig, splits: RawSplits) -> list:
+    def export_parts(self, model: Any, splits: RawSplits) -> list:
         from zoo_plugins.gpt.export import decoder_part
 
-        return [decoder_part(model, cfg, splits.info, self.arrays)]
+        return [decoder_part(model, self.cfg, splits.info, self.arrays)]
 
-    def generate(self, run: Any, cfg: DictConfig, prompts: list[str], options: Any,
-                 checkpoint: str = "final") -> list[str]:
+    def generate(self, prompts: list[str], options: Any, checkpoint: str = "final") -> list[str]:
         from zoo_plugins.gpt.generate import generate_from_run
 
-        return generate_from_run(run, cfg, prompts, options, checkpoint)
+        return generate_from_run(self.run, self.cfg, prompts, options, checkpoint)
 
 
 def fit_tokenizer(train_texts: list[str], model_cfg: Any) -> Any:

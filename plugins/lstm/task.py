@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
 from zoo_plugins.lstm.tokenizer import runtime_tokenizer
 from zoo_plugins.text.batching import map_in_batches
 from zoo_plugins.text.scoring import evaluate_compiled
@@ -19,9 +18,10 @@ PAIR_SEPARATOR = " [SEP] "
 class RecurrentTask(Task):
     """Numeric sequences train as usual; text is vectorised to int32 ids first."""
 
-    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
         if splits.info.modality != "text":
-            return super().prepare_data(splits, cfg, run, fit)
+            return super().prepare_data(splits, fit)
+        cfg, run = self.cfg, self.run
         path = Path(run.path) / VOCABULARY_FILE
         if fit:
             vectorizer = fit_vectorizer(splits.train, cfg.model)
@@ -39,17 +39,17 @@ class RecurrentTask(Task):
             setattr(splits, split, to_ids(getattr(splits, split), vectorizer))
         return splits
 
-    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
-        return evaluate_compiled(model, dataset, info)
+    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
+        return evaluate_compiled(model, dataset, splits.info)
 
-    def export_text(self, cfg: DictConfig, info: DatasetInfo) -> dict[str, Any] | None:
+    def export_text(self, info: DatasetInfo) -> dict[str, Any] | None:
         """The run's `tokenizer.json`: TextVectorization's lower case, no punctuation, split on spaces."""
         from zoo_plugins.text.columns import text_columns
 
         if info.modality != "text":
             return None
         return {"tokenizer": TOKENIZER_JSON, "pairs": bool(info.extra.get("text_pairs")),
-                "pair_separator": PAIR_SEPARATOR, "columns": text_columns(cfg),
+                "pair_separator": PAIR_SEPARATOR, "columns": text_columns(self.cfg),
                 "outputs": {"token_ids": "ids"}}
 
 

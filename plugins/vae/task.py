@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 from zoo_plugins.generative.task import GenerativeTask
 
-from zoo.sdk import DatasetInfo, RawSplits, Registry, ZooError
+from zoo.sdk import DatasetInfo, RawSplits, ZooError
 
 PERCENTILES = (50, 90, 99)
 
@@ -25,10 +24,10 @@ class VAETask(GenerativeTask):
 
     value_range = (0.0, 1.0)
 
-    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
         import tensorflow as tf
 
-        holdout = cfg.model.holdout_class
+        holdout = self.cfg.model.holdout_class
         if holdout is not None:
             classes = splits.info.num_classes or 0
             if not 0 <= holdout < classes:
@@ -39,27 +38,27 @@ class VAETask(GenerativeTask):
                 count = int(kept.reduce(0, lambda c, _: c + 1))
                 setattr(splits, split, kept.apply(tf.data.experimental.assert_cardinality(count)))
                 splits.info.num_examples[split] = count
-        return super().prepare_data(splits, cfg, run, fit)
+        return super().prepare_data(splits, fit)
 
-    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
-        if cfg.trainer.loss:
-            raise ZooError(f"trainer.loss={cfg.trainer.loss!r}: a VAE trains on its ELBO; unset "
+    def check(self, info: DatasetInfo) -> None:
+        if self.cfg.trainer.loss:
+            raise ZooError(f"trainer.loss={self.cfg.trainer.loss!r}: a VAE trains on its ELBO; unset "
                            "trainer.loss and choose model.reconstruction=bernoulli|gaussian")
 
-    def loss_name(self, cfg: DictConfig, info: DatasetInfo) -> str:
+    def loss_name(self, info: DatasetInfo) -> str:
         return "elbo"
 
-    def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
-                registry: Registry) -> None:
+    def compile(self, model: Any, optimizer: Any, info: DatasetInfo) -> None:
         model.compile(optimizer=optimizer)
 
-    def callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+    def callbacks(self, splits: RawSplits) -> list:
         from zoo_plugins.vae.images import KLWarmup, VAEImages
 
-        inputs = self.training_arrays(info)[0][:32]
-        return [KLWarmup(cfg.model.kl_warmup_epochs), VAEImages(run.path, inputs, cfg.trainer.seed)]
+        cfg = self.cfg
+        inputs = self.split_arrays(splits)[0][:32]
+        return [KLWarmup(cfg.model.kl_warmup_epochs), VAEImages(self.run.path, inputs, cfg.trainer.seed)]
 
-    def evaluate(self, model: Any, dataset: Any, info: DatasetInfo) -> Any:
+    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
         from zoo_plugins.generative import quality as generative
 
         from zoo.sdk import Evaluation
@@ -77,7 +76,7 @@ class VAETask(GenerativeTask):
         real = x if holdout is None else x[labels.astype(int) != holdout]
         z = np.random.default_rng(self.cfg.trainer.seed + 1).normal(size=(len(real), model.latent_dim))
         samples = np.asarray(model.decoder.predict(z.astype(np.float32), batch_size=256, verbose=0))
-        metrics.update(self.quality(samples, real, info))
+        metrics.update(self.quality(samples, real, splits))
         return Evaluation(metrics)
 
     def anomaly(self, errors: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -96,8 +95,9 @@ class VAETask(GenerativeTask):
     def headline(self, info: DatasetInfo) -> str:
         return "elbo"
 
-    def export_parts(self, model: Any, cfg: DictConfig, splits: RawSplits) -> list:
+    def export_parts(self, model: Any, splits: RawSplits) -> list:
         """`zoo export` writes the encoder and the decoder, one bundle each."""
         from zoo_plugins.vae.export import decoder_part, encoder_part
 
+        cfg = self.cfg
         return [encoder_part(model, cfg, splits), decoder_part(model, cfg, splits, self.value_range)]

@@ -1,4 +1,4 @@
-"""`zoo list [models|datasets|losses|metrics|plugins|experiments]` (no TensorFlow); `zoo list models
+"""`zoo list [models|datasets|losses|metrics|modes|plugins|experiments]` (no TensorFlow); `zoo list models
 NAME` shows one model in detail (`zoo.cli.model_detail`)."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from zoo.config.catalog import group_options
 from zoo.core.errors import unknown_name
 from zoo.core.registry import Registry, get_registry
 
-KINDS = {"models": "model", "datasets": "dataset", "losses": "loss", "metrics": "metric"}
+KINDS = {"models": "model", "datasets": "dataset", "losses": "loss", "metrics": "metric",
+         "modes": "training mode"}
 WHAT = (*KINDS, "plugins", "experiments")
 
 

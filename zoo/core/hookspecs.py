@@ -36,6 +36,11 @@ def zoo_metrics() -> list:
 
 
 @hookspec
+def zoo_training_modes() -> list:
+    """Return `TrainingModeSpec`s: ways of training any family (distillation, DP-SGD)."""
+
+
+@hookspec
 def zoo_config_dirs() -> list:
     """Return Hydra config locations (`pkg://package.conf` or `file:///abs/dir`).
 

@@ -18,13 +18,14 @@ import pluggy
 
 from zoo.core import hookspecs
 from zoo.core.errors import DuplicateNameError, first_line, unknown_name
-from zoo.core.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
+from zoo.core.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec, TrainingModeSpec
 
 CORE_PLUGIN = "zoo.builtin"  # its name in `zoo list plugins` and ZOO_DISABLE_PLUGINS
 # The core's own datasets, losses and metrics: a plugin module named like an entry point's value,
 # so the registry (the core) does not import the data layer.
 CORE_PLUGIN_MODULE = "zoo.data.builtin"
-KINDS = {"model": "zoo_models", "dataset": "zoo_datasets", "loss": "zoo_losses", "metric": "zoo_metrics"}
+KINDS = {"model": "zoo_models", "dataset": "zoo_datasets", "loss": "zoo_losses", "metric": "zoo_metrics",
+         "training mode": "zoo_training_modes"}
 
 
 @dataclass
@@ -93,6 +94,10 @@ class Registry:
 
     def metric(self, name: str) -> MetricSpec:
         return self.get("metric", name)
+
+    def training_modes(self) -> list[TrainingModeSpec]:
+        """Every registered training mode, in registration order."""
+        return [entry.spec for entry in self.entries["training mode"].values()]
 
     def owner(self, kind: str, name: str) -> str:
         return self.entries[kind][name].plugin

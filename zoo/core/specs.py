@@ -1,4 +1,4 @@
-"""What a plugin registers: a named model builder, dataset, loss or metric.
+"""What a plugin registers: a named model builder, dataset, loss, metric or training mode.
 
 Specs are plain data and import nothing heavy: a plugin module is imported to list its
 names, and TensorFlow is imported only when a builder or loader is called.
@@ -50,9 +50,9 @@ class ModelSpec:
     config: type | None = None
     tasks: tuple[str, ...] = TASKS
     modalities: tuple[str, ...] = ("tabular", "image", "sequence", "text")
-    # `task() -> zoo.tasks.task.Task` for families that train differently (GAN, text...);
-    # None means supervised Keras compile/fit.
-    task: Callable[[], Any] | None = None
+    # `task(cfg, run, registry) -> zoo.tasks.task.Task` (the class) for families that train
+    # differently (GAN, text...); None means supervised Keras compile/fit.
+    task: Callable[..., Any] | None = None
     # The conformance kit's tiny case (`zoo.testing`); the default trains on the default dataset.
     conformance: ConformanceCase = ConformanceCase()
 
@@ -85,3 +85,20 @@ class MetricSpec:
     build: Callable[..., Any]
     description: str
     tasks: tuple[str, ...] = TASKS
+
+
+@dataclass(frozen=True)
+class TrainingModeSpec:
+    """A way of training any family's model (distillation, DP-SGD), chosen by a config node.
+
+    The mode is on when the config node `node` is set (not null). `configure(cfg) -> cfg | None`
+    checks the config before the run folder opens and may return a changed copy (distillation
+    trains on its teacher's dataset); `task(inner) -> zoo.tasks.task.DelegatingTask` wraps the
+    family's task. Modes apply in registration order.
+    """
+
+    name: str
+    node: str
+    task: Callable[..., Any]
+    description: str
+    configure: Callable[..., Any] | None = None

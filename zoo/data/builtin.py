@@ -1,4 +1,4 @@
-"""The core's own plugin: generic dataset sources, losses and metrics.
+"""The core's own plugin: generic dataset sources, losses, metrics and training modes.
 
 Model families are not here: they are plugins found through entry points.
 """
@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from zoo.core.hookspecs import hookimpl
 from zoo.core.lazy import lazy
-from zoo.core.specs import CLASSIFICATION, REGRESSION, DatasetSpec, LossSpec, MetricSpec
+from zoo.core.specs import (
+    CLASSIFICATION,
+    REGRESSION,
+    DatasetSpec,
+    LossSpec,
+    MetricSpec,
+    TrainingModeSpec,
+)
 from zoo.data.configs import (
     CSVDatasetConfig,
     ImageFolderDatasetConfig,
@@ -76,3 +83,17 @@ def zoo_metrics() -> list[MetricSpec]:
         _metric("r2", "coefficient of determination R^2", (REGRESSION,)),
     ]
 
+
+
+@hookimpl
+def zoo_training_modes() -> list[TrainingModeSpec]:
+    return [
+        # DP-SGD first: its checks read only the config (and refuse a distilled run) before
+        # distillation opens its teacher's run folder.
+        TrainingModeSpec("dp_sgd", "privacy", lazy("zoo.training.privacy:PrivateTask"),
+                         "differentially private training, DP-SGD with an epsilon ledger (privacy=dp_sgd)",
+                         lazy("zoo.training.privacy:check_privacy")),
+        TrainingModeSpec("distill", "distill", lazy("zoo.training.distill:DistillationTask"),
+                         "knowledge distillation from a finished run (experiment=distill "
+                         "distill.teacher=RUN)", lazy("zoo.training.distill:configure")),
+    ]

@@ -41,13 +41,13 @@ def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
     """The run's folder, config, task, prepared splits and rebuilt Keras network (which takes
     preprocessed inputs; `task.saved_model(model, splits)` puts the preprocessor in front)."""
     from zoo.run.rundir import open_finished
-    from zoo.tasks.task import task_for
+    from zoo.tasks.select import build_task
 
     run, cfg = open_finished(run_dir)
     registry = get_registry()
-    task = task_for(registry.model(cfg.model.name))
+    task = build_task(cfg, run, registry, modes=False)  # scored as the family's own run
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
-    splits = task.prepare_data(splits, cfg, run, fit=False)
+    splits = task.prepare_data(splits, fit=False)
     model = _load_model(run, checkpoint, cfg, splits)
     return run, cfg, task, splits, model
 
@@ -66,7 +66,7 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final"
     run, cfg, task, splits, model = load_run(run_dir, checkpoint)
     info = splits.info
     dataset = eval_stream(getattr(splits, split), info, batch_size, cache=False)
-    evaluation = task.evaluate(model, dataset, info)
+    evaluation = task.evaluate(model, dataset, splits)
     out = Path(output) if output else run.evaluation
     out.mkdir(parents=True, exist_ok=True)
     result = {"task": info.task, "split": split, "checkpoint": checkpoint, split: evaluation.metrics}

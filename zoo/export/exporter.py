@@ -94,7 +94,7 @@ def export(run_dir: str | Path, format: str = D["format"], output: str | Path | 
     metas = {}
     with staging(base) as stage:  # every part passes its check, or the old bundle stays as it was
         run, cfg, task, splits, model = load_run(run_dir, checkpoint)
-        parts = export_parts(model, task, cfg, splits)
+        parts = export_parts(model, task, splits)
         chosen = select(parts, part)
         nested = len(parts) > 1 and not (output and len(chosen) == 1)
         if nested:
@@ -177,7 +177,7 @@ def _metadata(run: Any, cfg: Any, info: Any, item: ExportPart, fmt: str, quantiz
 def _write_bundle(out: Path, run: Any, cfg: Any, task: Any, info: Any, meta: dict[str, Any]) -> None:
     from zoo.run.rundir import write_json
 
-    extra = [Path(p) for p in task.export_assets(run)]
+    extra = [Path(p) for p in task.export_assets()]
     meta["assets"] = files.copy_assets(run.path, out, extra)
     write_json(out / EXPORT_JSON, meta)
     info.save(out / DATASET_JSON)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from zoo.core.errors import ZooError
 from zoo.runtime.generation_options import GenerationOptions
@@ -30,8 +29,7 @@ def generate_from_run(run_dir: str | Path, prompts: list[str], options: Generati
                       checkpoint: str) -> list[str]:
     from zoo.core.registry import get_registry
     from zoo.run.rundir import open_finished
-    from zoo.tasks.task import task_for
+    from zoo.tasks.select import build_task
 
     run, cfg = open_finished(run_dir)
-    task: Any = task_for(get_registry().model(cfg.model.name))
-    return task.generate(run, cfg, list(prompts), options, checkpoint)
+    return build_task(cfg, run, get_registry(), modes=False).generate(list(prompts), options, checkpoint)

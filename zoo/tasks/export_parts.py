@@ -101,7 +101,7 @@ def raw_specs(features: list[dict[str, Any]]) -> list[Any]:
     return [tf.TensorSpec((None, *f["shape"]), tf.as_dtype(f["dtype"]), name=f["name"]) for f in features]
 
 
-def raw_part(model: Any, task: Any, cfg: Any, splits: Any) -> ExportPart:
+def raw_part(model: Any, task: Any, splits: Any) -> ExportPart:
     """The network behind its fitted preprocessor: a bundle that takes raw examples."""
     info = splits.info
     specs = raw_specs(info.features)
@@ -117,20 +117,20 @@ def raw_part(model: Any, task: Any, cfg: Any, splits: Any) -> ExportPart:
                       tolerance_scale=max(1.0, abs((info.target or {}).get("std", 1.0))))
 
 
-def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPart]:
+def default_parts(model: Any, task: Any, splits: Any) -> list[ExportPart]:
     """The trained model itself, taking normalised dataset examples (one part named `model`)."""
     from zoo.runtime.signature import input_signature
 
     info = splits.info
     if getattr(splits, "preprocessor", None) is not None:
-        return [raw_part(model, task, cfg, splits)]
+        return [raw_part(model, task, splits)]
     specs = input_signature(model, task, info)
 
     def sample(split: str, limit: int) -> tuple[list[np.ndarray], np.ndarray | None]:
         return sample_arrays(getattr(splits, split), info, specs, limit)
 
     preprocessing: dict[str, Any] = {"normalize": info.mean is not None, "mean": info.mean, "std": info.std}
-    text = task.export_text(cfg, info)
+    text = task.export_text(info)
     if text:
         preprocessing["text"] = text
     kind = "probabilities" if info.task == "classification" else "values"
@@ -138,9 +138,9 @@ def default_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPa
                        preprocessing, metric_task=info.task)]
 
 
-def export_parts(model: Any, task: Any, cfg: Any, splits: Any) -> list[ExportPart]:
+def export_parts(model: Any, task: Any, splits: Any) -> list[ExportPart]:
     """The task's parts (`Task.export_parts`: by default the model itself)."""
-    return list(task.export_parts(model, cfg, splits))
+    return list(task.export_parts(model, splits))
 
 
 def select(parts: list[ExportPart], wanted: str) -> list[ExportPart]:

@@ -50,8 +50,8 @@ class _Case:
             from zoo.runtime.runners import KerasRunner, flatten_outputs
             from zoo.tasks.export_parts import export_parts
 
-            _, cfg, task, splits, network = self.loaded
-            for part in export_parts(network, task, cfg, splits):
+            _, _, task, splits, network = self.loaded
+            for part in export_parts(network, task, splits):
                 inputs, _ = part.sample("test", EXAMPLES)
                 runner = KerasRunner(None, [s.name for s in part.specs], model=part.model)
                 self.references[part.name] = (part, inputs, flatten_outputs(runner.run_all(inputs)))

@@ -18,10 +18,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.core.errors import DataError, RunDirError, ZooError
-from zoo.core.registry import Registry, get_registry
+from zoo.core.registry import Registry
 from zoo.core.specs import CLASSIFICATION
 from zoo.data.base import DatasetInfo, RawSplits
-from zoo.tasks.task import DelegatingTask, Task, task_for
+from zoo.tasks.select import build_task
+from zoo.tasks.task import DelegatingTask, Task
 
 log = logging.getLogger("zoo.train")
 # What must agree between the teacher's data and the student's, and how to say it.
@@ -29,15 +30,13 @@ SAME_DATA = ("name", "task", "modality", "input_shape", "input_dtype", "num_clas
              "num_examples")
 
 
-def distilling(cfg: DictConfig) -> bool:
-    """True when `cfg` names a teacher; a clear error when `experiment=distill` left it out."""
-    node = OmegaConf.select(cfg, "distill")
-    if node is None:
-        return False
-    if OmegaConf.is_missing(node, "teacher"):
+def configure(cfg: DictConfig) -> DictConfig:
+    """The distillation mode's config step (`TrainingModeSpec.configure`): a teacher is named,
+    and the student trains on its data (`adopt_teacher_data`)."""
+    if OmegaConf.is_missing(cfg.distill, "teacher") or not cfg.distill.teacher:
         raise ZooError("distillation needs a teacher: add distill.teacher=RUN_DIR (a finished "
                        "`zoo train` run folder of a classifier)")
-    return bool(node.teacher)
+    return adopt_teacher_data(cfg)
 
 
 @dataclass
@@ -132,54 +131,53 @@ def check_same_data(student: DatasetInfo, teacher: DatasetInfo, teacher_dir: Any
 class DistillationTask(DelegatingTask):
     """The student family's task, trained against a teacher's soft targets."""
 
-    def __init__(self, inner: Task, cfg: DictConfig, registry: Registry | None = None):
+    def __init__(self, inner: Task):
         super().__init__(inner)
-        self.settings = cfg.distill
-        self.teacher = Teacher.load(cfg.distill.teacher)
-        self.registry = registry or get_registry()
-        self.teacher_task = task_for(self.registry.model(self.teacher.cfg.model.name))
+        self.settings = self.cfg.distill
+        self.teacher = Teacher.load(self.settings.teacher)
+        self.teacher_task = build_task(self.teacher.cfg, self.teacher.run, self.registry, modes=False)
         self.teacher_model: Any = None
         self.distiller: Any = None
         if type(inner).compile is not Task.compile:
-            raise ZooError(f"model {cfg.model.name!r} trains with its own training step: a student "
+            raise ZooError(f"model {self.model_name!r} trains with its own training step: a student "
                            "must be a classifier trained with Keras compile/fit (`zoo list models`)")
         if not 0.0 <= float(self.settings.alpha) <= 1.0 or float(self.settings.temperature) <= 0:
             raise ZooError(f"distill.alpha={self.settings.alpha}, distill.temperature="
                            f"{self.settings.temperature}: expected 0 <= alpha <= 1 and temperature > 0")
 
-    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
         """The teacher's preprocessing: its `dataset.json` and fitted preprocessor become the student's."""
         from zoo.preprocessing.assemble import preprocess, save_preprocessor
 
         if fit:
             check_same_data(splits.info, self.teacher.info, self.teacher.run.path)
             splits.info = DatasetInfo.from_dict(self.teacher.info.to_dict())
-            splits.info.save(run.dataset_info)
+            splits.info.save(self.run.dataset_info)
         else:
-            splits.info = DatasetInfo.load(run.dataset_info)
+            splits.info = DatasetInfo.load(self.run.dataset_info)
         splits.preprocessor = self.teacher.preprocessor()
         if splits.preprocessor is not None:
-            save_preprocessor(splits.preprocessor, run.path)
+            save_preprocessor(splits.preprocessor, self.run.path)
             splits.raw = {split: getattr(splits, split) for split in ("train", "validation", "test")}
             for split in ("train", "validation", "test"):
                 setattr(splits, split, preprocess(getattr(splits, split), splits.preprocessor,
                                                   splits.info.features))
         return splits
 
-    def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
-                registry: Registry) -> None:
+    def compile(self, model: Any, optimizer: Any, info: DatasetInfo) -> None:
         """Compile teacher + student for `fit`, and the student with the same optimizer."""
         from zoo.training.distiller import SoftmaxDistiller
 
+        registry = self.registry
         self.teacher_model = self.teacher.build_model(registry)
         self.distiller = SoftmaxDistiller(self.teacher_model, model, self.settings.temperature,
                                           self.settings.alpha)
-        loss = registry.loss(self.loss_name(cfg, info)).build(info)
-        metrics = [registry.metric(n).build(info) for n in self.metric_names(cfg, info)]
+        loss = registry.loss(self.loss_name(info)).build(info)
+        metrics = [registry.metric(n).build(info) for n in self.metric_names(info)]
         self.distiller.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                               jit_compile=cfg.trainer.jit_compile)
+                               jit_compile=self.cfg.trainer.jit_compile)
         # The student shares the (possibly loss-scaled) optimizer: its checkpoints hold its state.
-        self.inner.compile(model, self.distiller.optimizer, cfg, info, registry)
+        self.inner.compile(model, self.distiller.optimizer, info)
         log.info("distilling from %s (%s, %s parameters): temperature %g, alpha %g",
                  self.teacher.run.path, self.teacher.cfg.model.name,
                  f"{self.teacher_model.count_params():,}", self.settings.temperature,
@@ -189,10 +187,10 @@ class DistillationTask(DelegatingTask):
         """What the trainer fits: the distiller around `model`."""
         return self.distiller
 
-    def extra_metrics(self, model: Any, test_ds: Any, info: DatasetInfo, evaluation: Any
+    def extra_metrics(self, model: Any, test_ds: Any, splits: RawSplits, evaluation: Any
                       ) -> dict[str, Any]:
         """`metrics.json["distillation"]`: teacher vs student size and test metrics."""
-        teacher_test = self.teacher_task.evaluate(self.teacher_model, test_ds, info).metrics
+        teacher_test = self.teacher_task.evaluate(self.teacher_model, test_ds, splits).metrics
         teacher_params, student_params = self.teacher_model.count_params(), model.count_params()
         return {"distillation": {
             "teacher": str(self.teacher.run.path),

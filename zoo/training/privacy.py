@@ -17,7 +17,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.core.errors import ZooError
-from zoo.core.registry import Registry
 from zoo.core.specs import TASKS
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.tasks.task import DelegatingTask, Task
@@ -27,11 +26,6 @@ log = logging.getLogger("zoo.train")
 PRIVACY_FILE = "privacy.json"
 NOISE_SEED_FILE = "noise_seed.json"
 LEARNED_FROM_DATA = ("tabular", "image", "sequence")  # normalised with training-split statistics
-
-
-def private(cfg: DictConfig) -> bool:
-    """True when `cfg` trains with differential privacy (`privacy=dp_sgd`)."""
-    return OmegaConf.select(cfg, "privacy") is not None
 
 
 def check_privacy(cfg: DictConfig) -> None:
@@ -75,27 +69,25 @@ def check_delta(delta: float, train_examples: int) -> None:
 class PrivateTask(DelegatingTask):
     """A supervised family's task, trained with DP-SGD and an epsilon ledger."""
 
-    def __init__(self, inner: Task, cfg: DictConfig):
+    def __init__(self, inner: Task):
         super().__init__(inner)
-        self.settings = cfg.privacy
+        self.settings = self.cfg.privacy
         self.plan: PrivacyPlan | None = None
-        self.run: Any = None
         self.ledger: Any = None
         if type(inner).compile is not Task.compile or type(inner).fit_model is not Task.fit_model:
-            raise ZooError(f"privacy=dp_sgd: model {cfg.model.name!r} trains with its own step "
+            raise ZooError(f"privacy=dp_sgd: model {self.model_name!r} trains with its own step "
                            "(a generative or pre-training family); DP-SGD is for supervised "
                            "classifiers and regressors trained with Keras compile/fit")
 
-    def prepare_data(self, splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> RawSplits:
+    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
         """Refuse preprocessing learnt from the private split (unless declared public)."""
-        self.run = run
         info = splits.info
         if not self.settings.public_preprocessing:
             if info.modality == "text":
                 raise ZooError(f"privacy=dp_sgd on text ({info.name!r}): the vocabulary is learnt "
                                "from the private training split, which DP-SGD does not protect; "
                                "pass privacy.public_preprocessing=true if it may be disclosed")
-            if cfg.dataset.get("normalize") and info.modality in LEARNED_FROM_DATA:
+            if self.cfg.dataset.get("normalize") and info.modality in LEARNED_FROM_DATA:
                 raise ZooError("privacy=dp_sgd with dataset.normalize=true: the mean/std come from "
                                "the private training split, which DP-SGD does not protect; pass "
                                "dataset.normalize=false, or privacy.public_preprocessing=true if "
@@ -112,13 +104,13 @@ class PrivateTask(DelegatingTask):
                                "(by which the network learns it standardised) come from the private "
                                "training split; pass privacy.public_preprocessing=true if they may be "
                                "disclosed")
-        return self.inner.prepare_data(splits, cfg, run, fit)
+        return self.inner.prepare_data(splits, fit)
 
-    def check(self, cfg: DictConfig, info: DatasetInfo, registry: Registry) -> None:
+    def check(self, info: DatasetInfo) -> None:
         if info.task not in TASKS:
             raise ZooError(f"privacy=dp_sgd: dataset {info.name!r} is {info.task}; DP-SGD needs a "
                            "labelled (classification or regression) dataset")
-        self.inner.check(cfg, info, registry)
+        self.inner.check(info)
         n = self.train_examples(info)
         check_delta(self.delta(n), n)
 
@@ -133,9 +125,9 @@ class PrivateTask(DelegatingTask):
         d = self.settings.delta
         return default_delta(train_examples) if d is None else float(d)
 
-    def make_plan(self, cfg: DictConfig, info: DatasetInfo, replicas: int) -> PrivacyPlan:
+    def make_plan(self, info: DatasetInfo, replicas: int) -> PrivacyPlan:
         """Sampling rate, steps, delta and the noise (solved for a target epsilon if asked)."""
-        t, p = cfg.trainer, self.settings
+        t, p = self.cfg.trainer, self.settings
         n = self.train_examples(info)
         global_batch = int(t.batch_size) * replicas
         steps_per_epoch = math.ceil(n / global_batch)
@@ -177,15 +169,14 @@ class PrivateTask(DelegatingTask):
         write_json(path, {"noise_seed": seed})
         return seed
 
-    def compile(self, model: Any, optimizer: Any, cfg: DictConfig, info: DatasetInfo,
-                registry: Registry) -> None:
+    def compile(self, model: Any, optimizer: Any, info: DatasetInfo) -> None:
         """The family's compile, then DP-SGD's step on the model (inside the strategy scope)."""
         from zoo.core.lazy import import_tensorflow
         from zoo.training.dp_sgd import install_dp_sgd
 
-        self.inner.compile(model, optimizer, cfg, info, registry)
+        self.inner.compile(model, optimizer, info)
         replicas = import_tensorflow().distribute.get_strategy().num_replicas_in_sync
-        self.plan = self.make_plan(cfg, info, replicas)
+        self.plan = self.make_plan(info, replicas)
         self.check_same_plan(self.run.path / PRIVACY_FILE)
         install_dp_sgd(model, self.plan, self.noise_seed())
         plan = self.plan
@@ -196,16 +187,16 @@ class PrivateTask(DelegatingTask):
                  plan.sampling_rate, plan.global_batch, plan.train_examples, plan.planned_steps,
                  plan.delta, plan.accountant, plan.epsilon(plan.planned_steps))
 
-    def log_callbacks(self, cfg: DictConfig, info: DatasetInfo, run: Any) -> list:
+    def log_callbacks(self, splits: RawSplits) -> list:
         """The epsilon ledger (first, so history.csv and the epoch log line show epsilon)."""
         from zoo.training.dp_sgd import PrivacyLedger
 
-        path = run.path / PRIVACY_FILE
+        path = self.run.path / PRIVACY_FILE
         previous = json.loads(path.read_text()).get("epochs", []) if path.exists() else []
         self.ledger = PrivacyLedger(self.plan, path, previous)
-        return [self.ledger, *self.inner.log_callbacks(cfg, info, run)]
+        return [self.ledger, *self.inner.log_callbacks(splits)]
 
-    def extra_metrics(self, model: Any, test_ds: Any, info: DatasetInfo, evaluation: Any
+    def extra_metrics(self, model: Any, test_ds: Any, splits: RawSplits, evaluation: Any
                       ) -> dict[str, Any]:
         """`metrics.json["privacy"]`: the final epsilon, its parameters and the per-epoch values."""
         from zoo.training.dp_sgd import steps_taken
@@ -222,4 +213,4 @@ class PrivateTask(DelegatingTask):
         log.info("privacy: epsilon %.4g at delta %.3g after %d DP-SGD steps (noise multiplier %.4g, "
                  "clip %g, sampling rate %.4g, %s accountant)", epsilon, plan.delta, steps,
                  plan.noise_multiplier, plan.l2_norm_clip, plan.sampling_rate, plan.accountant)
-        return {**self.inner.extra_metrics(model, test_ds, info, evaluation), "privacy": report}
+        return {**self.inner.extra_metrics(model, test_ds, splits, evaluation), "privacy": report}

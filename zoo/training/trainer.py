@@ -16,9 +16,8 @@ from zoo.config.validate import check_train_config
 from zoo.core.errors import Interrupted, WorkFailed, unknown_name
 from zoo.core.registry import Registry, get_registry
 from zoo.run.tracking import check_tracking
-from zoo.tasks.task import Task, task_for
-from zoo.training.distill import distilling
-from zoo.training.privacy import check_privacy, private
+from zoo.tasks.select import build_task, configure
+from zoo.tasks.task import Task
 
 log = logging.getLogger("zoo.train")
 
@@ -66,12 +65,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
     from zoo.training.distributed import writable_run
 
     registry = get_registry()
-    if private(cfg):
-        check_privacy(cfg)
-    if distilling(cfg):
-        from zoo.training.distill import adopt_teacher_data
-
-        cfg = adopt_teacher_data(cfg)
+    cfg = configure(cfg, registry)  # the training modes' checks (distillation adopts its teacher's data)
     check_names(cfg, registry)
     check_train_config(cfg, registry)  # the Python API gets the command line's range checks
     check_tracking(cfg)
@@ -124,21 +118,13 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     elif t.deterministic:
         tf.config.experimental.enable_op_determinism()
     spec = registry.model(cfg.model.name)
-    task = task_for(spec)
-    if distilling(cfg):
-        from zoo.training.distill import DistillationTask
-
-        task = DistillationTask(task, cfg, registry)
-    if private(cfg):
-        from zoo.training.privacy import PrivateTask
-
-        task = PrivateTask(task, cfg)  # DP-SGD's step and epsilon ledger around the family's task
+    task = build_task(cfg, run, registry)  # the family's task, inside any training mode cfg turns on
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=t.seed)
-    splits = task.prepare_data(splits, cfg, run, fit=not resuming or not run.dataset_info.exists())
+    splits = task.prepare_data(splits, fit=not resuming or not run.dataset_info.exists())
     info = splits.info
     log.info("dataset %s: %s, %s, input %s, %s", info.name, info.task, info.modality,
              tuple(info.input_shape), info.num_examples)
-    task.check(cfg, info, registry)
+    task.check(info)
 
     replicas = strategy.num_replicas_in_sync
     global_batch = t.batch_size * replicas
@@ -158,7 +144,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         with strategy.scope():
             model = spec.build(cfg.model, info)
             optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
-            task.compile(model, optimizer, cfg, info, registry)
+            task.compile(model, optimizer, info)
             fit_model = task.fit_model(model)  # a wrapper for distillation (teacher + student)
             if resuming:
                 task.build_optimizers(model)
@@ -171,10 +157,10 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
         log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
                  cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
                  "on" if model.jit_compile else "off")
-        callbacks = (progress_callbacks(t) + task.log_callbacks(cfg, info, run)  # before the epoch line
+        callbacks = (progress_callbacks(t) + task.log_callbacks(splits)  # before the epoch line
                      + reporters.log_callbacks())
         callbacks += build_callbacks(run, t, resuming, state.get("best"))
-        callbacks += task.callbacks(cfg, info, run) + reporters.callbacks()
+        callbacks += task.callbacks(splits) + reporters.callbacks()
         saver = next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
         saver.weights_of = model  # checkpoints hold the network itself, not `fit_model`'s wrapper
         started = time.perf_counter()
@@ -209,7 +195,7 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
     tmp = run.path / "tmp-model.keras"
     task.saved_model(model, splits).save(tmp)
     tmp.replace(run.model)
-    evaluation = task.evaluate(model, test_ds, info)
+    evaluation = task.evaluate(model, test_ds, splits)
     if checkpoints_written is not None:
         checkpoints_written()  # a finished run (metrics.json) always has its last checkpoint
     full_history = read_history(run.history) if run.history.exists() else history
@@ -224,7 +210,7 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
         "replicas": replicas,
         "headline": task.headline(info),
     }
-    metrics.update(task.extra_metrics(model, test_ds, info, evaluation))
+    metrics.update(task.extra_metrics(model, test_ds, splits, evaluation))
     if cfg.trainer.plots and full_history.get("loss"):
         run.plots.mkdir(exist_ok=True)
         learning_curves(full_history, run.plots / "learning_curves.png")
