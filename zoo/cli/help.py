@@ -24,7 +24,7 @@ SUMMARIES = {
     "launch": ("zoo launch workers=N [timeout=SECONDS] [zoo train overrides ...]",
                "Start N local `zoo train strategy=multi_worker` processes on loopback, each with its "
                "TF_CONFIG; every other argument goes to zoo train."),
-    "list": ("zoo list [models|datasets|losses|metrics|plugins|experiments] | zoo list models "
+    "list": ("zoo list [models|datasets|losses|metrics|modes|plugins|experiments] | zoo list models "
              "NAME|PATTERN [dataset=NAME]",
              "Show the registered names; `zoo list models NAME` (or a pattern like \"*net\") shows a "
              "model's fields, the datasets and tasks it fits, its plugin, and with dataset=NAME its "

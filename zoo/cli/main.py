@@ -19,7 +19,7 @@ Train, evaluate and compare Keras models of any registered family.
 commands:
   train      train a model             zoo train experiment=cnn_digits trainer.epochs=3
   evaluate   score a finished run      zoo evaluate run_dir=outputs/2026-01-01/12-00-00
-  list       show registered names     zoo list [models|datasets|losses|metrics|plugins|experiments]
+  list       show registered names     zoo list [models|datasets|losses|metrics|modes|plugins|experiments]
   export     make a checked bundle     zoo export run_dir=DIR format=onnx|savedmodel|tflite|keras
   predict    run a bundle on files     zoo predict bundle=DIR input=FILE|DIR output=FILE.csv|.json
   serve      serve models over HTTP    zoo serve bundle=DIR | repository=DIR [port=8501]
