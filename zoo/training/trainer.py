@@ -89,23 +89,64 @@ def interrupted(run: Any) -> KeyboardInterrupt:
                        "often checkpoints are saved)")
 
 
+@dataclass
+class Streams:
+    """The batched splits one run fits and scores on."""
+
+    train: Any  # zoo.data.pipeline.TrainStream: the dataset and its steps per epoch
+    validation: Any
+    test: Any
+
+
 def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> TrainResult:
+    """The steps of one run, each a function below: start, data, streams, build, callbacks, fit,
+    finish."""
+    import keras
+
+    from zoo.training.callbacks import choose_checkpoint
+    from zoo.training.reporters import Reporters
+
+    t = cfg.trainer
+    strategy = _start(cfg)
+    task = build_task(cfg, run, registry)  # the family's task, inside any training mode cfg turns on
+    splits = _data(task, cfg, registry, run, resuming)
+    state = run.read_state() if resuming else {}
+    checkpoint, initial_epoch = choose_checkpoint(run, state) if resuming else (None, 0)
+    streams = _streams(splits, cfg, strategy, initial_epoch)
+    reporters = Reporters(cfg, run, resuming)  # learning rate, TensorBoard extras, MLflow
+    previous_policy = keras.config.dtype_policy().name
+    keras.mixed_precision.set_global_policy(t.precision)
+    try:
+        model, fit_model = _build(task, cfg, registry, splits.info, strategy, streams.train, checkpoint,
+                                  initial_epoch)
+        callbacks, saver = _callbacks(run, task, splits, reporters, t, resuming, state.get("best"))
+        saver.weights_of = model  # checkpoints hold the network itself, not `fit_model`'s wrapper
+        history, seconds = _fit(fit_model, streams, callbacks, saver, t, initial_epoch)
+        if _multi_worker(strategy):
+            from zoo.training.distributed import log_weights_digest
+
+            log_weights_digest(model)
+        try:  # the last checkpoint is written while the model is saved and scored
+            return _finish(run, cfg, task, model, splits, streams.test, history, seconds,
+                           strategy.num_replicas_in_sync, reporters, saver.wait)
+        finally:
+            saver.close()
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+        reporters.close()
+
+
+def _multi_worker(strategy: Any) -> bool:
+    from zoo.training.distributed import is_multi_worker
+
+    return is_multi_worker(strategy)
+
+
+def _start(cfg: DictConfig) -> Any:
+    """The distribution strategy, the seeds and op determinism."""
     import keras
 
     from zoo.core.lazy import import_tensorflow
-    from zoo.data.pipeline import eval_stream, train_stream
-    from zoo.training.callbacks import ResumableCheckpoint, build_callbacks, choose_checkpoint
-    from zoo.training.distributed import (
-        build_from_spec,
-        has_sample_weights,
-        is_multi_worker,
-        log_weights_digest,
-        prepare_model,
-        shard_by_data,
-    )
-    from zoo.training.optim import build_optimizer
-    from zoo.training.progress import progress_callbacks
-    from zoo.training.reporters import Reporters
     from zoo.training.strategy import make_strategy
 
     tf = import_tensorflow()
@@ -117,71 +158,91 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
                     "under it), so runs repeat only up to floating-point noise")
     elif t.deterministic:
         tf.config.experimental.enable_op_determinism()
-    spec = registry.model(cfg.model.name)
-    task = build_task(cfg, run, registry)  # the family's task, inside any training mode cfg turns on
-    splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=t.seed)
+    return strategy
+
+
+def _data(task: Task, cfg: DictConfig, registry: Registry, run: Any, resuming: bool) -> Any:
+    """The dataset's raw splits, prepared by the task (its preprocessor fitted, or restored on
+    resume) and checked against the loss and metrics."""
+    splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
     splits = task.prepare_data(splits, fit=not resuming or not run.dataset_info.exists())
     info = splits.info
     log.info("dataset %s: %s, %s, input %s, %s", info.name, info.task, info.modality,
              tuple(info.input_shape), info.num_examples)
     task.check(info)
+    return splits
 
-    replicas = strategy.num_replicas_in_sync
-    global_batch = t.batch_size * replicas
-    state = run.read_state() if resuming else {}
-    checkpoint, initial_epoch = choose_checkpoint(run, state) if resuming else (None, 0)
+
+def _streams(splits: Any, cfg: DictConfig, strategy: Any, initial_epoch: int) -> Streams:
+    """Batched splits at the global batch size (sharded by data under multi-worker)."""
+    from zoo.data.pipeline import eval_stream, train_stream
+
+    t, info, cache = cfg.trainer, splits.info, cfg.dataset.cache
+    global_batch = t.batch_size * strategy.num_replicas_in_sync
     stream = train_stream(splits.train, info, global_batch, t.seed, t.epochs, initial_epoch,
-                          t.steps_per_epoch, cfg.dataset.shuffle_buffer, cfg.dataset.cache)
-    val_ds = eval_stream(splits.validation, info, global_batch, cfg.dataset.cache)
-    test_ds = eval_stream(splits.test, info, global_batch, cfg.dataset.cache)
-    if is_multi_worker(strategy):
-        stream.dataset, val_ds, test_ds = map(shard_by_data, (stream.dataset, val_ds, test_ds))
+                          t.steps_per_epoch, cfg.dataset.shuffle_buffer, cache)
+    val_ds = eval_stream(splits.validation, info, global_batch, cache)
+    test_ds = eval_stream(splits.test, info, global_batch, cache)
+    if _multi_worker(strategy):
+        from zoo.training.distributed import shard_by_data
 
-    reporters = Reporters(cfg, run, resuming)  # learning rate, TensorBoard extras, MLflow
-    previous_policy = keras.config.dtype_policy().name
-    keras.mixed_precision.set_global_policy(t.precision)
+        stream.dataset, val_ds, test_ds = map(shard_by_data, (stream.dataset, val_ds, test_ds))
+    return Streams(stream, val_ds, test_ds)
+
+
+def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy: Any, stream: Any,
+           checkpoint: Any, initial_epoch: int) -> tuple[Any, Any]:
+    """In the strategy scope: the network, its optimizer and compile, the resumed checkpoint;
+    returns the network and what `fit` trains (the network, or distillation's wrapper)."""
+    from zoo.training.distributed import build_from_spec, has_sample_weights, prepare_model
+    from zoo.training.optim import build_optimizer
+
+    t, replicas = cfg.trainer, strategy.num_replicas_in_sync
+    with strategy.scope():
+        model = registry.model(cfg.model.name).build(cfg.model, info)
+        optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
+        task.compile(model, optimizer, info)
+        fit_model = task.fit_model(model)  # a wrapper for distillation (teacher + student)
+        if checkpoint is not None:
+            task.build_optimizers(model)
+            model.load_weights(checkpoint)
+            log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
+        if _multi_worker(strategy):
+            prepare_model(fit_model, strategy, stream.dataset.element_spec)
+        elif replicas > 1 and has_sample_weights(stream.dataset.element_spec):
+            build_from_spec(fit_model, strategy, stream.dataset.element_spec)
+    log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
+             cfg.model.name, f"{model.count_params():,}", replicas, t.batch_size * replicas,
+             t.precision, "on" if model.jit_compile else "off")
+    return model, fit_model
+
+
+def _callbacks(run: Any, task: Task, splits: Any, reporters: Any, t: DictConfig, resuming: bool,
+               best: Any) -> tuple[list, Any]:
+    """Every callback of the run in order (the epoch-log writers first), and the checkpoint saver."""
+    from zoo.training.callbacks import ResumableCheckpoint, build_callbacks
+    from zoo.training.progress import progress_callbacks
+
+    callbacks = (progress_callbacks(t) + task.log_callbacks(splits)  # before the epoch line
+                 + reporters.log_callbacks())
+    callbacks += build_callbacks(run, t, resuming, best)
+    callbacks += task.callbacks(splits) + reporters.callbacks()
+    return callbacks, next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
+
+
+def _fit(fit_model: Any, streams: Streams, callbacks: list, saver: Any, t: DictConfig,
+         initial_epoch: int) -> tuple[dict[str, list[float]], float]:
+    """Keras `fit` (progress comes from zoo.training.progress); the history and its seconds."""
+    started = time.perf_counter()
     try:
-        with strategy.scope():
-            model = spec.build(cfg.model, info)
-            optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
-            task.compile(model, optimizer, info)
-            fit_model = task.fit_model(model)  # a wrapper for distillation (teacher + student)
-            if resuming:
-                task.build_optimizers(model)
-                model.load_weights(checkpoint)
-                log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
-            if is_multi_worker(strategy):
-                prepare_model(fit_model, strategy, stream.dataset.element_spec)
-            elif replicas > 1 and has_sample_weights(stream.dataset.element_spec):
-                build_from_spec(fit_model, strategy, stream.dataset.element_spec)
-        log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
-                 cfg.model.name, f"{model.count_params():,}", replicas, global_batch, t.precision,
-                 "on" if model.jit_compile else "off")
-        callbacks = (progress_callbacks(t) + task.log_callbacks(splits)  # before the epoch line
-                     + reporters.log_callbacks())
-        callbacks += build_callbacks(run, t, resuming, state.get("best"))
-        callbacks += task.callbacks(splits) + reporters.callbacks()
-        saver = next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
-        saver.weights_of = model  # checkpoints hold the network itself, not `fit_model`'s wrapper
-        started = time.perf_counter()
-        try:
-            history = fit_model.fit(stream.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
-                                    steps_per_epoch=stream.steps_per_epoch, validation_data=val_ds,
-                                    callbacks=callbacks, verbose=0, shuffle=False)  # zoo.training.progress
-        except BaseException:
-            saver.interrupted()  # the finished epoch, if no step ran since; files in flight land
-            raise
-        seconds = time.perf_counter() - started
-        if is_multi_worker(strategy):
-            log_weights_digest(model)
-        try:  # the last checkpoint is written while the model is saved and scored
-            return _finish(run, cfg, task, model, splits, test_ds, history.history, seconds, replicas,
-                           reporters, saver.wait)
-        finally:
-            saver.close()
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
-        reporters.close()
+        history = fit_model.fit(streams.train.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
+                                steps_per_epoch=streams.train.steps_per_epoch,
+                                validation_data=streams.validation, callbacks=callbacks, verbose=0,
+                                shuffle=False)
+    except BaseException:
+        saver.interrupted()  # the finished epoch, if no step ran since; files in flight land
+        raise
+    return history.history, time.perf_counter() - started
 
 
 def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test_ds: Any,
