@@ -160,8 +160,11 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
             optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
             task.compile(model, optimizer, cfg, info, registry)
             fit_model = task.fit_model(model)  # a wrapper for distillation (teacher + student)
+            # Before fit: left to Keras, the optimizer's variables are created while the train step
+            # is first traced, and TF then traces the step a second time (half a second of a
+            # small model's first epoch); a resumed run needs them to load its checkpoint anyway.
+            task.build_optimizers(model)
             if resuming:
-                task.build_optimizers(model)
                 model.load_weights(checkpoint)
                 log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
             if is_multi_worker(strategy):
