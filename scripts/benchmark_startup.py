@@ -6,8 +6,9 @@ to `keras.Model.fit` in the child, which prints the time and exits). Both sides 
 MLP: the plain side loads scikit-learn's digits, splits and normalises them, builds the network
 with `keras.Sequential` and calls `fit`; the zoo side is `python -m zoo.cli.main train
 experiment=mlp_digits` (imports, Hydra config, plugin discovery, data, run folder, model). Runs
-alternate plain, zoo, ...; the medians and the zoo - plain difference are printed with the load
-average. For zoo, the `train.log` timestamps of the last run show where the time goes.
+alternate plain, zoo, ...; the medians and the zoo - plain difference, of the wall clock and of
+the child process's CPU time (user + system, less disturbed by other jobs), are printed with the
+load average. For zoo, the `train.log` timestamps of the last run show where the time goes.
 
     python scripts/benchmark_startup.py [--repeats 5]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -83,10 +85,21 @@ model.fit(ds, epochs=1, validation_data=val_ds, verbose=0)
 '''
 
 
-def first_step(code: str, argv: list[str], cwd: Path) -> float:
+CPU: dict[str, list[float]] = {"plain": [], "zoo": []}  # the child's user+system seconds
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def first_step(code: str, argv: list[str], cwd: Path, side: str | None = None) -> float:
     env = {**os.environ, "ZOO_BENCH_T0": f"{time.time():.6f}", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cpu = children_cpu()
     proc = subprocess.run([sys.executable, "-c", code, *argv], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=600)
+    if side:
+        CPU[side].append(children_cpu() - cpu)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("FIRST_STEP ")]
     if not lines:
         raise SystemExit(f"no training step ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -110,17 +123,20 @@ def main() -> None:
         for i in range(args.repeats + 1):
             run_dir = Path(tmp) / f"run{i}"
             code, argv = zoo_code(run_dir)
-            seconds = first_step(code, argv, Path(tmp))
+            seconds = first_step(code, argv, Path(tmp), "zoo" if i else None)
             if i == 0:
                 continue  # the zoo side's warm-up
             times["zoo"].append(seconds)
-            times["plain"].append(first_step(HOOK + PLAIN, [], Path(tmp)))
-            print(f"  repeat {i}: plain {times['plain'][-1]:.2f} s  zoo {times['zoo'][-1]:.2f} s  "
+            times["plain"].append(first_step(HOOK + PLAIN, [], Path(tmp), "plain"))
+            print(f"  repeat {i}: plain {times['plain'][-1]:.2f} s ({CPU['plain'][-1]:.2f} CPU-s)  "
+                  f"zoo {times['zoo'][-1]:.2f} s ({CPU['zoo'][-1]:.2f} CPU-s)  "
                   f"load {os.getloadavg()[0]:.2f}", flush=True)
         log = (run_dir / "train.log").read_text()
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu = {k: statistics.median(v) for k, v in CPU.items()}
     print(f"\nmedians of {args.repeats}: plain {med['plain']:.2f} s, zoo {med['zoo']:.2f} s, "
-          f"zoo - plain {med['zoo'] - med['plain']:+.2f} s; load average after: "
+          f"zoo - plain {med['zoo'] - med['plain']:+.2f} s; CPU plain {cpu['plain']:.2f} s, zoo "
+          f"{cpu['zoo']:.2f} s, zoo - plain {cpu['zoo'] - cpu['plain']:+.2f} s; load average after: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("last zoo run's train.log:\n" + log)
 

