@@ -127,7 +127,7 @@ def test_cli_export_with_an_opset_and_bad_options(digits_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "max |keras - exported|" in proc.stdout
     assert "\r" not in proc.stdout + proc.stderr and "\x1b" not in proc.stdout + proc.stderr
-    assert "check onnx: exported outputs: done" in proc.stderr, proc.stderr
+    assert "check onnx: exported outputs: done" in proc.stdout, proc.stdout
     assert onnx.load(str(tmp_path / "model.onnx")).opset_import[0].version == 13
     for args, message in [(("format=pt",), "format='pt': expected one of onnx"),
                           (("format=onnx", "quantize=int8"), "quantize='int8' is not available for"),
@@ -150,8 +150,8 @@ def test_predict_on_unseen_images_without_tensorflow(digits_run):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "\r" not in proc.stdout + proc.stderr and "\x1b" not in proc.stdout + proc.stderr
-    assert re.search(r"^predict: 297 inputs$", proc.stderr, re.MULTILINE), proc.stderr
-    assert re.search(r"^predict: done, 297 inputs in \d+s$", proc.stderr, re.MULTILINE), proc.stderr
+    assert re.search(r"^predict: 297 inputs$", proc.stdout, re.MULTILINE), proc.stdout
+    assert re.search(r"^predict: done, 297 inputs in \d+s$", proc.stdout, re.MULTILINE), proc.stdout
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 297 and set(rows[0]) == {"input", "label", *(f"p_{i}" for i in range(10))}
     truth = [row["input"].split("/")[0] for row in rows]
@@ -193,13 +193,13 @@ def test_evaluate_export_and_predict_show_a_bar_on_a_terminal_and_wipe_it(digits
     assert "predict 297/297 [" in screen
 
 
-def test_evaluate_in_a_pipe_prints_plain_start_and_done_lines(digits_run, tmp_path):
+def test_evaluate_in_a_pipe_prints_plain_start_and_done_lines_on_stdout(digits_run, tmp_path):
     proc = run_zoo("evaluate", f"run_dir={digits_run / 'run'}", f"output={tmp_path}", env={"CI": ""})
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = proc.stdout + proc.stderr
     assert "\r" not in text and "\x1b" not in text, text
-    assert re.search(r"^evaluate test: \d+ batches$", proc.stderr, re.MULTILINE), proc.stderr
-    assert re.search(r"^evaluate test: done, \d+ batches in \d+s$", proc.stderr, re.MULTILINE), proc.stderr
+    assert re.search(r"^evaluate test: \d+ batches$", proc.stdout, re.MULTILINE), proc.stdout
+    assert re.search(r"^evaluate test: done, \d+ batches in \d+s$", proc.stdout, re.MULTILINE), proc.stdout
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite", "savedmodel"])

@@ -3,7 +3,8 @@
 On a terminal (stdout a TTY, `CI` not set) a bar with the count and an ETA is redrawn in place and
 wiped when the loop ends, so the command's own lines never share a line with it. Anywhere else (a
 pipe, a file, CI) there is no bar: one plain line when the work starts and one when it is done, on
-stderr (stdout keeps only the command's result), with no control characters.
+stdout with the command's result, with no control characters (stderr keeps to the one `zoo: error:`
+line of a failed command).
 
 TensorFlow-free: `zoo predict` on an ONNX bundle uses it. Training's per-epoch bar
 (`zoo.training.progress`) shares `on_terminal` and `CLEAR_LINE`.
@@ -51,7 +52,7 @@ class Progress:
                  bar: bool | None = None, stream: TextIO | None = None, plain: TextIO | None = None) -> None:
         self.label, self.total, self.unit = label, total, unit
         self.stream = stream or sys.stdout
-        self.plain = plain or sys.stderr
+        self.plain = plain or self.stream
         self.bar = on_terminal(self.stream) if bar is None else bar
         self.count = 0
         self.start = time.monotonic()
@@ -78,8 +79,7 @@ class Progress:
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
         self.open = False
         if self.bar:
-            self.stream.write(CLEAR_LINE)
-            self.stream.flush()
+            _write(self.stream, CLEAR_LINE)
         elif kind is None:
             took = _duration(time.monotonic() - self.start)
             self._line(f"{self.label}: done, {self.count} {self.unit} in {took}")
@@ -99,9 +99,17 @@ class Progress:
 
     def _draw(self, now: float | None = None) -> None:
         self.drawn_at = now or time.monotonic()
-        self.stream.write(CLEAR_LINE + self.text(now))
-        self.stream.flush()
+        _write(self.stream, CLEAR_LINE + self.text(now))
 
     def _line(self, line: str) -> None:
-        self.plain.write(line + "\n")
-        self.plain.flush()
+        _write(self.plain, line + "\n")
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Progress is never worth failing over: a closed stdout (`zoo predict ... | head`) is left to the
+    command's own output to report."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass
