@@ -39,6 +39,43 @@ def run_zoo(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
                           text=True, timeout=timeout)
 
 
+def read_all(fd: int, into: list[bytes]) -> None:
+    """Read a pty until the program on its other side has gone."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the terminal closed: the run ended
+            return
+        if not chunk:
+            return
+        into.append(chunk)
+
+
+def run_zoo_on_a_terminal(*args: str, timeout: float = 300) -> tuple[int, str]:
+    """Run the installed `zoo` command with stdout and stderr on a pseudo-terminal (`CI` unset);
+    returns its exit code and everything it wrote on the terminal."""
+    import pty
+    import threading
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "ZOO_VERBOSE")}
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("zoo")), *args], stdout=follower,
+                            stderr=follower, stdin=subprocess.DEVNULL,
+                            env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    os.close(follower)
+    screen: list[bytes] = []
+    reader = threading.Thread(target=read_all, args=(leader, screen), daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(30)
+        os.close(leader)
+    return code, b"".join(screen).decode(errors="replace")
+
+
 class Interrupt(Exception):
     """Stops a training run part-way (see `train_interrupted`)."""
 

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import run_zoo
+from conftest import read_all, run_zoo
 
 BIN = Path(sys.executable).parent
 QUICK = ["experiment=mlp_iris", "trainer.epochs=2", "trainer.tensorboard=false", "trainer.plots=false"]
@@ -27,18 +27,6 @@ EPOCH_LINE = re.compile(r"^\[[\d:]+\]\[zoo\.train\]\[INFO\] epoch (\d)/2 ", re.M
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "ZOO_VERBOSE")}
     return {**env, "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def read_all(fd: int, into: list[bytes]) -> None:
-    """Read a pty until the program on its other side has gone."""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # the terminal closed: the run ended
-            return
-        if not chunk:
-            return
-        into.append(chunk)
 
 
 def train_from_python(run_dir: Path) -> str:

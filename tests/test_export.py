@@ -8,12 +8,13 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import run_zoo
+from conftest import run_zoo, run_zoo_on_a_terminal
 from PIL import Image
 from sklearn import datasets
 
@@ -125,6 +126,8 @@ def test_cli_export_with_an_opset_and_bad_options(digits_run, tmp_path):
     proc = run_zoo("export", f"run_dir={digits_run / 'run'}", "format=onnx", "opset=13", f"output={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "max |keras - exported|" in proc.stdout
+    assert "\r" not in proc.stdout + proc.stderr and "\x1b" not in proc.stdout + proc.stderr
+    assert "check onnx: exported outputs: done" in proc.stdout, proc.stdout
     assert onnx.load(str(tmp_path / "model.onnx")).opset_import[0].version == 13
     for args, message in [(("format=pt",), "format='pt': expected one of onnx"),
                           (("format=onnx", "quantize=int8"), "quantize='int8' is not available for"),
@@ -146,6 +149,9 @@ def test_predict_on_unseen_images_without_tensorflow(digits_run):
             "sys.exit(rc)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\r" not in proc.stdout + proc.stderr and "\x1b" not in proc.stdout + proc.stderr
+    assert re.search(r"^predict: 297 inputs$", proc.stdout, re.MULTILINE), proc.stdout
+    assert re.search(r"^predict: done, 297 inputs in \d+s$", proc.stdout, re.MULTILINE), proc.stdout
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 297 and set(rows[0]) == {"input", "label", *(f"p_{i}" for i in range(10))}
     truth = [row["input"].split("/")[0] for row in rows]
@@ -155,6 +161,45 @@ def test_predict_on_unseen_images_without_tensorflow(digits_run):
     expected = keras_outputs(digits_run / "run", raw)
     got = np.array([[float(row[f"p_{i}"]) for i in range(10)] for row in rows])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+CLEAR = "\r\x1b[2K"
+
+
+def assert_drawn_and_wiped(screen: str, bar: str, result: str) -> None:
+    """`bar` (a progress bar's label) was drawn in place, wiped, and the command's `result` line
+    came after it on a line of its own."""
+    assert re.search(re.escape(bar) + r" \d+(/\d+ \[[=>.]+\] (ETA )?\d+s)?", screen), screen[-3000:]
+    last_bar, last_wipe = screen.rfind(bar + " "), screen.rfind(CLEAR)
+    assert last_wipe > last_bar, screen[-3000:]
+    after = screen[last_wipe + len(CLEAR):]
+    assert result in after and bar + " " not in after, screen[-3000:]
+
+
+def test_evaluate_export_and_predict_show_a_bar_on_a_terminal_and_wipe_it(digits_run, tmp_path):
+    run_dir = digits_run / "run"
+    code, screen = run_zoo_on_a_terminal("evaluate", f"run_dir={run_dir}", f"output={tmp_path / 'eval'}")
+    assert code == 0, screen[-3000:]
+    assert_drawn_and_wiped(screen, "evaluate test", "test metrics")
+    code, screen = run_zoo_on_a_terminal("export", f"run_dir={run_dir}", "format=onnx",
+                                         f"output={tmp_path / 'onnx'}")
+    assert code == 0, screen[-3000:]
+    assert_drawn_and_wiped(screen, "check onnx: keras outputs", "exported onnx")
+    assert_drawn_and_wiped(screen, "check onnx: exported outputs", "exported onnx")
+    code, screen = run_zoo_on_a_terminal("predict", f"bundle={tmp_path / 'onnx'}",
+                                         f"input={digits_run / 'unseen'}", f"output={tmp_path / 'p.csv'}")
+    assert code == 0, screen[-3000:]
+    assert_drawn_and_wiped(screen, "predict", "predicted 297 input(s)")
+    assert "predict 297/297 [" in screen
+
+
+def test_evaluate_in_a_pipe_prints_plain_start_and_done_lines_on_stdout(digits_run, tmp_path):
+    proc = run_zoo("evaluate", f"run_dir={digits_run / 'run'}", f"output={tmp_path}", env={"CI": ""})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = proc.stdout + proc.stderr
+    assert "\r" not in text and "\x1b" not in text, text
+    assert re.search(r"^evaluate test: \d+ batches$", proc.stdout, re.MULTILINE), proc.stdout
+    assert re.search(r"^evaluate test: done, \d+ batches in \d+s$", proc.stdout, re.MULTILINE), proc.stdout
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite", "savedmodel"])

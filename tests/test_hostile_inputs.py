@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -341,13 +341,33 @@ def start_zoo(*args: str, cwd: Path) -> subprocess.Popen:
                             text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
-def wait_for(proc: subprocess.Popen, text: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    for line in proc.stdout:
-        if text in line:
-            return
-        assert time.monotonic() < deadline, f"no {text!r} in time"
-    raise AssertionError(f"the process ended without {text!r}: {proc.stderr.read()[-3000:]}")
+def wait_for(proc: subprocess.Popen, pattern: str, timeout: float = 120) -> re.Match:
+    """Read the process's stdout until a line matches `pattern` (a regular expression); fails with
+    what it read if the process ends first or no such line comes within `timeout` seconds (the
+    process is then killed, so the read that was blocked on it ends)."""
+    seen: list[str] = []
+    found: list[re.Match] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                found.append(match)
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        proc.kill()
+        reader.join(30)
+        raise AssertionError(f"no line matching {pattern!r} within {timeout:.0f}s; stdout so far: "
+                             f"{''.join(seen)[-3000:]}")
+    if not found:
+        raise AssertionError(f"the process ended (exit {proc.wait(30)}) without a line matching {pattern!r}: "
+                             f"{''.join(seen)[-2000:]}{proc.stderr.read()[-3000:]}")
+    return found[0]
 
 
 def finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
@@ -360,7 +380,7 @@ def test_one_writer_per_run_folder_and_a_killed_one_does_not_block_resume(tmp_pa
     args = ("train", *IRIS, "trainer.epochs=400", "trainer.checkpoint_every_seconds=0", f"run_dir={run}")
     first = start_zoo(*args, cwd=tmp_path)
     try:
-        wait_for(first, "epoch 2/")
+        wait_for(first, r"\bepoch 2/")
         second = run_zoo(*args, cwd=tmp_path, env=no_tf)  # refused before it imports TensorFlow
         assert_one_error(second, 2, f"run folder {run} is in use", f"PID {first.pid}")
     finally:
@@ -368,7 +388,10 @@ def test_one_writer_per_run_folder_and_a_killed_one_does_not_block_resume(tmp_pa
         first.wait()
     third = start_zoo(*args, cwd=tmp_path)
     try:
-        wait_for(third, "resumed from epoch")
+        resumed = int(wait_for(third, r"resumed from epoch (\d+) ").group(1))
+        # the resumed run's first epoch line: `fit` runs, the model and its callbacks are in place,
+        # so the SIGINT lands in training (sent earlier, during set-up, it was seen lost once)
+        wait_for(third, rf"\bepoch {resumed + 1}/400 ")
         third.send_signal(signal.SIGINT)
         done = finish(third)
     finally:
@@ -383,7 +406,7 @@ def test_a_run_folder_deleted_during_training(tmp_path):
     run = tmp_path / "run"
     proc = start_zoo("train", *IRIS, "trainer.epochs=400", f"run_dir={run}", cwd=tmp_path)
     try:
-        wait_for(proc, "epoch 2/")
+        wait_for(proc, r"\bepoch 2/")
         shutil.rmtree(run)
         done = finish(proc)
     finally:

@@ -81,3 +81,38 @@ def test_without_a_terminal_the_progress_callback_has_no_batch_hook(monkeypatch)
     assert batch_hook(bar)
     (off,) = progress.progress_callbacks(OmegaConf.create({"verbose": 2}))  # trainer.verbose=2: no bar
     assert not batch_hook(off)
+
+
+def test_the_shared_progress_bar_redraws_in_place_and_wipes_itself_on_a_terminal():
+    import io
+
+    from zoo.core.progress import CLEAR_LINE, Progress
+
+    screen, plain = io.StringIO(), io.StringIO()
+    with Progress("predict", 300, unit="inputs", bar=True, stream=screen, plain=plain) as progress:
+        for _ in range(3):
+            progress.advance(100)
+    text = screen.getvalue()
+    assert text.startswith(CLEAR_LINE + "predict 0/300 [>") and text.endswith(CLEAR_LINE)
+    assert "predict 300/300 [" + "=" * 24 + "]" in text and "\n" not in text and not plain.getvalue()
+    half = Progress("half", 4, bar=False)
+    half.count = 2
+    assert half.text(half.start + 10) == "half 2/4 [============>...........] ETA 10s"
+
+
+def test_off_a_terminal_the_shared_progress_prints_a_start_and_a_done_line(monkeypatch):
+    import io
+
+    from zoo.core.progress import Progress
+
+    monkeypatch.setenv("CI", "true")
+    out, plain = io.StringIO(), io.StringIO()
+    out.isatty = lambda: True  # a terminal, but CI is set: no bar
+    with Progress("evaluate test", 3, stream=out, plain=plain) as progress:
+        for _ in range(3):
+            progress.advance()
+    lines = plain.getvalue().splitlines()
+    assert not out.getvalue() and len(lines) == 2
+    assert lines[0] == "evaluate test: 3 batches"
+    assert lines[1].startswith("evaluate test: done, 3 batches in ")
+    assert "\r" not in plain.getvalue() and "\x1b" not in plain.getvalue()

@@ -55,8 +55,10 @@ def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
 def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final",
              batch_size: int = 128, output: str | Path | None = None) -> dict[str, Any]:
     """Score a run's model on `split`; writes `metrics.json`, `report.json/.txt` and plots."""
+    from zoo.core.progress import Progress
     from zoo.data.pipeline import eval_stream
     from zoo.evaluation.artifacts import write_evaluation
+    from zoo.evaluation.progress import batches, counted
     from zoo.run.rundir import write_json
 
     if split not in SPLITS:
@@ -66,7 +68,8 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final"
     run, cfg, task, splits, model = load_run(run_dir, checkpoint)
     info = splits.info
     dataset = eval_stream(getattr(splits, split), info, batch_size, cache=False)
-    evaluation = task.evaluate(model, dataset, splits)
+    with Progress(f"evaluate {split}", batches(dataset)) as progress:
+        evaluation = task.evaluate(model, counted(dataset, progress), splits)
     out = Path(output) if output else run.evaluation
     out.mkdir(parents=True, exist_ok=True)
     result = {"task": info.task, "split": split, "checkpoint": checkpoint, split: evaluation.metrics}

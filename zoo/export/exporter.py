@@ -58,11 +58,11 @@ def write_artifact(fmt: str, quantize: str, model: Any, specs: list[Any], path: 
     return None
 
 
-def run_artifact(runner: Any, inputs: list[np.ndarray]) -> np.ndarray:
+def run_artifact(runner: Any, inputs: list[np.ndarray], label: str = "") -> np.ndarray:
     """The artifact's outputs (several are flattened side by side); a TFLite model needing TF Select
     ops is named, not a traceback."""
     try:
-        return run_batches(lambda xs: flatten_outputs(runner.run_all(xs)), inputs, 256)
+        return run_batches(lambda xs: flatten_outputs(runner.run_all(xs)), inputs, 256, label)
     except RuntimeError as exc:
         if "Select TensorFlow op" not in str(exc):
             raise
@@ -123,7 +123,9 @@ def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, t
     names = [s.name for s in item.specs]
     test_inputs, labels = item.sample("test", MAX_VERIFY_EXAMPLES)
     keras_runner = KerasRunner(None, names, model=item.model)
-    reference = run_batches(lambda xs: flatten_outputs(keras_runner.run_all(xs)), test_inputs, 256)
+    what = fmt if item.name == DEFAULT_PART else f"{item.name} {fmt}"
+    reference = run_batches(lambda xs: flatten_outputs(keras_runner.run_all(xs)), test_inputs, 256,
+                            f"check {what}: keras outputs")
     out.mkdir(parents=True, exist_ok=True)
     artifact = out / MODEL_FILES[fmt]
 
@@ -134,7 +136,8 @@ def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, t
 
     runner = write_artifact(fmt, quantize, item.model, item.specs, artifact, options["opset"], representative,
                             item.features)
-    exported = run_artifact(runner or open_runner(fmt, artifact, names), test_inputs)
+    exported = run_artifact(runner or open_runner(fmt, artifact, names), test_inputs,
+                            f"check {what}: exported outputs")
     check = compare(reference, exported, labels if item.metric_task else None, item.metric_task or "",
                     quantize != "none", options["tolerance"] * item.tolerance_scale,
                     options["max_metric_drop"], options["held_out"])

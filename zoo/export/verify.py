@@ -11,13 +11,22 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.progress import Progress
 from zoo.core.specs import CLASSIFICATION
 
 
-def run_batches(run: Any, inputs: list[np.ndarray], batch: int) -> np.ndarray:
-    """Outputs of `run(list of arrays)` over `inputs`, `batch` rows at a time."""
+def run_batches(run: Any, inputs: list[np.ndarray], batch: int, label: str = "") -> np.ndarray:
+    """Outputs of `run(list of arrays)` over `inputs`, `batch` rows at a time; with a `label`, a
+    progress bar (`zoo.core.progress`) counts the rows."""
     n = len(inputs[0])
-    return np.concatenate([run([x[i:i + batch] for x in inputs]) for i in range(0, n, batch)])
+    if not label:
+        return np.concatenate([run([x[i:i + batch] for x in inputs]) for i in range(0, n, batch)])
+    chunks = []
+    with Progress(label, n, unit="inputs") as progress:
+        for i in range(0, n, batch):
+            chunks.append(run([x[i:i + batch] for x in inputs]))
+            progress.advance(min(batch, n - i))
+    return np.concatenate(chunks)
 
 
 def headline(outputs: np.ndarray, labels: np.ndarray, task: str) -> tuple[str, float]:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from zoo.core.errors import DataError, ZooError
+from zoo.core.progress import Progress
 from zoo.runtime.bundle import Bundle, load_bundle
 from zoo.serving.inputs import read_inputs
 
@@ -122,10 +123,16 @@ def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int
                        f"`zoo generate bundle={bundle} input={input} output=FILE.jsonl`")
     names, inputs, texts = read_inputs(input, model, seed)
     n = len(names)
-    if isinstance(inputs[0], list):  # images of their own sizes: one at a time
-        chunks = [model.outputs([image[None]]) for image in inputs[0]]
-    else:
-        chunks = [model.outputs([x[i:i + BATCH] for x in inputs]) for i in range(0, n, BATCH)]
+    chunks = []
+    with Progress("predict", n, unit="inputs") as progress:
+        if isinstance(inputs[0], list):  # images of their own sizes: one at a time
+            for image in inputs[0]:
+                chunks.append(model.outputs([image[None]]))
+                progress.advance()
+        else:
+            for i in range(0, n, BATCH):
+                chunks.append(model.outputs([x[i:i + BATCH] for x in inputs]))
+                progress.advance(min(BATCH, n - i))
     outputs = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     records = rows(model, names, outputs, texts, inputs)
     output = Path(output)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -18,19 +17,7 @@ from typing import Any
 import keras
 
 from zoo.core.console import drain_to_log, quiet_console_logging, restore_console_logging
-
-CLEAR_LINE = "\r\x1b[2K"
-
-
-def on_terminal(stream: Any = None) -> bool:
-    """A progress bar may be drawn: `stream` (stdout) is a TTY and `CI` is not set."""
-    stream = stream or sys.stdout
-    if os.environ.get("CI", "") not in ("", "0", "false"):
-        return False
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+from zoo.core.progress import CLEAR_LINE, on_terminal
 
 
 class HeldLogLines(keras.callbacks.Callback):
