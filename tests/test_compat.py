@@ -177,3 +177,36 @@ def test_weights_layout_writes_what_save_weights_writes_from_a_snapshot(tmp_path
     layout.write(tmp_path / "now.weights.h5", layout.snapshot())
     now = h5_contents(tmp_path / "now.weights.h5")
     assert not np.array_equal(now["optimizer/vars/0"][0], expected["optimizer/vars/0"][0])  # iterations
+
+
+def test_hydra_mode_unset_answers_what_hydra_get_mode_composes_for_a_config_without_a_mode():
+    """`Hydra.get_mode` still has the signature the patch replaces, and for the configs that
+    `zoo.cli.hydra_apps.mode_is_default` lets skip it, composing gives the same answer (None);
+    where a config sets the mode (the Optuna sweep's `hydra.mode: MULTIRUN`), the guard leaves the
+    answer to Hydra."""
+    import inspect
+
+    from hydra import compose, initialize_config_module
+    from hydra._internal.hydra import Hydra
+
+    from zoo.cli.hydra_apps import composing_once, mode_is_default
+    from zoo.config.compose import CONFIG_MODULE, prepare_hydra
+    from zoo.core.compat import hydra_mode_unset
+
+    def mode_of(args):
+        prepare_hydra()
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            return compose("train", overrides=args, return_hydra_config=True).hydra.mode
+
+    assert list(inspect.signature(Hydra.get_mode).parameters) == ["self", "config_name", "overrides"]
+    original = Hydra.get_mode
+    for args in (["model=mlp", "dataset=iris"], ["experiment=mlp_iris", "trainer.epochs=2"]):
+        assert mode_is_default(args)
+        with hydra_mode_unset():
+            assert Hydra.get_mode(None, "train", args) is None
+        assert Hydra.get_mode is original
+        assert mode_of(args) is None  # what get_mode would have read
+    sweep = ["experiment=mlp_iris", "hparams_search=mlp_optuna"]
+    assert not mode_is_default(sweep)
+    with composing_once(sweep):
+        assert Hydra.get_mode is original  # Hydra composes and reads MULTIRUN itself

@@ -126,7 +126,7 @@ def mode_setting_configs() -> set[str]:
     """Names of the YAML configs on the search path that may set `hydra.mode`: a file mentioning
     `hydra` with a `mode:` line (e.g. `hparams_search/mlp_optuna`), and any file whose text names
     one of those (its defaults list may select it); `{"*"}` if a folder is unreadable."""
-    from zoo.config.catalog import CORE_CONFIG, _root
+    from zoo.config.catalog import CORE_CONFIG, config_root
 
     def yaml_files(folder: Any) -> Iterator[Any]:
         for entry in folder.iterdir():
@@ -138,7 +138,7 @@ def mode_setting_configs() -> set[str]:
     texts: dict[str, list[str]] = {}
     for location, _ in [(CORE_CONFIG, "core"), *get_registry().config_dirs]:
         try:
-            for file in yaml_files(_root(location)):
+            for file in yaml_files(config_root(location)):
                 texts.setdefault(file.name[:-5], []).append(file.read_text())
         except (ModuleNotFoundError, OSError, TypeError, ValueError):
             return {"*"}  # let Hydra compose to find the mode
@@ -167,19 +167,15 @@ def mode_is_default(args: list[str]) -> bool:
 @contextlib.contextmanager
 def composing_once(args: list[str]) -> Iterator[None]:
     """Hydra composes the whole config once to read `hydra.mode` before it composes it again to
-    run (`Hydra.get_mode`, a third of a second of `zoo train`'s start); when nothing can set the
-    mode, answer as that composition would (None: the `-m` flag decides) without composing."""
-    from hydra._internal.hydra import Hydra
+    run (a third of a second of `zoo train`'s start); when nothing can set the mode, answer as
+    that composition would (None: the `-m` flag decides) without composing."""
+    from zoo.core.compat import hydra_mode_unset
 
     if not mode_is_default(args):
         yield
         return
-    original = Hydra.get_mode
-    Hydra.get_mode = lambda self, config_name, overrides: None
-    try:
+    with hydra_mode_unset():
         yield
-    finally:
-        Hydra.get_mode = original
 
 
 def run_app(command: str, args: list[str]) -> int:

@@ -11,7 +11,7 @@ import re
 import tempfile
 
 from zoo.cli.fields import field_help, field_table
-from zoo.config.catalog import _root, group_options
+from zoo.config.catalog import config_root, group_options
 from zoo.core.errors import ZooError, unknown_name
 from zoo.core.registry import Registry
 
@@ -24,7 +24,7 @@ def config_text(registry: Registry, group: str, option: str) -> str | None:
     """The YAML text of `group/option.yaml` on the search path (first location wins)."""
     for location, _ in [("pkg://zoo_conf", "core"), *registry.config_dirs]:
         try:
-            path = _root(location).joinpath(group).joinpath(f"{option}.yaml")
+            path = config_root(location).joinpath(group).joinpath(f"{option}.yaml")
             if path.is_file():
                 return path.read_text()
         except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):

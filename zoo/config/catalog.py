@@ -23,7 +23,8 @@ class ConfigOption:
     source: str
 
 
-def _root(location: str) -> Any:
+def config_root(location: str) -> Any:
+    """The folder of a config location (`pkg://package.conf` or `file:///abs/dir`)."""
     if location.startswith("pkg://"):
         return resources.files(location[len("pkg://"):].replace("/", "."))
     return Path(location.removeprefix("file://"))
@@ -47,7 +48,7 @@ def group_options(group: str, registry: Registry | None = None) -> list[ConfigOp
     found: dict[str, ConfigOption] = {}
     for location, source in locations:
         try:
-            folder = _root(location).joinpath(group)
+            folder = config_root(location).joinpath(group)
             entries = list(folder.iterdir()) if folder.is_dir() else []
         except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
             continue

@@ -1,10 +1,13 @@
-"""Work-arounds for Keras/TF behaviour that other code must not depend on, each with its reason.
+"""Work-arounds for Keras/TF (and Hydra) behaviour that other code must not depend on, each with
+its reason.
 
 Each function here is checked by `tests/test_compat.py`, which fails when upstream changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -171,3 +174,19 @@ def distiller_student_features(distiller: Any, inputs: Any, training: Any) -> di
     """The outputs of every layer a `keras.distillation.Distiller` distils from, in one student
     pass (`Distiller._student_feature_extractor`, built by Keras for its feature losses)."""
     return distiller._student_feature_extractor(inputs, training=training)
+
+
+@contextlib.contextmanager
+def hydra_mode_unset() -> Iterator[None]:
+    """Inside: Hydra's `Hydra.get_mode(config_name, overrides)` (hydra/_internal/hydra.py) answers
+    None without composing. Hydra 1.3 composes the whole config once only to read `hydra.mode`,
+    then composes it again to run; a caller that knows no config sets the mode skips the first.
+    None is what `get_mode` returns for a config without `hydra.mode`."""
+    from hydra._internal.hydra import Hydra
+
+    original = Hydra.get_mode
+    Hydra.get_mode = lambda self, config_name, overrides: None
+    try:
+        yield
+    finally:
+        Hydra.get_mode = original
