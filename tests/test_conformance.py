@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 import zoo
+from zoo.core.specs import GENERATIVE
 from zoo.testing import ConformanceError, check_model, conformance_cases
 
 BUILT_IN = {"bert", "bert_mlm", "cnn", "dcgan", "gan_mlp", "gpt", "gru", "lstm", "mlp", "resnet", "vae",
@@ -26,8 +27,10 @@ def test_every_model_passes_the_conformance_kit(name, conformance):
     report = conformance(name)  # check_model(name, tmp_path=...), shared with the export tests
     report.assert_passed()
     steps = [s.name for s in report.steps]
-    assert steps[:3] == ["train", "build", "save_load"]
-    assert steps[3:] == [f"{kind}:{fmt}" for fmt in report.formats for kind in ("export", "raw_inputs")]
+    generative = GENERATIVE in zoo.core.registry.get_registry().model(name).tasks
+    assert steps[:3 + generative] == ["train", "build", "save_load"] + ["samples"] * generative
+    assert steps[3 + generative:] == [f"{kind}:{fmt}" for fmt in report.formats
+                                      for kind in ("export", "raw_inputs")]
     for fmt in report.formats:
         assert list((report.run_dir.parent / "export" / fmt).rglob("export.json")), fmt
 
@@ -56,3 +59,25 @@ def test_a_failed_step_names_itself_and_the_steps_after_it_do_not_run(tmp_path):
         report.assert_passed()
     expected = "model 'toy_linear' fails conformance step 'train': ZooError: loss 'hinge' is for generative"
     assert str(failed.value).startswith(expected)
+
+
+def test_a_generator_that_ignores_its_latent_fails_the_samples_step(tmp_path, monkeypatch):
+    """A collapsed generator, one output for every latent draw, trains, builds and reloads like any
+    other; the kit's `samples` step fails it, naming the part and the spreads."""
+    import keras
+    from zoo_plugins.gan import model as gan_model
+
+    original = gan_model.build_generator
+
+    def collapsed(cfg, info):
+        generator = original(cfg, info)
+        latent = keras.Input(generator.inputs[0].shape[1:], name="latent")
+        return keras.Model(latent, generator(keras.layers.Rescaling(0.0)(latent)), name="collapsed")
+
+    monkeypatch.setattr(gan_model, "build_generator", collapsed)
+    report = check_model("gan_mlp", tmp_path=tmp_path, formats=[])
+    assert [(s.name, s.status) for s in report.steps] == [
+        ("train", "passed"), ("build", "passed"), ("save_load", "passed"), ("samples", "failed")]
+    with pytest.raises(ConformanceError, match=r"step 'samples': part 'generator': 64 samples lie 0 apart "
+                                               r"on average, real test examples \d.*has collapsed"):
+        report.assert_passed()

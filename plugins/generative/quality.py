@@ -137,6 +137,22 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean.real))
 
 
+DIVERSITY_EXAMPLES = 500  # pairwise distances of at most this many examples (125k pairs)
+
+
+def diversity(x: np.ndarray) -> float:
+    """Mean Euclidean distance between two different examples (model units; 0: all alike)."""
+    from scipy.spatial.distance import pdist
+
+    flat = np.asarray(x[:DIVERSITY_EXAMPLES], np.float64).reshape(min(len(x), DIVERSITY_EXAMPLES), -1)
+    return float(pdist(flat).mean()) if len(flat) > 1 else 0.0
+
+
+def distinct_classes(probs: np.ndarray) -> int:
+    """How many classes are the top class of at least one example."""
+    return int(len(np.unique(probs.argmax(1))))
+
+
 def confidence_scores(probs: np.ndarray) -> tuple[float, float]:
     """Mean top-class probability and the Inception-Score-style exp(E[KL(p(y|x) || p(y))])."""
     marginal = probs.mean(0, keepdims=True)
@@ -159,4 +175,6 @@ def quality_metrics(classifier: Any, reference: np.ndarray, samples: np.ndarray,
         features, probs = embed(model, x)
         metrics[f"frechet_distance{name}"] = frechet_distance(features, ref)
         metrics[f"classifier_confidence{name}"], metrics[f"class_score{name}"] = confidence_scores(probs)
+        metrics[f"diversity{name}"] = diversity(x)
+        metrics[f"distinct_classes{name}"] = float(distinct_classes(probs))
     return metrics

@@ -95,7 +95,9 @@ class GenerativeTask(Task):
                     {"": samples, "_real": real, "_noise": np.random.default_rng(0).uniform(
                         *self.value_range, size=real.shape)}.items()}
             ref = reference.reshape(len(reference), -1).astype(np.float64)
-            return {f"frechet_distance{k}": quality.frechet_distance(v, ref) for k, v in flat.items()}
+            return {f"{metric}{k}": value for k, v in flat.items() for metric, value in
+                    (("frechet_distance", quality.frechet_distance(v, ref)),
+                     ("diversity", quality.diversity(v)))}
         x, y = self.split_arrays(splits)
         cache = quality.classifier_cache(x, y, self.value_range, self.cfg.trainer.seed)
         classifier = quality.domain_classifier(x, y, info.num_classes, cache,

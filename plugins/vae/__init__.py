@@ -15,7 +15,7 @@ class VAEConfig(ModelConfig):
     hidden_sizes: list[int] = field(default_factory=lambda: [256, 128])  # dense encoder (and conv head)
     beta: float = 1.0  # weight of the KL term (beta-VAE)
     kl_warmup_epochs: int = 0  # ramp the KL weight linearly from 0 to beta over these epochs
-    reconstruction: str = "bernoulli"  # bernoulli | gaussian
+    reconstruction: str = "gaussian"  # gaussian | bernoulli (on grey levels it collapses the posterior)
     gaussian_sigma: float = 0.1  # fixed standard deviation of the Gaussian decoder
     holdout_class: int | None = None  # leave this class out of training (anomaly scoring)
     noise_seed: int = 0  # seed of the reparameterisation noise

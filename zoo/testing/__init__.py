@@ -7,8 +7,9 @@
     def test_conformance(name, tmp_path):
         check_model(name, tmp_path=tmp_path).assert_passed()
 
-Steps (`zoo.testing.kit`): train, build, save_load, export:<format> and raw_inputs:<format> for each
-format the model's `ModelSpec.conformance` declares. Importing this module imports no TensorFlow.
+Steps (`zoo.testing.kit`): train, build, save_load, samples (generative models: samples that are not
+all alike), export:<format> and raw_inputs:<format> for each format the model's
+`ModelSpec.conformance` declares. Importing this module imports no TensorFlow.
 """
 
 from __future__ import annotations

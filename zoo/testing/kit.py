@@ -2,9 +2,11 @@
 
 `train` (the plugin's builder and task on real data, one short epoch) -> `build` (the builder
 again, from the run's config and `dataset.json`, gives the same architecture) -> `save_load` (the
-reloaded run holds exactly the trained weights) -> `export:<format>` for each format the model
-declares (the exporter's own check against Keras included) -> `raw_inputs:<format>` (the bundle,
-opened by the runtime `zoo predict` and `zoo serve` use, given raw examples gives what Keras gives).
+reloaded run holds exactly the trained weights) -> `samples` (generative models only: the parts
+that draw samples draw ones that differ, not one image for every latent) -> `export:<format>` for
+each format the model declares (the exporter's own check against Keras included) ->
+`raw_inputs:<format>` (the bundle, opened by the runtime `zoo predict` and `zoo serve` use, given raw
+examples gives what Keras gives).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ TINY = ("trainer.epochs=1", "trainer.steps_per_epoch=2", "trainer.batch_size=16"
         "trainer.tensorboard=false", "trainer.warmup_epochs=0")
 EXAMPLES = 16  # raw test examples given to each bundle
 PROMPT_WORDS, NEW_TOKENS = 3, 3  # a language model completes short prompts greedily
+SAMPLES = 64  # latent draws whose spread the `samples` step compares with real test examples'
+# Samples closer together than this fraction of real test examples' spread are taken as one: the
+# generator ignores its latent. Two training steps leave a DCGAN or a VAE at about 5% (measured),
+# so the tiny case can hold no more; quality after real training is the family's own tests' job.
+MIN_SPREAD = 0.01
 
 
 class StepFailed(Exception):
@@ -41,17 +48,25 @@ class _Case:
         self.loaded: tuple[Any, ...] | None = None
         self.bundles: dict[str, dict[str, str]] = {}
         self.references: dict[str, tuple[Any, list[np.ndarray], np.ndarray]] = {}
+        self.parts: list[Any] | None = None
         self.texts: list[Any] | None = None
+
+    def export_parts(self) -> list[Any]:
+        """The reloaded run's export parts (built once)."""
+        if self.parts is None:
+            from zoo.tasks.export_parts import export_parts
+
+            _, _, task, splits, network = self.loaded
+            self.parts = export_parts(network, task, splits)
+        return self.parts
 
     def reference(self, name: str) -> tuple[Any, list[np.ndarray], np.ndarray]:
         """Export part `name` of the reloaded run, its test inputs and the Keras outputs on them
         (computed once, for every format)."""
         if not self.references:
             from zoo.runtime.runners import KerasRunner, flatten_outputs
-            from zoo.tasks.export_parts import export_parts
 
-            _, _, task, splits, network = self.loaded
-            for part in export_parts(network, task, splits):
+            for part in self.export_parts():
                 inputs, _ = part.sample("test", EXAMPLES)
                 runner = KerasRunner(None, [s.name for s in part.specs], model=part.model)
                 self.references[part.name] = (part, inputs, flatten_outputs(runner.run_all(inputs)))
@@ -73,8 +88,10 @@ def check_model(name: str, overrides: Sequence[str] = (), tmp_path: str | Path |
     temporary folder).
     """
     from zoo.core.registry import get_registry
+    from zoo.core.specs import GENERATIVE
 
-    case_spec = get_registry().model(name).conformance
+    spec = get_registry().model(name)
+    case_spec = spec.conformance
     chosen = tuple(case_spec.formats if formats is None else formats)
     folder = Path(tmp_path) if tmp_path else Path(tempfile.mkdtemp(prefix=f"zoo-conformance-{name}-"))
     case = _Case(name, folder)
@@ -84,6 +101,8 @@ def check_model(name: str, overrides: Sequence[str] = (), tmp_path: str | Path |
     _run(report, "build", lambda: _build(case), trained)
     _run(report, "save_load", lambda: _save_load(case), trained)
     reloaded = report.step("save_load").status == PASSED
+    if GENERATIVE in spec.tasks:
+        _run(report, "samples", lambda: _diverse_samples(case), reloaded)
     for fmt in chosen:
         _run(report, f"export:{fmt}", lambda fmt=fmt: _export(case, fmt), trained)
         exported = report.step(f"export:{fmt}").status == PASSED
@@ -155,6 +174,39 @@ def _save_load(case: _Case) -> None:
     for i, (a, b) in enumerate(zip(saved, kept, strict=True)):
         if a.shape != b.shape or not np.array_equal(a, b):
             raise StepFailed(f"weight {i} ({trained.weights[i].path}) differs after save and reload")
+
+
+def spread(examples: np.ndarray) -> float:
+    """Mean Euclidean distance between two different examples of a set (0: all alike)."""
+    from scipy.spatial.distance import pdist
+
+    return float(pdist(np.asarray(examples, np.float64).reshape(len(examples), -1)).mean())
+
+
+def _diverse_samples(case: _Case) -> None:
+    """Each part that draws samples (a GAN generator, a VAE decoder: outputs kind `samples`, in the
+    data's units) draws `SAMPLES` that lie at least `MIN_SPREAD` as far apart as real test examples
+    do: a collapsed generator, one output for every latent, fails."""
+    from zoo.runtime.runners import KerasRunner, flatten_outputs
+
+    _, _, _, splits, _ = case.loaded
+    parts = [p for p in case.export_parts() if p.outputs.get("kind") == "samples"]
+    if not parts:
+        raise StepFailed("a generative model must export a part that draws samples (ExportPart with "
+                         "outputs kind 'samples', latent draws in, examples in the data's units out)")
+    real = np.stack([np.asarray(x) for x, *_ in splits.test.take(SAMPLES).as_numpy_iterator()])
+    for part in parts:
+        inputs, _ = part.sample("test", SAMPLES)
+        runner = KerasRunner(None, [s.name for s in part.specs], model=part.model)
+        samples = flatten_outputs(runner.run_all(inputs))
+        if samples[0].size != real[0].size:
+            raise StepFailed(f"part {part.name!r}: samples of shape {samples.shape[1:]}, real test "
+                             f"examples {real.shape[1:]}")
+        drawn, anchor = spread(samples), spread(real)
+        if not np.isfinite(drawn) or drawn < MIN_SPREAD * anchor:
+            raise StepFailed(f"part {part.name!r}: {len(samples)} samples lie {drawn:.3g} apart on average, "
+                             f"real test examples {anchor:.3g}: the generator has collapsed (needs at "
+                             f"least {MIN_SPREAD:g} of the real spread)")
 
 
 def _export(case: _Case, fmt: str) -> None:
