@@ -8,19 +8,19 @@ CSV run is in `test_raw_inputs.py`.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from conftest import load_in_a_fresh_process
 
 from zoo.evaluation.evaluate import load_run
 
 
-@pytest.mark.parametrize("name", ["bert", "gpt"])
-def test_a_text_run_loads_back_in_plain_keras_and_with_zoo_load_model(conformance, name, tmp_path):
-    run_dir = conformance(name).run_dir
-    run, cfg, task, splits, network = load_run(run_dir, "final")
-    x, *_ = next(iter(splits.test.batch(4)))
-    model = task.saved_model(network, splits)
-    expected = np.asarray(model(x, training=False))
-    outputs = load_in_a_fresh_process(run_dir, {k: v.numpy() for k, v in x.items()}, tmp_path)
-    for how in ("plain", "zoo"):
-        np.testing.assert_allclose(outputs[how], expected, rtol=1e-5, atol=1e-5, err_msg=how)
+def test_text_runs_load_back_in_plain_keras_and_with_zoo_load_model(conformance, tmp_path):
+    runs, expected = {}, []
+    for name in ("bert", "gpt"):
+        run_dir = conformance(name).run_dir
+        run, cfg, task, splits, network = load_run(run_dir, "final")
+        x, *_ = next(iter(splits.test.batch(4)))
+        expected.append(np.asarray(task.saved_model(network, splits)(x, training=False)))
+        runs[run_dir] = {k: v.numpy() for k, v in x.items()}
+    for want, outputs in zip(expected, load_in_a_fresh_process(runs, tmp_path), strict=True):
+        for how in ("plain", "zoo"):
+            np.testing.assert_allclose(outputs[how], want, rtol=1e-5, atol=1e-5, err_msg=how)
