@@ -12,6 +12,7 @@ The lookups sit outside the `encoder` sub-model so that exports whose runtime ca
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,26 @@ def raw_inputs(features: list[dict[str, Any]]) -> Any:
 
     inputs = {f["name"]: keras.Input(tuple(f["shape"]), dtype=f["dtype"], name=f["name"]) for f in features}
     return inputs if is_table(features) else next(iter(inputs.values()))
+
+
+def categories_of(values: np.ndarray) -> list[str]:
+    """A categorical column's vocabulary: most frequent first, ties in sorted order; a blank cell
+    (`""`) is a category like any other."""
+    words = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).reshape(-1)]
+    counts = Counter(words)
+    return sorted(counts, key=lambda word: (-counts[word], word))
+
+
+def category_lookup(feature: dict[str, Any], vocabulary: list[str]) -> Any:
+    """The `StringLookup` of a categorical column: `vocabulary` -> ids 1.., anything else -> 0.
+
+    The vocabulary is given, not adapted, so Keras keeps it in the layer's config: an adapted
+    vocabulary is saved as lines of a text file and a trailing `""` (a rare blank category) is
+    dropped on reload, so blanks became out-of-vocabulary after `model.keras` was loaded."""
+    import keras
+
+    return keras.layers.StringLookup(num_oov_indices=1, vocabulary=list(vocabulary),
+                                     name=lookup_name(feature))
 
 
 def columns_of(train: Any, features: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -70,9 +91,8 @@ def fit_table(features: list[dict[str, Any]], train: Any, scale: bool = True) ->
             continue
         ids_in[f["name"]] = keras.Input((1,), dtype="int64", name=f["name"])
         if f["kind"] == CATEGORICAL:
-            layer = keras.layers.StringLookup(num_oov_indices=1, name=lookup_name(f))
-            layer.adapt(values.reshape(-1))
-            f["categories"] = [str(v) for v in layer.get_vocabulary()[1:]]
+            f["categories"] = categories_of(values)
+            layer = category_lookup(f, f["categories"])
             tokens = layer.vocabulary_size()
         elif f["kind"] == HASHED:
             layer = keras.layers.Hashing(num_bins=int(f["bins"]), name=lookup_name(f))
