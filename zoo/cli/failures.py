@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from zoo.core.errors import ZooError, first_line
+from zoo.core.errors import ZooError, first_line, mask_credentials, mask_credentials_in_logs
 
 BAD_INPUT, FAILED, INTERRUPTED = 2, 1, 130
 DEBUG_VARIABLES = ("ZOO_DEBUG", "HYDRA_FULL_ERROR")
@@ -103,6 +103,7 @@ def _silence_stdout() -> None:
 def run_guarded(command: Callable[[], int]) -> int:
     """Run a command; turn its known failures into one `zoo: error: ...` line and an exit code."""
     logging.raiseExceptions = False  # a closed stdout must not print a traceback per log record
+    mask_credentials_in_logs()
     traceback_wanted = debugging()  # before the Hydra apps set HYDRA_FULL_ERROR for themselves
     try:
         code = command()
@@ -117,6 +118,7 @@ def run_guarded(command: Callable[[], int]) -> int:
         if traceback_wanted:
             raise
         line, code = describe(exc)
+        line = mask_credentials(line)
         prefix = "zoo: " if code == INTERRUPTED else "zoo: error: "
         print(prefix + line, file=sys.stderr)
         return code

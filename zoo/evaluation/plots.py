@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from zoo.core.atomic import atomic_open  # noqa: E402
+
 MARKED_EPOCHS = 60  # up to this many epochs every point gets a marker (one epoch is a dot, not nothing)
 
 
@@ -40,7 +42,8 @@ def learning_curves_figure(history: dict[str, list[float]]) -> plt.Figure:
 def learning_curves(history: dict[str, list[float]], out: Path) -> Path:
     """`learning_curves_figure` saved as a PNG."""
     fig = learning_curves_figure(history)
-    fig.savefig(out, dpi=100)
+    with atomic_open(out, "wb") as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
     return out
 
@@ -61,7 +64,8 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str], out: Path) -> P
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center", color=color, fontsize=8)
     ax.set_title("confusion matrix")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    with atomic_open(out, "wb") as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
     return out
 
@@ -75,6 +79,7 @@ def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, out: Path) -> Path
     ax.set_ylabel("predicted")
     ax.set_title("predicted vs true")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    with atomic_open(out, "wb") as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
     return out

@@ -14,18 +14,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.core.atomic import write_atomic
 from zoo.core.errors import RunDirError, first_line
 
 ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "privacy.json", "history.csv", "model.keras",
              "train.log", "report.json", "report.txt", "checkpoints", "plots", "tensorboard",
              "evaluation")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _finite(data: Any) -> Any:

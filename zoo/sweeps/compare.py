@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from zoo.core.atomic import atomic_open
 from zoo.core.errors import ZooError
 from zoo.sweeps.summary import LOWER_IS_BETTER, headline_of, selection
 
@@ -179,5 +180,6 @@ def plot_comparison(path: Path, rows: list[RunRow], labels: list[str]) -> None:
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, dpi=110, format=path.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
