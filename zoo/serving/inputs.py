@@ -18,7 +18,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 def read_csv(path: Path, feature_names: list[str] | None, width: int) -> tuple[list[str], np.ndarray]:
     """Rows of a CSV file as features: the training feature columns by header name, else all columns."""
-    rows = [row for row in csv.reader(io.StringIO(read_utf8(path), newline="")) if row]
+    rows = _csv_rows(path, read_utf8(path), ",")
     if not rows:
         raise DataError(f"{path} holds no rows: give one example per line")
     header = None if all(is_float(c) for c in rows[0]) else rows[0]
@@ -121,16 +121,27 @@ def read_images(path: Path, shape: list[Any], dtype: str = "float32") -> tuple[l
 SEPARATORS = ",;\t"
 
 
-def _csv_rows(path: Path, text: str) -> list[list[str]]:
-    """Rows of a CSV/TSV file (tab for .tsv, else the separator sniffed among comma, semicolon, tab)."""
-    if path.suffix.lower() == ".tsv":
+MAX_CELL_BYTES = 16 << 20  # one CSV cell (a long text) may be this large
+
+
+def _csv_rows(path: Path, text: str, delimiter: str | None = None) -> list[list[str]]:
+    """Rows of a CSV/TSV file (tab for .tsv, else the separator sniffed among comma, semicolon, tab);
+    every CSV this module reads goes through here, so a malformed one is one DataError naming the line."""
+    if delimiter is None and path.suffix.lower() == ".tsv":
         delimiter = "\t"
-    else:
+    elif delimiter is None:
         try:
             delimiter = csv.Sniffer().sniff(text[:4096], delimiters=SEPARATORS).delimiter
         except csv.Error:
             delimiter = ","
-    return [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row]
+    if csv.field_size_limit() < MAX_CELL_BYTES:
+        csv.field_size_limit(MAX_CELL_BYTES)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return [row for row in reader if row]
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: {exc}: fix the file (a cell may hold at most "
+                        f"{MAX_CELL_BYTES >> 20} MB; quote cells holding the separator)") from None
 
 
 def text_columns(path: Path, header: list[str], spec: dict[str, Any]) -> list[int]:
