@@ -143,7 +143,8 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
     def status(entry: ModelEntry, version: str | None, label: str | None) -> Response:
         states = entry.status()
         if label is not None or version is not None:
-            chosen = str(entry.resolve(version, label).version) if label is not None else version
+            number = entry.resolve(version, label).version if label is not None else entry.number(version)
+            chosen = str(number)
             states = [s for s in states if s["version"] == chosen]
             if not states:
                 raise ApiError(404, f"model {entry.name!r} has no version {chosen}")

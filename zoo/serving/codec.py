@@ -100,14 +100,16 @@ def decode_image(data: bytes, shape: list[Any], where: str) -> np.ndarray:
     from PIL import Image
 
     from zoo.core.errors import DataError
-    from zoo.serving.inputs import image_pixels
+    from zoo.serving.inputs import MAX_IMAGE_PIXELS, image_pixels
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image_pixels(image, shape, where)
     except DataError as exc:
         raise ApiError(413 if "pixels, the limit" in str(exc) else 400, str(exc)) from None
-    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:  # past PIL's own bound, refused when opened
+        raise ApiError(413, f"{where}: {first_line(exc)}: the limit is {MAX_IMAGE_PIXELS:,} pixels") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ApiError(400, f"{where}: the b64 value is not a readable image ({first_line(exc)})") from None
 
 

@@ -129,6 +129,14 @@ class ModelEntry:
         self.stamps: dict[int, Any] = {}  # version -> folder stamp of its last load attempt
         self.labels: dict[str, int] = {}
 
+    def number(self, version: str) -> int:
+        """A version given in a route, read by `parse_version`; anything else is a 400."""
+        number = parse_version(version)
+        if number is None:
+            raise ApiError(400, f"version {version!r} of model {self.name!r} is not a version number "
+                           "(ASCII digits without a leading zero, like 1 or 12)")
+        return number
+
     def resolve(self, version: str | None = None, label: str | None = None) -> ServedVersion:
         """The version a request names (by number or label), else the highest available."""
         if label is not None:
@@ -141,10 +149,7 @@ class ModelEntry:
                 raise ApiError(503, f"model {self.name!r} has no version available yet",
                                {"Retry-After": "1"})
             return self.versions[max(self.versions)]
-        number = parse_version(version)
-        if number is None:
-            raise ApiError(400, f"version {version!r} of model {self.name!r} is not a version number "
-                           "(ASCII digits without a leading zero, like 1 or 12)")
+        number = self.number(version)
         if number not in self.versions:
             served = ", ".join(map(str, sorted(self.versions))) or "none"
             raise ApiError(404, f"model {self.name!r} has no available version {version} "
