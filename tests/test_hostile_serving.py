@@ -129,13 +129,13 @@ def test_inputs_whose_outputs_are_not_finite_are_a_400_naming_the_instance(serve
     assert not np.isfinite(direct).all()  # the premise: finite inputs, non-finite outputs
     seen = drift_seen(server)
     code, answer = call(server, "POST", "/v1/models/cost:predict", {"instances": [good, bad]})
-    assert code == 400 and "instance 1 are not finite" in answer["error"], answer
+    assert code == 400 and "instance 1: the model's outputs are not finite" in answer["error"], answer
     code, answer = call(server, "POST", "/v1/models/cost:predict", {"inputs": {
         k: [good[k][0], bad[k][0], good[k][0]] for k in good}})
-    assert code == 400 and "instance 1 are not finite" in answer["error"], answer
+    assert code == 400 and "instance 1: the model's outputs are not finite" in answer["error"], answer
     code, answer = call(server, "POST", "/v1/models/cost:regress", {"examples": [
         {k: v[0] for k, v in bad.items()}]})
-    assert code == 400 and "instance 0 are not finite" in answer["error"], answer
+    assert code == 400 and "instance 0: the model's outputs are not finite" in answer["error"], answer
     code, answer = call(server, "POST", "/v2/models/cost/infer", {"inputs": v2_inputs(model, [good, bad])})
     assert code == 400 and "instance 1" in answer["error"], answer
     assert drift_seen(server) == seen  # refused requests' rows are not counted as traffic

@@ -48,6 +48,8 @@ def os_error_line(exc: OSError) -> str:
               errno.EPERM: "make it writable or choose another folder",
               errno.EROFS: "choose a folder on a writable disk",
               errno.ENOSPC: "free some disk space or choose another folder",
+              errno.EDQUOT: "free some of your disk quota or choose another folder",
+              errno.EFBIG: "the file is larger than this system allows (ulimit -f): write less or elsewhere",
               errno.ENOENT: "check that the path exists (was a folder deleted while zoo ran?)"}
     fix = advice.get(exc.errno or 0, "check the path and try again")
     return f"{name}{' ' if name else ''}({reason}): {fix}"

@@ -30,8 +30,8 @@ class NonFiniteOutputs(BundleError):
 
     def __init__(self, rows: list[int], names: list[str], what: str):
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        super().__init__(f"the model's outputs for {what} {shown} are not finite (NaN or infinite): their "
-                         "inputs lie far outside what it was trained on (huge numbers?); fix or drop them")
+        super().__init__(f"{what} {shown}: the model's outputs are not finite (NaN or infinite), the inputs "
+                         "lie far outside what it was trained on (huge numbers?): fix or drop them")
         self.rows = rows
 
 
@@ -81,8 +81,8 @@ class Bundle:
         self._text_encoder: Any = None
         fmt, model_file = self.meta["format"], inside(self.path, self.meta["model_file"], "model_file")
         trusted = trusted_by_environment() if trust is None else trust
-        if not trusted and fmt == "onnx":
-            check_onnx(model_file, self.path)
+        if fmt == "onnx":
+            check_onnx(model_file, self.path, trusted)
         if not trusted and fmt == "savedmodel":
             check_savedmodel(model_file, self.path)
         try:

@@ -52,8 +52,8 @@ def inside(bundle: Path, name: Any, what: str) -> Path:
     return bundle / name
 
 
-def check_onnx(path: Path, bundle: Path) -> None:
-    """Custom-op domains and external data outside the bundle are refused."""
+def check_onnx(path: Path, bundle: Path, trusted: bool = False) -> None:
+    """External data outside the bundle is refused always; custom-op domains unless `trusted`."""
     import onnx
 
     try:
@@ -74,7 +74,7 @@ def check_onnx(path: Path, bundle: Path) -> None:
                 location = next((e.value for e in tensor.external_data if e.key == "location"), "")
                 inside(path.parent, location, f"the external data of tensor {tensor.name!r}")
     custom = sorted(domains - ONNX_DOMAINS)
-    if custom:
+    if custom and not trusted:
         raise refuse(bundle, f"its ONNX graph uses custom operator domain(s) {', '.join(custom)}")
 
 

@@ -115,11 +115,11 @@ def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int
     n = len(names)
     chunks = []
     with Progress("predict", n, unit="inputs") as progress:
-        what = f"input {input}: row" if model.output_kind in ("probabilities", "values") else "input"
+        what = f"input {input}, row" if model.output_kind in ("probabilities", "values") else "input"
         if isinstance(inputs[0], list):  # images of their own sizes: one at a time
             for i, image in enumerate(inputs[0]):
                 chunks.append(model.outputs([image[None]]))
-                check_finite(chunks[-1], names[i:i + 1], f"input {input}: image")
+                check_finite(chunks[-1], names[i:i + 1], f"input {input}, image")
                 progress.advance()
         else:
             for i in range(0, n, BATCH):
