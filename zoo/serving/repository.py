@@ -126,7 +126,9 @@ class ModelEntry:
         self.name = name
         self.versions: dict[int, ServedVersion] = {}
         self.states: dict[int, tuple[str, str]] = {}  # version -> (state, error message)
-        self.stamps: dict[int, Any] = {}  # version -> folder stamp of its last load attempt
+        # version -> its folder's stamp and the default version at its last load attempt (a version
+        # refused for its inputs is tried again when the default it was judged against is gone)
+        self.stamps: dict[int, Any] = {}
         self.labels: dict[str, int] = {}
 
     def number(self, version: str) -> int:
@@ -252,7 +254,7 @@ class ModelRepository:
 
     def _load(self, entry: ModelEntry, version: int, path: Path) -> None:
         """Load and check one version (in a worker thread when reloading); a failure is recorded."""
-        entry.stamps[version] = _stamp(path)
+        entry.stamps[version] = (_stamp(path), max(entry.versions, default=None))
         try:
             bundle = Bundle(path, trust=self.options.trust or None)
             current = entry.versions.get(max(entry.versions)) if entry.versions else None
@@ -293,7 +295,8 @@ class ModelRepository:
         for name, versions in found.items():
             entry = self.models.setdefault(name, ModelEntry(name))
             for version, path in sorted(versions.items()):
-                if version in entry.versions or entry.stamps.get(version) == _stamp(path):
+                if version in entry.versions or entry.stamps.get(version) == (
+                        _stamp(path), max(entry.versions, default=None)):
                     continue
                 entry.states[version] = ("LOADING", "")
                 await asyncio.to_thread(self._load, entry, version, path)
