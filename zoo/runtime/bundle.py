@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.core.errors import ZooError, first_line
+from zoo.core.errors import DataError, ZooError, first_line
 from zoo.runtime.runners import open_runner
 from zoo.runtime.trust import check_onnx, check_savedmodel, check_tflite, inside, trusted_by_environment
 
@@ -25,7 +25,7 @@ class BundleError(ZooError):
     """A bundle folder is missing, incomplete, or given inputs it cannot take."""
 
 
-class NonFiniteOutputs(BundleError):
+class NonFiniteOutputs(DataError):
     """Inputs the model answers with NaN or infinity: `rows` are their positions in the batch."""
 
     def __init__(self, rows: list[int], names: list[str], what: str):
