@@ -469,3 +469,332 @@ def test_the_python_api_checks_ranges_before_the_run_folder_exists(tmp_path):
     with pytest.raises(ZooError, match="trainer.batch_size=0 is out of range"):
         zoo.train(["experiment=mlp_iris", "trainer.batch_size=0"], tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+# --- issue 24, data loss: no command writes over what it reads, every file whole or not at all ------
+ROWS_HEADER = "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n"
+
+
+@pytest.mark.parametrize(("output", "message"), [
+    ("prompts.txt", "is the input"),
+    ("bundle/completions.jsonl", "lies inside the bundle folder"),
+], ids=["input", "new-file-in-bundle"])
+def test_generate_never_writes_over_its_prompts_or_a_bundle(trained, tmp_path, output, message, no_tf):
+    shutil.copytree(trained / "run/export/onnx", tmp_path / "bundle")
+    (tmp_path / "prompts.txt").write_text("Once upon a time\nThe licence says\n")
+    before = snapshot(tmp_path)
+    proc = run_zoo("generate", f"bundle={tmp_path / 'bundle'}", f"input={tmp_path / 'prompts.txt'}",
+                   f"output={tmp_path / output}", env=no_tf)
+    assert_one_error(proc, 2, message)
+    assert_kept(before, tmp_path)
+    assert snapshot(tmp_path) == before
+
+
+def _file_size_limit(limit: int):
+    import resource
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_disk_that_fills_up_leaves_the_previous_output_whole(trained, tmp_path):
+    name = "p.csv"
+    rows = tmp_path / "rows.csv"
+    rows.write_text(ROWS_HEADER + "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n" * 2000)
+    (tmp_path / name).write_text("the previous predictions\n")
+    zoo = Path(sys.executable).with_name("zoo")
+    proc = subprocess.run([str(zoo), "predict", f"bundle={trained / 'run/export/onnx'}", f"input={rows}",
+                           f"output={tmp_path / name}"], capture_output=True, text=True, timeout=120,
+                          preexec_fn=_file_size_limit(len(rows.read_bytes()) + 1000))
+    assert_one_error(proc, 1, str(tmp_path / name))  # the file the user named, not a temporary one
+    assert (tmp_path / name).read_text() == "the previous predictions\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["rows.csv", name])  # no temporary left
+
+
+def test_the_atomic_writer_keeps_the_old_file_on_any_failure(tmp_path):
+    from zoo.core.atomic import atomic_open, write_atomic
+
+    target = tmp_path / "out.csv"
+    write_atomic(target, "old\n")
+    with pytest.raises(RuntimeError), atomic_open(target) as handle:
+        handle.write("new, half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+    with pytest.raises(OSError) as caught:
+        write_atomic(tmp_path / "missing-folder" / "out.csv", "x")
+    assert caught.value.filename == str(tmp_path / "missing-folder" / "out.csv")
+    write_atomic(target, b"\x00bytes")
+    assert target.read_bytes() == b"\x00bytes"
+
+
+# --- issue 24, non-finite outputs: refused with the row named, never nan or Infinity with exit 0 ---
+def test_predict_refuses_rows_whose_outputs_are_not_finite(trained, tmp_path, no_tf):
+    from zoo.core.errors import DataError
+    from zoo.serving.predict import predict
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text(ROWS_HEADER + "5.1,3.5,1.4,0.2\n3.4e38,1,1,3.4e38\n5.1,3.5,1.4,0.2\n-3.4e38,0,0,-3e38\n")
+    proc = run_zoo("predict", f"bundle={trained / 'run/export/onnx'}", f"input={rows}",
+                   f"output={tmp_path / 'out.csv'}", env=no_tf)
+    assert_one_error(proc, 2, "row 2, 4:", "not finite")
+    for cells, output in (("3e38,3e38,3e38,3e38", "out.json"), ("-3e38,-3e38,-3e38,-3e38", "out.json"),
+                          ("3e38,3e38,3e38,3e38", "out.csv")):
+        rows.write_text(ROWS_HEADER + "5.1,3.5,1.4,0.2\n" + cells + "\n")
+        with pytest.raises(DataError, match="row 2: the model's outputs are not finite"):
+            predict(trained / "run/export/onnx", rows, tmp_path / output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_predict_names_a_csv_cell_beyond_any_limit(trained, tmp_path, no_tf):
+    (tmp_path / "rows.csv").write_text(ROWS_HEADER + "5.1,3.5,1.4," + "9" * 200_000 + "\n")
+    proc = run_zoo("predict", f"bundle={trained / 'run/export/onnx'}", f"input={tmp_path / 'rows.csv'}",
+                   f"output={tmp_path / 'out.csv'}", env=no_tf)
+    assert_one_error(proc, 2, "rows.csv")
+
+
+# --- issue 24, broken files: one line each, never "internal error" --------------------------------
+def _meta(bundle: Path) -> dict:
+    import json
+
+    return json.loads((bundle / "export.json").read_text())
+
+
+def _write_meta(bundle: Path, meta) -> None:
+    import json
+
+    (bundle / "export.json").write_text(json.dumps(meta))
+
+
+BUNDLE_DAMAGE = [
+    ("truncated", lambda b: (b / "export.json").write_text('{"name": "iris", "inp'), "is not readable JSON"),
+    ("list", lambda b: _write_meta(b, []), "export.json must be an object"),
+    ("inputs-string", lambda b: _write_meta(b, {**_meta(b), "inputs": "features"}), "inputs must be"),
+    ("input-no-name", lambda b: _write_meta(b, {**_meta(b), "inputs": [{"dtype": "float32"}]}), "inputs[0]"),
+    ("shape-negative", lambda b: _write_meta(b, {**_meta(b), "inputs": [
+        {"name": "features", "dtype": "float32", "shape": [None, -4]}]}), "inputs[0]"),
+    ("model-file-number", lambda b: _write_meta(b, {**_meta(b), "model_file": 5}), "model_file must be"),
+    ("classes-string", lambda b: _write_meta(b, {**_meta(b), "outputs": {"class_names": "abc"}}),
+     "class_names must be a list"),
+    ("mean-words", lambda b: _write_meta(b, {**_meta(b), "preprocessing": {"mean": ["a"]}}),
+     "preprocessing.mean must be numbers"),
+    ("dataset-list", lambda b: (b / "dataset.json").write_text("[]"), "dataset.json holds list"),
+    ("model-garbage", lambda b: (b / "model.onnx").write_bytes(b"\x08\x07garbage"), "model.onnx"),
+    ("absolute-model-file", lambda b: _write_meta(b, {**_meta(b), "model_file": str(b.parent / "x.onnx")}),
+     "points outside the bundle folder"),
+    ("parent-model-file", lambda b: _write_meta(b, {**_meta(b), "model_file": "../x.onnx"}),
+     "points outside the bundle folder"),
+    ("symlinked-model-file", lambda b: ((b / "model.onnx").unlink(), (b / "model.onnx").symlink_to(
+        b.parent / "x.onnx")), "points outside the bundle folder"),
+    ("tokenizer-outside", lambda b: _write_meta(b, {**_meta(b), "preprocessing": {"text": {
+        "tokenizer": "/etc/hostname"}}}), "preprocessing.text.tokenizer '/etc/hostname' points outside"),
+]
+
+
+@pytest.mark.parametrize(("damage", "message"), [c[1:] for c in BUNDLE_DAMAGE],
+                         ids=[c[0] for c in BUNDLE_DAMAGE])
+def test_a_damaged_or_escaping_bundle_is_one_line_when_opened(trained, tmp_path, damage, message):
+    from zoo.core.errors import ZooError
+    from zoo.runtime.bundle import load_bundle
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained / "run/export/onnx", bundle)
+    shutil.copy(bundle / "model.onnx", tmp_path / "x.onnx")  # a model outside the bundle, loadable
+    damage(bundle)
+    with pytest.raises(ZooError) as caught:
+        load_bundle(bundle, trust=True)  # trusting a bundle never lets it name files outside itself
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_predict_and_serve_refuse_a_damaged_bundle_in_one_line(trained, tmp_path, no_tf):
+    damage, message = next(c[1:] for c in BUNDLE_DAMAGE if c[0] == "absolute-model-file")
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained / "run/export/onnx", bundle)
+    shutil.copy(bundle / "model.onnx", tmp_path / "x.onnx")
+    damage(bundle)
+    for command in (("predict", f"input={trained / 'rows.csv'}", f"output={tmp_path / 'o.csv'}"),
+                    ("serve", "port=0")):
+        assert_one_error(run_zoo(command[0], f"bundle={bundle}", *command[1:], env=no_tf), 2, message)
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("dataset.json", b"[]", "dataset.json is corrupt (it holds list"),
+    ("dataset.json", b'{"name": 3, "task": "classification"}', "dataset.json is corrupt (name is 3"),
+    ("dataset.json", b'{"name": "iris", "task": "c", "modality": "tabular", "input_shape": "4"}',
+     "input_shape is"),
+], ids=["list", "wrong-type", "shape-string"])
+def test_wrong_types_in_run_files_are_one_line(trained, tmp_path, name, content, message, no_tf):
+    from zoo.core.errors import RunDirError
+    from zoo.run.rundir import open_finished
+
+    run = copy_run(trained, tmp_path)
+    (run / name).write_bytes(content)
+    before = snapshot(run)
+    with pytest.raises(RunDirError, match=re.escape(message)):
+        open_finished(run)  # what zoo evaluate, export and generate open a run with
+    if content == b"[]":
+        assert_one_error(run_zoo("export", f"run_dir={run}", env=no_tf), 2, message)
+    assert_kept(before, run)
+
+
+def test_compare_leaves_out_broken_runs_with_a_note(trained, tmp_path, no_tf):
+    import json
+
+    runs = tmp_path / "runs"
+    broken = (("list", []), ("null", None), ("words", {"test": {"accuracy": "hi"}}),
+              ("validation-list", {"validation": [1, 2]}))
+    for name, metrics in (("good", None), *broken):
+        shutil.copytree(trained / "run", runs / name, ignore=shutil.ignore_patterns("checkpoints", "export"))
+        if name != "good":
+            (runs / name / "metrics.json").write_text(json.dumps(metrics))
+    proc = run_zoo("compare", str(runs), f"output={tmp_path / 'c.png'}", env=no_tf)
+    assert proc.returncode == 0, proc.stderr
+    assert "good" in proc.stdout and (tmp_path / "c.png").is_file()
+    notes = [line for line in stderr_lines(proc) if line.startswith("zoo: note: left out")]
+    assert len(notes) == 4 and all("metrics.json" in n for n in notes), proc.stderr
+    for name in ("list", "null", "words", "validation-list"):
+        assert name not in proc.stdout.split("ranked by")[0].replace("runs", "")
+
+
+# --- issue 24, security: a bundle is code; credentials never echoed ---------------------------------
+def _saved_model_with(tmp_path: Path, op: str, marker: Path) -> Path:
+    """A SavedModel bundle shaped like the iris one whose signature also touches the host by `op`."""
+    import json
+
+    import tensorflow as tf
+
+    class Hostile(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="features")])
+        def serve(self, features):
+            if op == "write_file":
+                tf.io.write_file(str(marker), "written by a bundle")
+            elif op == "matching_files":
+                features = features + tf.cast(tf.size(tf.io.matching_files("/etc/*")), tf.float32) * 0
+            else:
+                features = tf.py_function(lambda x: x, [features], tf.float32)
+                features.set_shape([None, 4])
+            return {"output_0": tf.nn.softmax(features[:, :3])}
+
+    bundle = tmp_path / f"bundle-{op}"
+    module = Hostile()
+    tf.saved_model.save(module, str(bundle / "model"), signatures={"serving_default": module.serve})
+    meta = {"name": "hostile", "format": "savedmodel", "model_file": "model", "task": "classification",
+            "modality": "tabular", "inputs": [{"name": "features", "dtype": "float32", "shape": [None, 4]}],
+            "outputs": {"kind": "probabilities", "class_names": ["a", "b", "c"]}, "preprocessing": {}}
+    (bundle / "export.json").write_text(json.dumps(meta))
+    return bundle
+
+
+@pytest.mark.parametrize(("op", "shown"), [
+    ("write_file", "WriteFile"), ("matching_files", "MatchingFiles"), ("py_function", "EagerPyFunc")])
+def test_a_savedmodel_that_touches_the_host_is_refused_unless_trusted(trained, tmp_path, op, shown,
+                                                                      monkeypatch):
+    from zoo.runtime.trust import UntrustedBundle
+    from zoo.serving.predict import predict
+
+    marker = tmp_path / "pwned.txt"
+    bundle = _saved_model_with(tmp_path, op, marker)
+    monkeypatch.delenv("ZOO_TRUST_BUNDLES", raising=False)
+    with pytest.raises(UntrustedBundle, match=f"{shown}.*trust=true") as caught:
+        predict(bundle, trained / "rows.csv", tmp_path / "out.csv")
+    assert "ZOO_TRUST_BUNDLES=1" in str(caught.value)
+    assert not marker.exists() and not (tmp_path / "out.csv").exists()
+    if op == "write_file":  # trusted: the same graph loads and runs (the scan is what stopped it)
+        monkeypatch.setenv("ZOO_TRUST_BUNDLES", "1")
+        predict(bundle, trained / "rows.csv", tmp_path / "out.csv")
+        assert marker.read_text() == "written by a bundle" and (tmp_path / "out.csv").is_file()
+
+
+def test_onnx_custom_domains_and_external_data_outside_are_refused(trained, tmp_path, monkeypatch):
+    import onnx
+
+    from zoo.core.errors import ZooError
+    from zoo.runtime.bundle import load_bundle
+    from zoo.runtime.trust import UntrustedBundle
+
+    monkeypatch.delenv("ZOO_TRUST_BUNDLES", raising=False)
+    custom = tmp_path / "custom"
+    shutil.copytree(trained / "run/export/onnx", custom)
+    graph = onnx.load(str(custom / "model.onnx"))
+    graph.graph.node[0].domain = "com.example.hostile"
+    graph.opset_import.append(onnx.helper.make_opsetid("com.example.hostile", 1))
+    onnx.save(graph, str(custom / "model.onnx"))
+    with pytest.raises(UntrustedBundle, match="custom operator domain.*com.example.hostile.*trust=true"):
+        load_bundle(custom)
+    with pytest.raises(ZooError, match="cannot load model.onnx") as caught:
+        load_bundle(custom, trust=True)  # onnxruntime's own refusal, as one line
+    assert not isinstance(caught.value, UntrustedBundle)
+    outside = tmp_path / "external"
+    shutil.copytree(trained / "run/export/onnx", outside)
+    graph = onnx.load(str(outside / "model.onnx"))
+    onnx.save(graph, str(outside / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    (outside / "weights.bin").rename(tmp_path / "weights.bin")  # the data now lies outside the bundle
+    graph = onnx.load(str(outside / "model.onnx"), load_external_data=False)
+    for tensor in graph.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../weights.bin"
+    (outside / "model.onnx").write_bytes(graph.SerializeToString())
+    for trust in (None, True):
+        with pytest.raises(ZooError, match="external data of tensor .* points outside the bundle"):
+            load_bundle(outside, trust=trust)
+
+
+def test_a_lambda_layer_is_a_refusal_not_an_internal_error(tmp_path):
+    import json
+
+    import keras
+
+    from zoo.cli.failures import describe
+    from zoo.runtime.bundle import BundleError, load_bundle
+
+    inputs = keras.Input((4,), name="features")
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    bundle = tmp_path / "lambda"
+    bundle.mkdir()
+    model.save(bundle / "model.keras")
+    (bundle / "export.json").write_text(json.dumps({
+        "name": "lambda", "format": "keras", "model_file": "model.keras", "task": "regression",
+        "modality": "tabular", "inputs": [{"name": "features", "dtype": "float32", "shape": [None, 4]}],
+        "outputs": {"kind": "values"}, "preprocessing": {}}))
+    with pytest.raises(BundleError) as caught:
+        load_bundle(bundle, trust=True)  # Keras's safe mode refuses the Lambda whatever the trust
+    line, code = describe(caught.value)
+    assert code == 2 and "cannot load model.keras" in line and "Lambda" in line
+    assert "internal error" not in line and "please report" not in line
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("tracking.uri=http://alice:SECRET@host/: refused", "tracking.uri=http://alice:***@host/: refused"),
+    ("https://ghp_TOKEN@github.example/x", "https://***@github.example/x"),
+    ("postgresql://bob:p%40ss@db:5432/runs and s3://k:SECRET@b", "postgresql://bob:***@db:5432/runs and "
+                                                                 "s3://k:***@b"),
+    ("a plain path /tmp/x@y and mail@example.com", "a plain path /tmp/x@y and mail@example.com"),
+])
+def test_credentials_are_masked_in_messages_and_logs(text, masked, caplog, capsys):
+    import logging
+
+    from zoo.cli.failures import run_guarded
+    from zoo.core.errors import ZooError, mask_credentials, mask_credentials_in_logs
+
+    assert mask_credentials(text) == masked
+    mask_credentials_in_logs()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("zoo.test").info("connecting to %s", text)
+    assert caplog.records[-1].getMessage() == f"connecting to {masked}"
+    assert "SECRET" not in caplog.text and "TOKEN" not in caplog.text
+
+    def failing() -> int:
+        raise ZooError(text)
+
+    assert run_guarded(failing) == 2
+    assert capsys.readouterr().err == f"zoo: error: {masked}\n"
+
+
+def test_a_password_in_an_override_is_never_echoed(tmp_path, no_tf):
+    proc = run_zoo("train", *IRIS, "trainer.epochs=http://alice:SECRET@127.0.0.1:9/", cwd=tmp_path, env=no_tf)
+    assert_one_error(proc, 2, "trainer.epochs", "http://alice:***@127.0.0.1:9/")
+    assert "SECRET" not in proc.stderr + proc.stdout

@@ -196,9 +196,9 @@ V2_HEAD = (b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", '
     ("DELETE", "/v2/health/live", None, None, 405, "DELETE is not allowed"),
     ("GET", "/v3/anything", None, None, 404, "no route"),
     ("POST", "/v2/models/iris/infer", {"inputs": [{"name": "x", "shape": [1, -4], "datatype": "FP32",
-                                                   "data": [1]}]}, None, 400, "non-negative integers"),
+                                                   "data": [1]}]}, None, 400, "positive integers"),
     ("POST", "/v2/models/iris/infer", {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32",
-                                                   "data": ["a"]}]}, None, 400, "must hold numbers"),
+                                                   "data": ["a"]}]}, None, 400, "got a string"),
     ("POST", "/v2/models/iris/infer", V2_HEAD + b"abcd",
      {"Inference-Header-Content-Length": str(len(V2_HEAD))}, 400, "runs past the binary data"),
 ])

@@ -33,8 +33,10 @@ def test_b64_images_and_strings_become_the_inputs_a_bundle_takes():
     array = to_array([{"b64": png(p)} for p in pixels], IMAGE, "input 'image'")
     assert array.dtype == np.uint8 and array.shape == (3, 8, 8, 1)
     np.testing.assert_array_equal(array[..., 0], pixels)
-    big = np.kron(pixels[0], np.ones((4, 4), np.uint8))  # a 32x32 photo is resized like `zoo predict`
-    assert to_array([{"b64": png(big)}], IMAGE, "x").shape == (1, 8, 8, 1)
+    big = np.kron(pixels[0], np.ones((4, 4), np.uint8))  # a 32x32 photo is refused, as `zoo predict` does
+    with pytest.raises(ApiError, match="is 32x32 pixels, the model takes 8x8") as caught:
+        to_array([{"b64": png(big)}], IMAGE, "x")
+    assert caught.value.status == 400
     names = to_array(["setosa", {"b64": base64.b64encode("virginica é".encode()).decode()}], TEXT, "x")
     assert names.dtype == object and names[:, 0].tolist() == ["setosa", "virginica é"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,10 +28,12 @@ def run_compare(args: Sequence[str]) -> int:
         Path(paths[0]) / "compare.png" if one_folder else Path("compare.png"))
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ZooError(f"zoo compare: output={output}: expected a .png, .svg or .pdf file")
-    rows, keys = compare_runs(paths)
+    rows, keys, notes = compare_runs(paths)
     header, cells = table_rows(rows, keys, Path(paths[0]) if one_folder else None)
     print(table(cells, tuple(header)))
     mixed = len({(r.model, r.dataset) for r in rows}) > 1
     plot_comparison(output, rows, [f"{c[0]} ({c[1]}, {c[2]})" if mixed else c[0] for c in cells])
     print(f"ranked by {', '.join(sorted({r.validation_name for r in rows}))}; plot: {output}")
+    for note in notes:
+        print(f"zoo: note: left out {note}", file=sys.stderr)
     return 0

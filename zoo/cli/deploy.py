@@ -15,7 +15,7 @@ from zoo.core.errors import ZooError
 from zoo.export.defaults import EXPORT_DEFAULTS
 
 EXPORT_OPTIONS = {"run_dir": REQUIRED, **EXPORT_DEFAULTS}
-PREDICT_OPTIONS = {"bundle": REQUIRED, "input": REQUIRED, "output": REQUIRED, "seed": 0}
+PREDICT_OPTIONS = {"bundle": REQUIRED, "input": REQUIRED, "output": REQUIRED, "seed": 0, "trust": False}
 ONNX_OPSETS = Bounds(ge=9, le=21)  # what tf2onnx 1.17 writes and onnxruntime 1.20 runs
 EXPORT_RANGES = {"opset": ONNX_OPSETS, "tolerance": Bounds(gt=0), "max_metric_drop": Bounds(ge=0, le=1)}
 SERVE_RANGES = {"port": Bounds(ge=0, le=65535), "max_request_bytes": Bounds(ge=1),  # port 0: any free one
@@ -53,7 +53,8 @@ def run_predict(args: Sequence[str]) -> int:
     from zoo.serving.predict import predict
 
     opts = parse("predict", args, PREDICT_OPTIONS)
-    records = predict(opts["bundle"], str(opts["input"]), opts["output"], seed=opts["seed"])
+    records = predict(opts["bundle"], str(opts["input"]), opts["output"], seed=opts["seed"],
+                      trust=opts["trust"] or None)
     print(f"predicted {len(records)} input(s): {opts['output']}")
     return 0
 
@@ -93,7 +94,7 @@ def run_serve(args: Sequence[str]) -> int:
         from zoo.runtime.runners import configure_onnx
 
         configure_onnx(options.onnx_threads or None, options.onnx_spinning)
-        bundles = [load_bundle(path) for path in str(opts["bundle"]).split(",")]
+        bundles = [load_bundle(path, trust=options.trust or None) for path in str(opts["bundle"]).split(",")]
     try:
         server = ModelServer(bundles, opts["host"], opts["port"], repository=opts["repository"] or None,
                              options=options)

@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from zoo.core.errors import ZooError, first_line
+from zoo.core.errors import ZooError, first_line, mask_credentials, mask_credentials_in_logs
 
 BAD_INPUT, FAILED, INTERRUPTED = 2, 1, 130
 DEBUG_VARIABLES = ("ZOO_DEBUG", "HYDRA_FULL_ERROR")
@@ -48,6 +48,8 @@ def os_error_line(exc: OSError) -> str:
               errno.EPERM: "make it writable or choose another folder",
               errno.EROFS: "choose a folder on a writable disk",
               errno.ENOSPC: "free some disk space or choose another folder",
+              errno.EDQUOT: "free some of your disk quota or choose another folder",
+              errno.EFBIG: "the file is larger than this system allows (ulimit -f): write less or elsewhere",
               errno.ENOENT: "check that the path exists (was a folder deleted while zoo ran?)"}
     fix = advice.get(exc.errno or 0, "check the path and try again")
     return f"{name}{' ' if name else ''}({reason}): {fix}"
@@ -103,6 +105,7 @@ def _silence_stdout() -> None:
 def run_guarded(command: Callable[[], int]) -> int:
     """Run a command; turn its known failures into one `zoo: error: ...` line and an exit code."""
     logging.raiseExceptions = False  # a closed stdout must not print a traceback per log record
+    mask_credentials_in_logs()
     traceback_wanted = debugging()  # before the Hydra apps set HYDRA_FULL_ERROR for themselves
     try:
         code = command()
@@ -117,6 +120,7 @@ def run_guarded(command: Callable[[], int]) -> int:
         if traceback_wanted:
             raise
         line, code = describe(exc)
+        line = mask_credentials(line)
         prefix = "zoo: " if code == INTERRUPTED else "zoo: error: "
         print(prefix + line, file=sys.stderr)
         return code

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.cli.keyvalue import parse
+from zoo.core.atomic import refuse_overwrite, write_atomic
 from zoo.core.errors import DataError, ZooError
 
 OPTIONS: dict[str, Any] = {"run_dir": "", "bundle": "", "prompt": "", "input": "", "output": "",
@@ -64,7 +65,7 @@ def write_completions(path: Path, prompts: list[str], completions: list[str]) ->
         text = json.dumps(records, ensure_ascii=False, indent=2) + "\n"
     else:
         text = "".join(p + c + "\n" for p, c in zip(prompts, completions, strict=True))
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text)
 
 
 def run_generate(args: Sequence[str]) -> int:
@@ -81,6 +82,9 @@ def run_generate(args: Sequence[str]) -> int:
     prompts = [opts["prompt"]] if opts["prompt"] else read_prompts(Path(opts["input"]))
     if opts["output"]:
         check_output(Path(opts["output"]))
+        refuse_overwrite(opts["output"], {"the input": opts["input"] or None,
+                                          "the bundle folder": opts["bundle"] or None},
+                         what="the completions")
     completions = generate(prompts, run_dir=opts["run_dir"] or None, bundle=opts["bundle"] or None,
                            checkpoint=opts["checkpoint"], options=options)
     if opts["output"]:

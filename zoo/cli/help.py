@@ -51,6 +51,7 @@ PREDICT_HELP = {
     "input": "a CSV/JSON/image/text file, a folder of them, or N samples for a generative bundle",
     "output": "where predictions go: .csv, .json, .npy (or a folder of PNGs for samples)",
     "seed": "random seed of a generative bundle's samples",
+    "trust": "load a bundle whose graph may touch the host (files, Python); see docs/deploy.md",
 }
 SERVE_HELP = {
     "bundle": "comma-separated bundle folders",

@@ -190,3 +190,11 @@ def hydra_mode_unset() -> Iterator[None]:
         yield
     finally:
         Hydra.get_mode = original
+
+
+def tflite_op_names(interpreter: Any) -> list[str]:
+    """The operator names of a TFLite model (`Interpreter._get_ops_details`, the only listing of a
+    model's ops; builtin ops by name, Flex ops as `Flex<TF op>`, custom ops by their custom code).
+    Empty when it is gone."""
+    details = getattr(interpreter, "_get_ops_details", list)
+    return [str(op.get("op_name", "")) for op in details()]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import logging
+import re
 from collections.abc import Iterable
+from typing import Any
 
 
 class ZooError(Exception):
@@ -73,3 +76,35 @@ def first_line(error: BaseException, typed: bool = False) -> str:
     if typed or not line:
         return f"{type(error).__name__}: {line}" if line else type(error).__name__
     return line
+
+
+USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]+)@")
+
+
+def mask_credentials(text: str) -> str:
+    """`http://alice:SECRET@host/` -> `http://alice:***@host/` (a user name alone may be a token:
+    `https://TOKEN@host` -> `https://***@host`), for every message and log line."""
+
+    def masked(match: re.Match) -> str:
+        user, colon, _ = match["userinfo"].partition(":")
+        return f"{match['scheme']}{user + ':***' if colon else '***'}@"
+
+    return USERINFO.sub(masked, text) if "://" in text else text
+
+
+def mask_credentials_in_logs() -> None:
+    """Every log record's message (any logger's: zoo's, MLflow's, Hydra's) with credentials masked."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "masks_credentials", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        message = record.getMessage()
+        masked = mask_credentials(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return record
+
+    factory.masks_credentials = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.core.atomic import write_atomic
+
 MODALITIES = ("tabular", "image", "sequence", "text")
 
 
@@ -51,7 +53,7 @@ class DatasetInfo:
         return cls(**data)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        write_atomic(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> DatasetInfo:

@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from zoo.core.atomic import atomic_open  # noqa: E402
+
 log = logging.getLogger("zoo.evaluate")
 MAX_CONFUSION_CLASSES = 100  # past this a confusion matrix is skipped (a 201-class one took 72 s)
 LABELLED_CLASSES = 40  # tick labels for every class up to this many
@@ -46,7 +48,8 @@ def learning_curves_figure(history: dict[str, list[float]]) -> plt.Figure:
 def learning_curves(history: dict[str, list[float]], out: Path) -> Path:
     """`learning_curves_figure` saved as a PNG."""
     fig = learning_curves_figure(history)
-    fig.savefig(out, dpi=100)
+    with atomic_open(out, "wb") as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
     return out
 
@@ -76,7 +79,8 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str], out: Any) -> An
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center", color=color, fontsize=8)
     ax.set_title("confusion matrix")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    with atomic_open(out, "wb") as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
     return out
 
@@ -90,6 +94,7 @@ def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, out: Path) -> Path
     ax.set_ylabel("predicted")
     ax.set_title("predicted vs true")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    with atomic_open(out, "wb") as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
     return out

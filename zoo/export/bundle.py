@@ -31,8 +31,11 @@ def _metrics_lines(run_path: Path) -> list[str]:
     metrics_file = run_path / "metrics.json"
     if not metrics_file.exists():
         return ["- (the run wrote no metrics.json)"]
-    test = json.loads(metrics_file.read_text()).get("test", {})
-    return [f"- test {k}: {v:.4f}" for k, v in test.items() if isinstance(v, int | float)]
+    try:
+        test = json.loads(metrics_file.read_text(encoding="utf-8")).get("test", {})
+        return [f"- test {k}: {v:.4f}" for k, v in test.items() if isinstance(v, int | float)]
+    except (ValueError, AttributeError):  # a corrupt metrics.json: the card says so, the export goes on
+        return ["- (the run's metrics.json is not readable)"]
 
 
 def _inputs_text(inputs: list[dict[str, Any]]) -> str:

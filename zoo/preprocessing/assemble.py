@@ -79,4 +79,8 @@ def load_preprocessor(run_path: Path) -> Any:
     path = run_path / PREPROCESSOR_FILE
     if not path.exists():
         raise RunDirError(f"{path} is missing: the run's preprocessing was not saved; train it again")
-    return keras.saving.load_model(path, compile=False)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - zipfile, h5py and Keras errors alike
+        raise RunDirError(f"{path} is corrupt or truncated ({type(exc).__name__}): the fitted preprocessing "
+                          "cannot be rebuilt from the checkpoints; train the run again") from None

@@ -14,18 +14,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.core.atomic import write_atomic
 from zoo.core.errors import RunDirError, first_line
 
 ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "privacy.json", "history.csv", "model.keras",
              "train.log", "report.json", "report.txt", "checkpoints", "plots", "tensorboard",
              "evaluation")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _finite(data: Any) -> Any:
@@ -184,11 +178,33 @@ def open_finished(run_dir: str | os.PathLike) -> tuple[RunDir, Any]:
     if not run.dataset_info.exists():
         raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
     try:
-        json.loads(run.dataset_info.read_text(encoding="utf-8"))
+        info = json.loads(run.dataset_info.read_text(encoding="utf-8"))
+        problem = dataset_info_problem(info)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{run.dataset_info} is corrupt ({first_line(exc)}): copy it back from "
+        problem = first_line(exc)
+    if problem:
+        raise RunDirError(f"{run.dataset_info} is corrupt ({problem}): copy it back from "
                           "an exported bundle of this run, or train the run again") from None
     return run, cfg
+
+
+def dataset_info_problem(info: Any) -> str | None:
+    """What is wrong with a `dataset.json`'s content (None when `DatasetInfo` can be built from it)."""
+    from zoo.data.base import DatasetInfo
+
+    if not isinstance(info, dict):
+        return f"it holds {type(info).__name__}, not an object"
+    for key in ("name", "task", "modality"):
+        if not isinstance(info.get(key), str):
+            return f"{key} is {json.dumps(info.get(key))[:40]}, not a string"
+    shape = info.get("input_shape")
+    if not isinstance(shape, list) or not all(d is None or type(d) is int for d in shape):
+        return f"input_shape is {json.dumps(shape)[:40]}, not a list of integers"
+    try:
+        DatasetInfo.from_dict(info)
+    except (TypeError, ValueError, KeyError) as exc:
+        return first_line(exc)
+    return None
 
 
 def read_history(path: Path) -> dict[str, list[float]]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from zoo.core.errors import ZooError, unknown_name
+from zoo.core.errors import ZooError, mask_credentials, mask_credentials_in_logs, unknown_name
 
 log = logging.getLogger("zoo.train")
 BACKENDS = ("none", "mlflow")
@@ -69,7 +69,7 @@ def flat_params(cfg: Any) -> dict[str, str]:
             for key, value in node.items():
                 walk(value, f"{prefix}{key}.")
         else:
-            flat[prefix[:-1]] = str(node)
+            flat[prefix[:-1]] = mask_credentials(str(node))
 
     walk(OmegaConf.to_container(cfg, resolve=True), "")
     return flat
@@ -130,6 +130,7 @@ class MlflowTracker:
     def start(cls, cfg: Any, run_path: Path, resuming: bool) -> MlflowTracker:
         """A new MLflow run with the flattened config as params, or the resumed run's own."""
         t = cfg.tracking
+        mask_credentials_in_logs()
         uri = store_uri(t.uri)
         client = _client(uri)
         saved = read_run_file(run_path)
@@ -147,9 +148,9 @@ class MlflowTracker:
             tracker = cls(client, run.info.run_id, uri, t.artifacts)
             tracker.log_params(flat_params(cfg))
         except Exception as exc:  # MlflowException, connection errors: before any training work
-            raise ZooError(f"tracking.uri={t.uri or DEFAULT_STORE}: MLflow could not start a run "
-                           f"({first_line(exc)}); start the tracking server or fix "
-                           "tracking.uri (or drop tracking=mlflow)") from None
+            raise ZooError(mask_credentials(
+                f"tracking.uri={t.uri or DEFAULT_STORE}: MLflow could not start a run ({first_line(exc)}); "
+                "start the tracking server or fix tracking.uri (or drop tracking=mlflow)")) from None
         write_run_file(run_path, {"run_id": tracker.run_id, "uri": uri, "experiment": t.experiment})
         log.info("mlflow: run %s in %s", tracker.run_id, uri)
         return tracker

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.atomic import write_atomic
+
 PROFILE_JSON = "training_profile.json"
 BINS = 10
 TOP_CATEGORIES = 20
@@ -81,7 +83,7 @@ def write_training_profile(bundle_dir: str | Path, inputs: list[np.ndarray],
     """Write `training_profile.json` for training-split `inputs` (raw, in signature order) of a bundle
     whose inputs are `specs` (export.json's `inputs`)."""
     path = Path(bundle_dir) / PROFILE_JSON
-    path.write_text(json.dumps(build_profile(inputs, specs)) + "\n")
+    write_atomic(path, json.dumps(build_profile(inputs, specs)) + "\n")
     return path
 
 

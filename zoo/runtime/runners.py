@@ -8,6 +8,7 @@ when they are created.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,17 @@ import numpy as np
 from zoo.core.errors import ZooError
 
 SINGLE = "output_0"
+
+
+GENERATED = re.compile(r"^(Identity|StatefulPartitionedCall|PartitionedCall)(_\d+)?(:\d+)?$")
+
+
+def signature_names(names: list[str]) -> list[str]:
+    """Output names as the SavedModel signature gives them (`output_0`, ...) where the converter left
+    graph-internal ones (`Identity:0`); names a model chose are kept."""
+    if names and all(GENERATED.match(n) for n in names):
+        return [f"output_{i}" for i in range(len(names))]
+    return names
 
 
 def flatten_outputs(outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -56,7 +68,7 @@ class OnnxRunner:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.output_names = signature_names([o.name for o in self.session.get_outputs()])
 
     def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
         feeds = dict(zip(self.input_names, inputs, strict=True))

@@ -90,9 +90,23 @@ async def read_body(request: Request, options: ServeOptions) -> bytes:
             raise ApiError(400, f"the {encoding} body cannot be decompressed ({exc})") from None
         if len(raw) > limit or inflate.unconsumed_tail:
             raise ApiError(413, f"the decompressed body exceeds the limit of {limit} bytes")
+        if not inflate.eof:
+            raise ApiError(400, f"the {encoding} body is cut short (its end and checksum are missing): "
+                           "send the whole compressed body")
+        if inflate.unused_data:
+            raise ApiError(400, f"{len(inflate.unused_data)} bytes follow the end of the {encoding} body "
+                           "(trailing data or a second member): send one compressed stream")
     elif encoding != "identity":
         raise ApiError(415, f"Content-Encoding {encoding!r} is not supported: send identity, gzip or deflate")
     return raw
+
+
+async def decoded(served: ServedVersion, convert: Callable[..., Any], *args: Any) -> Any:
+    """`convert(*args)`: in a worker thread for a model taking images (base64 files are decoded there,
+    so health checks and other requests never wait for them), inline otherwise."""
+    if any(len(spec["shape"]) == 4 for spec in served.bundle.inputs):
+        return await asyncio.to_thread(convert, *args)
+    return convert(*args)
 
 
 def create_app(repository: ModelRepository, options: ServeOptions, metrics: ServerMetrics) -> Any:
@@ -105,14 +119,14 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
         body = parse_json(await read_body(request, options))
         limit = options.max_instances
         if verb == ":predict":
-            arrays, rows = tfserving.request_inputs(served, body, limit)
+            arrays, rows = await decoded(served, tfserving.request_inputs, served, body, limit)
         else:
             want = "classifier" if verb == ":classify" else "regressor"
             if tfserving.kind(served) != want:
                 raise ApiError(400, f"{verb[1:]} needs a {want}, model {served.model!r} is a "
                                f"{tfserving.kind(served)}: use :predict")
-            arrays = tfserving.examples_inputs(served, body, limit)
-        outputs = await served.batcher.submit(arrays)
+            arrays = await decoded(served, tfserving.examples_inputs, served, body, limit)
+        outputs = await served.infer(arrays)
         metrics.inferences.labels(served.model, str(served.version), "tfserving").inc(len(arrays[0]))
         if verb == ":classify":
             return answer(tfserving.classify_answer(served, outputs))
@@ -129,7 +143,8 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
     def status(entry: ModelEntry, version: str | None, label: str | None) -> Response:
         states = entry.status()
         if label is not None or version is not None:
-            chosen = str(entry.resolve(version, label).version) if label is not None else version
+            number = entry.resolve(version, label).version if label is not None else entry.number(version)
+            chosen = str(number)
             states = [s for s in states if s["version"] == chosen]
             if not states:
                 raise ApiError(404, f"model {entry.name!r} has no version {chosen}")
@@ -158,8 +173,14 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
         return await predict(request, served, tail)
 
     async def models(request: Request) -> Response:
-        return answer({"models": [{"name": e.name, "versions": sorted(e.versions), "state": "AVAILABLE"
-                                   if e.versions else "UNAVAILABLE"} for e in repository.models.values()]})
+        """OpenAI's model list (`object`, `data`), with each model's versions and state beside it."""
+        entries = list(repository.models.values())
+        return answer({"object": "list",
+                       "data": [{"id": e.name, "object": "model", "owned_by": "keras-zoo",
+                                 "created": min((v.loaded for v in e.versions.values()), default=0)}
+                                for e in entries],
+                       "models": [{"name": e.name, "versions": sorted(e.versions),
+                                   "state": "AVAILABLE" if e.versions else "UNAVAILABLE"} for e in entries]})
 
     async def v2_model(request: Request) -> Response:
         path = request.scope["path"]
@@ -184,9 +205,8 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
         raw = await read_body(request, options)
         arrays, infer_request = v2.infer_inputs(served, raw, request.headers.get(v2.HEADER),
                                                 options.max_instances)
-        outputs = await served.batcher.submit(arrays)
+        body, headers = v2.infer_answer(served, await served.infer(arrays), infer_request)
         metrics.inferences.labels(served.model, str(served.version), "v2").inc(len(arrays[0]))
-        body, headers = v2.infer_answer(served, outputs, infer_request)
         return Response(body, headers=headers)
 
     async def live(request: Request) -> Response:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from zoo.core.errors import first_line
+
 STRING = "string"
 
 
@@ -93,19 +95,22 @@ def text_values(value: Any, where: str) -> Any:
 
 
 def decode_image(data: bytes, shape: list[Any], where: str) -> np.ndarray:
-    """An image file as the input's (height, width, channels) pixels, resized as `zoo predict` does."""
-    from PIL import Image, UnidentifiedImageError
+    """An image file as the input's (height, width, channels) pixels, by `zoo predict`'s rule
+    (`zoo.serving.inputs.image_pixels`): at most MAX_IMAGE_PIXELS, never resized."""
+    from PIL import Image
 
-    height, width, channels = shape
+    from zoo.core.errors import DataError
+    from zoo.serving.inputs import MAX_IMAGE_PIXELS, image_pixels
+
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if height and width and image.size != (width, height):
-                image = image.resize((width, height), Image.BILINEAR)
-            pixels = np.asarray(image)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ApiError(400, f"{where}: the b64 value is not a readable image ({exc})") from None
-    return pixels.reshape(pixels.shape[0], pixels.shape[1], channels)
+            return image_pixels(image, shape, where)
+    except DataError as exc:
+        raise ApiError(413 if "pixels, the limit" in str(exc) else 400, str(exc)) from None
+    except Image.DecompressionBombError as exc:  # past PIL's own bound, refused when opened
+        raise ApiError(413, f"{where}: {first_line(exc)}: the limit is {MAX_IMAGE_PIXELS:,} pixels") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ApiError(400, f"{where}: the b64 value is not a readable image ({first_line(exc)})") from None
 
 
 def _has_b64(value: Any) -> bool:
@@ -123,7 +128,7 @@ def to_array(values: Any, spec: dict[str, Any], where: str) -> np.ndarray:
     elif _has_b64(values) and len(want) == 4:
         array = np.stack([decode_image(_b64(v, where), want[1:], where) if isinstance(v, dict)
                           else numbers(v, dtype, where) for v in values])
-    elif spec.get("kind") == "numeric" and spec.get("fill") is not None:
+    elif imputed(spec):
         array = column_numbers(values, dtype, where)
     else:
         array = numbers(values, dtype, where)
@@ -142,6 +147,11 @@ def check_shape(array: np.ndarray, spec: dict[str, Any], where: str) -> None:
                        f"{want[1:]} (null = any size)")
 
 
+def imputed(spec: dict[str, Any]) -> bool:
+    """Whether an input is a table column whose missing values the model fills in."""
+    return spec.get("kind") == "numeric" and spec.get("fill") is not None
+
+
 def column_numbers(values: Any, dtype: str, where: str) -> np.ndarray:
     """A table column whose blanks the model imputes: `null` is a missing value (NaN), every other
     value a finite number."""
@@ -152,12 +162,30 @@ def column_numbers(values: Any, dtype: str, where: str) -> np.ndarray:
     return np.where(mask, np.nan, filled).astype(dtype, copy=False)
 
 
+def _only_numbers(values: Any, target: np.dtype, where: str) -> None:
+    """JSON numbers only: a string ("100") or a boolean (true) is never taken as a number (nor a
+    number as a boolean)."""
+    try:
+        flat = np.asarray(values, dtype=object).reshape(-1)
+    except ValueError:
+        return  # ragged: numbers() names it
+    kinds = set(map(type, flat))
+    if kinds <= {int, float} or (target.kind == "b" and kinds <= {bool}):
+        return
+    for kind, shown in ((str, "a string"), (bool, "a boolean"), (dict, "an object"), (type(None), "null")):
+        if kind in kinds:
+            example = orjson.dumps(next(v for v in flat if type(v) is kind)).decode()
+            raise ApiError(400, f"{where} takes numbers ({target.name}), got {shown} ({example:.40}): send "
+                           "JSON numbers, without quotes")
+
+
 def numbers(values: Any, dtype: str, where: str) -> np.ndarray:
     """Nested lists of numbers as an array of `dtype` (then cast): finite, integral for integer
     dtypes, within range; anything else is a 400 naming the input."""
     if _has_b64(values):
         raise ApiError(400, f"{where}: b64 values are for string and image inputs, this one takes {dtype}")
     target = np.dtype(dtype)
+    _only_numbers(values, target, where)
     if target.kind == "f":  # the common case in one pass; a failure takes the path that names it
         try:
             with np.errstate(over="ignore"):

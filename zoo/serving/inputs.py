@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.core.errors import DataError
+from zoo.core.errors import DataError, first_line
 from zoo.data.csv_data import is_float
 from zoo.data.files import read_utf8
 
@@ -18,7 +18,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 def read_csv(path: Path, feature_names: list[str] | None, width: int) -> tuple[list[str], np.ndarray]:
     """Rows of a CSV file as features: the training feature columns by header name, else all columns."""
-    rows = [row for row in csv.reader(io.StringIO(read_utf8(path), newline="")) if row]
+    rows = _csv_rows(path, read_utf8(path), ",")
     if not rows:
         raise DataError(f"{path} holds no rows: give one example per line")
     header = None if all(is_float(c) for c in rows[0]) else rows[0]
@@ -77,6 +77,25 @@ def read_table(path: Path, inputs: list[dict[str, Any]]) -> tuple[list[str], lis
     return [str(i + 1) for i in range(len(body))], arrays
 
 
+MAX_IMAGE_PIXELS = 25_000_000  # 5000 x 5000: larger images are refused before they are decoded
+
+
+def image_pixels(image: Any, shape: list[Any], where: str) -> np.ndarray:
+    """The one image rule of `zoo predict` and `zoo serve`: an opened PIL image as (height, width,
+    channels) pixels, converted to the model's channels (grey or RGB, alpha dropped, as training's
+    `decode_image`); a model that resizes inside (`null` height and width) takes any size up to
+    MAX_IMAGE_PIXELS, a fixed-size model its own size only (never resized: refused)."""
+    height, width, channels = shape
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        raise DataError(f"{where} is {image.width}x{image.height} = {image.width * image.height:,} pixels, "
+                        f"the limit is {MAX_IMAGE_PIXELS:,}: scale it down")
+    if height is not None and (image.height, image.width) != (height, width):
+        raise DataError(f"{where} is {image.width}x{image.height} pixels, the model takes {width}x{height}: "
+                        "resize it, or retrain from an image folder (whose models take any size)")
+    pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+    return pixels.reshape(*pixels.shape[:2], channels)
+
+
 def read_images(path: Path, shape: list[Any], dtype: str = "float32") -> tuple[list[str], list[np.ndarray]]:
     """Each image decoded as the model's channel count (grey or RGB, alpha dropped, as TensorFlow's
     `decode_image` does in training). A model that resizes inside (`null` height and width) gets
@@ -87,19 +106,13 @@ def read_images(path: Path, shape: list[Any], dtype: str = "float32") -> tuple[l
         p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}: pass a folder of image files")
-    height, width, channels = shape
     arrays = []
     for file in files:
         try:
             with Image.open(file) as image:
-                pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
-        except OSError as exc:
-            raise DataError(f"cannot read image {file}: {exc}") from exc
-        pixels = pixels.reshape(*pixels.shape[:2], channels)
-        if height is not None and pixels.shape[:2] != (height, width):
-            raise DataError(f"image {file} is {pixels.shape[1]}x{pixels.shape[0]} pixels, the model takes "
-                            f"{width}x{height}: resize it, or retrain from an image folder (whose models "
-                            "take any size)")
+                pixels = image_pixels(image, shape, f"image {file}")
+        except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"cannot read image {file}: {first_line(exc)}") from None
         arrays.append(pixels.astype(dtype))
     names = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
     return names, arrays
@@ -108,16 +121,27 @@ def read_images(path: Path, shape: list[Any], dtype: str = "float32") -> tuple[l
 SEPARATORS = ",;\t"
 
 
-def _csv_rows(path: Path, text: str) -> list[list[str]]:
-    """Rows of a CSV/TSV file (tab for .tsv, else the separator sniffed among comma, semicolon, tab)."""
-    if path.suffix.lower() == ".tsv":
+MAX_CELL_BYTES = 16 << 20  # one CSV cell (a long text) may be this large
+
+
+def _csv_rows(path: Path, text: str, delimiter: str | None = None) -> list[list[str]]:
+    """Rows of a CSV/TSV file (tab for .tsv, else the separator sniffed among comma, semicolon, tab);
+    every CSV this module reads goes through here, so a malformed one is one DataError naming the line."""
+    if delimiter is None and path.suffix.lower() == ".tsv":
         delimiter = "\t"
-    else:
+    elif delimiter is None:
         try:
             delimiter = csv.Sniffer().sniff(text[:4096], delimiters=SEPARATORS).delimiter
         except csv.Error:
             delimiter = ","
-    return [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row]
+    if csv.field_size_limit() < MAX_CELL_BYTES:
+        csv.field_size_limit(MAX_CELL_BYTES)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return [row for row in reader if row]
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: {exc}: fix the file (a cell may hold at most "
+                        f"{MAX_CELL_BYTES >> 20} MB; quote cells holding the separator)") from None
 
 
 def text_columns(path: Path, header: list[str], spec: dict[str, Any]) -> list[int]:

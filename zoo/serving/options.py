@@ -26,3 +26,4 @@ class ServeOptions:
     poll_s: float = 2.0  # how often a repository is scanned for new versions (0 = never)
     drift_window: int = 10_000  # live examples the drift statistics cover (about)
     access_log: bool = True
+    trust: bool = False  # load bundles whose graphs may touch the host (docs/deploy.md)

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.atomic import atomic_open, refuse_overwrite, write_atomic
 from zoo.core.errors import DataError, ZooError
 from zoo.core.progress import Progress
-from zoo.runtime.bundle import Bundle, load_bundle
+from zoo.runtime.bundle import Bundle, check_finite, load_bundle
 from zoo.serving.inputs import read_inputs
 
 BATCH = 256
@@ -63,10 +64,10 @@ def write(records: list[dict[str, Any]], output: Path, feature_names: list[str] 
     """JSON when `output` ends in .json, else CSV (one `p_<class>` column per class, one column per value)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".json":
-        output.write_text(json.dumps(records, indent=2) + "\n")
+        write_atomic(output, json.dumps(records, indent=2, allow_nan=False) + "\n")
         return
     flat = [_flat(r, feature_names) for r in records]
-    with output.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_open(output, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(flat[0]))
         writer.writeheader()
         writer.writerows(flat)
@@ -86,38 +87,27 @@ def write_images(samples: np.ndarray, records: list[dict[str, Any]], folder: Pat
     width = len(str(len(records)))
     for image, record in zip(pixels, records, strict=True):
         label = f"_{record['label']}" if "label" in record else ""
-        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
-            folder / f"{int(record['input']):0{width}d}{label}.png")
+        with atomic_open(folder / f"{int(record['input']):0{width}d}{label}.png", "wb") as handle:
+            Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(handle, format="PNG")
 
 
 def check_output(bundle: Path, source: Path, output: Path) -> None:
     """Refuse an output that would overwrite the input, the bundle or a run's own files."""
-    out = output.resolve()
-    inputs = [source.resolve()] if source.exists() else []
-    for given, what in [*((p, "the input") for p in inputs), (bundle.resolve(), "the bundle folder")]:
-        if out == given or given in out.parents:
-            where = "is" if out == given else "lies inside"
-            raise ZooError(f"output={output} {where} {what} ({given}): write the predictions to another "
-                           "file (output=...)")
-        if out.is_dir() and (out == given or out in given.parents):
-            raise ZooError(f"output={output} holds {what} ({given}): write the predictions to another "
-                           "folder (output=...)")
-    parent = out.parent
-    if (parent / "config.yaml").is_file() and (parent / "checkpoints").is_dir() and out.exists():
-        raise ZooError(f"output={output} is a file of the run folder {parent}: write the predictions to "
-                       "another file (output=...)")
+    refuse_overwrite(output, {"the input": source, "the bundle folder": bundle}, what="the predictions")
 
 
-def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int = 0) -> list[dict[str, Any]]:
+def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int = 0,
+            trust: bool | None = None) -> list[dict[str, Any]]:
     """Run a bundle on a file or folder of inputs (or a number of samples to draw); write `output`.
 
     Classifiers and regressors write CSV or JSON; a generator or decoder also writes `.npy` or a
-    folder of PNG images (an output without one of the suffixes .csv, .json, .npy).
+    folder of PNG images (an output without one of the suffixes .csv, .json, .npy). `trust=True`
+    loads a bundle whose graph may touch the host (`zoo.runtime.trust`; None: ZOO_TRUST_BUNDLES).
     """
     if not str(output):
         raise ZooError("output= is empty: give a .csv or .json file to write")
     check_output(Path(bundle), Path(str(input)), Path(output))
-    model = load_bundle(bundle)
+    model = load_bundle(bundle, trust)
     if model.output_kind == "causal_lm":
         raise ZooError(f"bundle {bundle} is a language model: complete prompts with "
                        f"`zoo generate bundle={bundle} input={input} output=FILE.jsonl`")
@@ -125,13 +115,16 @@ def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int
     n = len(names)
     chunks = []
     with Progress("predict", n, unit="inputs") as progress:
+        what = f"input {input}, row" if model.output_kind in ("probabilities", "values") else "input"
         if isinstance(inputs[0], list):  # images of their own sizes: one at a time
-            for image in inputs[0]:
+            for i, image in enumerate(inputs[0]):
                 chunks.append(model.outputs([image[None]]))
+                check_finite(chunks[-1], names[i:i + 1], f"input {input}, image")
                 progress.advance()
         else:
             for i in range(0, n, BATCH):
                 chunks.append(model.outputs([x[i:i + BATCH] for x in inputs]))
+                check_finite(chunks[-1], names[i:i + BATCH], what)
                 progress.advance(min(BATCH, n - i))
     outputs = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     records = rows(model, names, outputs, texts, inputs)
@@ -139,7 +132,8 @@ def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int
     samples = next(iter(outputs.values()))
     if model.output_kind == "samples" and output.suffix.lower() == ".npy":
         output.parent.mkdir(parents=True, exist_ok=True)
-        np.save(output, samples)
+        with atomic_open(output, "wb") as handle:
+            np.save(handle, samples)
     elif model.output_kind == "samples" and output.suffix.lower() not in TABLE_SUFFIXES:
         write_images(samples, records, output, model.meta["outputs"]["range"])
     else:

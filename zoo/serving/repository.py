@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from zoo.core.errors import ZooError, first_line
-from zoo.runtime.bundle import EXPORT_JSON, Bundle
+from zoo.runtime.bundle import EXPORT_JSON, Bundle, NonFiniteOutputs, check_finite
 from zoo.runtime.profile import load_profile
 from zoo.serving.batcher import DynamicBatcher
 from zoo.serving.codec import ApiError
@@ -31,6 +32,37 @@ from zoo.serving.options import ServeOptions
 
 log = logging.getLogger("zoo.serve")
 LABELS_JSON = "labels.json"
+VERSION = re.compile(r"(0|[1-9][0-9]{0,17})")  # ASCII digits only, no leading zero, fits an int64
+
+
+def parse_version(value: Any) -> int | None:
+    """The one reading of a version number, for routes, folder names and labels.json alike: a JSON
+    integer or a string of ASCII digits without a leading zero (`1`, `12`; not `01`, `1.0`, `true`,
+    `-1`, `²` or other scripts' digits); None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 <= value < 10 ** 18 else None
+    if isinstance(value, str) and VERSION.fullmatch(value):
+        return int(value)
+    return None
+
+
+def signature(bundle: Bundle) -> list[tuple[str, str, tuple]]:
+    return [(s["name"], s["dtype"], tuple(s["shape"][1:])) for s in bundle.inputs]
+
+
+class Once:
+    """Log a problem once, and again only when it changes (not on every repository poll)."""
+
+    def __init__(self) -> None:
+        self.said: dict[str, str] = {}
+
+    def warn(self, key: str, message: str) -> None:
+        if self.said.get(key) != message:
+            self.said[key] = message
+            log.warning("%s", message)
+
+    def clear(self, key: str) -> None:
+        self.said.pop(key, None)
 
 
 def probe_inputs(bundle: Bundle) -> list[np.ndarray]:
@@ -51,6 +83,7 @@ class ServedVersion:
     def __init__(self, model: str, version: int, bundle: Bundle, options: ServeOptions,
                  executor: ThreadPoolExecutor, metrics: ServerMetrics):
         self.model, self.version, self.bundle = model, version, bundle
+        self.loaded = int(time.time())
         probe = probe_inputs(bundle)
         bundle.outputs(probe)  # the first call of a session is slower: time the second
         started = time.perf_counter()
@@ -71,7 +104,16 @@ class ServedVersion:
         metrics.queue_depth.labels(model, str(version)).set_function(lambda: self.batcher.depth)
 
     def _run(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = self.bundle.outputs(inputs)
+        return self.bundle.outputs(inputs)
+
+    async def infer(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """The outputs of one request's inputs (batched with others'): instances whose outputs are not
+        finite make it a 400 naming them; only answered requests count towards drift."""
+        outputs = await self.batcher.submit(inputs)
+        try:
+            check_finite(outputs, what="instance")
+        except NonFiniteOutputs as exc:
+            raise ApiError(400, str(exc)) from None
         if self.drift is not None:
             self.drift.observe(inputs)
         return outputs
@@ -84,8 +126,18 @@ class ModelEntry:
         self.name = name
         self.versions: dict[int, ServedVersion] = {}
         self.states: dict[int, tuple[str, str]] = {}  # version -> (state, error message)
-        self.stamps: dict[int, Any] = {}  # version -> folder stamp of its last load attempt
+        # version -> its folder's stamp and the default version at its last load attempt (a version
+        # refused for its inputs is tried again when the default it was judged against is gone)
+        self.stamps: dict[int, Any] = {}
         self.labels: dict[str, int] = {}
+
+    def number(self, version: str) -> int:
+        """A version given in a route, read by `parse_version`; anything else is a 400."""
+        number = parse_version(version)
+        if number is None:
+            raise ApiError(400, f"version {version!r} of model {self.name!r} is not a version number "
+                           "(ASCII digits without a leading zero, like 1 or 12)")
+        return number
 
     def resolve(self, version: str | None = None, label: str | None = None) -> ServedVersion:
         """The version a request names (by number or label), else the highest available."""
@@ -99,19 +151,43 @@ class ModelEntry:
                 raise ApiError(503, f"model {self.name!r} has no version available yet",
                                {"Retry-After": "1"})
             return self.versions[max(self.versions)]
-        if not version.isdigit():
-            raise ApiError(400, f"version {version!r} of model {self.name!r} is not a number")
-        if int(version) not in self.versions:
+        number = self.number(version)
+        if number not in self.versions:
             served = ", ".join(map(str, sorted(self.versions))) or "none"
             raise ApiError(404, f"model {self.name!r} has no available version {version} "
                            f"(available: {served})")
-        return self.versions[int(version)]
+        return self.versions[number]
 
     def status(self) -> list[dict[str, Any]]:
         """TF Serving's `model_version_status`, newest first."""
         return [{"version": str(v), "state": state,
                  "status": {"error_code": "OK" if not error else "UNKNOWN", "error_message": error}}
                 for v, (state, error) in sorted(self.states.items(), reverse=True)]
+
+
+def _shown(bundle: Bundle) -> str:
+    return ", ".join(f"{n} {d}{list(s)}" for n, d, s in signature(bundle))
+
+
+def read_labels(path: Path) -> dict[str, int]:
+    """`{"label": version}` from a labels.json file ({} when there is none); a ZooError says what is
+    wrong with it."""
+    if not path.exists():
+        return {}
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ZooError(f"not readable JSON ({first_line(exc)})") from None
+    if not isinstance(labels, dict):
+        raise ZooError(f'expected an object {{"label": version}}, got {type(labels).__name__}')
+    out = {}
+    for label, value in labels.items():
+        number = parse_version(value)
+        if number is None:
+            raise ZooError(f"label {label!r} is {json.dumps(value)[:40]}, not a version number (a whole "
+                           'number 0 or above, like {"stable": 1})')
+        out[label] = number
+    return out
 
 
 def _stamp(folder: Path) -> tuple:
@@ -127,6 +203,7 @@ class ModelRepository:
         self.root = Path(root) if root else None
         self.executor = ThreadPoolExecutor(max(1, options.model_threads), thread_name_prefix="zoo-model")
         self.models: dict[str, ModelEntry] = {}
+        self.once = Once()
         for bundle in bundles or []:
             if bundle.name in self.models:
                 raise ZooError(f"two bundles are named {bundle.name!r}: export one with name=...")
@@ -141,12 +218,30 @@ class ModelRepository:
                     self._load(self.models.setdefault(name, ModelEntry(name)), version, path)
         self._publish()
 
-    def scan(self) -> dict[str, dict[int, Path]]:
-        """Model folders under the root and their numbered version folders holding a bundle."""
+    def scan(self) -> dict[str, dict[int, Path]] | None:
+        """Model folders under the root and their numbered version folders holding a bundle (None
+        when the root cannot be read: then nothing changes)."""
+        try:
+            folders = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError as exc:
+            self.once.warn("root", f"cannot read the repository {self.root} ({exc.strerror or exc}): "
+                           "serving the versions already loaded until it is back")
+            return None
+        self.once.clear("root")
         found: dict[str, dict[int, Path]] = {}
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            versions = {int(v.name): v for v in folder.iterdir()
-                        if v.is_dir() and v.name.isdigit() and (v / EXPORT_JSON).exists()}
+        for folder in folders:
+            versions: dict[int, Path] = {}
+            try:
+                children = sorted(v for v in folder.iterdir() if v.is_dir() and (v / EXPORT_JSON).exists())
+            except OSError:
+                continue  # removed while scanning: the next poll sees it gone
+            for child in children:
+                number = parse_version(child.name)
+                if number is None:
+                    self.once.warn(str(child), f"ignoring {child}: a version folder is named by a number "
+                                   "of ASCII digits without a leading zero (1, 2, ...)")
+                    continue
+                versions[number] = child
             if versions:
                 found[folder.name] = versions
         return found
@@ -159,9 +254,16 @@ class ModelRepository:
 
     def _load(self, entry: ModelEntry, version: int, path: Path) -> None:
         """Load and check one version (in a worker thread when reloading); a failure is recorded."""
-        entry.stamps[version] = _stamp(path)
+        entry.stamps[version] = (_stamp(path), max(entry.versions, default=None))
         try:
-            self._add(entry, version, Bundle(path))
+            bundle = Bundle(path, trust=self.options.trust or None)
+            current = entry.versions.get(max(entry.versions)) if entry.versions else None
+            if current is not None and version > current.version and signature(bundle) != signature(
+                    current.bundle):
+                raise ZooError(f"its inputs ({_shown(bundle)}) differ from those of version "
+                               f"{current.version} ({_shown(current.bundle)}), which stays the default: "
+                               "serve a model with other inputs under another name")
+            self._add(entry, version, bundle)
         except Exception as exc:  # noqa: BLE001 - a broken version must not stop the others
             message = first_line(exc, typed=True)
             entry.states[version] = ("END", f"failed to load {path}: {message}")
@@ -169,12 +271,15 @@ class ModelRepository:
             log.warning("model %s version %d not served: %s", entry.name, version, message)
 
     def _labels(self, entry: ModelEntry) -> None:
+        """Read `labels.json`; a broken one is logged once and the labels before it kept."""
         path = self.root / entry.name / LABELS_JSON
         try:
-            labels = json.loads(path.read_text()) if path.exists() else {}
-            entry.labels = {str(k): int(v) for k, v in labels.items()}
-        except (ValueError, TypeError, AttributeError) as exc:
-            log.warning("ignoring %s: %s (expected {\"label\": version})", path, exc)
+            labels = read_labels(path)
+        except ZooError as exc:
+            self.once.warn(str(path), f"ignoring {path}: {exc}")
+            return
+        self.once.clear(str(path))
+        entry.labels = labels
 
     def _publish(self) -> None:
         for entry in self.models.values():
@@ -185,10 +290,13 @@ class ModelRepository:
     async def refresh(self) -> None:
         """Load new or changed versions, unload removed ones (finishing their queued requests)."""
         found = self.scan()
+        if found is None:
+            return
         for name, versions in found.items():
             entry = self.models.setdefault(name, ModelEntry(name))
             for version, path in sorted(versions.items()):
-                if version in entry.versions or entry.stamps.get(version) == _stamp(path):
+                if version in entry.versions or entry.stamps.get(version) == (
+                        _stamp(path), max(entry.versions, default=None)):
                     continue
                 entry.states[version] = ("LOADING", "")
                 await asyncio.to_thread(self._load, entry, version, path)
@@ -208,8 +316,8 @@ class ModelRepository:
             await asyncio.sleep(self.options.poll_s)
             try:
                 await self.refresh()
-            except Exception:  # noqa: BLE001 - keep polling; the served versions are unaffected
-                log.exception("scanning %s failed", self.root)
+            except Exception as exc:  # noqa: BLE001 - keep polling; the served versions are unaffected
+                self.once.warn("poll", f"scanning {self.root} failed: {first_line(exc, typed=True)}")
 
     def get(self, name: str) -> ModelEntry:
         if name not in self.models:

@@ -75,8 +75,9 @@ def _by_name(rows: list[Any], specs: list[dict[str, Any]], what: str) -> list[li
     return columns
 
 
-def _single_named(rows: list[Any], name: str) -> bool:
-    return isinstance(rows[0], dict) and set(rows[0]) == {name} and name != "b64"
+def _named(rows: list[Any]) -> bool:
+    """Rows of `{"input name": value}` objects (a `{"b64": ...}` value is not a name)."""
+    return isinstance(rows[0], dict) and set(rows[0]) != {"b64"}
 
 
 def row_inputs(served: ServedVersion, rows: Any, limit: int, what: str = "instance") -> list[np.ndarray]:
@@ -87,10 +88,7 @@ def row_inputs(served: ServedVersion, rows: Any, limit: int, what: str = "instan
     if served.bundle.takes_text and _looks_like_text(rows[0]):
         return _texts(served, rows)
     specs = served.bundle.inputs
-    if len(specs) == 1 and not _single_named(rows, specs[0]["name"]):
-        columns = [rows]
-    else:
-        columns = _by_name(rows, specs, what)
+    columns = [rows] if len(specs) == 1 and not _named(rows) else _by_name(rows, specs, what)
     return [to_array(c, s, f"input {s['name']!r}") for c, s in zip(columns, specs, strict=True)]
 
 
@@ -148,9 +146,8 @@ def predict_answer(served: ServedVersion, outputs: dict[str, np.ndarray], rows: 
         n = len(next(iter(outputs.values())))
         return {"predictions": [{k: v[i] for k, v in values.items()} for i in range(n)]}
     answer: dict[str, Any] = {"predictions": next(iter(values.values()))}
-    labels = served.bundle.labels(next(iter(outputs.values())))
-    if labels is not None:
-        answer["labels"] = labels
+    if kind(served) == "classifier":
+        answer["labels"] = served.bundle.labels(next(iter(outputs.values())))
     return answer
 
 

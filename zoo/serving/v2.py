@@ -9,6 +9,7 @@ elements each behind a 4-byte length) in the order of the inputs whose `paramete
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from typing import Any
@@ -16,7 +17,16 @@ from typing import Any
 import numpy as np
 
 from zoo.core.version import __version__
-from zoo.serving.codec import ApiError, check_shape, dumps, finite_list, numbers, parse_json
+from zoo.serving.codec import (
+    ApiError,
+    check_shape,
+    column_numbers,
+    dumps,
+    finite_list,
+    imputed,
+    numbers,
+    parse_json,
+)
 from zoo.serving.repository import ModelEntry, ServedVersion
 
 ROUTE = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
@@ -55,12 +65,23 @@ def _split(raw: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return raw[:int(header_length)], raw[int(header_length):]
 
 
+def parameters(holder: dict[str, Any], where: str) -> dict[str, Any]:
+    """The `parameters` object of a request, input or output ({} when absent); anything else is a 400."""
+    value = holder.get("parameters")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(400, f"{where}: \"parameters\" must be an object, got {type(value).__name__}")
+    return value
+
+
 def _shape(item: dict[str, Any], where: str, limit: int) -> list[int]:
+    """The declared shape: 1 to MAX_RANK positive integers, at most `limit` instances."""
     shape = item.get("shape")
     if (not isinstance(shape, list) or not 0 < len(shape) <= MAX_RANK
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-        raise ApiError(400, f"{where}: shape must be a list of 1 to {MAX_RANK} non-negative integers, "
-                       f"got {shape!r:.60}")
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+        raise ApiError(400, f"{where}: shape must be a list of 1 to {MAX_RANK} positive integers (the "
+                       f"batch first), got {shape!r:.60}")
     if shape[0] > limit:
         raise ApiError(413, f"{shape[0]} instances in one request, the limit is {limit}: split it")
     return shape
@@ -85,13 +106,15 @@ def _bytes_elements(blob: bytes, count: int, where: str) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
-def _decode(item: dict[str, Any], binary: bytes | None, where: str, limit: int) -> np.ndarray:
-    """One input tensor from its JSON `data` or its binary bytes, in its declared shape."""
+def _decode(item: dict[str, Any], binary: bytes | None, where: str, limit: int,
+            imputes: bool = False) -> np.ndarray:
+    """One input tensor from its JSON `data` or its binary bytes, in its declared shape; a column the
+    model imputes takes `null` (JSON) or NaN (binary) as a missing value."""
     shape = _shape(item, where, limit)
     datatype = item.get("datatype")
     if datatype not in NUMPY:
         raise ApiError(400, f"{where}: datatype {datatype!r} is not one of {', '.join(sorted(NUMPY))}")
-    count = int(np.prod(shape))
+    count = math.prod(shape)
     if binary is not None:
         if datatype == "BYTES":
             flat = _bytes_elements(binary, count, where)
@@ -101,8 +124,9 @@ def _decode(item: dict[str, Any], binary: bytes | None, where: str, limit: int) 
                 raise ApiError(400, f"{where}: {len(binary)} bytes of binary data for shape {shape} of "
                                f"{datatype} ({count * dtype.itemsize} expected)")
             flat = np.frombuffer(binary, dtype).astype(NUMPY[datatype])
-            if flat.dtype.kind == "f" and not np.isfinite(flat).all():
-                raise ApiError(400, f"{where} holds NaN or infinite numbers: send finite numbers only")
+            if flat.dtype.kind == "f" and not np.isfinite(flat[~np.isnan(flat)] if imputes else flat).all():
+                raise ApiError(400, f"{where} holds NaN or infinite numbers: send finite numbers only"
+                               + ("" if imputes else " (this input has no missing values to impute)"))
     else:
         data = item.get("data")
         if not isinstance(data, list):
@@ -111,6 +135,8 @@ def _decode(item: dict[str, Any], binary: bytes | None, where: str, limit: int) 
             flat = np.array(data, dtype=object).reshape(-1)
             if any(not isinstance(v, str) for v in flat):
                 raise ApiError(400, f"{where}: BYTES data must be a list of strings")
+        elif imputes:
+            flat = column_numbers(data, NUMPY[datatype], where).reshape(-1)
         else:
             flat = numbers(data, NUMPY[datatype], where).reshape(-1).astype(NUMPY[datatype])
     if flat.size != count:
@@ -125,18 +151,23 @@ def infer_inputs(served: ServedVersion, raw: bytes, header_length: str | None,
     request = parse_json(head)
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list) or not request["inputs"]:
         raise ApiError(400, 'the body must be {"inputs": [{"name", "shape", "datatype", "data"}, ...]}')
+    parameters(request, "the request")
+    requested_outputs(served, request)
+    imputes = {s["name"] for s in served.bundle.inputs if imputed(s)}
     tensors, offset = {}, 0
     for i, item in enumerate(request["inputs"]):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise ApiError(400, f"inputs[{i}] must be an object with a name, shape, datatype and data")
         where = f"input {item['name']!r}"
-        size = (item.get("parameters") or {}).get("binary_data_size")
+        if item["name"] in tensors:
+            raise ApiError(400, f"{where} is given twice: send each input once")
+        size = parameters(item, where).get("binary_data_size")
         chunk = None
         if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(binary):
                 raise ApiError(400, f"{where}: binary_data_size {size!r} runs past the binary data")
             chunk, offset = binary[offset:offset + size], offset + size
-        tensors[item["name"]] = _decode(item, chunk, where, limit)
+        tensors[item["name"]] = _decode(item, chunk, where, limit, item["name"] in imputes)
     if offset != len(binary):
         raise ApiError(400, f"{len(binary) - offset} bytes of binary data belong to no input")
     bundle = served.bundle
@@ -146,9 +177,12 @@ def infer_inputs(served: ServedVersion, raw: bytes, header_length: str | None,
             texts = list(zip(texts, [str(t) for t in tensors["text_pair"].reshape(-1)], strict=True))
         return bundle.encode_texts(texts), request
     names = [s["name"] for s in bundle.inputs]
-    if set(tensors) != set(names):
-        raise ApiError(400, f"inputs {', '.join(sorted(tensors))} do not match the model's "
-                       f"{', '.join(names)}")
+    missing, unknown = [n for n in names if n not in tensors], sorted(set(tensors) - set(names))
+    if missing or unknown:
+        raise ApiError(400, "; ".join(
+            ([f"missing input(s) {', '.join(map(repr, missing))}"] if missing else [])
+            + ([f"unknown input(s) {', '.join(map(repr, unknown))}"] if unknown else []))
+            + f": the model takes {', '.join(names)}")
     arrays = []
     for spec in bundle.inputs:
         array, want = tensors[spec["name"]], DATATYPES.get(spec["dtype"])
@@ -172,20 +206,29 @@ def _encode(array: np.ndarray, name: str) -> bytes:
     return np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
 
 
+def requested_outputs(served: ServedVersion, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The outputs a request asks for (all when it names none), checked before the model runs."""
+    names = [s["name"] for s in served.output_specs]
+    wanted = request.get("outputs") or [{"name": n} for n in names]
+    if not isinstance(wanted, list) or not all(isinstance(w, dict) and w.get("name") in names
+                                               for w in wanted):
+        raise ApiError(400, f"requested outputs must be objects naming one of {', '.join(names)}")
+    for item in wanted:
+        parameters(item, f"output {item['name']!r}")
+    return wanted
+
+
 def infer_answer(served: ServedVersion, outputs: dict[str, np.ndarray],
                  request: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     """The response body and headers: JSON, or a JSON header followed by binary outputs."""
-    wanted = request.get("outputs") or [{"name": n} for n in outputs]
-    everything_binary = bool((request.get("parameters") or {}).get("binary_data_output", False))
-    if not isinstance(wanted, list) or not all(isinstance(w, dict) and w.get("name") in outputs
-                                               for w in wanted):
-        raise ApiError(400, f"requested outputs must be objects naming one of {', '.join(outputs)}")
+    wanted = requested_outputs(served, request)
+    everything_binary = bool(parameters(request, "the request").get("binary_data_output", False))
     entries, blobs = [], []
     for item in wanted:
         array = outputs[item["name"]]
         entry: dict[str, Any] = {"name": item["name"], "datatype": DATATYPES.get(array.dtype.name, "BYTES"),
                                  "shape": list(array.shape)}
-        if (item.get("parameters") or {}).get("binary_data", everything_binary):
+        if parameters(item, "output").get("binary_data", everything_binary):
             blobs.append(_encode(array, item["name"]))
             entry["parameters"] = {"binary_data_size": len(blobs[-1])}
         else:

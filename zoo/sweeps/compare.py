@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from zoo.core.atomic import atomic_open
 from zoo.core.errors import ZooError
 from zoo.sweeps.summary import LOWER_IS_BETTER, headline_of, selection
 
@@ -70,6 +71,23 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: data}
 
 
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def metrics_problem(metrics: Any) -> str | None:
+    """What keeps a metrics.json out of the table (None when its figures can be shown)."""
+    if not isinstance(metrics, dict):
+        return f"metrics.json holds {json.dumps(metrics)[:30]}, not an object"
+    for split in ("validation", "test"):
+        scores = metrics.get(split, {})
+        if not isinstance(scores, dict) or not all(_number(v) for v in scores.values()):
+            return f"metrics.json's {split!r} is not an object of numbers"
+    if not isinstance(metrics.get("headline", ""), str) or not _number(metrics.get("train_seconds")):
+        return "metrics.json's headline or train_seconds has the wrong type"
+    return None
+
+
 def read_run(path: Path) -> RunRow:
     """One row from a finished run folder."""
     try:
@@ -77,7 +95,10 @@ def read_run(path: Path) -> RunRow:
         cfg = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"))
     except Exception as exc:  # JSON, YAML and encoding errors alike
         raise ZooError(f"zoo compare: {path} holds a corrupt metrics.json or config.yaml "
-                       f"({str(exc).splitlines()[0]}): leave it out") from None
+                       f"({str(exc).splitlines()[0]})") from None
+    problem = metrics_problem(metrics) or (None if isinstance(cfg, dict) else "config.yaml is not a mapping")
+    if problem:
+        raise ZooError(f"{path}: {problem}")
     flat = _flatten(cfg)
     validation_name, validation = selection(metrics)
     headline = headline_of(metrics)
@@ -113,9 +134,17 @@ def lower_is_better(name: str) -> bool:
     return any(word in name for word in LOWER_IS_BETTER)
 
 
-def compare_runs(paths: list[str]) -> tuple[list[RunRow], list[str]]:
-    """The rows of the runs under `paths`, best validation first, and the settings shown."""
-    rows = [read_run(p) for p in find_runs(paths)]
+def compare_runs(paths: list[str]) -> tuple[list[RunRow], list[str], list[str]]:
+    """The rows of the runs under `paths`, best validation first, the settings shown, and a note per
+    run left out (corrupt files); a ZooError when no run is left."""
+    rows, notes = [], []
+    for path in find_runs(paths):
+        try:
+            rows.append(read_run(path))
+        except ZooError as exc:
+            notes.append(str(exc).removeprefix("zoo compare: "))
+    if not rows:
+        raise ZooError(f"zoo compare: no run could be read ({'; '.join(notes)[:300]})")
     keys = differing_keys(rows)
     for row in rows:
         row.settings = {k: row.flat.get(k) for k in keys}
@@ -126,7 +155,7 @@ def compare_runs(paths: list[str]) -> tuple[list[RunRow], list[str]]:
         sign = 1 if lower_is_better(row.validation_name) else -1
         return (row.validation_name, 0, sign * row.validation)
 
-    return sorted(rows, key=order), keys
+    return sorted(rows, key=order), keys, notes
 
 
 def _cell(value: Any) -> str:
@@ -179,5 +208,6 @@ def plot_comparison(path: Path, rows: list[RunRow], labels: list[str]) -> None:
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, dpi=110, format=path.suffix.lstrip(".").lower() or "png")
     plt.close(fig)

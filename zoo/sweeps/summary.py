@@ -19,6 +19,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.core.atomic import atomic_open, write_atomic
+
 log = logging.getLogger("zoo.sweep")
 LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "error", "perplexity")
 
@@ -90,14 +92,14 @@ def write_summary(sweep_dir: Path, rows: list[dict[str, Any]], keys: list[str], 
     columns = ["rank", "job", *keys, metric, *test_column]
     table = [[i + 1, r["job"], *(r[k] for k in keys), r["metric"], *([r.get("test")] if test_column else [])]
              for i, r in enumerate(rows)]
-    with open(sweep_dir / "summary.csv", "w", newline="") as handle:
+    with atomic_open(sweep_dir / "summary.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         writer.writerows(table)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
                                 for v in row) + " |" for row in table]
-    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+    write_atomic(sweep_dir / "summary.md", "\n".join(lines) + "\n")
     plot_summary(sweep_dir / "summary.png", rows, keys, metric)
 
 
@@ -116,7 +118,8 @@ def plot_summary(path: Path, rows: list[dict[str, Any]], keys: list[str], metric
     ax.set_title("sweep summary, ranked by the validation metric (best at the top)"
                  if metric.startswith("validation") else "sweep summary (best at the top)")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png")
     plt.close(fig)
 
 
