@@ -130,11 +130,11 @@ def signal_mid_epoch(monkeypatch, sig, epoch: int, batch: int) -> None:
     monkeypatch.setattr(cb, "build_callbacks", lambda *a: [SignalMidEpoch(), *original(*a)])
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_a_signal_mid_epoch_saves_that_step_and_the_rerun_equals_an_uninterrupted_run(
-        tmp_path, monkeypatch, sig):
-    """Ctrl-C or SIGTERM after step 5 of epoch 2 (of 12 steps): the checkpoint holds epoch 1 + 5
-    steps and the dropout state; the rerun starts there and ends with the uninterrupted weights."""
+        tmp_path, monkeypatch, sig="SIGINT"):
+    """Ctrl-C after step 5 of epoch 2 (of 14 steps): the checkpoint holds epoch 1 + 5 steps and the
+    dropout state; the rerun starts there and ends with the uninterrupted weights. (SIGTERM takes
+    the same path and exits 75: tests/test_distributed.py sends it to one of two workers.)"""
     import signal
 
     from zoo.training.preemption import EXIT_PREEMPTED, Preempted

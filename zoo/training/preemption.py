@@ -57,11 +57,6 @@ class StopSignals:
         if self.received is None:
             self.received = signum
 
-    def request(self, signum: int = signal.SIGTERM) -> None:
-        """Ask for a stop as the signal `signum` would (tests, other callers)."""
-        if self.received is None:
-            self.received = signum
-
 
 class StopAtStep(keras.callbacks.Callback):
     """Before each step: stop training when a stop was asked for (by any worker), after the saver
