@@ -42,6 +42,31 @@ def test_rare_checkpoints_keep_the_best_epoch_and_save_at_the_end(tmp_path):
     assert not list(run.checkpoints.glob("tmp-*"))
 
 
+def test_a_damaged_last_falls_back_to_a_mid_epoch_previous_with_its_step(tmp_path):
+    """`last.prev` saved mid-epoch (epoch 1 + 3 steps): resuming from it keeps its step and its
+    random layers' state, not the start of its epoch."""
+    import keras
+
+    from zoo.run.rundir import RunDir
+    from zoo.training.callbacks import ResumableCheckpoint, choose_checkpoint
+
+    run = RunDir(tmp_path)
+    run.checkpoints.mkdir(parents=True)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dropout(0.5), keras.layers.Dense(1)])
+    saver = ResumableCheckpoint(run, "val_loss", "min")
+    saver.set_model(model)
+    saver.save_step(1, 3, model)
+    seeds = json.loads(run.state.read_text())["seeds"] if saver.wait() is None else None
+    saver.on_epoch_begin(1)
+    saver.on_epoch_end(1, {"val_loss": 1.0})  # the epoch-end save: the mid-epoch one becomes prev
+    saver.close()
+    state = json.loads(run.state.read_text())
+    assert (state["epoch"], state["previous_epoch"], state["previous_step"]) == (2, 1, 3)
+    run.last_weights.write_bytes(run.last_weights.read_bytes()[:100])  # truncated
+    point = choose_checkpoint(run, state)
+    assert (point.path, point.epoch, point.step, point.seeds) == (run.prev_weights, 1, 3, seeds)
+
+
 def test_interrupted_mid_epoch_resumes_from_the_last_saved_epoch_exactly(tmp_path, monkeypatch):
     """Stopped in the middle of epoch 3: its half-trained weights are not saved as an epoch."""
     import keras

@@ -47,6 +47,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.clock = SaveClock(every_seconds)
         self.saved_epoch: int | None = None  # epoch of `last` on disk
         self.saved_step = 0  # and steps of the epoch after it (a checkpoint saved mid-epoch)
+        self.saved_seeds: list | None = None  # and the random layers' state then
         self.completed = 0  # epochs done so far
         self.at_epoch_end = False  # no step has run since `completed` ended
         self.best_epoch: int | None = None  # improved since the last save: (epoch, values or None)
@@ -57,6 +58,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         if run.last_weights.exists() and run.state.exists():
             state = run.read_state()
             self.saved_epoch, self.saved_step = state.get("epoch"), state.get("step", 0)
+            self.saved_seeds = state.get("seeds")
 
     def improved(self, current: float) -> bool:
         return current > self.best if self.mode == "max" else current < self.best
@@ -111,12 +113,12 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                  "best": None if math.isinf(self.best) else self.best}
         if step:
             state.update(step=step, seeds=seeds or [])
-        if self.saved_step:
-            state["previous_step"] = self.saved_step
+        if self.saved_step:  # `last.prev` was saved mid-epoch: resuming from it needs its step too
+            state.update(previous_step=self.saved_step, previous_seeds=self.saved_seeds)
         if self.writer is None:
             self.writer = CheckpointWriter(self.run, self.layout)
         self.writer.submit(Snapshot(self.completed, values, state, best_values, best_is_last))
-        self.saved_epoch, self.saved_step = self.completed, step
+        self.saved_epoch, self.saved_step, self.saved_seeds = self.completed, step, seeds
         self.best_epoch, self.best_values = None, None
         self.clock.saved()
 
@@ -176,11 +178,8 @@ def choose_checkpoint(run: RunDir, state: dict[str, Any]) -> ResumePoint:
     if previous is not None and run.prev_weights.exists() and readable_weights(run.prev_weights) is None:
         log.warning("checkpoint %s is corrupt or truncated (%s): resuming from the previous good "
                     "one, %s (epoch %d)", run.last_weights, problem, run.prev_weights.name, previous)
-        # a previous mid-epoch checkpoint's random state is not kept: resume at its epoch's start
-        if state.get("previous_step"):
-            log.warning("the previous checkpoint was saved mid-epoch: epoch %d runs again from its "
-                        "first step", previous + 1)
-        return ResumePoint(run.prev_weights, int(previous))
+        return ResumePoint(run.prev_weights, int(previous), int(state.get("previous_step", 0)),
+                           state.get("previous_seeds"))
     raise CheckpointError(
         f"checkpoint {run.last_weights} is corrupt or truncated ({problem}) and no good previous "
         "checkpoint exists: start over with trainer.resume=false trainer.overwrite=true")
