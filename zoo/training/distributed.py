@@ -52,14 +52,32 @@ def is_chief(tf_config: dict[str, Any] | None = None) -> bool:
 
 
 def cluster_config(cfg: Any) -> dict[str, Any]:
-    """This process's `TF_CONFIG`, first set from `strategy.workers` + `strategy.task_index` if given."""
+    """This process's `TF_CONFIG`, first set from `strategy.workers` + `strategy.task_index` if given,
+    else (no `TF_CONFIG`) from a Slurm step or a Kubernetes Indexed Job; the log says which."""
+    from zoo.training.clusters import cluster_from_environment
+
+    global _logged_source
+    source = "TF_CONFIG"
     if cfg.get("workers"):
         os.environ["TF_CONFIG"] = json.dumps(tf_config_from(list(cfg.workers), cfg.task_index))
+        source = "strategy.workers"
+    elif not read_tf_config():
+        found = cluster_from_environment(os.environ)
+        if found is not None:
+            os.environ["TF_CONFIG"] = json.dumps(found.tf_config)
+            source = found.source
     config = read_tf_config()
     if not config.get("cluster"):
         raise ZooError("strategy=multi_worker needs a cluster: set TF_CONFIG, pass "
-                       "strategy.workers=[host:port,...] strategy.task_index=N, or use zoo launch")
+                       "strategy.workers=[host:port,...] strategy.task_index=N, run under srun "
+                       "(Slurm) or a Kubernetes Indexed Job, or use zoo launch")
+    if _logged_source is None:  # once per process: later calls see the TF_CONFIG set here
+        log.info("cluster from %s: %s", source, json.dumps(config))
+        _logged_source = source
     return config
+
+
+_logged_source: str | None = None
 
 
 def scratch_dir(run: Any) -> str:
