@@ -1,0 +1,131 @@
+"""Keras Zoo on a real two-node Slurm cluster (tests/slurm_cluster.py): srun, zoo launch cluster=slurm,
+a worker lost mid-run and the job's retry. Every run must end with the weights digest of the same
+run under `zoo launch workers=2` on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import slurm_cluster
+from conftest import REPO
+
+pytestmark = pytest.mark.skipif(slurm_cluster.missing() is not None, reason=str(slurm_cluster.missing()))
+
+# dropout off so that the replicas' arithmetic is the same wherever they run
+COMMON = ["experiment=mlp_iris", "trainer.epochs=6", "trainer.learning_rate=0.03", "model.dropout=0.0",
+          "trainer.plots=false", "trainer.tensorboard=false", "trainer.checkpoint_every_seconds=0",
+          "trainer.batch_size=8"]
+TRAIN = [sys.executable, "-m", "zoo.cli.main", "train", "strategy=multi_worker", *COMMON]
+
+
+def digests(output: str) -> dict[str, str]:
+    return dict(re.findall(r"worker (\d) weights sha256 ([0-9a-f]+)", output))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    started = slurm_cluster.SlurmCluster()
+    try:
+        yield started.start()
+    finally:
+        started.stop()
+
+
+class LocalDigest:
+    """The same run under `zoo launch workers=2` on loopback, uninterrupted, started in the
+    background (it overlaps the first Slurm run); `value()` waits for its digest."""
+
+    def __init__(self, run: Path):
+        args = [sys.executable, "-m", "zoo.cli.main", "launch", "workers=2", "timeout=200", *COMMON,
+                f"hydra.run.dir={run}"]
+        self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
+        self.digest: str | None = None
+
+    def value(self) -> str:
+        if self.digest is None:
+            try:
+                out, _ = self.proc.communicate(timeout=240)
+            finally:
+                if self.proc.poll() is None:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+            assert self.proc.returncode == 0, out[-3000:]
+            found = digests(out)
+            assert set(found) == {"0", "1"} and found["0"] == found["1"], out[-3000:]
+            self.digest = found["0"]
+        return self.digest
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    started = LocalDigest(tmp_path_factory.mktemp("local") / "run")
+    yield started
+    if started.proc.poll() is None:
+        os.killpg(started.proc.pid, signal.SIGKILL)
+
+
+def test_srun_two_nodes_trains_like_zoo_launch(cluster, local):
+    expanded = cluster.run("scontrol", "show", "hostnames", f"{cluster.tag}n[9-10]").stdout.split()
+    assert expanded == cluster.nodes  # Slurm's own order, which zoo.training.clusters follows
+    run = cluster.dir / "srun-run"
+    done = cluster.run("srun", "-N2", "-n2", "--kill-on-bad-exit=1", *TRAIN, f"hydra.run.dir={run}",
+                       timeout=240, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + cluster.logs()
+    # the cluster came from Slurm, in Slurm's order: rank 0 (the chief) on node9, not node10
+    assert re.search(rf"cluster from Slurm job \d+ step \d+ \(2 task\(s\) on {cluster.tag}n\[9-10\], "
+                     rf"reserved ports\): {{\"cluster\": {{\"worker\": \[\"{cluster.nodes[0]}:12\d\d\d\", "
+                     rf"\"{cluster.nodes[1]}:12\d\d\d\"\]", done.stdout), done.stdout[-3000:]
+    found = digests(done.stdout)
+    assert found == {"0": local.value(), "1": local.value()}, done.stdout[-3000:]
+    assert json.loads((run / "metrics.json").read_text())["replicas"] == 2
+
+
+def worker_pid(cluster, node: int, timeout: float = 60) -> int:
+    """The pid of the `zoo train` worker running on `node` (in that node's network namespace)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = subprocess.run(["ip", "netns", "pids", cluster.netns[node]], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"zoo.cli.main\0train" in cmdline:
+                return int(pid)
+        time.sleep(0.2)
+    raise AssertionError(f"no zoo train worker on node {node}")
+
+
+def test_sbatch_job_loses_a_worker_and_its_retry_resumes_to_the_same_digest(cluster, local):
+    run = cluster.dir / "sbatch-run"
+    done = cluster.run(sys.executable, "-m", "zoo.cli.main", "launch", "cluster=slurm", "nodes=2",
+                       "retries=1", "name=zoo-lost", *COMMON, f"hydra.run.dir={run}", cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    job = re.search(r"submitted Slurm job (\d+)", done.stdout).group(1)
+    assert (run / "sbatch.sh").exists()
+    state = run / "checkpoints/state.json"
+    deadline = time.monotonic() + 150
+    while not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
+        assert time.monotonic() < deadline, cluster.job_state(job) + cluster.logs()
+        assert cluster.job_state(job) in ("PENDING", "RUNNING"), (run / f"slurm-{job}.out").read_text()
+        time.sleep(0.05)
+    os.kill(worker_pid(cluster, 1), signal.SIGKILL)  # node10's worker, mid-run
+    assert cluster.wait_job(job, 240) == "COMPLETED", (run / f"slurm-{job}.out").read_text()[-4000:]
+    out = (run / f"slurm-{job}.out").read_text()
+    # the survivor says in one line which worker was lost and where a rerun resumes
+    assert re.search(rf"zoo: error: worker 0 lost worker 1 \({cluster.nodes[1]}:\d+\): the all-reduce was "
+                     r"aborted \(\w+\); rerunning the job \(or its own retry\) resumes from epoch [2-5] in "
+                     rf"{run} \(exit code 75\)", out), out[-4000:]
+    assert "retry 1 of 1 resumes from the last checkpoint" in out, out[-4000:]
+    assert re.search(r"resumed from epoch [2-5] of 6", out), out[-4000:]
+    found = digests(out.split("retry 1 of 1")[1])
+    assert found == {"0": local.value(), "1": local.value()}, out[-4000:]
