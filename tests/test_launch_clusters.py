@@ -13,7 +13,7 @@ from conftest import REPO
 
 from zoo.training.clusters import cluster_from_environment
 
-K8S_VERSION = "1.30"  # the oldest Kubernetes still supported upstream when this was written
+K8S_VERSION = "1.33.0"  # as tests/test_deploy_docs.py
 
 
 def zoo(*args: str) -> subprocess.CompletedProcess:
