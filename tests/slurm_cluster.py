@@ -61,6 +61,7 @@ class SlurmCluster:
         self.netns: list[str] = []
         self.links: list[str] = []
         self.conf = self.dir / "slurm.conf"
+        self.made = [p for p in (Path("/run/netns"), Path("/run/mount")) if not p.exists()]  # to remove
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
         for name in list(self.env):
             if name.startswith(("SLURM_", "SBATCH_", "SRUN_")) and name != "SLURM_CONF":
@@ -73,7 +74,7 @@ class SlurmCluster:
         self._config()
         self._daemon(["slurmctld", "-D", "-i", "-f", str(self.conf)], "slurmctld")
         for node, netns in zip(self.nodes, self.netns, strict=True):
-            inner = (f"hostname {node} && mount --bind {self.dir}/hosts /etc/hosts && "
+            inner = (f"hostname {node} && mount -n --bind {self.dir}/hosts /etc/hosts && "
                      f"exec slurmd -D -N {node} -f {self.conf}")
             self._daemon(["nsenter", f"--net=/var/run/netns/{netns}", "unshare", "--uts", "--mount",
                           "--propagation", "private", "sh", "-c", inner], f"slurmd-{node}")
@@ -232,6 +233,16 @@ PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe
         for link in self.links:
             subprocess.run(["ip", "link", "delete", link], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+        self._remove_run_folders()
+
+    def _remove_run_folders(self) -> None:
+        """/run/netns (which `ip netns add` makes and bind-mounts) and /run/mount, if this cluster
+        made them and nobody else put a namespace there meanwhile."""
+        for path in self.made:
+            if path.is_dir() and not any(path.iterdir()):
+                subprocess.run(["umount", "-n", str(path)], capture_output=True)  # a bind mount onto itself
+                with contextlib.suppress(OSError):
+                    path.rmdir()
 
     def _kill_leftover_tasks(self) -> None:
         """Any process still in one of our namespaces (a job step that outlived its slurmd)."""

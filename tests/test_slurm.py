@@ -32,11 +32,16 @@ def digests(output: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def cluster():
+    run_before, hosts_before = sorted(os.listdir("/run")), Path("/etc/hosts").read_text()
     started = slurm_cluster.SlurmCluster()
     try:
         yield started.start()
     finally:
         started.stop()
+    # nothing left behind: /run and /etc/hosts as before, no namespace, link or folder of ours
+    assert sorted(os.listdir("/run")) == run_before and Path("/etc/hosts").read_text() == hosts_before
+    assert started.tag not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert not started.dir.exists()
 
 
 class LocalDigest:
