@@ -110,6 +110,55 @@ def test_resume_cuts_the_history_back_to_the_checkpoint(tmp_path, monkeypatch):
     np.testing.assert_allclose([float(r["loss"]) for r in rows], whole.history["loss"], rtol=1e-5)
 
 
+def signal_mid_epoch(monkeypatch, sig, epoch: int, batch: int) -> None:
+    """Training sends itself `sig` after step `batch` (0-based) of `epoch` (0-based), once."""
+    import os
+
+    import keras
+
+    from zoo.training import callbacks as cb
+
+    class SignalMidEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, e, logs=None):
+            self.epoch = e
+
+        def on_train_batch_begin(self, b, logs=None):
+            if (self.epoch, b) == (epoch, batch + 1):
+                os.kill(os.getpid(), sig)
+
+    original = cb.build_callbacks
+    monkeypatch.setattr(cb, "build_callbacks", lambda *a: [SignalMidEpoch(), *original(*a)])
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_mid_epoch_saves_that_step_and_the_rerun_equals_an_uninterrupted_run(
+        tmp_path, monkeypatch, sig):
+    """Ctrl-C or SIGTERM after step 5 of epoch 2 (of 12 steps): the checkpoint holds epoch 1 + 5
+    steps and the dropout state; the rerun starts there and ends with the uninterrupted weights."""
+    import signal
+
+    from zoo.training.preemption import EXIT_PREEMPTED, Preempted
+
+    overrides = [*IRIS, "trainer.epochs=3", "trainer.batch_size=8", "trainer.checkpoint_every_seconds=3600"]
+    whole = zoo.train(zoo.compose(overrides), tmp_path / "whole")
+    signal_mid_epoch(monkeypatch, getattr(signal, sig), epoch=1, batch=4)
+    run = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt, match="epoch 2, step 5") as info:
+        zoo.train(zoo.compose(overrides), run)
+    assert isinstance(info.value, Preempted) == (sig == "SIGTERM")
+    assert getattr(info.value, "exit_code", 130) == (EXIT_PREEMPTED if sig == "SIGTERM" else 130)
+    monkeypatch.undo()
+    state = json.loads((run / "checkpoints/state.json").read_text())
+    assert (state["epoch"], state["step"]) == (1, 5) and state["seeds"]  # dropout's generator state
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    resumed = zoo.train(zoo.compose(overrides), run)
+    assert "resumed from epoch 1 of 3, step 5 of epoch 2" in (run / "train.log").read_text()
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.metrics["epochs"] == 3
+    assert resumed.history["val_loss"] == pytest.approx(whole.history["val_loss"], rel=1e-6)
+
+
 def test_tensorboard_gets_every_epoch_and_the_learning_rate(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
