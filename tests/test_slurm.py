@@ -1,6 +1,6 @@
 """Keras Zoo on a real two-node Slurm cluster (tests/slurm_cluster.py): srun, zoo launch cluster=slurm,
-a worker lost mid-run and the job's retry. Every run must end with the weights digest of the same
-run under `zoo launch workers=2` on loopback."""
+preemption (scancel --signal=TERM) mid-epoch, a worker lost mid-run, and the job's retries. Every
+run must end with the weights digest of the same run under `zoo launch workers=2` on loopback."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from conftest import REPO
 pytestmark = pytest.mark.skipif(slurm_cluster.missing() is not None, reason=str(slurm_cluster.missing()))
 
 # dropout off so that the replicas' arithmetic is the same wherever they run
-COMMON = ["experiment=mlp_iris", "trainer.epochs=6", "trainer.learning_rate=0.03", "model.dropout=0.0",
+EPOCHS = 8
+MID_EPOCH_DELAY = 0.3  # seconds after an epoch's log line: inside the next epoch (7 steps of ~0.1 s)
+COMMON = ["experiment=mlp_iris", f"trainer.epochs={EPOCHS}", "trainer.learning_rate=0.03", "model.dropout=0.0",
           "trainer.plots=false", "trainer.tensorboard=false", "trainer.checkpoint_every_seconds=0",
           "trainer.batch_size=8"]
 TRAIN = [sys.executable, "-m", "zoo.cli.main", "train", "strategy=multi_worker", *COMMON]
@@ -110,27 +112,53 @@ def worker_pid(cluster, node: int, timeout: float = 60) -> int:
     raise AssertionError(f"no zoo train worker on node {node}")
 
 
-def test_sbatch_job_loses_a_worker_and_its_retry_resumes_to_the_same_digest(cluster, local):
+def wait_for(condition, what: str, cluster, job: str, out: Path, timeout: float = 150) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        text = out.read_text() if out.exists() else ""
+        assert time.monotonic() < deadline, f"no {what}: {cluster.job_state(job)}\n{text[-3000:]}"
+        assert cluster.job_state(job) in ("PENDING", "RUNNING"), f"job ended before {what}:\n{text[-3000:]}"
+        time.sleep(0.1)
+
+
+def epoch_of(run: Path) -> int:
+    state = run / "checkpoints/state.json"
+    try:
+        return json.loads(state.read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_sbatch_job_preempted_then_losing_a_worker_resumes_each_time_to_the_same_digest(cluster, local):
+    """zoo launch cluster=slurm: scancel --signal=TERM mid-epoch -> the workers agree on a step and
+    save it, the job's retry resumes there; then node10's worker is SIGKILLed -> worker 0 names it
+    in one line, the next retry resumes; the end equals an uninterrupted zoo launch workers=2."""
     run = cluster.dir / "sbatch-run"
     done = cluster.run(sys.executable, "-m", "zoo.cli.main", "launch", "cluster=slurm", "nodes=2",
-                       "retries=1", "name=zoo-lost", *COMMON, f"hydra.run.dir={run}", cwd=REPO)
+                       "retries=2", "name=zoo-lost", *COMMON, f"hydra.run.dir={run}", cwd=REPO)
     assert done.returncode == 0, done.stderr
     job = re.search(r"submitted Slurm job (\d+)", done.stdout).group(1)
+    out = run / f"slurm-{job}.out"
     assert (run / "sbatch.sh").exists()
-    state = run / "checkpoints/state.json"
-    deadline = time.monotonic() + 150
-    while not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
-        assert time.monotonic() < deadline, cluster.job_state(job) + cluster.logs()
-        assert cluster.job_state(job) in ("PENDING", "RUNNING"), (run / f"slurm-{job}.out").read_text()
-        time.sleep(0.05)
+
+    log = run / "train.log"
+    wait_for(lambda: log.exists() and "epoch 2/" in log.read_text(), "second epoch", cluster, job, out)
+    time.sleep(MID_EPOCH_DELAY)
+    assert cluster.run("scancel", "--signal=TERM", job).returncode == 0  # the job's steps, not its script
+    wait_for(lambda: "retry 1 of 2" in out.read_text(), "first retry", cluster, job, out)
+    text = out.read_text()
+    stopped = re.search(r"stopped by SIGTERM: the checkpoint at epoch 3, step (\d+) is saved", text)
+    assert stopped, text[-4000:]
+
+    wait_for(lambda: epoch_of(run) >= 5, "epoch 5 after the first retry", cluster, job, out)
     os.kill(worker_pid(cluster, 1), signal.SIGKILL)  # node10's worker, mid-run
-    assert cluster.wait_job(job, 240) == "COMPLETED", (run / f"slurm-{job}.out").read_text()[-4000:]
-    out = (run / f"slurm-{job}.out").read_text()
+    assert cluster.wait_job(job, 240) == "COMPLETED", out.read_text()[-4000:]
+    text = out.read_text()
+    first, second = text.split("retry 1 of 2")[1].split("retry 2 of 2")
+    assert f"resumed from epoch 2 of {EPOCHS}, step {stopped.group(1)} of epoch 3" in first, first[-3000:]
     # the survivor says in one line which worker was lost and where a rerun resumes
     assert re.search(rf"zoo: error: worker 0 lost worker 1 \({cluster.nodes[1]}:\d+\): the all-reduce was "
-                     r"aborted \(\w+\); rerunning the job \(or its own retry\) resumes from epoch [2-5] in "
-                     rf"{run} \(exit code 75\)", out), out[-4000:]
-    assert "retry 1 of 1 resumes from the last checkpoint" in out, out[-4000:]
-    assert re.search(r"resumed from epoch [2-5] of 6", out), out[-4000:]
-    found = digests(out.split("retry 1 of 1")[1])
-    assert found == {"0": local.value(), "1": local.value()}, out[-4000:]
+                     r"aborted \(\w+\); rerunning the job \(or its own retry\) resumes from epoch [5-7] in "
+                     rf"{run} \(exit code 75\)", first), first[-4000:]
+    assert re.search(rf"resumed from epoch [5-7] of {EPOCHS}", second), second[-3000:]
+    assert digests(second) == {"0": local.value(), "1": local.value()}, second[-3000:]
