@@ -138,9 +138,14 @@ def test_a_signal_mid_epoch_saves_that_step_and_the_rerun_equals_an_uninterrupte
     import signal
 
     from zoo.training.preemption import EXIT_PREEMPTED, Preempted
+    from zoo.training.progress import RunEstimate
 
     overrides = [*IRIS, "trainer.epochs=3", "trainer.batch_size=8", "trainer.checkpoint_every_seconds=3600"]
+    monkeypatch.setattr(RunEstimate, "AFTER_STEPS", 3)
     whole = zoo.train(zoo.compose(overrides), tmp_path / "whole")
+    log = (tmp_path / "whole/train.log").read_text()  # how long it takes, before it is long:
+    estimate = log.index("s a step: epoch 1 ends in about")
+    assert log.index("14 steps an epoch, 42 steps in 3 epoch(s)") < estimate < log.index("epoch 1/3 ")
     signal_mid_epoch(monkeypatch, getattr(signal, sig), epoch=1, batch=4)
     run = tmp_path / "stopped"
     with pytest.raises(KeyboardInterrupt, match="epoch 2, step 5") as info:

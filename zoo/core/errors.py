@@ -22,7 +22,7 @@ class WorkerLost(WorkFailed):
     """A multi-worker run lost a peer (killed, node down): the CLI exits 75, so a retry loop
     (or the cluster manager's own retry) can tell it apart and run the job again, which resumes."""
 
-    exit_code = 75  # EX_TEMPFAIL: try again
+    exit_code = 75  # EX_TEMPFAIL, as EXIT_PREEMPTED below: the same command resumes
 
 
 class Interrupted(KeyboardInterrupt):

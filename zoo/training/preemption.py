@@ -121,8 +121,9 @@ def _agreement(strategy: Any) -> Any:
 
     @tf.function
     def any_flag(flag: Any) -> Any:
-        def count(value: Any) -> Any:
-            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+        def count(value: Any) -> Any:  # tf.identity puts the value on this replica's device
+            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
+                                                                  tf.identity(value))
 
         return strategy.run(count, args=(flag,))
 

@@ -264,12 +264,13 @@ def _callbacks(run: Any, task: Task, splits: Any, reporters: Any, t: DictConfig,
                best: Any, point: Any = None) -> tuple[list, Any]:
     """Every callback of the run in order (the epoch-log writers first), and the checkpoint saver."""
     from zoo.training.callbacks import ResumableCheckpoint, build_callbacks
-    from zoo.training.progress import progress_callbacks
+    from zoo.training.progress import RunEstimate, progress_callbacks
 
     callbacks = (progress_callbacks(t) + task.log_callbacks(splits)  # before the epoch line
                  + reporters.log_callbacks())
     callbacks += build_callbacks(run, t, resuming, best, point)
     callbacks += task.callbacks(splits) + reporters.callbacks()
+    callbacks.append(RunEstimate(t.epochs, point.epoch if point is not None else 0))
     return callbacks, next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
 
 
