@@ -21,11 +21,11 @@ pytestmark = pytest.mark.skipif(slurm_cluster.missing() is not None, reason=str(
 
 # dropout off so that the replicas' arithmetic is the same wherever they run
 EPOCHS = 8
-MID_EPOCH_DELAY = 0.3  # seconds after an epoch's log line: inside the next epoch (7 steps of ~0.1 s)
+MID_EPOCH_DELAY = 0.3  # seconds after an epoch's log line: inside the next epoch (54 steps of ~20 ms)
 COMMON = ["experiment=mlp_iris", f"trainer.epochs={EPOCHS}", "trainer.learning_rate=0.03",
           "model.dropout=0.0",
           "trainer.plots=false", "trainer.tensorboard=false", "trainer.checkpoint_every_seconds=0",
-          "trainer.batch_size=8"]
+          "trainer.batch_size=1"]  # 54 steps an epoch: room to stop mid-epoch
 TRAIN = [sys.executable, "-m", "zoo.cli.main", "train", "strategy=multi_worker", *COMMON]
 
 
