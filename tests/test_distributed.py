@@ -128,6 +128,30 @@ def test_killed_worker_cluster_resumes_and_matches_one_process(tmp_path):
           f" test acc {single.metrics['test']['accuracy']:.4f}")
 
 
+def test_a_collective_abort_becomes_the_lost_worker_line(monkeypatch, tmp_path):
+    """TensorFlow's abort after a peer died -> which worker was lost, the epoch a rerun resumes from, 75."""
+    import tensorflow as tf
+
+    from zoo.cli.failures import describe
+    from zoo.run.rundir import RunDir
+    from zoo.training.distributed import lost_worker
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["n9:12001", "n10:12001"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    run = RunDir(tmp_path / "run")
+    run.checkpoints.mkdir(parents=True)
+    run.state.write_text(json.dumps({"epoch": 3}))
+    cfg = zoo.compose(["strategy=multi_worker", *COMMON])
+    abort = tf.errors.UnavailableError(None, None, "Collective ops is aborted by: The tasks have crashed.\n"
+                                                   "/job:worker/replica:0/task:1\nmore")
+    line, code = describe(lost_worker(cfg, run, abort))
+    assert code == 75
+    assert line == (f"worker 0 lost worker 1 (n10:12001): the all-reduce was aborted (UnavailableError); "
+                    f"rerunning the job (or its own retry) resumes from epoch 3 in {run.path} (exit code 75)")
+    assert lost_worker(cfg, run, ValueError("Collective ops is aborted")) is None  # not TensorFlow's
+    assert lost_worker(zoo.compose(COMMON), run, abort) is None  # not a multi-worker run
+
+
 def test_sigterm_to_one_worker_mid_epoch_saves_one_checkpoint_and_the_rerun_matches(tmp_path):
     """SIGTERM to worker 1 only, inside epoch 2 of 24 steps: both workers stop before the same
     step (they agree by an all-reduce), the chief saves that step, the launcher exits 75; the

@@ -21,9 +21,12 @@ SUMMARIES = {
     "generate": ("zoo generate run_dir=DIR|bundle=DIR prompt=TEXT|input=FILE [KEY=VALUE ...]",
                  "Complete prompts with a language-model run (keras-hub samplers) or an exported "
                  "bundle (onnxruntime, no TensorFlow)."),
-    "launch": ("zoo launch workers=N [timeout=SECONDS] [zoo train overrides ...]",
-               "Start N local `zoo train strategy=multi_worker` processes on loopback, each with its "
-               "TF_CONFIG; every other argument goes to zoo train."),
+    "launch": ("zoo launch [cluster=local|slurm|kubernetes] workers=N|nodes=N [dry_run=true] "
+               "[zoo train overrides ...]",
+               "cluster=local starts N `zoo train strategy=multi_worker` processes on loopback, each with "
+               "its TF_CONFIG; cluster=slurm writes an sbatch script (srun per worker, shared run folder, "
+               "bounded retry) and submits it; cluster=kubernetes writes an Indexed Job and headless "
+               "Service. Every other argument goes to zoo train (docs/distributed.md)."),
     "list": ("zoo list [models|datasets|losses|metrics|modes|plugins|experiments] | zoo list models "
              "NAME|PATTERN [dataset=NAME]",
              "Show the registered names; `zoo list models NAME` (or a pattern like \"*net\") shows a "
@@ -74,7 +77,20 @@ GENERATE_HELP = {
     "seed": "random seed of the sampler",
     "stop": "stop at this string (or a JSON list of strings)",
 }
-LAUNCH_HELP = {"workers": "number of worker processes", "timeout": "seconds before every worker is stopped"}
+LAUNCH_HELP = {"cluster": "local, slurm or kubernetes",
+               "workers": "local: number of worker processes",
+               "timeout": "local: seconds before every worker is stopped",
+               "nodes": "slurm/kubernetes: number of nodes (pods), one worker each by default",
+               "tasks_per_node": "slurm: workers per node",
+               "retries": "slurm/kubernetes: reruns after a lost worker (each resumes)",
+               "dry_run": "slurm: print the sbatch script instead of submitting it",
+               "name": "slurm job name; kubernetes Job and Service name",
+               "output": "kubernetes: write the manifest to this file (default: print it)",
+               "image": "kubernetes: the container image with keras-zoo installed",
+               "claim": "kubernetes: ReadWriteMany PersistentVolumeClaim for the run folders",
+               "cpu": "kubernetes: CPU request and limit per worker",
+               "memory": "kubernetes: memory request and limit per worker",
+               "gpus": "kubernetes: nvidia.com/gpu per worker"}
 
 
 def option_rows(options: dict[str, Any], texts: dict[str, str]) -> list[FieldHelp]:

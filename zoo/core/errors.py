@@ -21,6 +21,13 @@ class WorkFailed(ZooError):
     exit_code = 1
 
 
+class WorkerLost(WorkFailed):
+    """A multi-worker run lost a peer (killed, node down): the CLI exits 75, so a retry loop
+    (or the cluster manager's own retry) can tell it apart and run the job again, which resumes."""
+
+    exit_code = 75  # EX_TEMPFAIL, as EXIT_PREEMPTED below: the same command resumes
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C, with what the user can do next (the CLI prints it and exits 130)."""
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from zoo.core.compat import build_symbolically
-from zoo.core.errors import ZooError
+from zoo.core.errors import WorkerLost, ZooError
 
 log = logging.getLogger("zoo.train")
 
@@ -52,14 +53,32 @@ def is_chief(tf_config: dict[str, Any] | None = None) -> bool:
 
 
 def cluster_config(cfg: Any) -> dict[str, Any]:
-    """This process's `TF_CONFIG`, first set from `strategy.workers` + `strategy.task_index` if given."""
+    """This process's `TF_CONFIG`, first set from `strategy.workers` + `strategy.task_index` if given,
+    else (no `TF_CONFIG`) from a Slurm step or a Kubernetes Indexed Job; the log says which."""
+    from zoo.training.clusters import cluster_from_environment
+
+    global _logged_source
+    source = "TF_CONFIG"
     if cfg.get("workers"):
         os.environ["TF_CONFIG"] = json.dumps(tf_config_from(list(cfg.workers), cfg.task_index))
+        source = "strategy.workers"
+    elif not read_tf_config():
+        found = cluster_from_environment(os.environ)
+        if found is not None:
+            os.environ["TF_CONFIG"] = json.dumps(found.tf_config)
+            source = found.source
     config = read_tf_config()
     if not config.get("cluster"):
         raise ZooError("strategy=multi_worker needs a cluster: set TF_CONFIG, pass "
-                       "strategy.workers=[host:port,...] strategy.task_index=N, or use zoo launch")
+                       "strategy.workers=[host:port,...] strategy.task_index=N, run under srun "
+                       "(Slurm) or a Kubernetes Indexed Job, or use zoo launch")
+    if _logged_source is None:  # once per process: later calls see the TF_CONFIG set here
+        log.info("cluster from %s: %s", source, json.dumps(config))
+        _logged_source = source
     return config
+
+
+_logged_source: str | None = None
 
 
 def scratch_dir(run: Any) -> str:
@@ -130,6 +149,30 @@ def locked_run(cfg: Any, run: Any) -> Iterator[bool]:
             if not resuming and not run.state.exists():
                 run.discard_new(before)
             raise
+
+
+COLLECTIVE_ABORT = re.compile(r"Collective ops is aborted|failed to connect to all addresses|"
+                              r"Socket closed|Connection reset by peer|connection refused", re.IGNORECASE)
+
+
+def lost_worker(cfg: Any, run: Any, exc: BaseException) -> WorkerLost | None:
+    """One line for a multi-worker run whose all-reduce lost a peer (TensorFlow's collective abort):
+    which worker was lost, and the epoch a rerun resumes from; None for any other failure."""
+    if cfg.strategy.name != "multi_worker" or type(exc).__module__.split(".")[0] != "tensorflow":
+        return None
+    text = str(exc)
+    if not COLLECTIVE_ABORT.search(text) and type(exc).__name__ not in ("UnavailableError", "AbortedError"):
+        return None
+    config = read_tf_config()
+    me = config.get("task", {}).get("index", 0)
+    workers = config.get("cluster", {}).get("worker", [])
+    peers = sorted({int(i) for i in re.findall(r"/job:worker/replica:\d+/task:(\d+)", text)} - {me})
+    named = [f"worker {i} ({workers[i]})" if i < len(workers) else f"worker {i}" for i in peers]
+    who = ", ".join(named) or "a peer worker"
+    epoch = run.read_state().get("epoch", 0) if run.state.exists() else 0
+    resume = (f"resumes from epoch {epoch}" if epoch else "starts again (no checkpoint was saved yet)")
+    return WorkerLost(f"worker {me} lost {who}: the all-reduce was aborted ({type(exc).__name__}); "
+                      f"rerunning the job (or its own retry) {resume} in {run.path} (exit code 75)")
 
 
 def make_multi_worker_strategy(cfg: Any) -> Any:

@@ -78,6 +78,13 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
         raise
     except KeyboardInterrupt:
         raise interrupted(run) from None
+    except Exception as exc:
+        from zoo.training.distributed import lost_worker
+
+        lost = lost_worker(cfg, run, exc)
+        if lost is None:
+            raise
+        raise lost from None
 
 
 def interrupted(run: Any) -> KeyboardInterrupt:
