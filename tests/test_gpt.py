@@ -1,10 +1,12 @@
-"""The GPT family: a tiny GPT-2 trained on real licence text, scored against the uniform and unigram
-bounds, generating from the run and from its TF-free ONNX bundle, resumed exactly."""
+"""The GPT family: a tiny GPT-2 trained on real licence text (as written: line breaks kept, blank
+lines between documents), scored against the uniform and unigram bounds, generating from the run and
+from its TF-free ONNX bundle (with and without the key/value cache), resumed exactly."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -12,7 +14,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from conftest import run_zoo, train_interrupted
-from licence_corpus import write_lines
+from licence_corpus import write_text
 
 import zoo
 from zoo.core.errors import ZooError
@@ -29,8 +31,8 @@ PROMPTS = ["Permission is hereby granted", "THE SOFTWARE IS PROVIDED", "Redistri
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """About 60,000 characters of installed licence files, one paragraph a line."""
-    return write_lines(tmp_path_factory.mktemp("gpt") / "licences.txt", 60_000)
+    """About 60,000 characters of installed licence files as written, paragraphs between blank lines."""
+    return write_text(tmp_path_factory.mktemp("gpt") / "licences.txt", 60_000)
 
 
 def tiny_cfg(corpus, *extra):
@@ -63,7 +65,8 @@ def split_ids(run_dir, split):
 
     run = RunDir(run_dir)
     cfg = run.load_config()
-    splits = zoo.load_dataset("text_lines", path=cfg.dataset.path, min_chars=cfg.dataset.min_chars)
+    splits = zoo.load_dataset("text_lines", path=cfg.dataset.path, min_chars=cfg.dataset.min_chars,
+                              documents=cfg.dataset.documents)
     task = CausalLMTask(cfg, run)
     task.prepare_data(splits, fit=False)
     _, targets, weights = task.arrays[split]
@@ -122,11 +125,33 @@ def test_greedy_generation_is_deterministic_and_onnx_reproduces_keras(trained, b
     run = RunDir(trained.run_dir)
     model = load_model(run, run.load_config(), DatasetInfo.load(run.dataset_info), "final")
     model.compile(sampler="greedy")
-    generator = BundleGenerator.open(bundle["bundle"])
-    for prompt in PROMPTS:
-        ids, room = generator.codec.encode(prompt, 24)
-        assert list(generator.token_ids(prompt, options)) == generate_ids(model, [ids], [room],
-                                                                          generator.codec.end_id)[0]
+    cache = bundle["outputs"]["cache"]
+    assert cache["check"]["passed"] and cache["check"]["greedy_equal"] and cache["check"]["tokens"] > 0
+    assert cache["check"]["max_relative_logit_difference"] < 1e-4
+    assert bundle["outputs"]["decoding"] in ("cached", "uncached")  # chosen (the faster) at export
+    for decoding in ("cached", "uncached"):
+        generator = BundleGenerator.open(bundle["bundle"], decoding)
+        for prompt in PROMPTS:
+            ids, room = generator.codec.encode(prompt, 24)
+            keras_ids = generate_ids(model, [ids], [room], generator.codec.end_id)[0]
+            assert list(generator.token_ids(prompt, options)) == keras_ids, (decoding, prompt)
+
+
+def test_running_text_trains_as_written_and_generation_continues_past_a_line_end(corpus, bundle):
+    """The GPT experiment keeps the text's line breaks (documents are blank-line separated), so a
+    sampled completion goes on after a line end instead of ending there."""
+    from zoo_plugins.text.lines_text import read_documents
+
+    assert tiny_cfg(corpus).dataset.documents == "paragraphs"
+    documents = read_documents(corpus, 1, "paragraphs")
+    assert sum("\n" in d for d in documents) > len(documents) // 2
+    assert len(read_documents(corpus, 1, "lines")) > 2 * len(documents)
+    continued = []
+    for seed in range(3):
+        options = GenerationOptions(max_new_tokens=48, sampler="top_k", top_k=20, seed=seed)
+        continued += [t for t in zoo.generate(PROMPTS, bundle=bundle["bundle"], options=options)
+                      if re.search(r"\S\n+\s*\S", t)]
+    assert continued, "no sampled completion went on past a line end"
 
 
 def test_bundle_generates_without_tensorflow(bundle, tmp_path):
@@ -216,7 +241,10 @@ def test_completion_requests_are_validated_in_openai_terms(generator):
     nucleus = parse_request({"model": name, "prompt": ["a", "b"], "top_p": 0.5}, [name])
     assert nucleus.options.sampler == "top_p"
     bad = [({"model": "nope", "prompt": "x"}, "model", 404), ({"model": name}, "prompt", 400),
-           ({"model": name, "prompt": "x", "max_tokens": 0}, None, 400),
+           ({"model": name, "prompt": "x", "max_tokens": 0}, "max_tokens", 400),
+           ({"model": name, "prompt": "x", "seed": -1}, "seed", 400),
+           ({"model": name, "prompt": "x", "stream_options": "yes"}, "stream_options", 400),
+           ({"model": name, "prompt": ["x"] * 200_000}, "prompt", 400),
            ({"model": name, "prompt": "x", "n": 2}, "n", 400),
            ({"model": name, "prompt": "x", "temperature": "hot"}, "temperature", 400),
            ({"model": name, "prompt": "x", "stop": ["a"] * 5}, "stop", 400),

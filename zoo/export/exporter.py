@@ -142,6 +142,8 @@ def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, t
                     quantize != "none", options["tolerance"] * item.tolerance_scale,
                     options["max_metric_drop"], options["held_out"])
     meta = _metadata(run, cfg, info, item, fmt, quantize, options["opset"], artifact, check, name)
+    if item.companions is not None and fmt == "onnx" and check["passed"]:
+        meta["outputs"] = {**meta["outputs"], **item.companions(out, {**options, "artifact": artifact})}
     _write_bundle(out, run, cfg, task, info, meta)
     if item.input_kind == "data":  # what `zoo serve` compares live inputs with (drift)
         from zoo.runtime.profile import write_training_profile

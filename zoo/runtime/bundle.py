@@ -54,6 +54,10 @@ class Bundle:
         self._text_encoder: Any = None
         self.runner = open_runner(self.meta["format"], self.path / self.meta["model_file"],
                                   [i["name"] for i in self.inputs])
+        if self.output_kind == "causal_lm":  # a language model answers text only if these agree
+            from zoo.runtime.generate import check_language_model
+
+            check_language_model(self)
 
     @property
     def output_kind(self) -> str:
