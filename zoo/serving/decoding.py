@@ -84,6 +84,7 @@ class DecodeBatcher:
         self.running: list[Slot] = []
         self.closed = False
         self.thread: threading.Thread | None = None
+        self.peak_rows = 0  # the most rows one step decoded
 
     @property
     def rows(self) -> int:
@@ -98,8 +99,9 @@ class DecodeBatcher:
                                {"Retry-After": "1"})
             free_rows = max(0, self.max_batch - len(self.running))
             if len(self.waiting) >= self.max_waiting + free_rows:
-                raise ApiError(429, f"{len(self.waiting)} completions are waiting for this model (the "
-                               f"limit is {self.max_waiting}): retry after a pause", {"Retry-After": "1"})
+                raise ApiError(429, f"this model is decoding {len(self.running)} completions and "
+                               f"{len(self.waiting)} wait (the limits are {self.max_batch} and "
+                               f"{self.max_waiting}): retry after a pause", {"Retry-After": "1"})
             self.waiting.append(slot)
             if self.thread is None:
                 self.thread = threading.Thread(target=self._loop, name="zoo-decode", daemon=True)
@@ -185,6 +187,7 @@ class DecodeBatcher:
 
     def _step(self) -> None:
         rows = self.running
+        self.peak_rows = max(self.peak_rows, len(rows))
         if self.cached is not None:
             logits, pasts = self.cached.step([s.pending for s in rows], [s.generation.past for s in rows])
             for slot, past in zip(rows, pasts, strict=True):
