@@ -17,6 +17,8 @@ from zoo.sdk import CAUSAL_LM, DEFAULT_PART, DatasetInfo, ExportPart, ZooError
 CHECK_BLOCKS = 16  # test blocks of the float check (logits are [blocks, context, vocabulary])
 CHECK_PROMPTS, PROMPT_TOKENS, CHECK_TOKENS = 4, 16, 24  # the cached decoder's check
 SPEED_TOKENS = 32  # greedy tokens timed to choose cached or uncached decoding
+INT8_ONNX = "decoder_cached_int8.onnx"
+MIN_AGREEMENT = 0.95  # int8 weights replace float32 only where greedy tokens agree this often
 
 
 def decoder_specs() -> list[Any]:
@@ -61,11 +63,46 @@ def cached_companions(model: Any, arrays: dict[str, Any], info: DatasetInfo) -> 
         spec["check"] = check_cached(model, decoder, prompts, end_id, context, options["tolerance"])
         if not spec["check"]["passed"]:
             raise ZooError(f"export check failed: the cached decoder {spec['check']['failure']}")
+        if options.get("quantize", "none") != "none":
+            spec = quantized_cache(folder, spec, decoder, prompts, end_id, context)
+            decoder = CachedDecoder(folder, spec)
         timing = decoding_speed(Path(options["artifact"]), decoder, prompts[0], context)
         decoding = "cached" if timing["cached"] <= timing["uncached"] else "uncached"
         return {"cache": spec, "decoding": decoding, "decoding_seconds_per_token": timing}
 
     return write
+
+
+def quantized_cache(folder: Path, spec: dict[str, Any], decoder: Any, prompts: list[list[int]], end_id: int,
+                    context: int) -> dict[str, Any]:
+    """Int8 weights for the cached decoder (onnxruntime's `quantize_dynamic`), kept only where its
+    greedy token agrees with float32's at every step of the check prompts; the agreement (the float
+    greedy sequence fed to both) is recorded either way."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from zoo.sdk import CachedDecoder
+
+    path = folder / INT8_ONNX
+    quantize_dynamic(str(folder / spec["file"]), str(path), weight_type=QuantType.QInt8)
+    int8 = CachedDecoder(folder, {**spec, "file": INT8_ONNX})
+    agree = total = 0
+    for prompt in prompts:
+        ids, steps = greedy_cached(decoder, prompt, min(CHECK_TOKENS, context - len(prompt)), end_id)
+        logits, past = int8.prefill(prompt)
+        for k, reference in enumerate(steps):
+            agree += int(np.argmax(logits)) == int(np.argmax(reference))
+            total += 1
+            if k < len(ids):
+                step, (past,) = int8.step([ids[k]], [past])
+                logits = step[0]
+    agreement = agree / max(total, 1)
+    quantized = {"file": INT8_ONNX, "weights": "int8", "greedy_token_agreement": agreement,
+                 "steps": total, "used": agreement >= MIN_AGREEMENT}
+    if not quantized["used"]:
+        path.unlink()
+        quantized["file"] = None
+        return {**spec, "int8": quantized}
+    return {**spec, "file": INT8_ONNX, "float32_file": spec["file"], "int8": quantized}
 
 
 def greedy_cached(decoder: Any, prompt: list[int], room: int, end_id: int) -> tuple[list[int], list[Any]]:
