@@ -144,7 +144,7 @@ class Generation:
     def accept(self, logits: np.ndarray) -> int | None:
         """Pick the next token from `logits`; None when it ends the text. Sets `done`."""
         token = next_token(logits, self.options, self.rng)
-        if token == self.generator.codec.end_id:
+        if token == self.generator.codec.end_id and not self.options.ignore_end:
             self.finish_reason, self.done = "stop", True
             return None
         self.new_ids.append(token)

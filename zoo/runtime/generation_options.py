@@ -23,6 +23,7 @@ class GenerationOptions:
     top_p: float = 0.9
     seed: int = 0
     stop: tuple[str, ...] = field(default_factory=tuple)
+    ignore_end: bool = False  # decode past <|endoftext|> (vLLM's ignore_eos: benchmarks of N tokens)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:

@@ -36,7 +36,7 @@ UNSUPPORTED = {"n": 1, "logprobs": False, "top_logprobs": None, "frequency_penal
                "audio": None, "modalities": None, "prediction": None, "reasoning_effort": None,
                "service_tier": None, "store": None, "metadata": None, "web_search_options": None}
 KNOWN = {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "stop",
-         "stream", "stream_options", "seed", "user", *UNSUPPORTED}
+         "stream", "stream_options", "seed", "user", "ignore_eos", *UNSUPPORTED}
 
 
 @dataclass

@@ -24,7 +24,7 @@ MAX_PROMPT_CHARS = 100_000  # characters of one prompt (it is cut to the context
 UNSUPPORTED = {"logprobs": None, "suffix": None, "best_of": 1, "n": 1, "echo": False,
                "frequency_penalty": 0, "presence_penalty": 0, "logit_bias": None}
 KNOWN = {"model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "stop", "stream", "seed",
-         "user", "stream_options", *UNSUPPORTED}
+         "user", "stream_options", "ignore_eos", *UNSUPPORTED}
 
 
 class CompletionError(Exception):
@@ -137,10 +137,13 @@ def sampling_options(body: dict[str, Any], max_tokens_key: str = "max_tokens",
     if context is not None and new_tokens > context:
         raise CompletionError(f"{max_tokens_key}={new_tokens} exceeds this model's context of {context} "
                               "tokens", max_tokens_key)
+    ignore_eos = body.get("ignore_eos", False)
+    if not isinstance(ignore_eos, bool):
+        raise CompletionError("ignore_eos must be true or false", "ignore_eos")
     try:
         options = GenerationOptions(max_new_tokens=new_tokens, sampler=sampling(temperature, top_p, top_k),
                                     temperature=temperature or 1.0, top_k=top_k or 50, top_p=top_p,
-                                    seed=seed, stop=_stop(body.get("stop")))
+                                    seed=seed, stop=_stop(body.get("stop")), ignore_end=ignore_eos)
     except ZooError as exc:
         raise CompletionError(str(exc), max_tokens_key if "max_new_tokens" in str(exc) else None) from None
     stream_options = body.get("stream_options")
