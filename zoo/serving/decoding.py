@@ -85,6 +85,7 @@ class DecodeBatcher:
         self.closed = False
         self.thread: threading.Thread | None = None
         self.peak_rows = 0  # the most rows one step decoded
+        self.batch = CacheBatch()
 
     @property
     def rows(self) -> int:
@@ -137,6 +138,8 @@ class DecodeBatcher:
                 self.running = [s for s in self.running if self._live(s)]
                 if self.running:
                     self._step()
+                if not self.running:
+                    self.batch = CacheBatch()  # let the last batch's cache go
                 if self.on_step is not None:
                     self.on_step(len(self.running))
         except Exception as exc:  # noqa: BLE001 - a failing model call ends its requests, not the server
@@ -189,9 +192,9 @@ class DecodeBatcher:
         rows = self.running
         self.peak_rows = max(self.peak_rows, len(rows))
         if self.cached is not None:
-            logits, pasts = self.cached.step([s.pending for s in rows], [s.generation.past for s in rows])
-            for slot, past in zip(rows, pasts, strict=True):
-                slot.generation.past = past
+            self.batch.sync(rows)
+            positions = [len(s.generation.ids) + len(s.generation.new_ids) - 1 for s in rows]
+            logits = self.batch.step(self.cached, [s.pending for s in rows], positions)
         else:
             logits = np.stack([self.generator.logits(s.generation.ids + s.generation.new_ids) for s in rows])
         self.running = [s for s, row in zip(rows, logits, strict=True) if self._advance(s, row)]
@@ -209,6 +212,51 @@ class DecodeBatcher:
             self._done(slot)
             return False
         return True
+
+
+class CacheBatch:
+    """The running rows' key/value caches as one batch array, kept from step to step while the rows
+    stay the same (the step's `present_key_values` is the next step's past, no copying); rebuilt
+    when rows join or leave. A row's slots may hold gaps (masked): positions are given explicitly."""
+
+    def __init__(self) -> None:
+        self.slots: list[Slot] = []
+        self.past: np.ndarray | None = None
+        self.mask: np.ndarray | None = None
+
+    def sync(self, slots: list[Slot]) -> None:
+        """Make the batch hold exactly `slots`, in order (newcomers bring their prefilled caches)."""
+        if [id(s) for s in slots] == [id(s) for s in self.slots]:
+            return
+        kept = {id(s): b for b, s in enumerate(self.slots)}
+        parts = []
+        for slot in slots:
+            b = kept.get(id(slot))
+            if b is not None:
+                parts.append((self.past[b], self.mask[b]))
+            else:
+                past = slot.generation.past[0]
+                parts.append((past, np.ones(past.shape[2], np.int32)))
+                slot.generation.past = None
+        width = max(mask.shape[0] for _, mask in parts)
+        shape = parts[0][0].shape
+        past = np.zeros((len(parts), shape[0], shape[1], width, *shape[3:]), np.float32)
+        mask = np.zeros((len(parts), width), np.int32)
+        for b, (row, row_mask) in enumerate(parts):
+            past[b, :, :, :row_mask.shape[0]] = row
+            mask[b, :row_mask.shape[0]] = row_mask
+        used = mask.any(axis=0)
+        if not used.all():  # slots no running row holds any more
+            past, mask = past[:, :, :, used], mask[:, used]
+        self.slots, self.past, self.mask = list(slots), past, mask
+
+    def step(self, decoder: Any, tokens: list[int], positions: list[int]) -> np.ndarray:
+        """One new token per row: the logits; the batch's cache grows by one slot."""
+        mask = np.concatenate([self.mask, np.ones((len(tokens), 1), np.int32)], axis=1)
+        logits, present = decoder.run(np.asarray(tokens, np.int32)[:, None],
+                                      np.asarray(positions, np.int32)[:, None], mask, self.past)
+        self.past, self.mask = present, mask
+        return logits
 
 
 def _cache_of(generator: Any) -> Any:
