@@ -229,9 +229,9 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
             "per_token_cost": flat, "bytes": {p.name: p.stat().st_size for p in tmp.glob("*.onnx")}}
 
 
-def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str) -> dict:
+def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeats: int = 3) -> dict:
     """`zoo serve` on the bundle: one streaming client, then `clients` at once (greedy, `new_tokens`
-    each): aggregate tokens/s and time to first token (median)."""
+    each), alternating, `repeats` times: median aggregate tokens/s and p50 time to first token."""
     from concurrent.futures import ThreadPoolExecutor
 
     import openai
@@ -260,15 +260,17 @@ def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str) -> dic
 
     try:
         one(0)  # warm-up
-        result = {}
-        for n in (1, clients):
-            started = time.perf_counter()
-            with ThreadPoolExecutor(n) as pool:
-                runs = list(pool.map(one, range(n)))
-            wall = time.perf_counter() - started
-            result[f"{n}_clients"] = {"tokens": sum(r[1] for r in runs),
-                                      "tokens_per_second": sum(r[1] for r in runs) / wall,
-                                      "ttft_p50_s": statistics.median(r[0] for r in runs)}
+        runs: dict[int, list[tuple[float, float]]] = {1: [], clients: []}
+        for _ in range(repeats):  # alternate 1 and `clients` clients: the load changes under us
+            for n in runs:
+                started = time.perf_counter()
+                with ThreadPoolExecutor(n) as pool:
+                    done = list(pool.map(one, range(n)))
+                wall = time.perf_counter() - started
+                runs[n].append((sum(r[1] for r in done) / wall, statistics.median(r[0] for r in done)))
+        result = {f"{n}_clients": {"tokens_per_second": statistics.median(r[0] for r in rs),
+                                   "ttft_p50_s": statistics.median(r[1] for r in rs), "runs": rs}
+                  for n, rs in runs.items()}
     finally:
         server.close()
     one_client = result["1_clients"]["tokens_per_second"]
