@@ -165,7 +165,9 @@ class DecodeBatcher:
         if time.monotonic() > slot.deadline:
             slot.timed_out = True
             slot.generation.finish_reason = "length"
-            slot.push(slot.generation.text_piece(final=True))
+            piece = slot.generation.text_piece(final=True)
+            if piece:
+                slot.push(piece)
             self._done(slot)
             return False
         return True
