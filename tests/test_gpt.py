@@ -499,3 +499,22 @@ def test_bad_chat_bodies_get_openai_style_400s(serve, generator):
     missing = requests.post(f"{url}/v1/chat/completions", json={"model": "nope", "messages": user},
                             timeout=10)
     assert missing.status_code == 404 and "not a served language model" in missing.json()["error"]["message"]
+
+
+def test_a_language_model_bundle_is_checked_when_loaded(bundle, tmp_path):
+    """A broken tokenizer.json, or one that does not fit the graph, is refused when the bundle loads
+    (so `zoo serve` never reports ready and then fails every completion)."""
+    import shutil
+
+    from zoo.runtime.bundle import BundleError, load_bundle
+
+    broken = shutil.copytree(bundle["bundle"], tmp_path / "broken")
+    (broken / "tokenizer.json").write_text('{"model": {')
+    with pytest.raises(BundleError, match="tokenizer or export.json cannot be read"):
+        load_bundle(broken)
+    shutil.copy2(f"{bundle['bundle']}/tokenizer.json", broken / "tokenizer.json")
+    meta = json.loads((broken / "export.json").read_text())
+    meta["outputs"]["vocabulary_size"] = 10
+    (broken / "export.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=f"the graph gives {VOCABULARY} logits"):
+        load_bundle(broken)
