@@ -1,6 +1,7 @@
 """GPT throughput: training tokens/s of `zoo train experiment=gpt_text_lines` against a plain
 keras-hub script of the same model and data, and generation tokens/s of Keras `generate`
-(keras-hub, cached decoding) against the TF-free ONNX loop (no cache), in one process.
+(keras-hub, cached decoding) against the TF-free ONNX loop (uncached, with the key/value cache, and
+with the cache's weights in int8), in one process; and `zoo serve` with concurrent streaming clients.
 
 Both training sides: the BPE the zoo run fitted (vocab.json/merges.txt in keras-hub's
 GPT2Tokenizer), documents joined by <|endoftext|> and cut into blocks, a GPT2CausalLM of the same
@@ -9,7 +10,8 @@ every epoch. Throughput is over epochs 2..N (first-epoch tracing excluded); side
 plain, zoo, plain, ... after an untimed warm-up.
 
     python scripts/benchmark_gpt.py CORPUS.txt [--size tiny --length 128 --steps 30 --epochs 3 --repeats 2]
-    python scripts/benchmark_gpt.py - --untrained-size small --length 256 --new-tokens 64  # generation only
+    python scripts/benchmark_gpt.py - --untrained-size small --length 256 --new-tokens 128  # generation only
+    python scripts/benchmark_gpt.py - --serve-bundle RUN/export/onnx --clients 8 --new-tokens 64
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -140,13 +143,20 @@ def generation_speed(run_dir: Path, new_tokens: int, repeats: int) -> dict:
 
 def untrained_generation_speed(size: str, length: int, vocabulary: int, new_tokens: int,
                                repeats: int) -> dict:
-    """Greedy tokens/s of a randomly initialised `size` GPT (no training needed): Keras vs ONNX."""
+    """Greedy tokens/s of a randomly initialised `size` GPT (no training needed), batch 1, a 16-token
+    prompt: keras-hub's cached `generate` against the ONNX loop without a cache, with the key/value
+    cache (float32) and with the cache's weights in int8; sides alternate, medians of `repeats`.
+    The cached sides also time each token, so the cost of tokens 1-32 and 97-128 can be compared."""
     import keras_hub
-    import onnxruntime as ort
     import tensorflow as tf
     import tf2onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from zoo_plugins.gpt import cached
     from zoo_plugins.gpt.export import decoder_specs
     from zoo_plugins.gpt.sizes import SIZES
+
+    from zoo.runtime.kv_cache import CachedDecoder
+    from zoo.runtime.runners import OnnxRunner
 
     backbone = keras_hub.models.GPT2Backbone(vocabulary_size=vocabulary, max_sequence_length=length,
                                              **SIZES[size])
@@ -154,11 +164,17 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
     model.compile(sampler="greedy")
     fn = tf.function(lambda ids, mask: model({"token_ids": ids, "padding_mask": mask}, training=False),
                      input_signature=decoder_specs())
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        tf2onnx.convert.from_function(fn, input_signature=decoder_specs(), opset=17, output_path=str(path))
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    tmp = Path(tempfile.mkdtemp())
+    tf2onnx.convert.from_function(fn, input_signature=decoder_specs(), opset=17,
+                                  output_path=str(tmp / "model.onnx"))
+    cached.to_onnx(model, tmp / "cached.onnx", 17)
+    quantize_dynamic(str(tmp / "cached.onnx"), str(tmp / "cached_int8.onnx"), weight_type=QuantType.QInt8)
+    uncached = OnnxRunner(tmp / "model.onnx")
+    shape = cached.cache_shape(model)
+    decoders = {name: CachedDecoder(tmp, {"file": f"{name}.onnx", **shape})
+                for name in ("cached", "cached_int8")}
     prompt = list(range(1, 17))
+    per_token: dict[str, list[list[float]]] = {name: [] for name in decoders}
 
     def keras_side() -> None:
         ids = np.zeros((1, len(prompt) + new_tokens), np.int32)
@@ -171,10 +187,24 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
         tokens = list(prompt)
         for _ in range(new_tokens):
             x = np.asarray([tokens], np.int32)
-            logits = session.run(None, {"token_ids": x, "padding_mask": np.ones_like(x, bool)})[0]
-            tokens.append(int(np.argmax(logits[0, -1])))
+            tokens.append(int(np.argmax(uncached.run([x, np.ones_like(x, bool)])[0, -1])))
 
-    sides = {"keras": keras_side, "onnx": onnx_side}
+    def cached_side(name: str) -> Any:
+        def run() -> None:
+            decoder, times = decoders[name], []
+            started = time.perf_counter()
+            logits, past = decoder.prefill(prompt)
+            times.append(time.perf_counter() - started)
+            for _ in range(new_tokens - 1):
+                started = time.perf_counter()
+                step, (past,) = decoder.step([int(np.argmax(logits))], [past])
+                logits = step[0]
+                times.append(time.perf_counter() - started)
+            per_token[name].append(times)
+        return run
+
+    sides = {"keras": keras_side, "onnx": onnx_side, "onnx_cached": cached_side("cached"),
+             "onnx_cached_int8": cached_side("cached_int8")}
     for side in sides.values():
         side()
     speeds: dict[str, list[float]] = {name: [] for name in sides}
@@ -184,9 +214,68 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
             side()
             speeds[name].append(new_tokens / (time.perf_counter() - started))
     medians = {name: statistics.median(v) for name, v in speeds.items()}
+    flat = {}
+    for name, runs in per_token.items():  # decode steps only: token 2.. (token 1 is the prefill)
+        steps = np.median(np.asarray(runs[1:]), axis=0)
+        late = steps[max(1, new_tokens - 32):]
+        early = steps[1:33]  # tokens 2-33 (token 1 comes from the prefill)
+        flat[name] = {"first_32_ms": float(np.mean(early) * 1000), "last_32_ms": float(np.mean(late) * 1000),
+                      "ratio_last_first": float(np.mean(late) / np.mean(early))}
     return {"size": size, "params": model.count_params(), "prompt_tokens": len(prompt),
             "new_tokens": new_tokens, "tokens_per_second": medians,
-            "ratio_onnx_keras": medians["onnx"] / medians["keras"]}
+            "ratio_onnx_keras": medians["onnx"] / medians["keras"],
+            "ratio_cached_keras": medians["onnx_cached"] / medians["keras"],
+            "ratio_cached_int8_keras": medians["onnx_cached_int8"] / medians["keras"],
+            "per_token_cost": flat, "bytes": {p.name: p.stat().st_size for p in tmp.glob("*.onnx")}}
+
+
+def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeats: int = 3) -> dict:
+    """`zoo serve` on the bundle: one streaming client, then `clients` at once (greedy, `new_tokens`
+    each), alternating, `repeats` times: median aggregate tokens/s and p50 time to first token."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import openai
+
+    from zoo.runtime.bundle import load_bundle
+    from zoo.serving.server import ModelServer, start
+
+    server = ModelServer([load_bundle(bundle)], port=0)
+    start(server)
+    host, port = server.server_address[:2]
+    client = openai.OpenAI(base_url=f"http://{host}:{port}/v1", api_key="unused", max_retries=0, timeout=600)
+    name = next(iter(server.repository.models))
+
+    def one(i: int) -> tuple[float, int, float]:
+        started = time.perf_counter()
+        first, tokens = None, 0
+        stream = client.completions.create(model=name, prompt=f"{prompt} {i}", max_tokens=new_tokens,
+                                           temperature=0, stream=True, stream_options={"include_usage": True},
+                                           extra_body={"ignore_eos": True})
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].text and first is None:
+                first = time.perf_counter() - started
+            if chunk.usage:
+                tokens = chunk.usage.completion_tokens
+        return first or float("nan"), tokens, time.perf_counter() - started
+
+    try:
+        one(0)  # warm-up
+        runs: dict[int, list[tuple[float, float]]] = {1: [], clients: []}
+        for _ in range(repeats):  # alternate 1 and `clients` clients: the load changes under us
+            for n in runs:
+                started = time.perf_counter()
+                with ThreadPoolExecutor(n) as pool:
+                    done = list(pool.map(one, range(n)))
+                wall = time.perf_counter() - started
+                runs[n].append((sum(r[1] for r in done) / wall, statistics.median(r[0] for r in done)))
+        result = {f"{n}_clients": {"tokens_per_second": statistics.median(r[0] for r in rs),
+                                   "ttft_p50_s": statistics.median(r[1] for r in rs), "runs": rs}
+                  for n, rs in runs.items()}
+    finally:
+        server.close()
+    one_client = result["1_clients"]["tokens_per_second"]
+    result["aggregate_ratio"] = result[f"{clients}_clients"]["tokens_per_second"] / one_client
+    return result
 
 
 def main() -> None:
@@ -201,7 +290,16 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("benchmark_gpt.json"))
     parser.add_argument("--untrained-size", default="",
                         help="only time generation of a random-weight GPT of this size (e.g. small)")
+    parser.add_argument("--serve-bundle", type=Path, default=None,
+                        help="only time `zoo serve` on this GPT bundle: 1 client, then --clients at once")
+    parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
+    if args.serve_bundle:
+        speed = serve_speed(args.serve_bundle, args.clients, args.new_tokens,
+                            "Permission is hereby granted, free of charge, to any person obtaining")
+        print(json.dumps(speed, indent=2))
+        args.output.write_text(json.dumps(speed, indent=2) + "\n")
+        return
     if args.untrained_size:
         speed = untrained_generation_speed(args.untrained_size, args.length, 8000, args.new_tokens, 3)
         print(json.dumps(speed, indent=2))

@@ -1,18 +1,21 @@
-"""The GPT family: a tiny GPT-2 trained on real licence text, scored against the uniform and unigram
-bounds, generating from the run and from its TF-free ONNX bundle, resumed exactly."""
+"""The GPT family: a tiny GPT-2 trained on real licence text (as written: line breaks kept, blank
+lines between documents), scored against the uniform and unigram bounds, generating from the run and
+from its TF-free ONNX bundle (with and without the key/value cache), resumed exactly."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
+import time
 from collections import Counter
 
 import numpy as np
 import pytest
 from conftest import run_zoo, train_interrupted
-from licence_corpus import write_lines
+from licence_corpus import write_text
 
 import zoo
 from zoo.core.errors import ZooError
@@ -29,8 +32,8 @@ PROMPTS = ["Permission is hereby granted", "THE SOFTWARE IS PROVIDED", "Redistri
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """About 60,000 characters of installed licence files, one paragraph a line."""
-    return write_lines(tmp_path_factory.mktemp("gpt") / "licences.txt", 60_000)
+    """About 60,000 characters of installed licence files as written, paragraphs between blank lines."""
+    return write_text(tmp_path_factory.mktemp("gpt") / "licences.txt", 60_000)
 
 
 def tiny_cfg(corpus, *extra):
@@ -63,7 +66,8 @@ def split_ids(run_dir, split):
 
     run = RunDir(run_dir)
     cfg = run.load_config()
-    splits = zoo.load_dataset("text_lines", path=cfg.dataset.path, min_chars=cfg.dataset.min_chars)
+    splits = zoo.load_dataset("text_lines", path=cfg.dataset.path, min_chars=cfg.dataset.min_chars,
+                              documents=cfg.dataset.documents)
     task = CausalLMTask(cfg, run)
     task.prepare_data(splits, fit=False)
     _, targets, weights = task.arrays[split]
@@ -122,11 +126,33 @@ def test_greedy_generation_is_deterministic_and_onnx_reproduces_keras(trained, b
     run = RunDir(trained.run_dir)
     model = load_model(run, run.load_config(), DatasetInfo.load(run.dataset_info), "final")
     model.compile(sampler="greedy")
-    generator = BundleGenerator.open(bundle["bundle"])
-    for prompt in PROMPTS:
-        ids, room = generator.codec.encode(prompt, 24)
-        assert list(generator.token_ids(prompt, options)) == generate_ids(model, [ids], [room],
-                                                                          generator.codec.end_id)[0]
+    cache = bundle["outputs"]["cache"]
+    assert cache["check"]["passed"] and cache["check"]["greedy_equal"] and cache["check"]["tokens"] > 0
+    assert cache["check"]["max_relative_logit_difference"] < 1e-4
+    assert bundle["outputs"]["decoding"] in ("cached", "uncached")  # chosen (the faster) at export
+    for decoding in ("cached", "uncached"):
+        generator = BundleGenerator.open(bundle["bundle"], decoding)
+        for prompt in PROMPTS:
+            ids, room = generator.codec.encode(prompt, 24)
+            keras_ids = generate_ids(model, [ids], [room], generator.codec.end_id)[0]
+            assert list(generator.token_ids(prompt, options)) == keras_ids, (decoding, prompt)
+
+
+def test_running_text_trains_as_written_and_generation_continues_past_a_line_end(corpus, bundle):
+    """The GPT experiment keeps the text's line breaks (documents are blank-line separated), so a
+    sampled completion goes on after a line end instead of ending there."""
+    from zoo_plugins.text.lines_text import read_documents
+
+    assert tiny_cfg(corpus).dataset.documents == "paragraphs"
+    documents = read_documents(corpus, 1, "paragraphs")
+    assert sum("\n" in d for d in documents) > len(documents) // 2
+    assert len(read_documents(corpus, 1, "lines")) > 2 * len(documents)
+    continued = []
+    for seed in range(3):
+        options = GenerationOptions(max_new_tokens=48, sampler="top_k", top_k=20, seed=seed)
+        continued += [t for t in zoo.generate(PROMPTS, bundle=bundle["bundle"], options=options)
+                      if re.search(r"\S\n+\s*\S", t)]
+    assert continued, "no sampled completion went on past a line end"
 
 
 def test_bundle_generates_without_tensorflow(bundle, tmp_path):
@@ -216,7 +242,10 @@ def test_completion_requests_are_validated_in_openai_terms(generator):
     nucleus = parse_request({"model": name, "prompt": ["a", "b"], "top_p": 0.5}, [name])
     assert nucleus.options.sampler == "top_p"
     bad = [({"model": "nope", "prompt": "x"}, "model", 404), ({"model": name}, "prompt", 400),
-           ({"model": name, "prompt": "x", "max_tokens": 0}, None, 400),
+           ({"model": name, "prompt": "x", "max_tokens": 0}, "max_tokens", 400),
+           ({"model": name, "prompt": "x", "seed": -1}, "seed", 400),
+           ({"model": name, "prompt": "x", "stream_options": "yes"}, "stream_options", 400),
+           ({"model": name, "prompt": ["x"] * 200_000}, "prompt", 400),
            ({"model": name, "prompt": "x", "n": 2}, "n", 400),
            ({"model": name, "prompt": "x", "temperature": "hot"}, "temperature", 400),
            ({"model": name, "prompt": "x", "stop": ["a"] * 5}, "stop", 400),
@@ -321,3 +350,171 @@ def test_loads_a_hugging_face_gpt2_folder(trained, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert fit_tokenizer([], zoo.compose(["model=gpt", f"model.preset={folder}"]).model).vocabulary == \
         tokenizer.vocabulary
+
+
+@pytest.fixture()
+def serve(bundle):
+    """A server of the bundle on a free port, with the given options; closed after the test."""
+    from zoo.runtime.bundle import load_bundle
+    from zoo.serving.options import ServeOptions
+    from zoo.serving.server import ModelServer, start
+
+    servers = []
+
+    def run(**options):
+        server = ModelServer([load_bundle(bundle["bundle"])], port=0, options=ServeOptions(**options))
+        start(server)
+        servers.append(server)
+        host, port = server.server_address[:2]
+        return server, f"http://{host}:{port}"
+
+    yield run
+    for server in servers:
+        server.close()
+
+
+def generated_tokens(url):
+    import requests
+
+    metrics = requests.get(f"{url}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith("zoo_generated_tokens_total"))
+
+
+def test_concurrent_clients_decode_together_and_each_gets_its_text_alone(serve, generator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import openai
+
+    server, url = serve()
+    name = generator.bundle.name
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=60)
+    prompts = [p + suffix for suffix in ("", " the") for p in PROMPTS] + PROMPTS[:2]
+    alone = [client.completions.create(model=name, prompt=p, max_tokens=24, temperature=0).choices[0].text
+             for p in prompts]
+
+    def plain(prompt):
+        return client.completions.create(model=name, prompt=prompt, max_tokens=24,
+                                         temperature=0).choices[0].text
+
+    def streamed(prompt):
+        stream = client.completions.create(model=name, prompt=prompt, max_tokens=24, temperature=0,
+                                           stream=True)
+        return "".join(chunk.choices[0].text for chunk in stream)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(streamed, prompts)) == alone
+        assert list(pool.map(plain, prompts)) == alone
+    batcher = server.repository.models[name].resolve().decode_batcher
+    assert batcher.peak_rows > 1 and batcher.rows == 0  # they shared steps, and all left
+    assert generated_tokens(url) > 0
+
+
+def test_a_disconnecting_streaming_client_frees_its_slot(serve, generator):
+    import socket
+
+    import requests
+
+    server, url = serve(max_decode_batch=1, max_decode_waiting=0)
+    name = generator.bundle.name
+    body = {"model": name, "prompt": PROMPTS[1], "max_tokens": 40, "temperature": 0}
+    full = requests.post(f"{url}/v1/completions", json=body, timeout=30).json()["usage"]["completion_tokens"]
+    assert full == 40
+    before = generated_tokens(url)
+    payload = json.dumps({**body, "stream": True}).encode()
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"content-length: %d\r\n\r\n" % len(payload) + payload)
+        received = b""
+        while b"data: {" not in received:
+            received += sock.recv(4096)
+    # the one row is free again: a new request is decoded (429 while it is still taken)
+    deadline = time.monotonic() + 10
+    while (answer := requests.post(f"{url}/v1/completions", json={**body, "max_tokens": 2},
+                                   timeout=30)).status_code == 429 and time.monotonic() < deadline:
+        assert "retry after a pause" in answer.json()["error"]
+        time.sleep(0.02)
+    assert answer.status_code == 200, answer.text
+    cut = generated_tokens(url) - before - 2
+    assert 1 <= cut < full, cut  # the disconnected completion stopped early
+
+
+def test_chat_completions_through_the_openai_client(serve, generator):
+    import openai
+
+    from zoo.serving.chat import PLAIN_TEMPLATE, render
+
+    _, url = serve()
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=30)
+    name = generator.bundle.name
+    texts = []
+    conversations = [[{"role": "user", "content": question}] for question in PROMPTS]
+    conversations.append([{"role": "system", "content": "Licence text."},
+                          {"role": "user", "content": PROMPTS[0]}, {"role": "assistant", "content": "to"},
+                          {"role": "user", "content": [{"type": "text", "text": PROMPTS[1]}]}])
+    for messages in conversations:
+        turns = [(m["role"], m["content"] if isinstance(m["content"], str) else m["content"][0]["text"])
+                 for m in messages]
+        prompt = render(turns, PLAIN_TEMPLATE)
+        expected = generator.start(prompt, GenerationOptions(max_new_tokens=16, stop=("\nUser:",)))
+        text = "".join(expected)
+        answer = client.chat.completions.create(model=name, messages=messages, max_tokens=16, temperature=0)
+        assert answer.choices[0].message.content == text and answer.choices[0].message.role == "assistant"
+        assert answer.choices[0].finish_reason == expected.finish_reason
+        assert answer.usage.prompt_tokens == expected.prompt_tokens
+        assert answer.usage.completion_tokens == expected.completion_tokens
+        stream = client.chat.completions.create(model=name, messages=messages, max_tokens=16, temperature=0,
+                                                stream=True, stream_options={"include_usage": True})
+        chunks = list(stream)
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+        assert chunks[-1].usage.completion_tokens == expected.completion_tokens
+        texts.append(text)
+    assert any(texts)
+
+
+def test_bad_chat_bodies_get_openai_style_400s(serve, generator):
+    import requests
+
+    _, url = serve()
+    name = generator.bundle.name
+    user = [{"role": "user", "content": "Hello"}]
+    bad = [([], None), ({"model": name}, "messages"), ({"model": name, "messages": []}, "messages"),
+           ({"model": name, "messages": "hi"}, "messages"),
+           ({"model": name, "messages": [{"role": "robot", "content": "x"}]}, "messages"),
+           ({"model": name, "messages": [{"role": "user", "content": 3}]}, "messages"),
+           ({"model": name, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages"),
+           ({"model": name, "messages": user, "n": 2}, "n"),
+           ({"model": name, "messages": user, "tools": [{"type": "function"}]}, "tools"),
+           ({"model": name, "messages": user, "temperature": 3}, "temperature"),
+           ({"model": name, "messages": user, "max_tokens": 10**9}, "max_tokens"),
+           ({"model": name, "messages": user, "seed": -1}, "seed"),
+           ({"model": name, "messages": user, "stream_options": []}, "stream_options"),
+           ({"model": name, "messages": user, "mesages": 1}, "mesages")]
+    for body, param in bad:
+        answer = requests.post(f"{url}/v1/chat/completions", json=body, timeout=10)
+        error = answer.json()["error"]
+        assert answer.status_code == 400 and error["type"] == "invalid_request_error", (body, answer.text)
+        assert error["param"] == param, (body, error)
+    missing = requests.post(f"{url}/v1/chat/completions", json={"model": "nope", "messages": user},
+                            timeout=10)
+    assert missing.status_code == 404 and "not a served language model" in missing.json()["error"]["message"]
+
+
+def test_a_language_model_bundle_is_checked_when_loaded(bundle, tmp_path):
+    """A broken tokenizer.json, or one that does not fit the graph, is refused when the bundle loads
+    (so `zoo serve` never reports ready and then fails every completion)."""
+    import shutil
+
+    from zoo.runtime.bundle import BundleError, load_bundle
+
+    broken = shutil.copytree(bundle["bundle"], tmp_path / "broken")
+    (broken / "tokenizer.json").write_text('{"model": {')
+    with pytest.raises(BundleError, match="tokenizer or export.json cannot be read"):
+        load_bundle(broken)
+    shutil.copy2(f"{bundle['bundle']}/tokenizer.json", broken / "tokenizer.json")
+    meta = json.loads((broken / "export.json").read_text())
+    meta["outputs"]["vocabulary_size"] = 10
+    (broken / "export.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=f"the graph gives {VOCABULARY} logits"):
+        load_bundle(broken)

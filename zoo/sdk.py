@@ -20,6 +20,7 @@ SDK_VERSION = "2.0"  # 2.0: a Task is built with its config and run (Task(cfg, r
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
 _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.config.schema": ("ModelConfig",),
+    "zoo.core.compat": ("onnx_convertible_slice_update",),
     "zoo.core.errors": ("DataError", "RunDirError", "ZooError", "close_matches"),
     "zoo.core.hookspecs": ("hookimpl",),
     "zoo.core.lazy": ("import_tensorflow", "lazy"),
@@ -45,6 +46,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.preprocessing.prepare": ("as_float_images",),
     "zoo.runtime.generate": ("CAUSAL_LM",),
     "zoo.runtime.generation_options": ("GenerationOptions", "cut_at_stop"),
+    "zoo.runtime.kv_cache": ("CachedDecoder",),
+    "zoo.runtime.runners": ("OnnxRunner",),
     "zoo.runtime.text_codec": ("TextCodec",),
     "zoo.tasks.export_parts": ("DEFAULT_PART", "ExportPart", "sample_arrays"),
     "zoo.tasks.report": ("Evaluation", "classification_report", "regression_report"),
@@ -70,6 +73,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what type checkers and editors see
     # What a family registers: hook marker, specs, task kinds, the config base class.
     from zoo.config.schema import ModelConfig
+    from zoo.core.compat import onnx_convertible_slice_update
     from zoo.core.errors import DataError, RunDirError, ZooError, close_matches
     from zoo.core.hookspecs import hookimpl
 
@@ -120,6 +124,8 @@ if TYPE_CHECKING:  # what type checkers and editors see
     # Text generation: what a language model's bundle and `generate` hook speak.
     from zoo.runtime.generate import CAUSAL_LM
     from zoo.runtime.generation_options import GenerationOptions, cut_at_stop
+    from zoo.runtime.kv_cache import CachedDecoder
+    from zoo.runtime.runners import OnnxRunner
     from zoo.runtime.text_codec import TextCodec
 
     # Export parts: what `zoo export` writes for a task.

@@ -36,11 +36,13 @@ class TextFolderDatasetConfig(DatasetConfig):
 
 @dataclass
 class TextLinesDatasetConfig(DatasetConfig):
-    """The user's unlabelled text: a .txt file (one example per line) or a folder of .txt files."""
+    """The user's unlabelled text: a .txt file or a folder of .txt files, cut into documents by
+    `documents`: lines (one a line), paragraphs (blank lines separate them, newlines kept) or files."""
 
     source: str = "text_lines"
     path: str = MISSING
-    min_chars: int = 20  # shorter lines (headings, blank-ish lines) are dropped
+    documents: str = "lines"
+    min_chars: int = 20  # shorter documents (headings, blank-ish lines) are dropped
     test_fraction: float = 0.05
     val_fraction: float = 0.05
     normalize: bool = False

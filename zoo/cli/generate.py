@@ -87,6 +87,15 @@ def run_generate(args: Sequence[str]) -> int:
                          what="the completions")
     completions = generate(prompts, run_dir=opts["run_dir"] or None, bundle=opts["bundle"] or None,
                            checkpoint=opts["checkpoint"], options=options)
+    ended = [i for i, c in enumerate(completions) if not c]
+    if ended:
+        import sys
+
+        which = "a stop string or " if options.stop else ""
+        print(f"zoo: note: {len(ended)} of {len(prompts)} completion(s) are empty (prompt {ended[0] + 1} "
+              f"first): the model ended the text at once ({which}its first new token was <|endoftext|>); "
+              "a language model trained one document a line (dataset.documents=lines) learns that "
+              "lines end, train with dataset.documents=paragraphs to keep running text", file=sys.stderr)
     if opts["output"]:
         write_completions(Path(opts["output"]), prompts, completions)
         print(f"generated {len(completions)} completion(s): {opts['output']}")

@@ -198,3 +198,30 @@ def tflite_op_names(interpreter: Any) -> list[str]:
     Empty when it is gone."""
     details = getattr(interpreter, "_get_ops_details", list)
     return [str(op.get("op_name", "")) for op in details()]
+
+
+@contextlib.contextmanager
+def onnx_convertible_slice_update() -> Iterator[None]:
+    """Inside: `keras.ops.slice_update` is a `tf.tensor_scatter_nd_update` (ONNX ScatterND) instead of
+    TF's `XlaDynamicUpdateSlice`, which tf2onnx 1.16 cannot convert ("Unsupported ops:
+    XlaDynamicUpdateSlice"). keras-hub's `CachedMultiHeadAttention` writes new keys/values into its
+    cache with `ops.slice_update`; a cached decoder is traced for ONNX inside this. Same values."""
+    import keras
+
+    from zoo.core.lazy import import_tensorflow
+
+    tf = import_tensorflow()
+
+    def scatter_update(inputs: Any, start_indices: Any, updates: Any) -> Any:
+        updates = tf.convert_to_tensor(updates, inputs.dtype)
+        shape = tf.shape(updates)
+        axes = [tf.range(shape[i]) + tf.cast(start, tf.int32) for i, start in enumerate(start_indices)]
+        indices = tf.stack(tf.meshgrid(*axes, indexing="ij"), axis=-1)
+        return tf.tensor_scatter_nd_update(inputs, indices, updates)
+
+    original = keras.ops.slice_update
+    keras.ops.slice_update = scatter_update
+    try:
+        yield
+    finally:
+        keras.ops.slice_update = original

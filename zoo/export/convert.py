@@ -15,8 +15,9 @@ from zoo.runtime.signature import model_inputs, serving_function
 
 MODEL_FILES = {"onnx": "model.onnx", "savedmodel": "saved_model", "tflite": "model.tflite",
                "keras": "model.keras"}
-QUANTIZE = {"onnx": ("none",), "savedmodel": ("none",), "tflite": ("none", "float16", "dynamic", "int8"),
-            "keras": ("none", "int8")}
+# ONNX int8: the weights of a language model's key/value-cache decoder (the other graphs stay float)
+QUANTIZE = {"onnx": ("none", "int8"), "savedmodel": ("none",),
+            "tflite": ("none", "float16", "dynamic", "int8"), "keras": ("none", "int8")}
 
 
 class ExportError(ZooError):

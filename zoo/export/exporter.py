@@ -120,6 +120,10 @@ def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, t
     """Convert one part, check it against Keras on held-out inputs, write its bundle into `out`
     (a staging folder that becomes `final` once every part passed)."""
     fmt, quantize = options["fmt"], options["quantize"]
+    if fmt == "onnx" and quantize != "none" and item.companions is None:
+        raise ExportError(f"quantize={quantize} for format=onnx quantises a language model's cached decoder "
+                          "only: export this model with quantize=none, or format=tflite quantize=int8")
+    float_check = fmt == "onnx"  # an ONNX part itself stays float32 (its companions may not)
     names = [s.name for s in item.specs]
     test_inputs, labels = item.sample("test", MAX_VERIFY_EXAMPLES)
     keras_runner = KerasRunner(None, names, model=item.model)
@@ -139,9 +143,11 @@ def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, t
     exported = run_artifact(runner or open_runner(fmt, artifact, names), test_inputs,
                             f"check {what}: exported outputs")
     check = compare(reference, exported, labels if item.metric_task else None, item.metric_task or "",
-                    quantize != "none", options["tolerance"] * item.tolerance_scale,
+                    quantize != "none" and not float_check, options["tolerance"] * item.tolerance_scale,
                     options["max_metric_drop"], options["held_out"])
     meta = _metadata(run, cfg, info, item, fmt, quantize, options["opset"], artifact, check, name)
+    if item.companions is not None and fmt == "onnx" and check["passed"]:
+        meta["outputs"] = {**meta["outputs"], **item.companions(out, {**options, "artifact": artifact})}
     _write_bundle(out, run, cfg, task, info, meta)
     if item.input_kind == "data":  # what `zoo serve` compares live inputs with (drift)
         from zoo.runtime.profile import write_training_profile

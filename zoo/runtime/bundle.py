@@ -95,6 +95,10 @@ class Bundle:
                               "bundle's origin") from None
         if not trusted and fmt == "tflite":
             check_tflite(self.runner.interpreter, self.path)
+        if self.output_kind == "causal_lm":  # a language model answers text only if these agree
+            from zoo.runtime.generate import check_language_model
+
+            check_language_model(self)
 
     @property
     def output_kind(self) -> str:

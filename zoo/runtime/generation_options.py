@@ -23,6 +23,7 @@ class GenerationOptions:
     top_p: float = 0.9
     seed: int = 0
     stop: tuple[str, ...] = field(default_factory=tuple)
+    ignore_end: bool = False  # decode past <|endoftext|> (vLLM's ignore_eos: benchmarks of N tokens)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -31,6 +32,8 @@ class GenerationOptions:
             raise ZooError(f"max_new_tokens={self.max_new_tokens}: generate at least 1 token")
         if not self.temperature > 0:
             raise ZooError(f"temperature={self.temperature}: must be > 0 (use sampler=greedy for argmax)")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ZooError(f"seed={self.seed!r}: expected an integer >= 0")
         if self.top_k < 1:
             raise ZooError(f"top_k={self.top_k}: must be at least 1")
         if not 0 < self.top_p <= 1:

@@ -24,7 +24,7 @@ from zoo.core.errors import first_line
 from zoo.serving import tfserving, v2
 from zoo.serving.codec import ApiError, dumps, parse_json
 from zoo.serving.metrics import ObserveRequests, ServerMetrics
-from zoo.serving.openai_api import completions_endpoint
+from zoo.serving.openai_api import GenerationService
 from zoo.serving.options import ServeOptions
 from zoo.serving.repository import ModelEntry, ModelRepository, ServedVersion
 
@@ -239,6 +239,7 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
                    "or /metrics" if code == 404 else f"{request.method} is not allowed on {path}")
         return error(code, message, getattr(exc, "headers", None))
 
+    generation = GenerationService(repository, options, metrics, lambda request: read_body(request, options))
     get, both = ["GET"], ["GET", "POST"]
     routes = [Route("/v1/models", endpoint("v1_models", models), methods=get),
               Route("/v1/models/{path:path}", endpoint("v1", tf_model), methods=both),
@@ -248,8 +249,10 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
               Route("/v2/models/{path:path}", endpoint("v2", v2_model), methods=both),
               Route("/healthz", endpoint("healthz", healthz), methods=get),
               Route("/metrics", endpoint("metrics", scrape), methods=get),
-              Route("/v1/completions", endpoint("v1_completions", completions_endpoint(
-                  repository, lambda request: read_body(request, options))), methods=["POST"])]
+              Route("/v1/completions", endpoint("v1_completions", generation.completions()),
+                    methods=["POST"]),
+              Route("/v1/chat/completions", endpoint("v1_chat_completions", generation.chat_completions()),
+                    methods=["POST"])]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -258,6 +261,7 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
         yield
         if poller is not None:
             poller.cancel()
+        generation.close()
         await repository.close()
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})

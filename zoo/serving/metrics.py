@@ -53,6 +53,16 @@ class ServerMetrics:
                               ["model"], registry=r)
         self.load_failures = Counter("zoo_model_load_failures", "Versions that failed to load or check",
                                      ["model"], registry=r)
+        self.decode_rows = Gauge("zoo_generation_batch_requests", "Completions in the decoding batch",
+                                 ["model", "version"], registry=r)
+        self.generated_tokens = Counter("zoo_generated_tokens", "Completion tokens generated",
+                                        ["model", "version"], registry=r)
+        self.time_to_first_token = Histogram("zoo_time_to_first_token_seconds", "From a completion's "
+                                             "arrival to its first token", ["model", "version"],
+                                             buckets=LATENCY_BUCKETS, registry=r)
+        self.tokens_per_second = Histogram("zoo_generation_tokens_per_second", "A completion's decoding "
+                                           "speed after its first token", ["model", "version"],
+                                           buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), registry=r)
         self.drift = Gauge("zoo_input_drift_psi", "Population stability index of live inputs against "
                            "the training data, per feature", ["model", "version", "feature"], registry=r)
 

@@ -27,3 +27,6 @@ class ServeOptions:
     drift_window: int = 10_000  # live examples the drift statistics cover (about)
     access_log: bool = True
     trust: bool = False  # load bundles whose graphs may touch the host (docs/deploy.md)
+    max_decode_batch: int = 16  # completions decoded together per language model (continuous batching)
+    max_decode_waiting: int = 64  # completions waiting for a row, else 429 with Retry-After
+    generation_timeout_s: float = 300.0  # a completion's deadline: it ends there (finish_reason length)

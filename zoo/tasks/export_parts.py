@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,9 @@ class ExportPart:
     features: list[dict[str, Any]] | None = None  # raw inputs (`zoo.data.features`), if any
     tolerance_scale: float = 1.0  # float check: |keras - exported| <= tolerance x this (output scale)
     description: str = ""
+    # ONNX only: writes further graphs beside the checked artifact (a decoder's key/value-cache
+    # graph), checks them itself, and returns what `export.json`'s `outputs` gains
+    companions: Callable[[Path, dict[str, Any]], dict[str, Any]] | None = None
 
 
 def as_inputs(features: Any, specs: list[Any]) -> list[np.ndarray]:

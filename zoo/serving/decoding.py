@@ -1,0 +1,272 @@
+"""Continuous batching of text generation (vLLM's and TGI's scheme, on one CPU thread per model):
+the completions of concurrent requests decode together, one token per row per step, and requests join
+and leave the running batch between steps.
+
+`submit(generation, deadline)` queues a `zoo.runtime.generate.Generation` and returns its `Slot`,
+whose `pieces()` the request's handler iterates (text, as the rows' tokens settle). A worker thread
+admits waiting slots up to `max_batch` rows (a newcomer's prompt is prefilled alone), then runs one
+batched step of the bundle's key/value-cache decoder (or, for a bundle without one, each row's
+prefix through the uncached graph). Beyond `max_waiting` queued slots a submission is refused with
+429; a cancelled slot (its client went away) or one past its deadline leaves at the next step;
+`close()` ends every slot and the thread within the drain time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import numpy as np
+
+from zoo.serving.codec import ApiError
+
+log = logging.getLogger("zoo.serve")
+END = object()
+
+
+class Slot:
+    """One completion in the batcher: its generation, and the pieces handed to the request."""
+
+    def __init__(self, generation: Any, loop: asyncio.AbstractEventLoop, deadline: float):
+        self.generation, self.loop, self.deadline = generation, loop, deadline
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.cancelled = self.timed_out = False
+        self.submitted = time.monotonic()
+        self.first_token_s: float | None = None
+        self.finished_s: float | None = None
+        self.pending: int | None = None  # the last token, not yet in the row's cache
+
+    def push(self, item: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.events.put_nowait, item)
+        except RuntimeError:  # the event loop is gone (shutdown)
+            self.cancelled = True
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.finished_s = time.monotonic()
+        self.push(error if error is not None else END)
+
+    async def pieces(self) -> AsyncIterator[str]:
+        """Text pieces until the completion ends (an ApiError if the server closed it)."""
+        while True:
+            item = await self.events.get()
+            if item is END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Completion tokens per second after the first one."""
+        n = self.generation.completion_tokens
+        if self.first_token_s is None or self.finished_s is None or n < 2:
+            return None
+        decoding = self.finished_s - self.submitted - self.first_token_s
+        return (n - 1) / decoding if decoding > 0 else None
+
+
+class DecodeBatcher:
+    """Decode the generations of one served model together."""
+
+    def __init__(self, generator: Any, max_batch: int = 16, max_waiting: int = 64,
+                 on_step: Callable[[int], None] | None = None, on_done: Callable[[Slot], None] | None = None):
+        self.generator, self.max_batch, self.max_waiting = generator, max(1, max_batch), max_waiting
+        self.on_step, self.on_done = on_step, on_done
+        self.cached = getattr(generator, "cached", None) or _cache_of(generator)
+        self.lock = threading.Condition()
+        self.waiting: deque[Slot] = deque()
+        self.running: list[Slot] = []
+        self.closed = False
+        self.thread: threading.Thread | None = None
+        self.peak_rows = 0  # the most rows one step decoded
+        self.batch = CacheBatch()
+
+    @property
+    def rows(self) -> int:
+        return len(self.running)
+
+    def submit(self, generation: Any, deadline: float) -> Slot:
+        """Queue a generation (call from the event loop); 429 when too many wait, 503 once closed."""
+        slot = Slot(generation, asyncio.get_running_loop(), deadline)
+        with self.lock:
+            if self.closed:
+                raise ApiError(503, "the server is shutting down: retry on another replica",
+                               {"Retry-After": "1"})
+            free_rows = max(0, self.max_batch - len(self.running))
+            if len(self.waiting) >= self.max_waiting + free_rows:
+                raise ApiError(429, f"this model is decoding {len(self.running)} completions and "
+                               f"{len(self.waiting)} wait (the limits are {self.max_batch} and "
+                               f"{self.max_waiting}): retry after a pause", {"Retry-After": "1"})
+            self.waiting.append(slot)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="zoo-decode", daemon=True)
+                self.thread.start()
+            self.lock.notify()
+        return slot
+
+    def cancel(self, slot: Slot) -> None:
+        """The client went away: the slot leaves at the next step."""
+        slot.cancelled = True
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """End every slot (503 to those still decoding) and stop the thread."""
+        with self.lock:
+            self.closed = True
+            self.lock.notify()
+        if self.thread is not None:
+            self.thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self.lock:
+                    while not (self.closed or self.waiting or self.running):
+                        self.lock.wait()
+                    if self.closed:
+                        break
+                    room = self.max_batch - len(self.running)
+                    newcomers = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
+                for slot in newcomers:
+                    if self._live(slot):
+                        self._prefill(slot)
+                self.running = [s for s in self.running if self._live(s)]
+                if self.running:
+                    self._step()
+                if not self.running:
+                    self.batch = CacheBatch()  # let the last batch's cache go
+                if self.on_step is not None:
+                    self.on_step(len(self.running))
+        except Exception as exc:  # noqa: BLE001 - a failing model call ends its requests, not the server
+            log.exception("decoding failed")
+            failure = ApiError(500, f"decoding failed: {type(exc).__name__}: {exc}")
+            self._end_all(failure)
+            raise
+        self._end_all(ApiError(503, "the server is shutting down: the completion was cut short"))
+
+    def _end_all(self, error: ApiError) -> None:
+        with self.lock:
+            self.closed = True
+            slots, self.running = [*self.running, *self.waiting], []
+            self.waiting.clear()
+        for slot in slots:
+            slot.finish(error)
+
+    def _live(self, slot: Slot) -> bool:
+        """Whether the slot stays; a cancelled or expired one is ended here."""
+        if slot.cancelled:
+            self._done(slot)
+            return False
+        if time.monotonic() > slot.deadline:
+            slot.timed_out = True
+            slot.generation.finish_reason = "length"
+            piece = slot.generation.text_piece(final=True)
+            if piece:
+                slot.push(piece)
+            self._done(slot)
+            return False
+        return True
+
+    def _done(self, slot: Slot) -> None:
+        slot.generation.past = None
+        slot.finish()
+        if self.on_done is not None:
+            self.on_done(slot)
+
+    def _prefill(self, slot: Slot) -> None:
+        generation = slot.generation
+        if generation.done:  # no room for a new token
+            self._done(slot)
+            return
+        if self.cached is not None:
+            logits, generation.past = self.cached.prefill(generation.ids)
+        else:
+            logits = self.generator.logits(generation.ids)
+        if self._advance(slot, logits):
+            self.running.append(slot)
+
+    def _step(self) -> None:
+        rows = self.running
+        self.peak_rows = max(self.peak_rows, len(rows))
+        if self.cached is not None:
+            self.batch.sync(rows)
+            positions = [len(s.generation.ids) + len(s.generation.new_ids) - 1 for s in rows]
+            logits = self.batch.step(self.cached, [s.pending for s in rows], positions)
+        else:
+            logits = np.stack([self.generator.logits(s.generation.ids + s.generation.new_ids) for s in rows])
+        self.running = [s for s, row in zip(rows, logits, strict=True) if self._advance(s, row)]
+
+    def _advance(self, slot: Slot, logits: np.ndarray) -> bool:
+        """Take the row's next token; hand on the settled text; whether the row decodes on."""
+        generation = slot.generation
+        slot.pending = generation.accept(logits)
+        if slot.first_token_s is None:
+            slot.first_token_s = time.monotonic() - slot.submitted
+        piece = generation.text_piece(final=generation.done)
+        if piece:
+            slot.push(piece)
+        if generation.done:
+            self._done(slot)
+            return False
+        return True
+
+
+class CacheBatch:
+    """The running rows' key/value caches as one batch array, kept from step to step while the rows
+    stay the same (the step's `present_key_values` is the next step's past, no copying); rebuilt
+    when rows join or leave. A row's slots may hold gaps (masked): positions are given explicitly."""
+
+    def __init__(self) -> None:
+        self.slots: list[Slot] = []
+        self.past: np.ndarray | None = None
+        self.mask: np.ndarray | None = None
+
+    def sync(self, slots: list[Slot]) -> None:
+        """Make the batch hold exactly `slots`, in order (newcomers bring their prefilled caches)."""
+        if [id(s) for s in slots] == [id(s) for s in self.slots]:
+            return
+        kept = {id(s): b for b, s in enumerate(self.slots)}
+        parts = []
+        for slot in slots:
+            b = kept.get(id(slot))
+            if b is not None:
+                parts.append((self.past[b], self.mask[b]))
+            else:
+                past = slot.generation.past[0]
+                parts.append((past, np.ones(past.shape[2], np.int32)))
+                slot.generation.past = None
+        width = max(mask.shape[0] for _, mask in parts)
+        shape = parts[0][0].shape
+        past = np.zeros((len(parts), shape[0], shape[1], width, *shape[3:]), np.float32)
+        mask = np.zeros((len(parts), width), np.int32)
+        for b, (row, row_mask) in enumerate(parts):
+            past[b, :, :, :row_mask.shape[0]] = row
+            mask[b, :row_mask.shape[0]] = row_mask
+        used = mask.any(axis=0)
+        if not used.all():  # slots no running row holds any more
+            past, mask = past[:, :, :, used], mask[:, used]
+        self.slots, self.past, self.mask = list(slots), past, mask
+
+    def step(self, decoder: Any, tokens: list[int], positions: list[int]) -> np.ndarray:
+        """One new token per row: the logits; the batch's cache grows by one slot."""
+        mask = np.concatenate([self.mask, np.ones((len(tokens), 1), np.int32)], axis=1)
+        logits, present = decoder.run(np.asarray(tokens, np.int32)[:, None],
+                                      np.asarray(positions, np.int32)[:, None], mask, self.past)
+        self.past, self.mask = present, mask
+        return logits
+
+
+def _cache_of(generator: Any) -> Any:
+    """The bundle's cached decoder even where export chose uncached single-stream decoding: batched
+    rows share each step's weight reads only through the cache."""
+    from pathlib import Path
+
+    from zoo.runtime.kv_cache import CachedDecoder
+
+    spec = generator.bundle.meta.get("outputs", {}).get("cache")
+    return CachedDecoder(Path(generator.bundle.path), spec) if spec else None
