@@ -81,6 +81,7 @@ class Bundle:
         self._text_encoder: Any = None
         fmt, model_file = self.meta["format"], inside(self.path, self.meta["model_file"], "model_file")
         trusted = trusted_by_environment() if trust is None else trust
+        self.trusted: bool = trusted
         if fmt == "onnx":
             check_onnx(model_file, self.path, trusted)
         if not trusted and fmt == "savedmodel":

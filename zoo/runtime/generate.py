@@ -21,6 +21,7 @@ from zoo.core.errors import ZooError
 from zoo.runtime.generation_options import GenerationOptions, cut_at_stop, held_back
 from zoo.runtime.kv_cache import CachedDecoder
 from zoo.runtime.text_codec import TextCodec
+from zoo.runtime.trust import inside
 
 CAUSAL_LM = "causal_lm"
 
@@ -54,7 +55,7 @@ def check_language_model(bundle: Any) -> None:
     outputs = bundle.meta["outputs"]
     try:
         context, vocabulary = int(outputs["context_length"]), int(outputs["vocabulary_size"])
-        codec = TextCodec(Path(bundle.path) / outputs["tokenizer"], context)
+        codec = TextCodec(inside(Path(bundle.path), outputs["tokenizer"], "tokenizer"), context)
     except ZooError:
         raise
     except Exception as exc:  # noqa: BLE001 - tokenizers' parse errors are plain Exceptions
@@ -83,7 +84,7 @@ class BundleGenerator:
                            "`generate` needs an exported causal language model")
         self.bundle = bundle
         self.context = int(outputs["context_length"])
-        self.codec = TextCodec(Path(bundle.path) / outputs["tokenizer"], self.context)
+        self.codec = TextCodec(inside(Path(bundle.path), outputs["tokenizer"], "tokenizer"), self.context)
         self.vocabulary = int(outputs.get("vocabulary_size") or 0)
         self.decoding = decoding or outputs.get("decoding", "uncached")
         if self.decoding not in ("cached", "uncached"):
@@ -93,7 +94,8 @@ class BundleGenerator:
             if not outputs.get("cache"):
                 raise ZooError(f"bundle {bundle.path} has no cached decoder: export it again "
                                "(or decode uncached)")
-            self.cached = CachedDecoder(Path(bundle.path), outputs["cache"])
+            self.cached = CachedDecoder(Path(bundle.path), outputs["cache"],
+                                        getattr(bundle, "trusted", False))
 
     @classmethod
     def open(cls, path: str | Path, decoding: str | None = None) -> BundleGenerator:

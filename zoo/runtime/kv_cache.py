@@ -16,6 +16,7 @@ import numpy as np
 
 from zoo.core.errors import ZooError
 from zoo.runtime.runners import OnnxRunner
+from zoo.runtime.trust import check_onnx, inside
 
 INPUTS = ("token_ids", "positions", "attention_mask", "past_key_values")
 
@@ -23,10 +24,11 @@ INPUTS = ("token_ids", "positions", "attention_mask", "past_key_values")
 class CachedDecoder:
     """Prefill a prompt, then decode one token per row per step."""
 
-    def __init__(self, folder: Path, spec: dict[str, Any]):
-        path = Path(folder) / str(spec.get("file", ""))
+    def __init__(self, folder: Path, spec: dict[str, Any], trusted: bool = False):
+        path = inside(Path(folder), spec.get("file"), "cache.file")
         if not path.is_file():
             raise ZooError(f"the bundle's cached decoder {path} is missing: export the run again")
+        check_onnx(path, Path(folder), trusted)
         self.runner = OnnxRunner(path)
         if tuple(self.runner.input_names) != INPUTS:
             raise ZooError(f"{path} takes {self.runner.input_names}, expected {list(INPUTS)}: export again")
