@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.sdk import CLASSIFICATION, UNLABELLED, ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import (
+    CLASSIFICATION,
+    UNLABELLED,
+    ConformanceCase,
+    ModelConfig,
+    ModelSpec,
+    bounded,
+    hookimpl,
+    lazy,
+)
 
 
 @dataclass
@@ -16,18 +25,18 @@ class BertConfig(ModelConfig):
     # keras-hub preset name (needs network)
     preset: str = "tiny"
     pretrained: bool = True  # false: the checkpoint's architecture with random weights
-    sequence_length: int = 128  # tokens per example, [CLS] and [SEP] included
-    vocabulary_size: int = 8000  # WordPiece vocabulary fitted on the training split (sizes only)
+    sequence_length: int = bounded(128, ge=1)  # tokens per example, [CLS] and [SEP] included
+    vocabulary_size: int = bounded(8000, ge=1)  # WordPiece vocabulary fitted on the training split (sizes)
     lowercase: bool = True  # sizes only: a checkpoint brings its own tokenizer
-    dropout: float = 0.1  # before the classification head
+    dropout: float = bounded(0.1, ge=0, lt=1)  # before the classification head
 
 
 @dataclass
 class BertMLMConfig(BertConfig):
     name: str = "bert_mlm"
-    mask_rate: float = 0.15  # fraction of tokens selected for prediction (80% [MASK], 10% random)
-    max_predictions: int = 20  # masked positions per example
-    mask_copies: int = 1  # differently masked copies of the training split (BERT's dupe factor)
+    mask_rate: float = bounded(0.15, gt=0, lt=1)  # share of tokens predicted (80% [MASK], 10% random)
+    max_predictions: int = bounded(20, ge=1)  # masked positions per example
+    mask_copies: int = bounded(1, ge=1)  # masked copies of the training split (BERT's dupe factor)
 
 
 TINY = ("model.preset=tiny", "model.sequence_length=16", "model.vocabulary_size=300")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.sdk import UNLABELLED, ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import UNLABELLED, ConformanceCase, ModelConfig, ModelSpec, bounded, hookimpl, lazy
 
 
 @dataclass
@@ -16,14 +16,14 @@ class GPTConfig(ModelConfig):
     # preset, a Hugging Face GPT-2 folder, or a finished gpt run (fine-tunes with its tokenizer)
     preset: str = "tiny"
     pretrained: bool = True  # false: the checkpoint's architecture with random weights
-    sequence_length: int = 128  # tokens per training block (the context the model learns)
-    vocabulary_size: int = 8000  # byte-level BPE fitted on the training split (sizes only)
-    dropout: float = 0.1
+    sequence_length: int = bounded(128, ge=1)  # tokens per training block (the context the model learns)
+    vocabulary_size: int = bounded(8000, ge=1)  # byte-level BPE fitted on the training split (sizes only)
+    dropout: float = bounded(0.1, ge=0, lt=1)
     # overrides of the size's architecture (0: the size's value)
-    num_layers: int = 0
-    num_heads: int = 0
-    hidden_dim: int = 0
-    intermediate_dim: int = 0
+    num_layers: int = bounded(0, ge=0)  # 0: the size's value
+    num_heads: int = bounded(0, ge=0)  # 0: the size's value
+    hidden_dim: int = bounded(0, ge=0)  # 0: the size's value
+    intermediate_dim: int = bounded(0, ge=0)  # 0: the size's value
 
 
 @hookimpl

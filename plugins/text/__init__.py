@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from zoo.sdk import DatasetConfig, DatasetSpec, TFDSDatasetConfig, hookimpl, lazy
+from zoo.sdk import DatasetConfig, DatasetSpec, TFDSDatasetConfig, bounded, hookimpl, lazy
 
 
 @dataclass
@@ -40,9 +40,9 @@ class TextLinesDatasetConfig(DatasetConfig):
 
     source: str = "text_lines"
     path: str = MISSING
-    min_chars: int = 20  # shorter lines (headings, blank-ish lines) are dropped
-    test_fraction: float = 0.05
-    val_fraction: float = 0.05
+    min_chars: int = bounded(20, ge=0)  # shorter lines (headings, blank-ish lines) are dropped
+    test_fraction: float = bounded(0.05, ge=0, lt=1)
+    val_fraction: float = bounded(0.05, ge=0, lt=1)
     normalize: bool = False
 
 
@@ -64,8 +64,8 @@ class TimeSeriesCSVDatasetConfig(DatasetConfig):
     path: str = MISSING
     target: str = MISSING
     features: list[str] | None = None  # default: every numeric column (target included)
-    window: int = 24
-    horizon: int = 1
+    window: int = bounded(24, ge=1)
+    horizon: int = bounded(1, ge=1)
     separator: str | None = None
 
 

@@ -69,7 +69,7 @@ def hydra_line(exc: Exception) -> str | None:
         message = first_line(exc)
         found = re.search(r"override '([^']+)'", message)
         if found and "not in" in str(cause):
-            return unknown_key_line(found.group(1))
+            return unknown_key_line(found.group(1), getattr(exc, "zoo_args", None))
         detail = first_line(cause) if cause is not None else message
         key = getattr(cause, "full_key", None)
         where = f"{key}: " if key and key not in detail else ""

@@ -201,6 +201,10 @@ def run_app(command: str, args: list[str]) -> int:
             print("\n" + (train_field_help(args) if command == "train" else evaluate_field_help()), end="")
         if FAILURES:
             raise FAILURES[0]
+    except Exception as exc:
+        with contextlib.suppress(AttributeError):
+            exc.zoo_args = args  # type: ignore[attr-defined]  # for the one-line message
+        raise
     finally:
         sys.argv = saved
         if saved_full_error is None:

@@ -1,0 +1,119 @@
+"""Config fields: ranges declared on the field (never guessed from its name), "did you mean"
+that never repeats the refused key, plugin config groups selectable as `group=option`."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from zoo.config.bounds import bounds_of
+from zoo.config.compose import compose
+from zoo.config.schema import EvaluateConfig, TrainConfig
+from zoo.config.validate import _dataclass_in, _hints, check_node, check_train_config
+from zoo.core.errors import ZooError
+from zoo.core.registry import get_registry, reset_registry
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    reset_registry()
+    GlobalHydra.instance().clear()
+    yield
+    GlobalHydra.instance().clear()
+    reset_registry()
+
+
+def _numeric_fields(schema: type, seen: set[type]) -> typing.Iterator[tuple[str, dataclasses.Field]]:
+    if schema in seen:
+        return
+    seen.add(schema)
+    hints = _hints(schema)
+    for item in dataclasses.fields(schema):
+        inner = _dataclass_in(hints.get(item.name))
+        if inner is not None:
+            yield from _numeric_fields(inner, seen)
+        elif item.name not in ("name", "source") and any(t in str(hints.get(item.name))
+                                                         for t in ("int", "float")):
+            yield f"{schema.__qualname__}.{item.name}", item
+
+
+def test_every_numeric_field_of_the_built_in_schemas_declares_its_range():
+    registry = get_registry()
+    schemas = [TrainConfig, EvaluateConfig] + [
+        registry.entries[kind][name].spec.config for kind in ("model", "dataset")
+        for name in registry.names(kind) if registry.entries[kind][name].spec.config is not None]
+    seen: set[type] = set()
+    undeclared = [where for schema in schemas for where, item in _numeric_fields(schema, seen)
+                  if bounds_of(item) is None]
+    assert not undeclared, f"numeric fields without a declared range: {undeclared}"
+
+
+def test_the_gpt_size_overrides_accept_zero_as_the_sizes_value():
+    cfg = compose(["experiment=gpt_text_lines", "dataset.path=corpus.txt"])
+    assert cfg.model.hidden_dim == 0 and cfg.model.intermediate_dim == 0
+    check_train_config(cfg, get_registry())  # was: model.hidden_dim=0 is out of range: x >= 1
+    GlobalHydra.instance().clear()
+    bad = compose(["experiment=gpt_text_lines", "dataset.path=corpus.txt", "model.hidden_dim=-8"])
+    with pytest.raises(ZooError, match=r"model.hidden_dim=-8 is out of range: expected x >= 0"):
+        check_train_config(bad, get_registry())
+
+
+def test_zoo_list_shows_the_declared_range(capsys):
+    from zoo.cli.main import main
+
+    assert main(["list", "models", "gpt"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("hidden_dim"))
+    assert "range x >= 0" in line and "x >= 1" not in line
+
+
+def test_a_plugin_field_is_checked_only_against_the_range_it_declares():
+    from zoo.sdk import bounded
+
+    @dataclass
+    class PluginConfig:
+        name: str = "p"
+        expansion_dim: int = 0  # a name that once implied ">= 1"
+        width: int = bounded(4, ge=1)
+
+    check_node(OmegaConf.create({"name": "p", "expansion_dim": 0, "width": 4}), PluginConfig, "model.")
+    with pytest.raises(ZooError, match=r"model.width=0 is out of range: expected x >= 1"):
+        check_node(OmegaConf.create({"name": "p", "expansion_dim": 0, "width": 0}), PluginConfig,
+                   "model.")
+
+
+def _one_error(capsys, *argv: str) -> str:
+    from zoo.cli.main import main
+
+    assert main(list(argv)) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zoo: error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize(("argv", "owner", "key", "has"), [
+    (("model=gpt", "dataset=text_lines", "dataset.test_path=t.txt"), "dataset 'text_lines'",
+     "dataset.test_path", "path, shuffle_buffer, test_fraction, val_fraction"),
+    (("experiment=lstm_text_csv", "dataset.path=t.csv", "model.vocabulary_size=500"), "model 'lstm'",
+     "model.vocabulary_size", "max_tokens"),
+    (("experiment=lstm_text_csv", "dataset.path=t.csv", "+model.vocabulary_size=500"), "model 'lstm'",
+     "model.vocabulary_size", "max_tokens"),
+])
+def test_an_unknown_model_or_dataset_key_names_the_selection_and_its_keys(capsys, tmp_path,
+                                                                          monkeypatch, argv, owner,
+                                                                          key, has):
+    monkeypatch.chdir(tmp_path)
+    line = _one_error(capsys, "train", *argv)
+    assert f"{owner} has no key '{key}'" in line and has in line, line
+    assert f"did you mean '{key}'" not in line and line.count(f"'{key}'") == 1, line
+    assert not list(tmp_path.iterdir())
+
+
+def test_suggestions_never_repeat_the_refused_name():
+    from zoo.core.errors import close_matches
+
+    assert close_matches("test_path", ["test_path", "test_split", "path"]) == ["test_split", "path"]
