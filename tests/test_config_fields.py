@@ -117,3 +117,58 @@ def test_suggestions_never_repeat_the_refused_name():
     from zoo.core.errors import close_matches
 
     assert close_matches("test_path", ["test_path", "test_split", "path"]) == ["test_split", "path"]
+
+
+# --- a plugin's own config group ---------------------------------------------------------------
+GROUP_PLUGIN = '''
+from pathlib import Path
+from zoo.sdk import hookimpl
+
+
+@hookimpl
+def zoo_config_dirs():
+    return [(Path(__file__).parent / "conf").as_uri()]
+'''
+NARROW = """# @package _global_
+# The MLP with one narrow hidden layer
+model:
+  hidden_sizes: [8]
+"""
+
+
+@pytest.fixture
+def group_plugin(tmp_path, monkeypatch):
+    """A plugin whose config folder adds the group `width` (option `narrow`), on ZOO_PLUGINS."""
+    package = tmp_path / "width_plugin"
+    (package / "conf" / "width").mkdir(parents=True)
+    (package / "__init__.py").write_text(GROUP_PLUGIN)
+    (package / "conf" / "width" / "narrow.yaml").write_text(NARROW)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ZOO_PLUGINS", "width_plugin")
+    reset_registry()
+    return package
+
+
+@pytest.mark.parametrize("selection", ["width=narrow", "+width=narrow"])
+def test_a_plugin_group_is_selected_as_group_equals_option(group_plugin, selection):
+    cfg = compose(["model=mlp", "dataset=iris", selection])
+    assert list(cfg.model.hidden_sizes) == [8]
+    check_train_config(cfg, get_registry())
+    GlobalHydra.instance().clear()
+    assert list(compose(["model=mlp", "dataset=iris"]).model.hidden_sizes) != [8]  # unselected: null
+
+
+def test_a_plugin_group_on_the_command_line(group_plugin, capsys, tmp_path, monkeypatch):
+    from zoo.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "model=mlp", "dataset=iris", "width=narrow", "--cfg", "job"]) == 0
+    assert "- 8" in capsys.readouterr().out
+    line = _one_error(capsys, "train", "model=mlp", "widht=narrow")
+    assert "unknown config key or group 'widht': did you mean 'width'?" in line
+
+
+def test_the_one_line_keeps_hydras_hint(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _one_error(capsys, "train", "schema/model=mlp")
+    assert "No match in the defaults list" in line and "use +schema/model=mlp" in line, line

@@ -66,7 +66,7 @@ def hydra_line(exc: Exception) -> str | None:
         return f"cannot parse the command line: {first_line(exc)} (write overrides as key=value)"
     if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
         cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
-        message = first_line(exc)
+        message = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
         found = re.search(r"override '([^']+)'", message)
         if found and "not in" in str(cause):
             return unknown_key_line(found.group(1), getattr(exc, "zoo_args", None))

@@ -73,8 +73,11 @@ def unknown_key_error(key: str, candidates: list[str], prefix: str = "", owner: 
         keys = ", ".join(sorted(c for c in candidates if c not in ("name", "source")))
         return ZooError(f"{owner} has no key {key!r}: " + (f"{hint} " if hint else "")
                         + f"its keys are {keys}")
-    return ZooError(f"unknown config key {key!r}: " + (f"{hint} " if hint else "")
-                    + "(`zoo train --cfg job` prints every key with its value)")
+    if not prefix:  # a top-level name: a key or a config group
+        return ZooError(f"unknown config key or group {key!r}" + (f": {hint}" if hint else "")
+                        + " (`zoo train --help` lists the groups, their options and every key)")
+    return ZooError(f"unknown config key {key!r}" + (f": {hint}" if hint else "")
+                    + " (`zoo train --cfg job` prints every key with its value)")
 
 
 def owner_text(kind: str, node: DictConfig) -> str:
@@ -103,8 +106,10 @@ def _schema_at(path: list[str]) -> list[str]:
     from zoo.core.registry import get_registry
 
     if not path:
+        from zoo.config.catalog import plugin_groups
+
         names = {f.name for schema in (TrainConfig, EvaluateConfig) for f in dataclasses.fields(schema)}
-        return sorted(names | {"experiment", "hparams_search"})
+        return sorted(names | {"experiment", "hparams_search", *plugin_groups()})
     if path[0] in ("model", "dataset") and len(path) == 1:
         registry = get_registry()
         names: set[str] = set()
