@@ -172,3 +172,33 @@ def test_the_one_line_keeps_hydras_hint(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     line = _one_error(capsys, "train", "schema/model=mlp")
     assert "No match in the defaults list" in line and "use +schema/model=mlp" in line, line
+
+
+# --- absurd sizes are refused before anything is allocated -----------------------------------
+@pytest.mark.parametrize(("argv", "figure"), [
+    (("experiment=lstm_text_csv", "dataset.path=t.csv", "model.sequence_length=10000000"),
+     "model 'lstm': one batch of embedded text (model.sequence_length=10000000 x width 64 x batch 32) "
+     "would need about 76.3 GB"),
+    (("model=cnn", "dataset=image_folder", "dataset.path=photos", "dataset.image_size=[100000,100000]"),
+     "dataset 'image_folder': a batch of 32 images of 100000x100000x3 (dataset.image_size) would need "
+     "about 3.5 TB"),
+    (("experiment=gpt_text_lines", "dataset.path=t.txt", "model.vocabulary_size=1000000000"),
+     "model 'gpt': the token embedding (model.vocabulary_size=1000000000 x hidden_dim 128) would need "
+     "about 476.8 GB"),
+])
+def test_an_absurd_size_is_refused_with_the_figure_and_the_limit(capsys, tmp_path, monkeypatch, argv,
+                                                                 figure):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO_MEMORY_LIMIT_BYTES", str(12 << 30))
+    line = _one_error(capsys, "train", *argv, "run_dir=run")
+    assert figure in line and "more than the 12.0 GB allowed" in line, line
+    assert not list(tmp_path.iterdir())  # refused before the run folder (or anything) exists
+
+
+def test_the_default_sizes_fit():
+    for argv in (["experiment=gpt_text_lines", "dataset.path=t.txt"],
+                 ["experiment=lstm_text_csv", "dataset.path=t.csv"],
+                 ["experiment=bert_text_csv", "dataset.path=t.csv"],
+                 ["model=cnn", "dataset=image_folder", "dataset.path=photos"]):
+        GlobalHydra.instance().clear()
+        check_train_config(compose(argv), get_registry())

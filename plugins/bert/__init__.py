@@ -39,6 +39,20 @@ class BertMLMConfig(BertConfig):
     mask_copies: int = bounded(1, ge=1)  # masked copies of the training split (BERT's dupe factor)
 
 
+def bert_cost(cfg: BertConfig, batch_size: int) -> dict[str, float]:
+    """The token embedding and one batch's attention scores, in float32 bytes (sizes only)."""
+    from zoo_plugins.bert.presets import SIZES
+
+    if cfg.preset not in SIZES:
+        return {}
+    size, seq, vocab = SIZES[cfg.preset], cfg.sequence_length, cfg.vocabulary_size
+    return {f"the token embedding (model.vocabulary_size={vocab} x hidden_dim {size['hidden_dim']})":
+            4.0 * vocab * size["hidden_dim"],
+            f"one batch's attention scores (model.sequence_length={seq} squared x "
+            f"{size['num_heads']} heads x batch {batch_size})":
+            4.0 * batch_size * size["num_heads"] * seq * seq}
+
+
 TINY = ("model.preset=tiny", "model.sequence_length=16", "model.vocabulary_size=300")
 
 
@@ -49,14 +63,16 @@ def zoo_models() -> list[ModelSpec]:
                   "BERT text or sentence-pair classifier: a size from scratch or a checkpoint (model.preset)",
                   BertConfig, tasks=(CLASSIFICATION,),
                   modalities=("text",), task=lazy("zoo_plugins.bert.task:BertTask"),
-                  conformance=ConformanceCase(TINY, data=lazy("zoo.testing.data:labelled_text"))),
+                  conformance=ConformanceCase(TINY, data=lazy("zoo.testing.data:labelled_text")),
+                  cost=bert_cost),
         ModelSpec("bert_mlm", lazy("zoo_plugins.bert.mlm:build_masked_lm"),
                   "BERT masked-LM pre-training on unlabelled text (fine-tune: model.preset=RUN)",
                   BertMLMConfig, tasks=(UNLABELLED,),
                   modalities=("text",), task=lazy("zoo_plugins.bert.mlm:MaskedLMTask"),
                   # a pre-trained backbone is fine-tuned, not deployed: no export format
                   conformance=ConformanceCase((*TINY, "model.max_predictions=3"),
-                                              data=lazy("zoo.testing.data:unlabelled_text"), formats=())),
+                                              data=lazy("zoo.testing.data:unlabelled_text"), formats=()),
+                  cost=bert_cost),
     ]
 
 

@@ -37,8 +37,26 @@ def zoo_models() -> list[ModelSpec]:
                   conformance=ConformanceCase(
                       ("model.sequence_length=16", "model.vocabulary_size=300", "model.num_layers=1",
                        "model.num_heads=2", "model.hidden_dim=16", "model.intermediate_dim=32"),
-                      data=lazy("zoo.testing.data:unlabelled_text"), formats=("onnx",))),
+                      data=lazy("zoo.testing.data:unlabelled_text"), formats=("onnx",)),
+                  cost=gpt_cost),
     ]
+
+
+def gpt_cost(cfg: GPTConfig, batch_size: int) -> dict[str, float]:
+    """The token embedding, one batch's attention scores and activations, in float32 bytes."""
+    from zoo_plugins.gpt.sizes import architecture, is_size
+
+    if not is_size(cfg.preset):
+        return {}
+    arch = architecture(cfg)
+    seq, vocab, hidden = cfg.sequence_length, cfg.vocabulary_size, arch["hidden_dim"]
+    return {f"the token embedding (model.vocabulary_size={vocab} x hidden_dim {hidden})":
+            4.0 * vocab * hidden,
+            f"one batch's attention scores (model.sequence_length={seq} squared x {arch['num_heads']} "
+            f"heads x batch {batch_size})": 4.0 * batch_size * arch["num_heads"] * seq * seq,
+            f"one batch's activations (model.sequence_length={seq} x intermediate_dim "
+            f"{arch['intermediate_dim']} x batch {batch_size})":
+                4.0 * batch_size * seq * arch["intermediate_dim"]}
 
 
 @hookimpl

@@ -40,10 +40,21 @@ def zoo_models() -> list[ModelSpec]:
                            formats=("onnx", "savedmodel"))
     return [
         ModelSpec("lstm", build, "stacked (bi)LSTM on word embeddings (text) or on (time, features)",
-                  LSTMConfig, modalities=("text", "sequence"), task=task, conformance=case),
+                  LSTMConfig, modalities=("text", "sequence"), task=task, conformance=case,
+                  cost=recurrent_cost),
         ModelSpec("gru", build, "stacked (bi)GRU on word embeddings (text) or on (time, features)",
-                  GRUConfig, modalities=("text", "sequence"), task=task, conformance=case),
+                  GRUConfig, modalities=("text", "sequence"), task=task, conformance=case,
+                  cost=recurrent_cost),
     ]
+
+
+def recurrent_cost(cfg: LSTMConfig, batch_size: int) -> dict[str, float]:
+    """The embedding table and one batch of embedded text, in float32 bytes (text inputs)."""
+    seq, width = cfg.sequence_length, max([cfg.embedding_dim, *cfg.units])
+    return {f"the embedding table (model.max_tokens={cfg.max_tokens} x embedding_dim {cfg.embedding_dim})":
+            4.0 * cfg.max_tokens * cfg.embedding_dim,
+            f"one batch of embedded text (model.sequence_length={seq} x width {width} x batch {batch_size})":
+            4.0 * batch_size * seq * width}
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.config.bounds import bounds_of, out_of_range
+from zoo.config.cost import check_cost
 from zoo.config.schema import EvaluateConfig, TrainConfig
 from zoo.core.errors import ZooError, close_matches, unknown_name
 
@@ -95,6 +96,7 @@ def check_train_config(cfg: DictConfig, registry: Any) -> None:
             if spec.config is not None:
                 check_node(node, spec.config, f"{kind}.", owner_text(kind, node))
     check_node(cfg, TrainConfig, "")
+    check_cost(cfg, registry)
 
 
 def check_evaluate_config(cfg: DictConfig) -> None:
