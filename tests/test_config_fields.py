@@ -202,3 +202,21 @@ def test_the_default_sizes_fit():
                  ["model=cnn", "dataset=image_folder", "dataset.path=photos"]):
         GlobalHydra.instance().clear()
         check_train_config(compose(argv), get_registry())
+
+
+# --- one path syntax for every command ----------------------------------------------------------
+FOLDERS = ["runs/my run,1", "runs/it's", "runs/x=y[1]", "runs/$HOME{a}", "runs/back\\slash", "runs/a\\'b"]
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_a_run_folder_with_shell_metacharacters_is_named_one_way_everywhere(folder):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from zoo.cli import deploy
+    from zoo.cli.keyvalue import parse
+    from zoo.cli.quoting import hydra_quoted
+
+    parser = OverridesParser.create()
+    for given in (f"run_dir={folder}", hydra_quoted(f"run_dir={folder}")):  # as typed, or Hydra-quoted
+        assert parser.parse_override(hydra_quoted(given)).value() == folder  # train, evaluate
+        assert parse("export", [given], deploy.EXPORT_OPTIONS)["run_dir"] == folder  # export, predict

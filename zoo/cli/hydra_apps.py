@@ -180,10 +180,11 @@ def composing_once(args: list[str]) -> Iterator[None]:
 
 def run_app(command: str, args: list[str]) -> int:
     """Run a Hydra app with `args` as its command line; its errors reach `zoo.cli.failures`."""
+    from zoo.cli.quoting import hydra_quoted
     from zoo.config.catalog import plain_group_selections
 
     prepare_hydra()
-    args = plain_group_selections(args)
+    args = [hydra_quoted(arg) for arg in plain_group_selections(args)]
     saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [f"zoo {command}", *args]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report
