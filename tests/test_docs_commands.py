@@ -10,6 +10,7 @@ only. `$ zoo ...` lines followed by an error are run, and the error shown must b
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Iterator
@@ -211,4 +212,19 @@ def test_the_documented_runs_work_in_order(workspace, monkeypatch, capsys):
         if line.argv[0] == "generate":
             assert out.strip().startswith(line.argv[line.argv.index(next(a for a in line.argv if
                                           a.startswith("prompt=")))][len("prompt="):]), out
-    assert (workspace / "runs/gpt/export/onnx").is_dir()
+    bundle = json.loads((workspace / "runs/gpt/export/onnx/export.json").read_text())
+    assert bundle["name"] == "gpt_corpus"  # as `zoo export --help` says: <model>_<dataset>
+    assert main(["export", "--help"]) == 0
+    assert "<model>_<dataset>" in capsys.readouterr().out
+
+
+def test_the_plugin_guide_imports_only_the_sdk_and_names_only_what_it_has():
+    import zoo.sdk
+
+    text = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    imports = re.findall(r"^\s*from (zoo[\w.]*) import", text, re.MULTILINE)
+    assert imports and set(imports) <= {"zoo.sdk", "zoo.testing"}, imports  # the kit: in a plugin's tests
+    named = set(re.findall(r"zoo\.sdk\.(\w+)", text))
+    named |= {n.strip() for line in re.findall(r"^from zoo\.sdk import (.+)$", text, re.MULTILINE)
+              for n in line.split(",")}
+    assert named and not [n for n in named if not hasattr(zoo.sdk, n)], named
