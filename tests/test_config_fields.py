@@ -220,3 +220,15 @@ def test_a_run_folder_with_shell_metacharacters_is_named_one_way_everywhere(fold
     for given in (f"run_dir={folder}", hydra_quoted(f"run_dir={folder}")):  # as typed, or Hydra-quoted
         assert parser.parse_override(hydra_quoted(given)).value() == folder  # train, evaluate
         assert parse("export", [given], deploy.EXPORT_OPTIONS)["run_dir"] == folder  # export, predict
+
+
+def test_zoo_list_shows_a_multi_line_experiment_description_whole(capsys):
+    from zoo.cli.main import main
+
+    assert main(["list", "experiments"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = next(i for i, line in enumerate(out) if line.startswith("gpt_text_lines "))
+    column = out[0].index("description")
+    assert out[row][column:].startswith("Train a small GPT on your text, then sample from it:")
+    assert out[row + 1][column:].startswith("zoo train experiment=gpt_text_lines dataset.path=CORPUS.txt")
+    assert out[row + 2][column:].startswith("zoo generate run_dir=runs/gpt")

@@ -31,14 +31,15 @@ def config_root(location: str) -> Any:
 
 
 def description_of(text: str) -> str:
-    """The first `#` comment line that is not a `@package` directive."""
+    """The leading `#` comment lines that are not a `@package` directive (one per line)."""
+    lines = []
     for line in text.splitlines():
         stripped = line.strip()
-        if stripped.startswith("#") and "@package" not in stripped:
-            return stripped.lstrip("#").strip()
-        if stripped and not stripped.startswith("#"):
+        if not stripped.startswith("#"):
             break
-    return ""
+        if "@package" not in stripped:
+            lines.append(stripped.lstrip("#").strip())
+    return "\n".join(line for line in lines if line)
 
 
 def group_options(group: str, registry: Registry | None = None) -> list[ConfigOption]:
