@@ -28,6 +28,12 @@ def _fresh():
     reset_registry()
 
 
+@pytest.fixture
+def files_unchecked(monkeypatch):
+    """For tests of other checks: the data files the configs name are not looked for."""
+    monkeypatch.setattr("zoo.config.validate.missing_path", lambda value, item: None)
+
+
 def _numeric_fields(schema: type, seen: set[type]) -> typing.Iterator[tuple[str, dataclasses.Field]]:
     if schema in seen:
         return
@@ -53,7 +59,7 @@ def test_every_numeric_field_of_the_built_in_schemas_declares_its_range():
     assert not undeclared, f"numeric fields without a declared range: {undeclared}"
 
 
-def test_the_gpt_size_overrides_accept_zero_as_the_sizes_value():
+def test_the_gpt_size_overrides_accept_zero_as_the_sizes_value(files_unchecked):
     cfg = compose(["experiment=gpt_text_lines", "dataset.path=corpus.txt"])
     assert cfg.model.hidden_dim == 0 and cfg.model.intermediate_dim == 0
     check_train_config(cfg, get_registry())  # was: model.hidden_dim=0 is out of range: x >= 1
@@ -187,7 +193,7 @@ def test_the_one_line_keeps_hydras_hint(capsys, tmp_path, monkeypatch):
      "about 476.8 GB"),
 ])
 def test_an_absurd_size_is_refused_with_the_figure_and_the_limit(capsys, tmp_path, monkeypatch, argv,
-                                                                 figure):
+                                                                 figure, files_unchecked):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ZOO_MEMORY_LIMIT_BYTES", str(12 << 30))
     line = _one_error(capsys, "train", *argv, "run_dir=run")
@@ -195,7 +201,7 @@ def test_an_absurd_size_is_refused_with_the_figure_and_the_limit(capsys, tmp_pat
     assert not list(tmp_path.iterdir())  # refused before the run folder (or anything) exists
 
 
-def test_the_default_sizes_fit():
+def test_the_default_sizes_fit(files_unchecked):
     for argv in (["experiment=gpt_text_lines", "dataset.path=t.txt"],
                  ["experiment=lstm_text_csv", "dataset.path=t.csv"],
                  ["experiment=bert_text_csv", "dataset.path=t.csv"],
@@ -232,3 +238,19 @@ def test_zoo_list_shows_a_multi_line_experiment_description_whole(capsys):
     assert out[row][column:].startswith("Train a small GPT on your text, then sample from it:")
     assert out[row + 1][column:].startswith("zoo train experiment=gpt_text_lines dataset.path=CORPUS.txt")
     assert out[row + 2][column:].startswith("zoo generate run_dir=runs/gpt")
+
+
+def test_a_missing_data_file_is_named_before_tensorflow(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    code = ("import sys; from zoo.cli.main import main; code = main(sys.argv[1:]); "
+            "print('TF' if 'tensorflow' in sys.modules else 'no TF'); sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code, "train", "experiment=mlp_csv_regression",
+                           "dataset.path=houses.csv", "dataset.target=price"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout.strip() == "no TF", (proc.stdout, proc.stderr)
+    assert proc.stderr.strip() == (f"zoo: error: dataset.path=houses.csv: no such CSV file (relative "
+                                   f"paths start at {tmp_path}): check the path")
+    assert not list(tmp_path.iterdir())

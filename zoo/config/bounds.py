@@ -71,3 +71,22 @@ def out_of_range(value: Any, bounds: Bounds) -> Any:
         if isinstance(v, int | float) and not isinstance(v, bool) and not bounds.admits(v):
             return v
     return None
+
+
+PATH = "zoo_path"
+
+
+def existing_path(default: Any = dataclasses.MISSING, *, what: str = "file or folder") -> Any:
+    """A dataclass field naming a file or folder that must exist when the config is checked
+    (before TensorFlow starts): `path: str = existing_path(what="CSV file")`."""
+    return field(default=default, metadata={PATH: what})
+
+
+def missing_path(value: Any, item: dataclasses.Field) -> str | None:
+    """What kind of thing `value` should be, if the field declares a path that does not exist."""
+    import os
+
+    what = item.metadata.get(PATH)
+    if what is None or not isinstance(value, str) or not value:
+        return None
+    return None if os.path.exists(os.path.expanduser(value)) else what

@@ -8,12 +8,13 @@ with "did you mean" for Hydra's unknown-key and unknown-option errors.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.config.bounds import bounds_of, out_of_range
+from zoo.config.bounds import bounds_of, missing_path, out_of_range
 from zoo.config.cost import check_cost
 from zoo.config.schema import EvaluateConfig, TrainConfig
 from zoo.core.errors import ZooError, close_matches, unknown_name
@@ -59,6 +60,10 @@ def check_node(node: Any, schema: type, path: str, owner: str = "") -> None:
             if bad is not None:
                 shown = f"{path}{name}={plain}" + ("" if bad == plain else f" (value {bad})")
                 raise ZooError(f"{shown} is out of range: expected {bounds.text()}")
+        what = missing_path(value, item)
+        if what is not None:
+            raise ZooError(f"{path}{name}={value}: no such {what} (relative paths start at "
+                           f"{os.getcwd()}): check the path")
         inner = _dataclass_in(hints.get(name))
         if inner is not None and isinstance(value, DictConfig):
             check_node(value, inner, f"{path}{name}.")

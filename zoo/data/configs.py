@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from zoo.config.bounds import bounded
+from zoo.config.bounds import bounded, existing_path
 
 
 @dataclass
@@ -35,11 +35,11 @@ class CSVDatasetConfig(DatasetConfig):
     """The user's CSV file: one row an example, one column the target."""
 
     source: str = "csv"
-    path: str = MISSING
+    path: str = existing_path(MISSING, what="CSV file")
     target: str = MISSING
     task: str = "auto"  # auto | classification | regression
     separator: str | None = None  # sniffed when not given
-    test_path: str | None = None  # a separate test file; else test_fraction of `path`
+    test_path: str | None = existing_path(None, what="CSV file")  # else test_fraction of `path`
     features: list[str] | None = None  # default: every column but the target (and `ignore`)
     ignore: list[str] | None = None  # columns to leave out (identifiers, free text)
     numeric: list[str] | None = None  # columns that must hold numbers (else inferred)
@@ -57,8 +57,8 @@ class ImageFolderDatasetConfig(DatasetConfig):
     """The user's images, one sub-folder per class."""
 
     source: str = "image_folder"
-    path: str = MISSING
-    test_path: str | None = None  # same layout; else test_fraction of `path`
+    path: str = existing_path(MISSING, what="image folder")
+    test_path: str | None = existing_path(None, what="image folder")  # else test_fraction of `path`
     image_size: list[int] = bounded(default_factory=lambda: [64, 64], ge=1)  # height, width
     color_mode: str = "rgb"  # rgb | grayscale
 
