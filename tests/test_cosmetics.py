@@ -34,3 +34,20 @@ def test_predicted_vs_true_tick_labels_never_overlap(tmp_path, monkeypatch, scal
     assert _min_gap(ax.get_xticklabels(), renderer, True) > 4
     assert _min_gap(ax.get_yticklabels(), renderer, False) > 2
     plt.close(kept[0])
+
+
+def test_tflite_notices_stay_off_the_console(tmp_path, recwarn):
+    import keras
+    import tensorflow as tf
+
+    from zoo.core.console import NATIVE_LINE
+    from zoo.runtime.runners import TFLiteRunner
+
+    assert NATIVE_LINE.match("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    (tmp_path / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    recwarn.clear()
+    runner = TFLiteRunner(tmp_path / "model.tflite", ["x"])
+    assert not [w for w in recwarn if "Interpreter" in str(w.message)]  # its deprecation: to the log
+    assert runner.run([np.ones((2, 4), np.float32)]).shape == (2, 3)

@@ -66,11 +66,15 @@ def test_a_bug_in_the_core_is_still_an_internal_error():
 
 
 @pytest.mark.parametrize("approximate", [False, True])
-def test_an_op_tf2onnx_cannot_convert_names_the_layer_and_the_fix(tmp_path, approximate):
+def test_an_op_tf2onnx_cannot_convert_names_the_layer_and_the_fix(tmp_path, approximate, caplog):
+    import logging
+
     import keras
     import tensorflow as tf
 
     from zoo.export.convert import ExportError, to_onnx
+
+    caplog.set_level(logging.INFO, logger="zoo.export")
 
     inputs = keras.Input((4,), name="x")
     hidden = keras.layers.Dense(3, name="hidden")(inputs)
@@ -84,6 +88,8 @@ def test_an_op_tf2onnx_cannot_convert_names_the_layer_and_the_fix(tmp_path, appr
         return
     with pytest.raises(ExportError) as caught:
         to_onnx(model, specs, tmp_path / "model.onnx", 17)
+    assert not [r for r in caplog.records if r.name.startswith("tf2onnx")]  # not on the console
+    assert any("tf2onnx: " in r.getMessage() for r in caplog.records if r.name == "zoo.export")
     line, code = describe(caught.value)
     assert "smooth" in line and "TensorFlow op Erfc" in line and "approximate=True" in line, line
     assert "internal error" not in line and code == 2
