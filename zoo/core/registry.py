@@ -188,7 +188,7 @@ def get_registry() -> Registry:
 
 
 def plugin_of_module(module: str) -> str | None:
-    """The plugin whose package holds `module` (`zoo_plugins.gpt.model` -> `gpt`), if the
+    """The plugin whose package holds `module` (`my_pkg.model` -> the plugin `my_pkg`), if the
     registry is loaded (an error path never loads it)."""
     if _REGISTRY is None or not module:
         return None
