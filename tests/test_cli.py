@@ -43,8 +43,9 @@ def zoo_cmd(*args: str) -> tuple[subprocess.CompletedProcess, float]:
 
 
 def first_column(table: str) -> list[str]:
-    """The names in the first column of a `zoo list` table (header line skipped)."""
-    lines = [line for line in table.splitlines() if line.strip()]
+    """The names in the first column of a `zoo list` table (header line and the continuation
+    lines of a multi-line description skipped)."""
+    lines = [line for line in table.splitlines() if line.strip() and not line[0].isspace()]
     return [line.split()[0] for line in lines[1:]]
 
 

@@ -134,3 +134,24 @@ def test_compare_tables_three_runs_best_validation_first_and_writes_a_plot(three
 def test_compare_names_a_folder_without_runs(tmp_path):
     proc = run_zoo("compare", str(tmp_path), timeout=60)
     assert proc.returncode == 2 and "no finished run under" in proc.stderr
+
+
+def test_the_run_folder_records_the_command_line_and_its_overrides(three_runs):
+    import yaml
+
+    root, _ = three_runs
+    piped = root / "piped" / ".hydra" / "overrides.yaml"
+    text = piped.read_text()
+    assert text.startswith("# zoo train experiment=mlp_iris trainer.epochs=2 "), text
+    assert yaml.safe_load(text) == [*QUICK, "trainer.verbose=1", f"run_dir={root / 'piped'}"]
+    python = yaml.safe_load((root / "python" / ".hydra" / "overrides.yaml").read_text())
+    assert python == [*QUICK, "trainer.learning_rate=0.02"]
+
+
+def test_compare_shows_a_dataset_path_that_differs(three_runs, tmp_path):
+    from zoo.sweeps.compare import differing_keys, read_run
+
+    root, _ = three_runs
+    rows = [read_run(root / "piped"), read_run(root / "python")]
+    rows[0].flat["dataset.path"], rows[1].flat["dataset.path"] = "houses_2025.csv", "houses_2026.csv"
+    assert "dataset.path" in differing_keys(rows)

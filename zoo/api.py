@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,13 +96,17 @@ def train(cfg: DictConfig | Sequence[str] | None = None, run_dir: str | Path | N
           ) -> TrainResult:
     """Train from a composed config (or a list of overrides); returns metrics, run dir, model."""
     from zoo.config.validate import check_missing
+    from zoo.run.command import given_overrides
     from zoo.training.progress import console_logging
     from zoo.training.trainer import train as run_training
 
-    if cfg is None or not isinstance(cfg, DictConfig):
-        cfg = compose(list(cfg or []))
+    overrides = None if isinstance(cfg, DictConfig) else list(cfg or [])
+    if overrides is not None:
+        cfg = compose(overrides)
     check_missing(cfg)
-    with console_logging():  # a program that configured no logging still sees the epoch lines
+    recorded = (given_overrides(overrides, f"zoo.train({overrides!r})") if overrides is not None
+                else contextlib.nullcontext())
+    with console_logging(), recorded:  # a program that configured no logging still sees the epoch lines
         return run_training(cfg, run_dir=run_dir)
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.sdk import CLASSIFICATION, UNLABELLED, ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import (
+    CLASSIFICATION,
+    UNLABELLED,
+    ConformanceCase,
+    ModelConfig,
+    ModelSpec,
+    bounded,
+    hookimpl,
+    lazy,
+)
 
 
 @dataclass
@@ -16,18 +25,32 @@ class BertConfig(ModelConfig):
     # keras-hub preset name (needs network)
     preset: str = "tiny"
     pretrained: bool = True  # false: the checkpoint's architecture with random weights
-    sequence_length: int = 128  # tokens per example, [CLS] and [SEP] included
-    vocabulary_size: int = 8000  # WordPiece vocabulary fitted on the training split (sizes only)
+    sequence_length: int = bounded(128, ge=1)  # tokens per example, [CLS] and [SEP] included
+    vocabulary_size: int = bounded(8000, ge=1)  # WordPiece vocabulary fitted on the training split (sizes)
     lowercase: bool = True  # sizes only: a checkpoint brings its own tokenizer
-    dropout: float = 0.1  # before the classification head
+    dropout: float = bounded(0.1, ge=0, lt=1)  # before the classification head
 
 
 @dataclass
 class BertMLMConfig(BertConfig):
     name: str = "bert_mlm"
-    mask_rate: float = 0.15  # fraction of tokens selected for prediction (80% [MASK], 10% random)
-    max_predictions: int = 20  # masked positions per example
-    mask_copies: int = 1  # differently masked copies of the training split (BERT's dupe factor)
+    mask_rate: float = bounded(0.15, gt=0, lt=1)  # share of tokens predicted (80% [MASK], 10% random)
+    max_predictions: int = bounded(20, ge=1)  # masked positions per example
+    mask_copies: int = bounded(1, ge=1)  # masked copies of the training split (BERT's dupe factor)
+
+
+def bert_cost(cfg: BertConfig, batch_size: int) -> dict[str, float]:
+    """The token embedding and one batch's attention scores, in float32 bytes (sizes only)."""
+    from zoo_plugins.bert.presets import SIZES
+
+    if cfg.preset not in SIZES:
+        return {}
+    size, seq, vocab = SIZES[cfg.preset], cfg.sequence_length, cfg.vocabulary_size
+    return {f"the token embedding (model.vocabulary_size={vocab} x hidden_dim {size['hidden_dim']})":
+            4.0 * vocab * size["hidden_dim"],
+            f"one batch's attention scores (model.sequence_length={seq} squared x "
+            f"{size['num_heads']} heads x batch {batch_size})":
+            4.0 * batch_size * size["num_heads"] * seq * seq}
 
 
 TINY = ("model.preset=tiny", "model.sequence_length=16", "model.vocabulary_size=300")
@@ -40,14 +63,16 @@ def zoo_models() -> list[ModelSpec]:
                   "BERT text or sentence-pair classifier: a size from scratch or a checkpoint (model.preset)",
                   BertConfig, tasks=(CLASSIFICATION,),
                   modalities=("text",), task=lazy("zoo_plugins.bert.task:BertTask"),
-                  conformance=ConformanceCase(TINY, data=lazy("zoo.testing.data:labelled_text"))),
+                  conformance=ConformanceCase(TINY, data=lazy("zoo.testing.data:labelled_text")),
+                  cost=bert_cost),
         ModelSpec("bert_mlm", lazy("zoo_plugins.bert.mlm:build_masked_lm"),
                   "BERT masked-LM pre-training on unlabelled text (fine-tune: model.preset=RUN)",
                   BertMLMConfig, tasks=(UNLABELLED,),
                   modalities=("text",), task=lazy("zoo_plugins.bert.mlm:MaskedLMTask"),
                   # a pre-trained backbone is fine-tuned, not deployed: no export format
                   conformance=ConformanceCase((*TINY, "model.max_predictions=3"),
-                                              data=lazy("zoo.testing.data:unlabelled_text"), formats=())),
+                                              data=lazy("zoo.testing.data:unlabelled_text"), formats=()),
+                  cost=bert_cost),
     ]
 
 

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from zoo.sdk import ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import ConformanceCase, ModelConfig, ModelSpec, bounded, hookimpl, lazy
 
 
 @dataclass
 class CNNConfig(ModelConfig):
     name: str = "cnn"
-    filters: list[int] = field(default_factory=lambda: [32, 64])  # one block per entry
-    kernel_size: int = 3
-    convs_per_block: int = 1  # residual blocks always hold two
+    filters: list[int] = bounded(default_factory=lambda: [32, 64], ge=1)  # one block per entry
+    kernel_size: int = bounded(3, ge=1)
+    convs_per_block: int = bounded(1, ge=1)  # residual blocks always hold two
     pooling: str = "max"  # max | avg | none (pooling stops once the map is smaller than 4x4)
     batch_norm: bool = True
-    bn_momentum: float = 0.9  # lower than Keras's 0.99: small datasets have few steps
-    dropout: float = 0.25  # after each block
+    bn_momentum: float = bounded(0.9, ge=0, le=1)  # lower than Keras's 0.99: small datasets have few steps
+    dropout: float = bounded(0.25, ge=0, lt=1)  # after each block
     residual: bool = False  # ResNet-style blocks with a projection shortcut
-    stem_stride: int = 1  # stride of the first convolution (2 or 4 for large images)
-    dense_units: int = 128  # 0: no hidden dense layer before the head
-    head_dropout: float = 0.25
+    stem_stride: int = bounded(1, ge=1)  # stride of the first convolution (2 or 4 for large images)
+    dense_units: int = bounded(128, ge=0)  # 0: no hidden dense layer before the head
+    head_dropout: float = bounded(0.25, ge=0, lt=1)
     activation: str = "relu"
 
 

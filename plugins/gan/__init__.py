@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from zoo.sdk import GENERATIVE, ConformanceCase, LossSpec, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import GENERATIVE, ConformanceCase, LossSpec, ModelConfig, ModelSpec, bounded, hookimpl, lazy
 
 
 @dataclass
 class GANConfig(ModelConfig):
     name: str = "dcgan"
-    latent_dim: int = 32
-    generator_filters: list[int] = field(default_factory=lambda: [64, 32])  # one 2x upsampling each
-    discriminator_filters: list[int] = field(default_factory=lambda: [32, 64])  # one 2x stride each
-    hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])  # gan_mlp layers
+    latent_dim: int = bounded(32, ge=1)
+    generator_filters: list[int] = bounded(default_factory=lambda: [64, 32], ge=1)  # one 2x upsampling each
+    discriminator_filters: list[int] = bounded(default_factory=lambda: [32, 64], ge=1)  # one 2x stride each
+    hidden_sizes: list[int] = bounded(default_factory=lambda: [128, 128], ge=1)  # gan_mlp layers
     batch_norm: bool = True  # in the generator (synchronised across replicas)
-    leaky_slope: float = 0.2
+    leaky_slope: float = bounded(0.2, ge=0, lt=1)
     conditional: bool = False  # feed the class label to both networks
-    label_dim: int = 16
-    discriminator_steps: int = 1  # discriminator updates per generator update (5 for WGAN-GP)
-    noise_seed: int = 0  # seed of the training latent noise
+    label_dim: int = bounded(16, ge=1)
+    discriminator_steps: int = bounded(1, ge=1)  # discriminator updates per generator update (5 for WGAN-GP)
+    noise_seed: int = bounded(0, ge=0)  # seed of the training latent noise
 
 
 @hookimpl

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.sdk import UNLABELLED, ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import UNLABELLED, ConformanceCase, ModelConfig, ModelSpec, bounded, hookimpl, lazy
 
 
 @dataclass
@@ -16,14 +16,14 @@ class GPTConfig(ModelConfig):
     # preset, a Hugging Face GPT-2 folder, or a finished gpt run (fine-tunes with its tokenizer)
     preset: str = "tiny"
     pretrained: bool = True  # false: the checkpoint's architecture with random weights
-    sequence_length: int = 128  # tokens per training block (the context the model learns)
-    vocabulary_size: int = 8000  # byte-level BPE fitted on the training split (sizes only)
-    dropout: float = 0.1
+    sequence_length: int = bounded(128, ge=1)  # tokens per training block (the context the model learns)
+    vocabulary_size: int = bounded(8000, ge=1)  # byte-level BPE fitted on the training split (sizes only)
+    dropout: float = bounded(0.1, ge=0, lt=1)
     # overrides of the size's architecture (0: the size's value)
-    num_layers: int = 0
-    num_heads: int = 0
-    hidden_dim: int = 0
-    intermediate_dim: int = 0
+    num_layers: int = bounded(0, ge=0)  # 0: the size's value
+    num_heads: int = bounded(0, ge=0)  # 0: the size's value
+    hidden_dim: int = bounded(0, ge=0)  # 0: the size's value
+    intermediate_dim: int = bounded(0, ge=0)  # 0: the size's value
 
 
 @hookimpl
@@ -37,8 +37,26 @@ def zoo_models() -> list[ModelSpec]:
                   conformance=ConformanceCase(
                       ("model.sequence_length=16", "model.vocabulary_size=300", "model.num_layers=1",
                        "model.num_heads=2", "model.hidden_dim=16", "model.intermediate_dim=32"),
-                      data=lazy("zoo.testing.data:unlabelled_text"), formats=("onnx",))),
+                      data=lazy("zoo.testing.data:unlabelled_text"), formats=("onnx",)),
+                  cost=gpt_cost),
     ]
+
+
+def gpt_cost(cfg: GPTConfig, batch_size: int) -> dict[str, float]:
+    """The token embedding, one batch's attention scores and activations, in float32 bytes."""
+    from zoo_plugins.gpt.sizes import architecture, is_size
+
+    if not is_size(cfg.preset):
+        return {}
+    arch = architecture(cfg)
+    seq, vocab, hidden = cfg.sequence_length, cfg.vocabulary_size, arch["hidden_dim"]
+    return {f"the token embedding (model.vocabulary_size={vocab} x hidden_dim {hidden})":
+            4.0 * vocab * hidden,
+            f"one batch's attention scores (model.sequence_length={seq} squared x {arch['num_heads']} "
+            f"heads x batch {batch_size})": 4.0 * batch_size * arch["num_heads"] * seq * seq,
+            f"one batch's activations (model.sequence_length={seq} x intermediate_dim "
+            f"{arch['intermediate_dim']} x batch {batch_size})":
+                4.0 * batch_size * seq * arch["intermediate_dim"]}
 
 
 @hookimpl

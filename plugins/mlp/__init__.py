@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from zoo.sdk import ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import ConformanceCase, ModelConfig, ModelSpec, bounded, hookimpl, lazy
 
 
 @dataclass
 class MLPConfig(ModelConfig):
     name: str = "mlp"
-    hidden_sizes: list[int] = field(default_factory=lambda: [128, 64])
+    hidden_sizes: list[int] = bounded(default_factory=lambda: [128, 64], ge=1)
     activation: str = "relu"
-    dropout: float = 0.0
+    dropout: float = bounded(0.0, ge=0, lt=1)
     batch_norm: bool = False
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from zoo.sdk import DatasetConfig, DatasetSpec, TFDSDatasetConfig, hookimpl, lazy
+from zoo.sdk import DatasetConfig, DatasetSpec, TFDSDatasetConfig, bounded, existing_path, hookimpl, lazy
 
 
 @dataclass
@@ -15,12 +15,12 @@ class TextCSVDatasetConfig(DatasetConfig):
     """The user's labelled text: one row an example, a text column and a label column."""
 
     source: str = "text_csv"
-    path: str = MISSING
+    path: str = existing_path(MISSING, what="CSV file")
     text_column: str = "text"
     text_pair_column: str | None = None  # second sentence of sentence-pair tasks
     label_column: str = "label"
     separator: str | None = None  # sniffed: comma, semicolon or tab
-    test_path: str | None = None  # a separate test file with the same columns
+    test_path: str | None = existing_path(None, what="CSV file")  # a test file, same columns
     normalize: bool = False
 
 
@@ -29,8 +29,8 @@ class TextFolderDatasetConfig(DatasetConfig):
     """The user's text files, one sub-folder of .txt files per class."""
 
     source: str = "text_folder"
-    path: str = MISSING
-    test_path: str | None = None
+    path: str = existing_path(MISSING, what="folder")
+    test_path: str | None = existing_path(None, what="folder")
     normalize: bool = False
 
 
@@ -40,11 +40,11 @@ class TextLinesDatasetConfig(DatasetConfig):
     `documents`: lines (one a line), paragraphs (blank lines separate them, newlines kept) or files."""
 
     source: str = "text_lines"
-    path: str = MISSING
+    path: str = existing_path(MISSING, what="text file or folder")
     documents: str = "lines"
-    min_chars: int = 20  # shorter documents (headings, blank-ish lines) are dropped
-    test_fraction: float = 0.05
-    val_fraction: float = 0.05
+    min_chars: int = bounded(20, ge=0)  # shorter documents (headings, blank-ish lines) are dropped
+    test_fraction: float = bounded(0.05, ge=0, lt=1)
+    val_fraction: float = bounded(0.05, ge=0, lt=1)
     normalize: bool = False
 
 
@@ -63,11 +63,11 @@ class TimeSeriesCSVDatasetConfig(DatasetConfig):
     """A CSV time series: windows of `window` rows predict `target` `horizon` rows later."""
 
     source: str = "timeseries_csv"
-    path: str = MISSING
+    path: str = existing_path(MISSING, what="CSV file")
     target: str = MISSING
     features: list[str] | None = None  # default: every numeric column (target included)
-    window: int = 24
-    horizon: int = 1
+    window: int = bounded(24, ge=1)
+    horizon: int = bounded(1, ge=1)
     separator: str | None = None
 
 

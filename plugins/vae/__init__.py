@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from zoo.sdk import GENERATIVE, ConformanceCase, ModelConfig, ModelSpec, hookimpl, lazy
+from zoo.sdk import GENERATIVE, ConformanceCase, ModelConfig, ModelSpec, bounded, hookimpl, lazy
 
 
 @dataclass
 class VAEConfig(ModelConfig):
     name: str = "vae"
-    latent_dim: int = 8
-    filters: list[int] = field(default_factory=lambda: [32, 64])  # conv encoder, one 2x stride each
-    hidden_sizes: list[int] = field(default_factory=lambda: [256, 128])  # dense encoder (and conv head)
-    beta: float = 1.0  # weight of the KL term (beta-VAE)
-    kl_warmup_epochs: int = 0  # ramp the KL weight linearly from 0 to beta over these epochs
+    latent_dim: int = bounded(8, ge=1)
+    filters: list[int] = bounded(default_factory=lambda: [32, 64], ge=1)  # conv encoder, one 2x stride each
+    hidden_sizes: list[int] = bounded(default_factory=lambda: [256, 128], ge=1)  # dense encoder, conv head
+    beta: float = bounded(1.0, ge=0)  # weight of the KL term (beta-VAE)
+    kl_warmup_epochs: int = bounded(0, ge=0)  # ramp the KL weight linearly from 0 to beta over these epochs
     reconstruction: str = "gaussian"  # gaussian | bernoulli (on grey levels it collapses the posterior)
-    gaussian_sigma: float = 0.1  # fixed standard deviation of the Gaussian decoder
-    holdout_class: int | None = None  # leave this class out of training (anomaly scoring)
-    noise_seed: int = 0  # seed of the reparameterisation noise
+    gaussian_sigma: float = bounded(0.1, gt=0)  # fixed standard deviation of the Gaussian decoder
+    holdout_class: int | None = bounded(None, ge=0)  # leave this class out of training (anomaly scoring)
+    noise_seed: int = bounded(0, ge=0)  # seed of the reparameterisation noise
 
 
 @hookimpl

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from zoo.core.errors import ZooError, first_line, mask_credentials, mask_credentials_in_logs
 
@@ -68,14 +69,38 @@ def hydra_line(exc: Exception) -> str | None:
         return f"cannot parse the command line: {first_line(exc)} (write overrides as key=value)"
     if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
         cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
-        message = first_line(exc)
+        message = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
         found = re.search(r"override '([^']+)'", message)
         if found and "not in" in str(cause):
-            return unknown_key_line(found.group(1))
+            return unknown_key_line(found.group(1), getattr(exc, "zoo_args", None))
         detail = first_line(cause) if cause is not None else message
         key = getattr(cause, "full_key", None)
         where = f"{key}: " if key and key not in detail else ""
         return f"{where}{detail}" + ("" if detail == message else f" ({message})")
+    return None
+
+
+def plugin_line(exc: BaseException) -> str | None:
+    """`plugin 'toy' failed in build_linear (zoo_toy_plugin/__init__.py:23): ValueError: ...` when
+    the innermost frame of Keras Zoo's or a plugin's own code that raised `exc` is a plugin's."""
+    from zoo.core.registry import plugin_of_module
+
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        module = str(frame.f_globals.get("__name__", ""))
+        plugin = plugin_of_module(module)
+        if plugin is not None:
+            code = frame.f_code
+            where = "/".join(Path(code.co_filename).parts[-2:]) + f":{frame.f_lineno}"
+            return (f"plugin {plugin!r} failed in {code.co_name} ({where}): {first_line(exc, typed=True)}: "
+                    "check the settings it was given (`zoo list models NAME` shows them), or report "
+                    "it to the plugin's authors (ZOO_DEBUG=1 shows the traceback)")
+        if module == "zoo" or module.startswith("zoo."):
+            return None
     return None
 
 
@@ -92,6 +117,9 @@ def describe(exc: BaseException) -> tuple[str, int]:
             return line, BAD_INPUT
     if isinstance(exc, OSError):
         return os_error_line(exc), FAILED
+    blamed = plugin_line(exc)
+    if blamed:
+        return blamed, FAILED
     return (f"internal error {first_line(exc, typed=True)} (rerun with ZOO_DEBUG=1 for the traceback, "
             "and please report it)"), FAILED
 

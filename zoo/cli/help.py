@@ -40,13 +40,13 @@ SUMMARIES = {
 EXPORT_HELP = {
     "run_dir": "a finished zoo train run folder (required)",
     "format": "onnx | savedmodel | tflite | keras",
-    "output": "bundle folder (default <run_dir>/export/<format>)",
+    "output": "bundle folder (default <run_dir>/export/<format>[_<quantize>], a sub-folder per part)",
     "opset": "ONNX opset",
     "quantize": "none; tflite: float16 | dynamic | int8; keras: int8",
     "tolerance": "largest |keras - exported| allowed on held-out inputs",
     "max_metric_drop": "largest drop of the headline metric a quantized bundle may show",
     "checkpoint": "final | best | last",
-    "name": "the bundle's model name (default: the run folder's name)",
+    "name": "the bundle's model name (default <model>_<dataset>[_<part>], e.g. cnn_digits)",
     "part": "all, or one part of a multi-part family (a VAE's encoder or decoder)",
 }
 PREDICT_HELP = {

@@ -180,7 +180,11 @@ def composing_once(args: list[str]) -> Iterator[None]:
 
 def run_app(command: str, args: list[str]) -> int:
     """Run a Hydra app with `args` as its command line; its errors reach `zoo.cli.failures`."""
+    from zoo.cli.quoting import hydra_quoted
+    from zoo.config.catalog import plain_group_selections
+
     prepare_hydra()
+    args = [hydra_quoted(arg) for arg in plain_group_selections(args)]
     saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [f"zoo {command}", *args]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report
@@ -201,6 +205,10 @@ def run_app(command: str, args: list[str]) -> int:
             print("\n" + (train_field_help(args) if command == "train" else evaluate_field_help()), end="")
         if FAILURES:
             raise FAILURES[0]
+    except Exception as exc:
+        with contextlib.suppress(AttributeError):
+            exc.zoo_args = args  # type: ignore[attr-defined]  # for the one-line message
+        raise
     finally:
         sys.argv = saved
         if saved_full_error is None:

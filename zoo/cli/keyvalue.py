@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from zoo.cli.quoting import unquoted
 from zoo.config.bounds import Bounds, out_of_range
 from zoo.core.errors import ZooError, close_matches
 
@@ -22,7 +23,7 @@ def parse(command: str, args: Sequence[str], options: dict[str, Any],
     values = {k: v for k, v in options.items() if v is not REQUIRED}
     for arg in args:
         key, sep, text = arg.partition("=")
-        key = key.lstrip("+")
+        key, text = key.lstrip("+"), unquoted(text)  # a Hydra-quoted value too (zoo.cli.quoting)
         if not sep:
             raise ZooError(f"zoo {command}: argument {arg!r} is not key=value "
                            f"(options: {', '.join(options)})")

@@ -13,9 +13,14 @@ WHAT = (*KINDS, "plugins", "experiments")
 
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
-             for row in [header, *rows]]
+    """Columns padded to their widest line; a cell of several lines continues below its row."""
+    cells = [[str(c).splitlines() or [""] for c in row] for row in [header, *rows]]
+    widths = [max(len(line) for cell in col for line in cell) for col in zip(*cells, strict=False)]
+    lines = []
+    for row in cells:
+        for i in range(max(len(cell) for cell in row)):
+            lines.append("  ".join((cell[i] if i < len(cell) else "").ljust(w)
+                                   for cell, w in zip(row, widths, strict=False)).rstrip())
     return "\n".join(lines)
 
 

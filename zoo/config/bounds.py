@@ -1,15 +1,14 @@
 """Allowed ranges of numeric settings, declared on the schema dataclasses.
 
 A field says its range with `bounded(default, ge=..., gt=..., le=..., lt=...)` (dataclass field
-metadata). Fields without one get the range their name implies (`*dropout`, `*_fraction` lie in
-[0, 1); sizes, dims, lengths, steps and filters are at least 1), so a plugin's schema is checked
-without extra code.
+metadata under the key `zoo_bounds`; `zoo.sdk.bounded` for plugins). A field without one has no
+range: nothing is guessed from its name (a GPT `hidden_dim=0` means "the size's value", which a
+`*_dim >= 1` rule once refused).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,31 +59,9 @@ def bounded(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: 
     return field(default=default, metadata=metadata)
 
 
-AT_LEAST_ONE = Bounds(ge=1)
-NON_NEGATIVE = Bounds(ge=0)
-FRACTION = Bounds(ge=0, lt=1)
-# (pattern of the field name, range) for fields that declare none; first match wins.
-CONVENTIONS: tuple[tuple[str, Bounds], ...] = (
-    ("*dropout", FRACTION), ("*_fraction", FRACTION), ("*_rate", FRACTION),
-    ("*_units", NON_NEGATIVE), ("*_epochs", NON_NEGATIVE), ("patience", NON_NEGATIVE),
-    ("min_*", NON_NEGATIVE), ("*momentum", Bounds(ge=0, le=1)),
-    ("*_size", AT_LEAST_ONE), ("*_sizes", AT_LEAST_ONE), ("*_dim", AT_LEAST_ONE),
-    ("*_length", AT_LEAST_ONE), ("*_steps", AT_LEAST_ONE), ("*_stride", AT_LEAST_ONE),
-    ("*filters", AT_LEAST_ONE), ("units", AT_LEAST_ONE), ("max_*", AT_LEAST_ONE),
-    ("*_copies", AT_LEAST_ONE), ("window", AT_LEAST_ONE), ("horizon", AT_LEAST_ONE),
-    ("limit", AT_LEAST_ONE), ("shuffle_buffer", AT_LEAST_ONE),
-)
-
-
 def bounds_of(item: dataclasses.Field) -> Bounds | None:
-    """The declared range of a schema field, else the one its name implies, else None."""
-    declared = item.metadata.get(BOUNDS)
-    if declared is not None:
-        return declared
-    for pattern, bounds in CONVENTIONS:
-        if fnmatch.fnmatchcase(item.name, pattern):
-            return bounds
-    return None
+    """The range a schema field declares, else None."""
+    return item.metadata.get(BOUNDS)
 
 
 def out_of_range(value: Any, bounds: Bounds) -> Any:
@@ -94,3 +71,22 @@ def out_of_range(value: Any, bounds: Bounds) -> Any:
         if isinstance(v, int | float) and not isinstance(v, bool) and not bounds.admits(v):
             return v
     return None
+
+
+PATH = "zoo_path"
+
+
+def existing_path(default: Any = dataclasses.MISSING, *, what: str = "file or folder") -> Any:
+    """A dataclass field naming a file or folder that must exist when the config is checked
+    (before TensorFlow starts): `path: str = existing_path(what="CSV file")`."""
+    return field(default=default, metadata={PATH: what})
+
+
+def missing_path(value: Any, item: dataclasses.Field) -> str | None:
+    """What kind of thing `value` should be, if the field declares a path that does not exist."""
+    import os
+
+    what = item.metadata.get(PATH)
+    if what is None or not isinstance(value, str) or not value:
+        return None
+    return None if os.path.exists(os.path.expanduser(value)) else what

@@ -31,14 +31,15 @@ def config_root(location: str) -> Any:
 
 
 def description_of(text: str) -> str:
-    """The first `#` comment line that is not a `@package` directive."""
+    """The leading `#` comment lines that are not a `@package` directive (one per line)."""
+    lines = []
     for line in text.splitlines():
         stripped = line.strip()
-        if stripped.startswith("#") and "@package" not in stripped:
-            return stripped.lstrip("#").strip()
-        if stripped and not stripped.startswith("#"):
+        if not stripped.startswith("#"):
             break
-    return ""
+        if "@package" not in stripped:
+            lines.append(stripped.lstrip("#").strip())
+    return "\n".join(line for line in lines if line)
 
 
 def group_options(group: str, registry: Registry | None = None) -> list[ConfigOption]:
@@ -57,3 +58,29 @@ def group_options(group: str, registry: Registry | None = None) -> list[ConfigOp
                 name = entry.name[:-5]
                 found[name] = ConfigOption(name, description_of(entry.read_text()), source)
     return sorted(found.values(), key=lambda o: o.name)
+
+
+def _folders(location: str) -> set[str]:
+    try:
+        root = config_root(location)
+        return {entry.name for entry in root.iterdir() if entry.is_dir() and entry.name[0] not in "._"}
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
+        return set()
+
+
+def plugin_groups(registry: Registry | None = None) -> list[str]:
+    """Config groups that only plugins' config folders hold (not the core's, nor the groups the
+    core's defaults list selects: model, dataset, experiment, ...)."""
+    registry = registry or get_registry()
+    core = _folders(CORE_CONFIG) | {"model", "dataset", "experiment", "hparams_search", "schema", "hydra"}
+    found: set[str] = set()
+    for location, _ in registry.config_dirs:
+        found |= _folders(location)
+    return sorted(found - core)
+
+
+def plain_group_selections(args: list[str], registry: Registry | None = None) -> list[str]:
+    """`+GROUP=OPTION` -> `GROUP=OPTION` for a plugin's group: it is in the defaults list (as
+    `GROUP: null`), where Hydra's `+` would add it a second time."""
+    groups = set(plugin_groups(registry)) if any(a.startswith("+") for a in args) else set()
+    return [a[1:] if a.startswith("+") and a[1:].partition("=")[0] in groups else a for a in args]

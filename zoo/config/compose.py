@@ -8,6 +8,7 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_module
 from omegaconf import DictConfig
 
+from zoo.config.catalog import plain_group_selections
 from zoo.config.searchpath import register_search_path
 from zoo.config.store import store_schemas
 from zoo.core.registry import get_registry
@@ -25,4 +26,4 @@ def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictCo
     """The config `zoo train OVERRIDES` would run, e.g. `compose(["experiment=mlp_iris"])`."""
     prepare_hydra()
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides))
+        return hydra_compose(config_name=config_name, overrides=plain_group_selections(list(overrides)))

@@ -27,7 +27,7 @@ class OptimizerConfig:
 
     name: str = "adam"  # adam | adamw | sgd | rmsprop
     weight_decay: float | None = bounded(None, ge=0)
-    momentum: float = 0.9  # sgd and rmsprop
+    momentum: float = bounded(0.9, ge=0, le=1)  # sgd and rmsprop
     nesterov: bool = False  # sgd
     beta_1: float = bounded(0.9, ge=0, lt=1)  # adam, adamw
     beta_2: float = bounded(0.999, ge=0, lt=1)
@@ -38,8 +38,8 @@ class OptimizerConfig:
 @dataclass
 class EarlyStoppingConfig:
     enabled: bool = False
-    patience: int = 5
-    min_delta: float = 0.0
+    patience: int = bounded(5, ge=0)
+    min_delta: float = bounded(0.0, ge=0)
     restore_best_weights: bool = True
 
 
@@ -51,7 +51,7 @@ class TrainerConfig:
     batch_size: int = bounded(32, ge=1)  # per replica; global batch = batch_size x replicas
     learning_rate: float = bounded(2e-3, gt=0)
     lr_schedule: str = "cosine"  # constant | cosine | linear | plateau
-    warmup_epochs: int = 0
+    warmup_epochs: int = bounded(0, ge=0)
     steps_per_epoch: int | None = bounded(None, ge=1)  # cap the steps of an epoch (quick runs)
     loss: str | None = None  # registered loss; default by task
     metrics: list[str] | None = None  # registered metrics; default by task
@@ -97,13 +97,13 @@ class PrivacyConfig:
     """Differentially private training (`privacy=dp_sgd`); the `privacy` node is null otherwise."""
 
     mechanism: str = "dp_sgd"  # per-example clipping + Gaussian noise (Abadi et al. 2016)
-    l2_norm_clip: float = 1.0  # bound C on each microbatch's gradient norm (the sensitivity)
-    noise_multiplier: float | None = None  # noise std / C; or null with `epsilon` to solve it
-    epsilon: float | None = None  # target epsilon at the end of training (solves the noise)
-    delta: float | None = None  # default 1 / (10 x training examples); must be < 1 / N
-    microbatch_size: int = 1  # examples per clipped unit; 1 = per-example clipping
+    l2_norm_clip: float = bounded(1.0, ge=0)  # bound C on each microbatch's gradient norm (the sensitivity)
+    noise_multiplier: float | None = bounded(None, ge=0)  # noise std / C; or null with `epsilon` to solve it
+    epsilon: float | None = bounded(None, gt=0)  # target epsilon at the end of training (solves the noise)
+    delta: float | None = bounded(None, gt=0, lt=1)  # default 1 / (10 x training examples); must be < 1 / N
+    microbatch_size: int = bounded(1, ge=1)  # examples per clipped unit; 1 = per-example clipping
     accountant: str = "rdp"  # rdp | pld (dp-accounting's Renyi DP or privacy-loss-distribution)
-    noise_seed: int | None = None  # null: drawn from OS entropy, kept in checkpoints/ for resume
+    noise_seed: int | None = bounded(None, ge=0)  # null: from OS entropy, kept in checkpoints/ for resume
     public_preprocessing: bool = False  # normalisation/vocabulary from the training split is public
     unsafe_allow_zero_noise: bool = False  # tests only: noise 0 or no clipping gives no guarantee
 
@@ -141,6 +141,6 @@ class EvaluateConfig:
 
     run_dir: str = MISSING
     split: str = "test"  # test | validation | train
-    batch_size: int = 128
+    batch_size: int = bounded(128, ge=1)
     checkpoint: str = "final"  # final | best | last
     output: str | None = None  # default: <run_dir>/evaluation

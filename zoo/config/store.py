@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
+from zoo.config.catalog import plugin_groups
 from zoo.config.schema import EvaluateConfig, TrainConfig
 from zoo.core.registry import Registry
+
+PLUGIN_GROUPS = "zoo_plugin_groups"  # named in conf/train.yaml's defaults list
 
 
 def store_schemas(registry: Registry) -> None:
@@ -13,6 +16,9 @@ def store_schemas(registry: Registry) -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
+    # each group only a plugin's config folder has: in the defaults list, unselected (like
+    # `privacy: null`), so `zoo train GROUP=OPTION` selects one without Hydra's `+`
+    cs.store(name=PLUGIN_GROUPS, node={"defaults": [{group: None} for group in plugin_groups(registry)]})
     for kind in ("model", "dataset"):
         for name in registry.names(kind):
             schema = registry.entries[kind][name].spec.config

@@ -8,12 +8,14 @@ with "did you mean" for Hydra's unknown-key and unknown-option errors.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.config.bounds import bounds_of, out_of_range
+from zoo.config.bounds import bounds_of, missing_path, out_of_range
+from zoo.config.cost import check_cost
 from zoo.config.schema import EvaluateConfig, TrainConfig
 from zoo.core.errors import ZooError, close_matches, unknown_name
 
@@ -37,15 +39,16 @@ def _dataclass_in(hint: Any) -> type | None:
     return None
 
 
-def check_node(node: Any, schema: type, path: str) -> None:
-    """Unknown keys and out-of-range numbers in `node` (typed by dataclass `schema`)."""
+def check_node(node: Any, schema: type, path: str, owner: str = "") -> None:
+    """Unknown keys and out-of-range numbers in `node` (typed by dataclass `schema`; `owner`,
+    e.g. "dataset 'text_lines'", names what the node configures)."""
     if not isinstance(node, DictConfig):
         return
     fields = {f.name: f for f in dataclasses.fields(schema)}
     hints = _hints(schema)
     for key in node:
         if key not in fields:
-            raise unknown_key_error(f"{path}{key}", list(fields), path)
+            raise unknown_key_error(f"{path}{key}", list(fields), path, owner)
     for name, item in fields.items():
         if OmegaConf.is_missing(node, name):
             continue
@@ -57,18 +60,36 @@ def check_node(node: Any, schema: type, path: str) -> None:
             if bad is not None:
                 shown = f"{path}{name}={plain}" + ("" if bad == plain else f" (value {bad})")
                 raise ZooError(f"{shown} is out of range: expected {bounds.text()}")
+        what = missing_path(value, item)
+        if what is not None:
+            raise ZooError(f"{path}{name}={value}: no such {what} (relative paths start at "
+                           f"{os.getcwd()}): check the path")
         inner = _dataclass_in(hints.get(name))
         if inner is not None and isinstance(value, DictConfig):
             check_node(value, inner, f"{path}{name}.")
 
 
-def unknown_key_error(key: str, candidates: list[str], prefix: str = "") -> ZooError:
+def unknown_key_error(key: str, candidates: list[str], prefix: str = "", owner: str = "") -> ZooError:
+    """`unknown config key 'a.b': did you mean 'a.c'? ...`; with an `owner` (the model or dataset
+    selected): `dataset 'text_lines' has no key 'test_path': its keys are ...`."""
     leaf = key[len(prefix):]
     matches = close_matches(leaf, candidates)
-    hint = ("did you mean " + ", ".join(repr(prefix + m) for m in matches) + "? "
-            if matches else "")
-    return ZooError(f"unknown config key {key!r}: {hint}(`zoo train --cfg job` prints every key "
-                    f"with its value)")
+    hint = "did you mean " + ", ".join(repr(prefix + m) for m in matches) + "?" if matches else ""
+    if owner:
+        keys = ", ".join(sorted(c for c in candidates if c not in ("name", "source")))
+        return ZooError(f"{owner} has no key {key!r}: " + (f"{hint} " if hint else "")
+                        + f"its keys are {keys}")
+    if not prefix:  # a top-level name: a key or a config group
+        return ZooError(f"unknown config key or group {key!r}" + (f": {hint}" if hint else "")
+                        + " (`zoo train --help` lists the groups, their options and every key)")
+    return ZooError(f"unknown config key {key!r}" + (f": {hint}" if hint else "")
+                    + " (`zoo train --cfg job` prints every key with its value)")
+
+
+def owner_text(kind: str, node: DictConfig) -> str:
+    """`model 'lstm'` / `dataset 'text_lines'`: what a model or dataset node configures."""
+    key = "name" if kind == "model" else "source"
+    return f"{kind} {node.get(key)!r}" if not OmegaConf.is_missing(node, key) else kind
 
 
 def check_train_config(cfg: DictConfig, registry: Any) -> None:
@@ -78,8 +99,9 @@ def check_train_config(cfg: DictConfig, registry: Any) -> None:
         if isinstance(node, DictConfig) and not OmegaConf.is_missing(node, key):
             spec = registry.get(kind, node[key])
             if spec.config is not None:
-                check_node(node, spec.config, f"{kind}.")
+                check_node(node, spec.config, f"{kind}.", owner_text(kind, node))
     check_node(cfg, TrainConfig, "")
+    check_cost(cfg, registry)
 
 
 def check_evaluate_config(cfg: DictConfig) -> None:
@@ -91,8 +113,10 @@ def _schema_at(path: list[str]) -> list[str]:
     from zoo.core.registry import get_registry
 
     if not path:
+        from zoo.config.catalog import plugin_groups
+
         names = {f.name for schema in (TrainConfig, EvaluateConfig) for f in dataclasses.fields(schema)}
-        return sorted(names | {"experiment", "hparams_search"})
+        return sorted(names | {"experiment", "hparams_search", *plugin_groups()})
     if path[0] in ("model", "dataset") and len(path) == 1:
         registry = get_registry()
         names: set[str] = set()
@@ -107,10 +131,40 @@ def _schema_at(path: list[str]) -> list[str]:
     return [f.name for f in dataclasses.fields(schema)] if schema else []
 
 
-def unknown_key_line(key: str) -> str:
-    """`unknown config key 'trainer.epoch': did you mean 'trainer.epochs'? ...` (never `+key`)."""
+def selected_schema(kind: str, args: list[str]) -> tuple[str, list[str]] | None:
+    """(owner, field names) of the model or dataset that `zoo train ARGS` selects, composed
+    without the overrides of that node (one of which Hydra refused); None if that fails."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from zoo.config.compose import compose
+    from zoo.core.registry import get_registry
+
+    overrides = [a for a in args if "=" in a and not a.startswith("-")
+                 and not a.lstrip("+~").startswith(f"{kind}.")]
+    GlobalHydra.instance().clear()
+    try:
+        node = compose(overrides).get(kind)
+        key = "name" if kind == "model" else "source"
+        spec = get_registry().get(kind, node[key])
+    except Exception:  # noqa: BLE001 - only a better message is at stake: fall back to the plain one
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+    if spec.config is None:
+        return None
+    return owner_text(kind, node), [f.name for f in dataclasses.fields(spec.config)]
+
+
+def unknown_key_line(key: str, args: list[str] | None = None) -> str:
+    """`unknown config key 'trainer.epoch': did you mean 'trainer.epochs'? ...` (never `+key`);
+    for a model or dataset key, the keys of the one `args` select."""
     parts = key.lstrip("+~").split(".")
     prefix = ".".join(parts[:-1]) + "." if len(parts) > 1 else ""
+    if args is not None and len(parts) == 2 and parts[0] in ("model", "dataset"):
+        selected = selected_schema(parts[0], args)
+        if selected is not None:
+            owner, names = selected
+            return str(unknown_key_error(key.lstrip("+~"), names, prefix, owner))
     return str(unknown_key_error(key.lstrip("+~"), _schema_at(parts[:-1]), prefix))
 
 

@@ -30,7 +30,8 @@ from collections.abc import Iterator
 
 VERBOSE_VARIABLE = "ZOO_VERBOSE"
 NATIVE_LINE = re.compile(r"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\]]+\] |WARNING: All log messages "
-                         r"before absl::InitializeLog\(\) is called|To enable the following instructions: )")
+                         r"before absl::InitializeLog\(\) is called|To enable the following instructions: "
+                         r"|INFO: Created TensorFlow Lite )")  # TFLite's own C++ line
 OWN_LOGGERS = ("zoo", "hydra", "__main__")
 native_log = logging.getLogger("tensorflow.native")
 _held: list[str] = []

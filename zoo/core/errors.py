@@ -62,8 +62,8 @@ class RunDirError(ZooError):
 
 
 def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    """Names in `candidates` that look like `name` (best first)."""
-    candidates = list(candidates)
+    """Names in `candidates` that look like `name` (best first), never `name` itself."""
+    candidates = [c for c in candidates if c != name]
     found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
     found += [c for c in candidates if name and name.lower() in c.lower() and c not in found]
     return found[:n]

@@ -55,6 +55,7 @@ class Registry:
     """Every name registered by the loaded plugins, by kind."""
 
     plugins: list[PluginInfo] = field(default_factory=list)
+    modules: dict[str, str] = field(default_factory=dict)  # a plugin's module -> the plugin's name
     entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
     conflicts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     config_dirs: list[tuple[str, str]] = field(default_factory=list)
@@ -160,6 +161,8 @@ def build_registry() -> Registry:
     by_name = {info.name: info for info in registry.plugins}
     for kind, hook_name in {**KINDS, "config": "zoo_config_dirs"}.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name != CORE_PLUGIN:
+                registry.modules[getattr(impl.plugin, "__name__", "")] = impl.plugin_name
             try:
                 items = impl.function() or []
             except Exception as exc:
@@ -182,6 +185,16 @@ def get_registry() -> Registry:
     if _REGISTRY is None:
         _REGISTRY = build_registry()
     return _REGISTRY
+
+
+def plugin_of_module(module: str) -> str | None:
+    """The plugin whose package holds `module` (`my_pkg.model` -> the plugin `my_pkg`), if the
+    registry is loaded (an error path never loads it)."""
+    if _REGISTRY is None or not module:
+        return None
+    owners = [(prefix, name) for prefix, name in _REGISTRY.modules.items()
+              if prefix and (module == prefix or module.startswith(prefix + "."))]
+    return max(owners)[1] if owners else None
 
 
 def reset_registry() -> None:

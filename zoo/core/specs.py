@@ -55,6 +55,9 @@ class ModelSpec:
     task: Callable[..., Any] | None = None
     # The conformance kit's tiny case (`zoo.testing`); the default trains on the default dataset.
     conformance: ConformanceCase = ConformanceCase()
+    # `cost(cfg, batch_size) -> {what: bytes}`: the largest tensors these settings would make,
+    # checked before anything is built (`zoo.config.cost`); no TensorFlow in it.
+    cost: Callable[..., dict[str, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class DatasetSpec:
     load: Callable[..., Any]
     description: str
     config: type | None = None
+    cost: Callable[..., dict[str, float]] | None = None  # as ModelSpec.cost
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ Model families are not here: they are plugins found through entry points.
 
 from __future__ import annotations
 
+from typing import Any
+
+from zoo.config.cost import image_batch_bytes
 from zoo.core.hookspecs import hookimpl
 from zoo.core.lazy import lazy
 from zoo.core.specs import (
@@ -41,11 +44,21 @@ def zoo_datasets() -> list[DatasetSpec]:
         DatasetSpec("csv", lazy("zoo.data.csv_data:load"), "your CSV file (dataset.path, dataset.target)",
                     CSVDatasetConfig),
         DatasetSpec("image_folder", lazy("zoo.data.image_folder:load"),
-                    "your images, one sub-folder per class (dataset.path)", ImageFolderDatasetConfig),
+                    "your images, one sub-folder per class (dataset.path)", ImageFolderDatasetConfig,
+                    cost=image_folder_cost),
         DatasetSpec("tfds", lazy("zoo.data.tfds_data:load"),
-                    "TensorFlow Datasets by name (dataset.name, dataset.data_dir)", TFDSDatasetConfig),
+                    "TensorFlow Datasets by name (dataset.name, dataset.data_dir)", TFDSDatasetConfig,
+                    cost=tfds_cost),
     ]
     return specs
+
+
+def image_folder_cost(cfg: Any, batch_size: int) -> dict[str, float]:
+    return image_batch_bytes(cfg.image_size, 1 if cfg.color_mode == "grayscale" else 3, batch_size)
+
+
+def tfds_cost(cfg: Any, batch_size: int) -> dict[str, float]:
+    return image_batch_bytes(cfg.get("image_size"), 3, batch_size)
 
 
 def _loss(name: str, description: str, tasks: tuple[str, ...]) -> LossSpec:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from omegaconf import MISSING
+
+from zoo.config.bounds import bounded, existing_path
 
 
 @dataclass
@@ -13,12 +15,12 @@ class DatasetConfig:
 
     source: str = MISSING  # registry name of the loader: digits, csv, tfds, image_folder...
     name: str = ""  # human name (for tfds: the TFDS dataset name)
-    val_fraction: float = 0.1  # of the training data, when the source has no validation split
-    test_fraction: float = 0.2  # of all data, when the source has no test split
-    shuffle_buffer: int = 10000
+    val_fraction: float = bounded(0.1, ge=0, lt=1)  # of the training data, if no validation split
+    test_fraction: float = bounded(0.2, ge=0, lt=1)  # of all data, when the source has no test split
+    shuffle_buffer: int = bounded(10000, ge=1)
     cache: bool = True
     normalize: bool = True  # standardise features with training-split mean/std
-    limit: int | None = None  # keep at most this many training examples (quick runs)
+    limit: int | None = bounded(None, ge=1)  # keep at most this many training examples (quick runs)
 
 
 @dataclass
@@ -33,21 +35,21 @@ class CSVDatasetConfig(DatasetConfig):
     """The user's CSV file: one row an example, one column the target."""
 
     source: str = "csv"
-    path: str = MISSING
+    path: str = existing_path(MISSING, what="CSV file")
     target: str = MISSING
     task: str = "auto"  # auto | classification | regression
     separator: str | None = None  # sniffed when not given
-    test_path: str | None = None  # a separate test file; else test_fraction of `path`
+    test_path: str | None = existing_path(None, what="CSV file")  # else test_fraction of `path`
     features: list[str] | None = None  # default: every column but the target (and `ignore`)
     ignore: list[str] | None = None  # columns to leave out (identifiers, free text)
     numeric: list[str] | None = None  # columns that must hold numbers (else inferred)
     categorical: list[str] | None = None  # columns of categories, e.g. integer codes (else inferred)
     hashed: list[str] | None = None  # many-valued string columns hashed into `hash_bins` buckets
-    hash_bins: int = 64
-    max_categories: int = 100  # a string column with more distinct values is refused (ignore or hash it)
+    hash_bins: int = bounded(64, ge=1)
+    max_categories: int = bounded(100, ge=1)  # more distinct strings: refused (ignore or hash it)
     missing: str = "impute"  # impute (training-split mean + indicator; a blank category) | refuse
-    max_classes: int = 20  # task auto: an integer target with more distinct values is regression
-    num_classes: int | None = None  # integer labels must lie in [0, num_classes)
+    max_classes: int = bounded(20, ge=1)  # task auto: more distinct integers is regression
+    num_classes: int | None = bounded(None, ge=1)  # integer labels must lie in [0, num_classes)
 
 
 @dataclass
@@ -55,9 +57,9 @@ class ImageFolderDatasetConfig(DatasetConfig):
     """The user's images, one sub-folder per class."""
 
     source: str = "image_folder"
-    path: str = MISSING
-    test_path: str | None = None  # same layout; else test_fraction of `path`
-    image_size: list[int] = field(default_factory=lambda: [64, 64])  # height, width
+    path: str = existing_path(MISSING, what="image folder")
+    test_path: str | None = existing_path(None, what="image folder")  # else test_fraction of `path`
+    image_size: list[int] = bounded(default_factory=lambda: [64, 64], ge=1)  # height, width
     color_mode: str = "rgb"  # rgb | grayscale
 
 
@@ -74,4 +76,4 @@ class TFDSDatasetConfig(DatasetConfig):
     test_split: str = "test"
     image_key: str = "image"
     label_key: str = "label"
-    image_size: list[int] | None = None  # resize images; None keeps the stored size
+    image_size: list[int] | None = bounded(None, ge=1)  # resize images; None keeps the stored size

@@ -85,6 +85,17 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str], out: Any) -> An
     return out
 
 
+def compact_ticks(ax: Any, largest: float) -> None:
+    """At most 5 ticks an axis, and `350k` / `1.2M` labels for large values, so that tick labels
+    of a 4.5-inch plot never run into each other (six-digit prices once did)."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=5))
+        if largest >= 1e4:
+            axis.set_major_formatter(EngFormatter(sep=""))
+
+
 def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(y_true, y_pred, s=8, alpha=0.6)
@@ -93,6 +104,7 @@ def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, out: Path) -> Path
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
     ax.set_title("predicted vs true")
+    compact_ticks(ax, max(abs(lo), abs(hi)))
     fig.tight_layout()
     with atomic_open(out, "wb") as handle:
         fig.savefig(handle, dpi=100, format="png")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +26,47 @@ class ExportError(ZooError):
     """An export failed, or its artifact does not compute what the Keras model computes."""
 
 
+# TensorFlow ops tf2onnx leaves unconverted, and what the user can do about them.
+UNCONVERTED_HINTS = {
+    "Erfc": "it is exact GELU (Keras `gelu`, approximate=False): build the layer with "
+            "keras.activations.gelu(x, approximate=True), or export format=savedmodel",
+}
+
+
+@contextlib.contextmanager
+def tf2onnx_messages_to_the_log() -> Iterator[None]:
+    """tf2onnx's own warnings and errors go to the `zoo.export` log (shown with --verbose), not
+    to the console: what matters of them reaches the user as one `zoo: error:` line."""
+    logger = logging.getLogger("tf2onnx")
+    saved = logger.handlers[:], logger.propagate
+    handler = _Forward()
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate = saved
+
+
+class _Forward(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger("zoo.export").info("tf2onnx: %s", record.getMessage())
+
+
+def check_converted(proto: Any, opset: int | None) -> None:
+    """Refuse an ONNX graph holding a TensorFlow op tf2onnx could not convert, naming the layer
+    (the node's name is the Keras layer path) and the fix."""
+    import onnx
+
+    for node in proto.graph.node:
+        if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, ""):
+            layer = "/".join(node.name.split("/")[:-1]) or node.name
+            hint = UNCONVERTED_HINTS.get(node.op_type, "replace that layer with one built from "
+                                         "standard ops, or export format=savedmodel")
+            raise ExportError(f"ONNX export: layer {layer!r} uses the TensorFlow op {node.op_type}, "
+                              f"which tf2onnx cannot convert (opset={opset}): {hint}")
+
+
 def to_onnx(model: Any, specs: list[Any], path: Path, opset: int | None,
             features: list[dict[str, Any]] | None = None) -> None:
     """ONNX through `tf2onnx.convert.from_function` (`from_keras` fails on Keras 3 models); string
@@ -36,10 +79,14 @@ def to_onnx(model: Any, specs: list[Any], path: Path, opset: int | None,
     model, specs, vocab = split_lookups(model, specs, features, "onnx")
     freeze_normalization(model)
     fn = serving_function(model, specs)
-    try:
-        tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset, output_path=str(path))
-    except ValueError as exc:
-        raise ExportError(f"ONNX conversion failed at opset={opset}: {exc} (try another opset=...)") from exc
+    with tf2onnx_messages_to_the_log():
+        try:
+            proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset,
+                                                     output_path=str(path))
+        except ValueError as exc:
+            raise ExportError(f"ONNX conversion failed at opset={opset}: {exc} "
+                              "(try another opset=...)") from exc
+    check_converted(proto, opset)
     if vocab:
         prepend_to_onnx(path, vocab)
 

@@ -19,7 +19,7 @@ from zoo.core.errors import RunDirError, first_line
 
 ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "privacy.json", "history.csv", "model.keras",
              "train.log", "report.json", "report.txt", "checkpoints", "plots", "tensorboard",
-             "evaluation")
+             "evaluation", ".hydra")
 
 
 def _finite(data: Any) -> Any:
@@ -124,7 +124,10 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(exist_ok=True)
         if not resuming:
+            from zoo.run.command import write_invocation
+
             write_atomic(self.config, OmegaConf.to_yaml(cfg, resolve=True))
+            write_invocation(self.path)
         return resuming
 
     def clear(self) -> None:

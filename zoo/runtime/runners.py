@@ -8,7 +8,9 @@ when they are created.
 
 from __future__ import annotations
 
+import logging
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +88,11 @@ class TFLiteRunner:
         from zoo.core.lazy import import_tensorflow
 
         tf = import_tensorflow()
-        self.interpreter = tf.lite.Interpreter(model_path=str(path))
+        with warnings.catch_warnings(record=True) as said:  # its deprecation notice: to the log
+            warnings.simplefilter("always")
+            self.interpreter = tf.lite.Interpreter(model_path=str(path))
+        for warning in said:
+            logging.getLogger("zoo.runtime").info("tf.lite: %s", " ".join(str(warning.message).split()))
         self.inputs = self._in_order(self.interpreter.get_input_details(), names or [])
         self.outputs = tflite_output_names(self.interpreter) or {
             d["name"]: d["index"] for d in self.interpreter.get_output_details()}

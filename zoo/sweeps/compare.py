@@ -20,7 +20,7 @@ from zoo.sweeps.summary import LOWER_IS_BETTER, headline_of, selection
 
 # Settings shown for every run; any other config key whose value differs between the runs is added.
 KEY_SETTINGS = ("trainer.epochs", "trainer.batch_size", "trainer.learning_rate")
-IGNORED = ("run_dir", "description", "dataset.path", "distill.teacher")
+IGNORED = ("run_dir", "description")
 PARAMETERS = re.compile(r"model \S+: ([\d,]+) parameters")
 
 

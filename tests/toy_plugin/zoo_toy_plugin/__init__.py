@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.sdk import ConformanceCase, ModelSpec, hookimpl
+from zoo.sdk import ConformanceCase, ModelSpec, bounded, hookimpl
 
 
 @dataclass
 class LinearConfig:
     name: str = "toy_linear"
-    l2: float = 0.0
+    l2: float = bounded(0.0, ge=0)  # activity penalty; 0: none
 
 
 def build_linear(cfg, info):

@@ -1,0 +1,256 @@
+"""Config fields: ranges declared on the field (never guessed from its name), "did you mean"
+that never repeats the refused key, plugin config groups selectable as `group=option`."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from zoo.config.bounds import bounds_of
+from zoo.config.compose import compose
+from zoo.config.schema import EvaluateConfig, TrainConfig
+from zoo.config.validate import _dataclass_in, _hints, check_node, check_train_config
+from zoo.core.errors import ZooError
+from zoo.core.registry import get_registry, reset_registry
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    reset_registry()
+    GlobalHydra.instance().clear()
+    yield
+    GlobalHydra.instance().clear()
+    reset_registry()
+
+
+@pytest.fixture
+def files_unchecked(monkeypatch):
+    """For tests of other checks: the data files the configs name are not looked for."""
+    monkeypatch.setattr("zoo.config.validate.missing_path", lambda value, item: None)
+
+
+def _numeric_fields(schema: type, seen: set[type]) -> typing.Iterator[tuple[str, dataclasses.Field]]:
+    if schema in seen:
+        return
+    seen.add(schema)
+    hints = _hints(schema)
+    for item in dataclasses.fields(schema):
+        inner = _dataclass_in(hints.get(item.name))
+        if inner is not None:
+            yield from _numeric_fields(inner, seen)
+        elif item.name not in ("name", "source") and any(t in str(hints.get(item.name))
+                                                         for t in ("int", "float")):
+            yield f"{schema.__qualname__}.{item.name}", item
+
+
+def test_every_numeric_field_of_the_built_in_schemas_declares_its_range():
+    registry = get_registry()
+    schemas = [TrainConfig, EvaluateConfig] + [
+        registry.entries[kind][name].spec.config for kind in ("model", "dataset")
+        for name in registry.names(kind) if registry.entries[kind][name].spec.config is not None]
+    seen: set[type] = set()
+    undeclared = [where for schema in schemas for where, item in _numeric_fields(schema, seen)
+                  if bounds_of(item) is None]
+    assert not undeclared, f"numeric fields without a declared range: {undeclared}"
+
+
+def test_the_gpt_size_overrides_accept_zero_as_the_sizes_value(files_unchecked):
+    cfg = compose(["experiment=gpt_text_lines", "dataset.path=corpus.txt"])
+    assert cfg.model.hidden_dim == 0 and cfg.model.intermediate_dim == 0
+    check_train_config(cfg, get_registry())  # was: model.hidden_dim=0 is out of range: x >= 1
+    GlobalHydra.instance().clear()
+    bad = compose(["experiment=gpt_text_lines", "dataset.path=corpus.txt", "model.hidden_dim=-8"])
+    with pytest.raises(ZooError, match=r"model.hidden_dim=-8 is out of range: expected x >= 0"):
+        check_train_config(bad, get_registry())
+
+
+def test_zoo_list_shows_the_declared_range(capsys):
+    from zoo.cli.main import main
+
+    assert main(["list", "models", "gpt"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("hidden_dim"))
+    assert "range x >= 0" in line and "x >= 1" not in line
+
+
+def test_a_plugin_field_is_checked_only_against_the_range_it_declares():
+    from zoo.sdk import bounded
+
+    @dataclass
+    class PluginConfig:
+        name: str = "p"
+        expansion_dim: int = 0  # a name that once implied ">= 1"
+        width: int = bounded(4, ge=1)
+
+    check_node(OmegaConf.create({"name": "p", "expansion_dim": 0, "width": 4}), PluginConfig, "model.")
+    with pytest.raises(ZooError, match=r"model.width=0 is out of range: expected x >= 1"):
+        check_node(OmegaConf.create({"name": "p", "expansion_dim": 0, "width": 0}), PluginConfig,
+                   "model.")
+
+
+def _one_error(capsys, *argv: str) -> str:
+    from zoo.cli.main import main
+
+    assert main(list(argv)) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zoo: error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize(("argv", "owner", "key", "has"), [
+    (("model=gpt", "dataset=text_lines", "dataset.test_path=t.txt"), "dataset 'text_lines'",
+     "dataset.test_path", "path, shuffle_buffer, test_fraction, val_fraction"),
+    (("experiment=lstm_text_csv", "dataset.path=t.csv", "model.vocabulary_size=500"), "model 'lstm'",
+     "model.vocabulary_size", "max_tokens"),
+    (("experiment=lstm_text_csv", "dataset.path=t.csv", "+model.vocabulary_size=500"), "model 'lstm'",
+     "model.vocabulary_size", "max_tokens"),
+])
+def test_an_unknown_model_or_dataset_key_names_the_selection_and_its_keys(capsys, tmp_path,
+                                                                          monkeypatch, argv, owner,
+                                                                          key, has):
+    monkeypatch.chdir(tmp_path)
+    line = _one_error(capsys, "train", *argv)
+    assert f"{owner} has no key '{key}'" in line and has in line, line
+    assert f"did you mean '{key}'" not in line and line.count(f"'{key}'") == 1, line
+    assert not list(tmp_path.iterdir())
+
+
+def test_suggestions_never_repeat_the_refused_name():
+    from zoo.core.errors import close_matches
+
+    assert close_matches("test_path", ["test_path", "test_split", "path"]) == ["test_split", "path"]
+
+
+# --- a plugin's own config group ---------------------------------------------------------------
+GROUP_PLUGIN = '''
+from pathlib import Path
+from zoo.sdk import hookimpl
+
+
+@hookimpl
+def zoo_config_dirs():
+    return [(Path(__file__).parent / "conf").as_uri()]
+'''
+NARROW = """# @package _global_
+# The MLP with one narrow hidden layer
+model:
+  hidden_sizes: [8]
+"""
+
+
+@pytest.fixture
+def group_plugin(tmp_path, monkeypatch):
+    """A plugin whose config folder adds the group `width` (option `narrow`), on ZOO_PLUGINS."""
+    package = tmp_path / "width_plugin"
+    (package / "conf" / "width").mkdir(parents=True)
+    (package / "__init__.py").write_text(GROUP_PLUGIN)
+    (package / "conf" / "width" / "narrow.yaml").write_text(NARROW)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ZOO_PLUGINS", "width_plugin")
+    reset_registry()
+    return package
+
+
+@pytest.mark.parametrize("selection", ["width=narrow", "+width=narrow"])
+def test_a_plugin_group_is_selected_as_group_equals_option(group_plugin, selection):
+    cfg = compose(["model=mlp", "dataset=iris", selection])
+    assert list(cfg.model.hidden_sizes) == [8]
+    check_train_config(cfg, get_registry())
+    GlobalHydra.instance().clear()
+    assert list(compose(["model=mlp", "dataset=iris"]).model.hidden_sizes) != [8]  # unselected: null
+
+
+def test_a_plugin_group_on_the_command_line(group_plugin, capsys, tmp_path, monkeypatch):
+    from zoo.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "model=mlp", "dataset=iris", "width=narrow", "--cfg", "job"]) == 0
+    assert "- 8" in capsys.readouterr().out
+    line = _one_error(capsys, "train", "model=mlp", "widht=narrow")
+    assert "unknown config key or group 'widht': did you mean 'width'?" in line
+
+
+def test_the_one_line_keeps_hydras_hint(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _one_error(capsys, "train", "schema/model=mlp")
+    assert "No match in the defaults list" in line and "use +schema/model=mlp" in line, line
+
+
+# --- absurd sizes are refused before anything is allocated -----------------------------------
+@pytest.mark.parametrize(("argv", "figure"), [
+    (("experiment=lstm_text_csv", "dataset.path=t.csv", "model.sequence_length=10000000"),
+     "model 'lstm': one batch of embedded text (model.sequence_length=10000000 x width 64 x batch 32) "
+     "would need about 76.3 GB"),
+    (("model=cnn", "dataset=image_folder", "dataset.path=photos", "dataset.image_size=[100000,100000]"),
+     "dataset 'image_folder': a batch of 32 images of 100000x100000x3 (dataset.image_size) would need "
+     "about 3.5 TB"),
+    (("experiment=gpt_text_lines", "dataset.path=t.txt", "model.vocabulary_size=1000000000"),
+     "model 'gpt': the token embedding (model.vocabulary_size=1000000000 x hidden_dim 128) would need "
+     "about 476.8 GB"),
+])
+def test_an_absurd_size_is_refused_with_the_figure_and_the_limit(capsys, tmp_path, monkeypatch, argv,
+                                                                 figure, files_unchecked):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO_MEMORY_LIMIT_BYTES", str(12 << 30))
+    line = _one_error(capsys, "train", *argv, "run_dir=run")
+    assert figure in line and "more than the 12.0 GB allowed" in line, line
+    assert not list(tmp_path.iterdir())  # refused before the run folder (or anything) exists
+
+
+def test_the_default_sizes_fit(files_unchecked):
+    for argv in (["experiment=gpt_text_lines", "dataset.path=t.txt"],
+                 ["experiment=lstm_text_csv", "dataset.path=t.csv"],
+                 ["experiment=bert_text_csv", "dataset.path=t.csv"],
+                 ["model=cnn", "dataset=image_folder", "dataset.path=photos"]):
+        GlobalHydra.instance().clear()
+        check_train_config(compose(argv), get_registry())
+
+
+# --- one path syntax for every command ----------------------------------------------------------
+FOLDERS = ["runs/my run,1", "runs/it's", "runs/x=y[1]", "runs/$HOME{a}", "runs/back\\slash", "runs/a\\'b"]
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_a_run_folder_with_shell_metacharacters_is_named_one_way_everywhere(folder):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from zoo.cli import deploy
+    from zoo.cli.keyvalue import parse
+    from zoo.cli.quoting import hydra_quoted
+
+    parser = OverridesParser.create()
+    for given in (f"run_dir={folder}", hydra_quoted(f"run_dir={folder}")):  # as typed, or Hydra-quoted
+        assert parser.parse_override(hydra_quoted(given)).value() == folder  # train, evaluate
+        assert parse("export", [given], deploy.EXPORT_OPTIONS)["run_dir"] == folder  # export, predict
+
+
+def test_zoo_list_shows_a_multi_line_experiment_description_whole(capsys):
+    from zoo.cli.main import main
+
+    assert main(["list", "experiments"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = next(i for i, line in enumerate(out) if line.startswith("gpt_text_lines "))
+    column = out[0].index("description")
+    assert out[row][column:].startswith("Train a small GPT on your text, then sample from it:")
+    assert out[row + 1][column:].startswith("zoo train experiment=gpt_text_lines dataset.path=CORPUS.txt")
+    assert out[row + 2][column:].startswith("zoo generate run_dir=runs/gpt")
+
+
+def test_a_missing_data_file_is_named_before_tensorflow(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    code = ("import sys; from zoo.cli.main import main; code = main(sys.argv[1:]); "
+            "print('TF' if 'tensorflow' in sys.modules else 'no TF'); sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code, "train", "experiment=mlp_csv_regression",
+                           "dataset.path=houses.csv", "dataset.target=price"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout.strip() == "no TF", (proc.stdout, proc.stderr)
+    assert proc.stderr.strip() == (f"zoo: error: dataset.path=houses.csv: no such CSV file (relative "
+                                   f"paths start at {tmp_path}): check the path")
+    assert not list(tmp_path.iterdir())
