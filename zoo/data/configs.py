@@ -15,8 +15,10 @@ class DatasetConfig:
     name: str = ""  # human name (for tfds: the TFDS dataset name)
     val_fraction: float = 0.1  # of the training data, when the source has no validation split
     test_fraction: float = 0.2  # of all data, when the source has no test split
-    shuffle_buffer: int = 10000
-    cache: bool = True
+    shuffle_buffer: int = 10000  # examples; memory is this buffer, not the data set
+    cache: str = "auto"  # auto (memory if it fits cache_budget_mb, else off) | memory | disk | off
+    cache_path: str | None = None  # where cache=disk writes (default: the run folder's data-cache/)
+    cache_budget_mb: int = 1024
     normalize: bool = True  # standardise features with training-split mean/std
     limit: int | None = None  # keep at most this many training examples (quick runs)
 
@@ -48,6 +50,11 @@ class CSVDatasetConfig(DatasetConfig):
     missing: str = "impute"  # impute (training-split mean + indicator; a blank category) | refuse
     max_classes: int = 20  # task auto: an integer target with more distinct values is regression
     num_classes: int | None = None  # integer labels must lie in [0, num_classes)
+    format: str = "auto"  # csv | parquet (auto: from the file suffix)
+    stream: bool | None = None  # read in Arrow record batches (default: Parquet, folders, globs, large CSV)
+    stream_above_mb: float = 32  # stream=auto: CSV files larger than this are streamed
+    sample_rows: int = 10000  # rows column kinds and the task are inferred from (the stream checks the rest)
+    stats_rows: int | None = None  # preprocessing statistics from this many training rows (default all)
 
 
 @dataclass

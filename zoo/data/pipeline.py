@@ -53,8 +53,9 @@ class TrainStream:
 
 def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, epochs: int,
                  initial_epoch: int = 0, max_steps: int | None = None,
-                 shuffle_buffer: int = 10000, cache: bool = True) -> TrainStream:
-    """Epochs `initial_epoch..epochs-1`, each shuffled with seed `seed + epoch`, batched."""
+                 shuffle_buffer: int = 10000, cache: bool | str = True) -> TrainStream:
+    """Epochs `initial_epoch..epochs-1`, each shuffled with seed `seed + epoch`, batched; `cache`:
+    True in memory, a file prefix on disk (`zoo.data.caching`), False not at all."""
     tf = import_tensorflow()
     n = info.num_examples.get("train") or int(split.reduce(0, lambda c, _: c + 1))
     steps = math.ceil(n / global_batch)
@@ -62,7 +63,7 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
         steps = min(steps, max_steps)
     base = mapped(split, preprocess_fn(info))
     if cache:
-        base = base.cache()
+        base = base.cache(cache if isinstance(cache, str) else "")
     buffer = max(1, min(shuffle_buffer, n))
 
     def one_epoch(epoch: int) -> Any:
@@ -80,10 +81,10 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
     return TrainStream(dataset, steps)
 
 
-def eval_stream(split: Any, info: DatasetInfo | None, batch: int, cache: bool = True) -> Any:
+def eval_stream(split: Any, info: DatasetInfo | None, batch: int, cache: bool | str = True) -> Any:
     """A normalised, batched, cached evaluation dataset in a fixed order (`info=None`: as it is)."""
     tf = import_tensorflow()
     ds = mapped(split, preprocess_fn(info)).batch(batch)
     if cache:
-        ds = ds.cache()
+        ds = ds.cache(cache if isinstance(cache, str) else "")
     return ds.prefetch(tf.data.AUTOTUNE)

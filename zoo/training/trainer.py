@@ -112,7 +112,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     splits = _data(task, cfg, registry, run, resuming)
     state = run.read_state() if resuming else {}
     checkpoint, initial_epoch = choose_checkpoint(run, state) if resuming else (None, 0)
-    streams = _streams(splits, cfg, strategy, initial_epoch)
+    streams = _streams(splits, cfg, strategy, initial_epoch, run.path)
     reporters = Reporters(cfg, run, resuming)  # learning rate, TensorBoard extras, MLflow
     previous_policy = keras.config.dtype_policy().name
     keras.mixed_precision.set_global_policy(t.precision)
@@ -173,16 +173,20 @@ def _data(task: Task, cfg: DictConfig, registry: Registry, run: Any, resuming: b
     return splits
 
 
-def _streams(splits: Any, cfg: DictConfig, strategy: Any, initial_epoch: int) -> Streams:
-    """Batched splits at the global batch size (sharded by data under multi-worker)."""
+def _streams(splits: Any, cfg: DictConfig, strategy: Any, initial_epoch: int, run_path: Path
+             ) -> Streams:
+    """Batched splits at the global batch size (sharded by data under multi-worker), cached as
+    `dataset.cache` says."""
+    from zoo.data.caching import choose_cache
     from zoo.data.pipeline import eval_stream, train_stream
 
-    t, info, cache = cfg.trainer, splits.info, cfg.dataset.cache
+    t, info = cfg.trainer, splits.info
+    cache = choose_cache(cfg.dataset, info, run_path)
     global_batch = t.batch_size * strategy.num_replicas_in_sync
     stream = train_stream(splits.train, info, global_batch, t.seed, t.epochs, initial_epoch,
-                          t.steps_per_epoch, cfg.dataset.shuffle_buffer, cache)
-    val_ds = eval_stream(splits.validation, info, global_batch, cache)
-    test_ds = eval_stream(splits.test, info, global_batch, cache)
+                          t.steps_per_epoch, cfg.dataset.shuffle_buffer, cache.of("train"))
+    val_ds = eval_stream(splits.validation, info, global_batch, cache.of("validation"))
+    test_ds = eval_stream(splits.test, info, global_batch, cache.of("test"))
     if _multi_worker(strategy):
         from zoo.training.distributed import shard_by_data
 
