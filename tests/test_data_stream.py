@@ -132,3 +132,27 @@ def test_a_resumed_streaming_run_equals_an_uninterrupted_one(tmp_path, monkeypat
     assert resumed.metrics["epochs"] == 2
     for a, b in zip(weights(whole.run_dir), weights(resumed.run_dir), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_an_image_folder_trains_uncached_and_cached_on_disk_alike(tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in (0, 1, 7):
+        folder = tmp_path / "digits" / str(label)
+        folder.mkdir(parents=True)
+        for i, image in enumerate(digits.images[digits.target == label][:15]):
+            Image.fromarray((image * 15).astype(np.uint8), mode="L").save(folder / f"{i}.png")
+    runs = {}
+    for cache in ("off", "disk"):
+        cfg = zoo.compose(["model=mlp", "model.hidden_sizes=[8]", "dataset=image_folder",
+                           f"dataset.path={tmp_path / 'digits'}", "dataset.image_size=[8,8]",
+                           "dataset.color_mode=grayscale", f"dataset.cache={cache}", "trainer.epochs=2",
+                           "trainer.batch_size=8", *QUICK])
+        runs[cache] = zoo.train(cfg, tmp_path / cache)
+    assert list((tmp_path / "disk" / "data-cache").glob("zoo-cache-train*"))
+    assert not (tmp_path / "off" / "data-cache").exists()
+    for a, b in zip(weights(tmp_path / "off"), weights(tmp_path / "disk"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert runs["disk"].metrics["test"]["accuracy"] > 0.5  # three classes: chance is 1/3
