@@ -156,3 +156,29 @@ def test_an_image_folder_trains_uncached_and_cached_on_disk_alike(tmp_path):
     for a, b in zip(weights(tmp_path / "off"), weights(tmp_path / "disk"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert runs["disk"].metrics["test"]["accuracy"] > 0.5  # three classes: chance is 1/3
+
+
+def test_tfrecord_shards_of_examples_train(tmp_path):
+    """scikit-learn's breast-cancer table as three TFRecord shards of tf.train.Example."""
+    import tensorflow as tf
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    names = [n.replace(" ", "_") for n in data.feature_names]
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for shard, rows in enumerate(np.array_split(np.arange(len(data.target)), 3)):
+        with tf.io.TFRecordWriter(str(folder / f"cancer-{shard}.tfrecord")) as writer:
+            for row in rows:
+                feature = {n: tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+                           for n, v in zip(names, data.data[row], strict=True)}
+                feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[data.target[row]]))
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    cfg = zoo.compose(["model=mlp", "model.hidden_sizes=[16]", "dataset=tfrecord", f"dataset.path={folder}",
+                       "trainer.epochs=3", "trainer.batch_size=32", *QUICK])
+    result = zoo.train(cfg, tmp_path / "run")
+    info = OmegaConf.load(tmp_path / "run" / "dataset.json")
+    assert info.task == "classification" and info.class_names == ["0", "1"] and len(info.features) == 30
+    assert sum(info.num_examples.values()) == len(data.target)
+    majority = max(np.mean(data.target), 1 - np.mean(data.target))
+    assert result.metrics["test"]["accuracy"] > majority + 0.1

@@ -58,6 +58,23 @@ class CSVDatasetConfig(DatasetConfig):
 
 
 @dataclass
+class TFRecordDatasetConfig(DatasetConfig):
+    """TFRecord shards of `tf.train.Example`: one scalar feature per column, one the target."""
+
+    source: str = "tfrecord"
+    path: str = MISSING  # a file, a folder of shards or a glob
+    target: str = "label"
+    task: str = "auto"  # auto | classification | regression
+    features: list[str] | None = None  # default: every feature of the first records but the target
+    max_classes: int = 20  # task auto: an integer target with more distinct values is regression
+    num_classes: int | None = None
+    max_categories: int = 100
+    missing: str = "impute"
+    sample_rows: int = 1000  # records the feature spec is read from
+    stats_rows: int | None = None
+
+
+@dataclass
 class ImageFolderDatasetConfig(DatasetConfig):
     """The user's images, one sub-folder per class."""
 

@@ -32,8 +32,10 @@ BLOCK_BYTES = 4 << 20  # Arrow's CSV block: rows per record batch = block / row 
 PARQUET_BATCH = 65536
 
 
-def resolve_files(path: str, what: str = "dataset.path") -> list[Path]:
-    """The table files of `path`: the file, the data files in a folder (any depth), or a glob's matches."""
+def resolve_files(path: str, what: str = "dataset.path", suffixes: tuple[str, ...] = TABLE_SUFFIXES,
+                  kind: str = "CSV or Parquet") -> list[Path]:
+    """The data files of `path`: the file, the files with `suffixes` in a folder (any depth), or a
+    glob's matches."""
     expanded = os.path.expanduser(str(path))
     if any(ch in expanded for ch in "*?["):
         files = sorted(Path(f) for f in glob.glob(expanded, recursive=True) if Path(f).is_file())
@@ -44,13 +46,12 @@ def resolve_files(path: str, what: str = "dataset.path") -> list[Path]:
     if root.is_file():
         return [root]
     if root.is_dir():
-        files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in TABLE_SUFFIXES
+        files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in suffixes
                        and not f.name.startswith("."))
         if not files:
-            raise DataError(f"folder {root} holds no CSV or Parquet files ({', '.join(TABLE_SUFFIXES)}): "
-                            f"check {what}")
+            raise DataError(f"folder {root} holds no {kind} files ({', '.join(suffixes)}): check {what}")
         return files
-    kind = "Parquet" if root.suffix.lower() in PARQUET_SUFFIXES else "CSV"
+    kind = "Parquet" if root.suffix.lower() in PARQUET_SUFFIXES else kind.split(" or ")[0]
     raise DataError(f"{kind} file {path} not found (working directory {os.getcwd()}): check {what}")
 
 
