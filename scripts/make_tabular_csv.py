@@ -2,8 +2,9 @@
 
 The real measurements are kept; to look like files people have, `sex` is written as a word, some
 cells are blanked (`bmi` every 9th row, `bp` as `NA` every 13th), a `clinic` column of names is
-derived from the row's own age band, and the target (disease progression one year on) is scaled to
-a cost in the hundreds of thousands, so a model that does not scale its target fails visibly.
+derived from the row's own age (its decade; blank, not recorded, every 17th row), and the target
+(disease progression one year on) is scaled to a cost in the hundreds of thousands, so a model that
+does not scale its target fails visibly.
 
     python scripts/make_tabular_csv.py diabetes.csv
     zoo train dataset=csv dataset.path=diabetes.csv dataset.target=cost model=mlp
@@ -44,7 +45,7 @@ def write_diabetes_csv(path: str | Path) -> Path:
                 cells["bmi"] = ""
             if i % 13 == 0:
                 cells["bp"] = "NA"
-            clinic = CLINICS[min(int(float(cells["age"])) // 20, 3)]
+            clinic = CLINICS[int(float(cells["age"])) // 10 % 4] if i % 17 != 5 else ""
             writer.writerow([*(cells[c] for c in COLUMNS), clinic, round(float(y) * 1000)])
     return path
 

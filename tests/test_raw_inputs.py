@@ -1,8 +1,9 @@
 """Raw data in, right answers out: the preprocessor is part of the model, from training to bundles.
 
 A real table (scikit-learn's bundled raw diabetes data, written as people's files are: a text column,
-a derived category, blanks and `NA`, a target in the hundreds of thousands) trains with the MLP; each
-exported bundle fed the raw CSV through `zoo predict` gives what the Keras model gives.
+a derived category with blank cells, blanks and `NA`, a target in the hundreds of thousands) trains
+with the MLP; each exported bundle fed the raw CSV through `zoo predict` gives what the Keras model
+gives, a blank category included (a category of its own, not an unseen one).
 """
 
 from __future__ import annotations
@@ -60,11 +61,16 @@ def test_a_large_valued_target_is_learnt_and_reported_in_its_own_units(diabetes_
     assert abs(float(np.mean(y)) - train_mean) < 0.3 * info["target"]["std"]
 
 
+BLANK_ROW, UNSEEN_ROW = 5, 4  # the same patient, clinic blank (a training category) and unseen
+
+
 def raw_rows(root):
     """The CSV's first 40 rows as a new user would send them: columns reordered, target dropped,
-    a clinic never seen in training, more blanks."""
+    a clinic never seen in training, more blanks; row 4 is row 5 (clinic blank) at an unseen clinic."""
     rows = list(csv.DictReader((root / "diabetes.csv").open()))[:40]
     rows[0]["clinic"], rows[1]["sex"], rows[2]["s1"], rows[3]["age"] = "harbour", "", "", "NA"
+    assert rows[BLANK_ROW]["clinic"] == ""
+    rows[UNSEEN_ROW] = {**rows[BLANK_ROW], "clinic": "atlantis"}
     columns = ["clinic", "s6", "s5", "s4", "s3", "s2", "s1", "bp", "bmi", "sex", "age"]
     path = root / "new_patients.csv"
     with path.open("w", newline="") as handle:
@@ -108,8 +114,8 @@ def test_each_bundle_takes_the_raw_csv_and_predicts_what_keras_predicts(diabetes
     meta = export(root / "run", format=fmt)
     assert meta["verification"]["passed"]
     inputs = {i["column"]: i for i in meta["inputs"]}
-    assert inputs["clinic"]["dtype"] == "string" and set(inputs["clinic"]["categories"]) <= {
-        "north", "south", "east", "west"}
+    assert inputs["clinic"]["dtype"] == "string" and "" in inputs["clinic"]["categories"]
+    assert set(inputs["clinic"]["categories"]) <= {"north", "south", "east", "west", ""}
     assert inputs["bmi"]["dtype"] == "float32" and inputs["bmi"]["missing"] is True
     path, rows = raw_rows(root)
     out = root / f"pred_{fmt}.csv"
@@ -118,6 +124,19 @@ def test_each_bundle_takes_the_raw_csv_and_predicts_what_keras_predicts(diabetes
     expected = keras_predictions(root / "run", rows)
     assert got.shape == (40,) and np.all(np.isfinite(got))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=0.05)  # values ~1e5: float32 noise
+    assert_blank_is_its_own_category(got)
+
+
+def assert_blank_is_its_own_category(predictions):
+    """A blank clinic was a category in training: answered unlike a clinic never seen."""
+    assert abs(predictions[BLANK_ROW] - predictions[UNSEEN_ROW]) > 1.0, predictions[[BLANK_ROW, UNSEEN_ROW]]
+
+
+def test_zoo_evaluate_of_a_run_with_blank_categories_gives_the_training_test_metrics(diabetes_run):
+    root, result = diabetes_run
+    reloaded = zoo.evaluate(root / "run", output=root / "evaluation")
+    for name, value in result.metrics["test"].items():
+        assert reloaded["test"][name] == pytest.approx(value, rel=1e-5), name
 
 
 def test_onnx_predict_on_raw_strings_and_blanks_needs_no_tensorflow(diabetes_run):
@@ -185,3 +204,4 @@ def test_the_server_takes_named_raw_columns_with_nulls_and_unseen_categories(dia
     assert reply.status == 200, body
     got = np.asarray(body["predictions"], np.float64).reshape(-1)
     np.testing.assert_allclose(got, keras_predictions(root / "run", rows[:8]), rtol=1e-5, atol=0.05)
+    assert_blank_is_its_own_category(got)

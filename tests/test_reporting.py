@@ -168,3 +168,25 @@ def test_unknown_tracking_backend_and_key_fail_in_one_line_before_any_work(tmp_p
     assert "\n" not in str(info.value) and not (tmp_path / "run").exists()
     done = run_zoo("train", "tracking=mlflow", "tracking.urii=x", cwd=tmp_path)
     assert done.returncode != 0 and "did you mean 'tracking.uri'" in done.stderr, done.stderr
+
+
+def test_the_confusion_matrix_scales_to_the_classes_and_is_skipped_past_its_limit(tmp_path, caplog):
+    from sklearn.datasets import load_digits
+    from sklearn.metrics import confusion_matrix as counts
+
+    from zoo.evaluation import plots
+
+    y = load_digits().target  # real labels; 100 and 150 "classes" from pairs and triples of digits
+    for n in (100, 150):
+        true = (y[:-2] * 10 + y[1:-1]) % n if n == 100 else (y[:-2] * 100 + y[1:-1] * 10 + y[2:]) % n
+        pred = np.roll(true, 1)
+        matrix = counts(true, pred, labels=range(n))
+        out = tmp_path / f"confusion_{n}.png"
+        with caplog.at_level("INFO", logger="zoo.evaluate"):
+            drawn = plots.confusion_matrix(matrix, [str(i) for i in range(n)], out)
+        if n <= plots.MAX_CONFUSION_CLASSES:
+            width, height = Image.open(out).size
+            assert drawn == out and width * height < 4e6, (width, height)  # not a 104-megapixel image
+        else:
+            assert drawn is None and not out.exists()
+            assert "confusion matrix not drawn: 150 classes" in caplog.text

@@ -249,6 +249,8 @@ def infer_task(target: list[str], task: str, table: Table, column: str = "target
     if task != "auto":
         return task
     if not all(is_number(v) for v in target):
+        refuse_non_finite_target(target, table, column)
+        refuse_identifier_classes(target, table, column, max_classes)
         return CLASSIFICATION
     if not all(is_integer(v) for v in target):
         return REGRESSION
@@ -258,6 +260,43 @@ def infer_task(target: list[str], task: str, table: Table, column: str = "target
     log.info("target %r of %s holds %d distinct integers (dataset.max_classes=%d): %s; set "
              "dataset.task=%s to change that", column, table.path.name, distinct, max_classes, chosen, other)
     return chosen
+
+
+def first_non_number(values: list[str], lines: list[int]) -> tuple[str, int]:
+    """The first value that is not a finite number, and its line."""
+    return next((v, line) for v, line in zip(values, lines, strict=True) if not is_number(v))
+
+
+def refuse_non_finite_target(target: list[str], table: Table, column: str) -> None:
+    """A DataError naming the first `inf`/`1e999` line of a target that is otherwise all numbers (one
+    non-finite cell would turn a regression target into as many classes as values)."""
+    if not all(is_float(v) for v in target):
+        return
+    value, line = first_non_number(target, table.lines)
+    raise DataError(f"target column {column!r} of {table.path}, line {line}: {value!r} is not a finite "
+                    "number: fix the value or delete the row")
+
+
+def refuse_identifier_classes(target: list[str], table: Table, column: str,
+                              max_classes: int = MAX_AUTO_CLASSES) -> None:
+    """A DataError, under `task: auto`, for a text target that cannot be meant as classes: more than
+    `max_classes` distinct values that are mostly numbers (a regression target with a typo: its line
+    is named) or more than half as many as rows (an identifier, a class per row)."""
+    distinct = len(set(target))
+    if distinct <= max_classes:
+        return
+    numbers = sum(is_number(v) for v in target)
+    if numbers * 2 >= len(target):
+        value, line = first_non_number(target, table.lines)
+        reason = f"numbers but line {line} holds {value!r}"
+    elif distinct * 2 > len(target):
+        reason = "nearly a class per row"
+    else:
+        return
+    raise DataError(f"target column {column!r} of {table.path} has {distinct} distinct values in "
+                    f"{len(target)} rows ({reason}), too many to learn as classes: fix the target "
+                    "(for regression every cell a number), choose another dataset.target, or set "
+                    "dataset.task=classification to train on them as classes anyway")
 
 
 def class_names(target: list[str], cfg: Any, table: Table) -> list[str]:

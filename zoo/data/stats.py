@@ -3,8 +3,8 @@
 `TableStats` takes the training split batch by batch (numpy columns, as any source yields them) and
 gives what the in-model preprocessing layers are built with: each numeric column's fill value, its
 missing-indicator flag and the mean and variance of the filled values (`Normalization(mean=,
-variance=)`), each categorical column's vocabulary (`StringLookup(vocabulary=)`, ordered as Keras's
-own `adapt` orders it), and the regression target's mean and std. Memory is one running total per
+variance=)`), each categorical column's vocabulary (`StringLookup(vocabulary=)`,
+most frequent first), and the regression target's mean and std. Memory is one running total per
 column and one count per category, whatever the number of rows; partial statistics combine
 (`merge`), so shares of the data can be summed up.
 """
@@ -61,7 +61,9 @@ class ColumnStats:
         if self.kind == NUMERIC:
             self.filled.add(values[~np.isnan(values)])
         elif self.kind == CATEGORICAL:
-            tokens, counts = np.unique(values.astype(str), return_counts=True)
+            words = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()],
+                             dtype=object) if values.dtype == object else values.astype(str)
+            tokens, counts = np.unique(words, return_counts=True)
             self.counts.update(dict(zip(tokens.tolist(), counts.tolist(), strict=True)))
 
     def merge(self, other: ColumnStats) -> None:
@@ -82,10 +84,8 @@ class ColumnStats:
 
 
 def vocabulary(counts: Counter) -> list[str]:
-    """Tokens by count, most frequent first, ties in reverse token order (as `StringLookup.adapt`)."""
-    tokens = sorted(counts)
-    order = np.lexsort((np.arange(len(tokens)), [counts[t] for t in tokens]))[::-1]
-    return [tokens[i] for i in order]
+    """Tokens by count, most frequent first, ties in sorted order; a blank (`""`) is a token too."""
+    return sorted(counts, key=lambda token: (-counts[token], token))
 
 
 class TableStats:

@@ -1,8 +1,11 @@
-"""PNG plots of a run: learning curves, confusion matrix, predicted-vs-true."""
+"""PNG plots of a run: learning curves, confusion matrix (up to `MAX_CONFUSION_CLASSES`), predicted
+vs true."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -10,6 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+log = logging.getLogger("zoo.evaluate")
+MAX_CONFUSION_CLASSES = 100  # past this a confusion matrix is skipped (a 201-class one took 72 s)
+LABELLED_CLASSES = 40  # tick labels for every class up to this many
 MARKED_EPOCHS = 60  # up to this many epochs every point gets a marker (one epoch is a dot, not nothing)
 
 
@@ -45,13 +51,22 @@ def learning_curves(history: dict[str, list[float]], out: Path) -> Path:
     return out
 
 
-def confusion_matrix(matrix: np.ndarray, class_names: list[str], out: Path) -> Path:
+def confusion_matrix(matrix: np.ndarray, class_names: list[str], out: Any) -> Any:
+    """The confusion matrix as a PNG at `out` (a path or a binary file), sized to the classes (cell
+    counts up to 20 classes, tick labels up to `LABELLED_CLASSES`); None, logged, past
+    `MAX_CONFUSION_CLASSES` (the per-class report still lists every class)."""
     n = len(class_names)
-    fig, ax = plt.subplots(figsize=(max(4, 0.5 * n + 2), max(3.5, 0.5 * n + 1.5)))
+    if n > MAX_CONFUSION_CLASSES:
+        log.info("confusion matrix not drawn: %d classes (more than %d); report.json lists every class",
+                 n, MAX_CONFUSION_CLASSES)
+        return None
+    side = min(max(3.5, 0.3 * n + 2), 16)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax)
-    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(n), class_names)
+    if n <= LABELLED_CLASSES:
+        ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+        ax.set_yticks(range(n), class_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     if n <= 20:

@@ -34,6 +34,18 @@ def raw_inputs(features: list[dict[str, Any]]) -> Any:
     return inputs if is_table(features) else next(iter(inputs.values()))
 
 
+def category_lookup(feature: dict[str, Any], vocabulary: list[str]) -> Any:
+    """The `StringLookup` of a categorical column: `vocabulary` -> ids 1.., anything else -> 0.
+
+    The vocabulary is given, not adapted, so Keras keeps it in the layer's config: an adapted
+    vocabulary is saved as lines of a text file and a trailing `""` (a rare blank category) is
+    dropped on reload, so blanks became out-of-vocabulary after `model.keras` was loaded."""
+    import keras
+
+    return keras.layers.StringLookup(num_oov_indices=1, vocabulary=list(vocabulary),
+                                     name=lookup_name(feature))
+
+
 def table_stats(train: Any, features: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The statistics of the training split's raw table, in one streaming pass of batches."""
     from zoo.data.stats import TableStats
@@ -71,8 +83,7 @@ def fit_table(features: list[dict[str, Any]], train: Any, scale: bool = True,
         ids_in[f["name"]] = keras.Input((1,), dtype="int64", name=f["name"])
         if f["kind"] == CATEGORICAL:
             f["categories"] = [str(v) for v in column["vocabulary"]]
-            layer = keras.layers.StringLookup(num_oov_indices=1, vocabulary=f["categories"] or None,
-                                              name=lookup_name(f))
+            layer = category_lookup(f, f["categories"])
             tokens = layer.vocabulary_size()
         elif f["kind"] == HASHED:
             layer = keras.layers.Hashing(num_bins=int(f["bins"]), name=lookup_name(f))

@@ -94,6 +94,6 @@ def write_test_summaries(logdir: Path, metrics: dict[str, Any], evaluation: Any,
 
             names = info.class_names or [str(i) for i in range(info.num_classes)]
             buffer = io.BytesIO()
-            confusion_matrix(np.asarray(evaluation.confusion), names, buffer)
-            tf.summary.image("confusion_matrix", png_image(buffer.getvalue()), step=step)
+            if confusion_matrix(np.asarray(evaluation.confusion), names, buffer) is not None:
+                tf.summary.image("confusion_matrix", png_image(buffer.getvalue()), step=step)
     writer.close()
