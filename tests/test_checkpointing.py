@@ -71,6 +71,45 @@ def test_interrupted_mid_epoch_resumes_from_the_last_saved_epoch_exactly(tmp_pat
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
 
 
+def test_resume_cuts_the_history_back_to_the_checkpoint(tmp_path, monkeypatch):
+    """Checkpoint at epoch 2, killed in epoch 4 (history up to epoch 3): the rerun's history holds
+    each epoch once, equal to an uninterrupted run's, and metrics.json counts 4 epochs."""
+    import csv
+
+    import keras
+
+    from zoo.training import callbacks as cb
+    from zoo.training import checkpointing
+
+    overrides = [*IRIS, "trainer.checkpoint_every_seconds=3600"]
+    whole = zoo.train(zoo.compose(overrides), tmp_path / "whole")
+    dues = iter([False, True])
+    monkeypatch.setattr(checkpointing.SaveClock, "due", lambda self: next(dues, False))
+
+    class KilledInEpoch4(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 3 and batch == 1:
+                raise Interrupt  # a crash: nothing more is saved
+
+    original = cb.build_callbacks
+    monkeypatch.setattr(cb, "build_callbacks", lambda *a: original(*a) + [KilledInEpoch4()])
+    with pytest.raises(Interrupt):
+        zoo.train(zoo.compose(overrides), tmp_path / "resumed")
+    monkeypatch.undo()
+    run = tmp_path / "resumed"
+    assert json.loads((run / "checkpoints/state.json").read_text())["epoch"] == 2
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 3  # epochs 1-3 logged
+    resumed = zoo.train(zoo.compose(overrides), run)
+    with open(run / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert resumed.metrics["epochs"] == 4 == whole.metrics["epochs"]
+    np.testing.assert_allclose([float(r["loss"]) for r in rows], whole.history["loss"], rtol=1e-5)
+
+
 def test_tensorboard_gets_every_epoch_and_the_learning_rate(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

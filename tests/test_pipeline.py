@@ -69,6 +69,33 @@ def test_each_epoch_is_shuffled_by_seed_and_epoch_so_resume_sees_the_same_batche
     assert not np.array_equal(features(other_seed.dataset), epoch[0])
 
 
+def test_the_stream_costs_the_same_for_any_number_of_epochs(monkeypatch):
+    """One traced epoch function, not a pipeline per epoch: 10^9 epochs start at once, and a run
+    resumed mid-epoch (`initial_step`) sees exactly the batches it had left."""
+    import tensorflow as tf
+
+    splits = zoo.load_dataset("iris", seed=0)
+    info = splits.info
+    shuffles = []
+    original = tf.data.Dataset.shuffle
+    monkeypatch.setattr(tf.data.Dataset, "shuffle", lambda self, *a, **k: shuffles.append(a) or
+                        original(self, *a, **k))
+    train_stream(splits.train, info, global_batch=16, seed=0, epochs=1000)
+    assert len(shuffles) == 1  # a pipeline per epoch built 1,000 (9 s before the first step)
+    huge = train_stream(splits.train, info, global_batch=16, seed=0, epochs=10**9)
+    two = train_stream(splits.train, info, global_batch=16, seed=0, epochs=2)  # seed 0 works too
+    steps = two.steps_per_epoch
+    expected = [np.asarray(x) for x, _ in two.dataset]
+    got = [np.asarray(x) for x, _ in huge.dataset.take(2 * steps)]
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(a, b)
+    mid = train_stream(splits.train, info, global_batch=16, seed=0, epochs=2, initial_step=3)
+    rest = [np.asarray(x) for x, _ in mid.dataset]
+    assert len(rest) == 2 * steps - 3
+    for a, b in zip(expected[3:], rest, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_steps_per_epoch_caps_each_epoch():
     splits = zoo.load_dataset("digits", as_image=True)
     info = splits.info

@@ -51,11 +51,23 @@ class TrainStream:
     steps_per_epoch: int
 
 
+# The graph-level seed of each epoch's shuffle (set inside the traced epoch function only). The
+# op-level seed is the tensor `seed + epoch`; TensorFlow cannot pair a tensor op seed with a
+# global seed of 0 (`random_seed.get_seed` compares the pair in Python), so a fixed one is used.
+EPOCH_GRAPH_SEED = 20_240_601
+
+
 def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, epochs: int,
                  initial_epoch: int = 0, max_steps: int | None = None,
-                 shuffle_buffer: int = 10000, cache: bool | str = True) -> TrainStream:
-    """Epochs `initial_epoch..epochs-1`, each shuffled with seed `seed + epoch`, batched; `cache`:
-    True in memory, a file prefix on disk (`zoo.data.caching`), False not at all."""
+                 shuffle_buffer: int = 10000, cache: bool | str = True,
+                 initial_step: int = 0) -> TrainStream:
+    """Epochs `initial_epoch..epochs-1`, each shuffled with seed `seed + epoch`, batched; the first
+    `initial_step` batches of `initial_epoch` are left out (a run resumed mid-epoch). `cache`: True
+    in memory, a file prefix on disk (`zoo.data.caching`), False not at all.
+
+    One dataset of epoch numbers, flat-mapped to each epoch's shuffled batches: building it costs
+    the same for 1 epoch or 10^9 (a pipeline per epoch, concatenated, grew with the epochs).
+    """
     tf = import_tensorflow()
     n = info.num_examples.get("train") or int(split.reduce(0, lambda c, _: c + 1))
     steps = math.ceil(n / global_batch)
@@ -66,17 +78,16 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
         base = base.cache(cache if isinstance(cache, str) else "")
     buffer = max(1, min(shuffle_buffer, n))
 
-    def one_epoch(epoch: int) -> Any:
-        # A Python seed per epoch: tensor seeds fail under TF op determinism.
-        shuffled = base.shuffle(buffer, seed=seed + epoch, reshuffle_each_iteration=False)
+    def one_epoch(epoch: Any) -> Any:
+        tf.random.set_seed(EPOCH_GRAPH_SEED)  # graph mode (this function is traced): this graph only
+        shuffled = base.shuffle(buffer, seed=tf.constant(seed, tf.int64) + epoch,
+                                reshuffle_each_iteration=False)
         return shuffled.batch(global_batch).take(steps)
 
-    epochs_list = list(range(initial_epoch, max(epochs, initial_epoch))) or [initial_epoch]
-    dataset = one_epoch(epochs_list[0])
-    for epoch in epochs_list[1:]:
-        dataset = dataset.concatenate(one_epoch(epoch))
-    if epochs <= initial_epoch:
-        dataset = dataset.take(0)
+    first = max(0, initial_epoch)
+    dataset = tf.data.Dataset.range(first, max(epochs, first), dtype=tf.int64).flat_map(one_epoch)
+    if initial_step:
+        dataset = dataset.skip(initial_step)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     return TrainStream(dataset, steps)
 

@@ -191,6 +191,40 @@ def open_finished(run_dir: str | os.PathLike) -> tuple[RunDir, Any]:
     return run, cfg
 
 
+def cut_history(path: Path, epochs: int) -> int:
+    """Keep the rows of the first `epochs` epochs of `history.csv` (a resumed run writes the later
+    ones again: without the cut, epochs after the checkpoint appeared twice); returns the rows
+    removed."""
+    import csv
+    import io
+
+    if not path.exists():
+        return 0
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        rows = list(reader)
+    if header is None or "epoch" not in header:
+        return 0
+    column = header.index("epoch")
+    kept = [r for r in rows if len(r) == len(header) and _epoch_number(r[column]) < epochs]
+    if len(kept) == len(rows):
+        return 0
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(kept)
+    write_atomic(path, out.getvalue())
+    return len(rows) - len(kept)
+
+
+def _epoch_number(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return math.inf  # a torn row (the process killed while writing it) goes too
+
+
 def read_history(path: Path) -> dict[str, list[float]]:
     """A run's `history.csv` (one row per epoch) as columns of floats."""
     import csv

@@ -112,6 +112,8 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     splits = _data(task, cfg, registry, run, resuming)
     state = run.read_state() if resuming else {}
     checkpoint, initial_epoch = choose_checkpoint(run, state) if resuming else (None, 0)
+    if resuming:
+        _cut_history(run, initial_epoch)
     streams = _streams(splits, cfg, strategy, initial_epoch, run.path)
     reporters = Reporters(cfg, run, resuming)  # learning rate, TensorBoard extras, MLflow
     previous_policy = keras.config.dtype_policy().name
@@ -134,6 +136,16 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
         reporters.close()
+
+
+def _cut_history(run: Any, epochs: int) -> None:
+    """The history of a resumed run ends at its checkpoint: the epochs after it run again."""
+    from zoo.run.rundir import cut_history
+
+    removed = cut_history(run.history, epochs)
+    if removed:
+        log.info("history.csv: %d row(s) after the checkpoint of epoch %d removed; those epochs "
+                 "run again", removed, epochs)
 
 
 def _multi_worker(strategy: Any) -> bool:
