@@ -71,3 +71,6 @@ class RawSplits:
     # Training-split statistics a streaming source computed while reading (`zoo.data.stats`):
     # {"features": input name -> statistics, "target": {"mean", "std"}}; else computed on `train`.
     stats: dict[str, Any] | None = None
+    # split -> the same rows as a dataset of batches (a streaming source's record batches), which
+    # the preprocessor maps batch by batch instead of re-batching single rows
+    batches: dict[str, Any] | None = None

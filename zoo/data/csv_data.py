@@ -94,7 +94,9 @@ def load(cfg: Any, seed: int) -> RawSplits:
         features=plan,
         extra={"path": str(table.path), "target": cfg.target},
     )
-    return to_raw_splits(arrays, info)
+    from zoo.data.table_stream import in_memory_extras
+
+    return in_memory_extras(to_raw_splits(arrays, info), arrays)
 
 
 def streamed(cfg: Any) -> bool:

@@ -67,12 +67,19 @@ def load(cfg: Any, seed: int) -> RawSplits:
                "streamed": True})
     log.info("%s: %d %s file(s), %s rows streamed in record batches; split by the seeded per-row rule: %s",
              cfg.path, len(files), fmt, f"{summary.rows:,}", summary.counts)
-    datasets = {name: split_dataset(reader, test_reader, rule, i, plan, task, names, summary.counts[name])
-                for i, name in enumerate(NAMES)}
+    batches = {name: split_dataset(reader, test_reader, rule, i, plan, task, names, summary.counts[name])
+               for i, name in enumerate(NAMES)}
+    return raw_splits(batches, summary, info, task)
+
+
+def raw_splits(batches: dict[str, Any], summary: Summary, info: DatasetInfo, task: str) -> RawSplits:
+    """The splits' rows (and their batches, which the preprocessor maps as they come) with the
+    training statistics."""
     stats = {"features": summary.stats.result()}
     if task == REGRESSION:
         stats["target"] = summary.stats.target_result()
-    return RawSplits(datasets["train"], datasets["validation"], datasets["test"], info, stats=stats)
+    rows = {name: unbatched(batches[name], summary.counts[name]) for name in NAMES}
+    return RawSplits(rows["train"], rows["validation"], rows["test"], info, stats=stats, batches=batches)
 
 
 def sample_table(file: Path, fmt: str, cfg: Any) -> tuple[str, csv_data.Table]:
@@ -223,8 +230,8 @@ def collect(labels: set, values: np.ndarray) -> None:
 
 def split_dataset(reader: TableReader, test_reader: TableReader | None, rule: SplitRule, code: int,
                   plan: list[dict[str, Any]], task: str, names: list[str] | None, count: int) -> Any:
-    """The unbatched `(features, label)` tf.data dataset of one split, read from the files when
-    iterated (a generator of record batches, then unbatched)."""
+    """The `(features, label)` batches of one split, read from the files when iterated (a
+    generator of record batches)."""
     tf = import_tensorflow()
     label_type = tf.int32 if task == CLASSIFICATION else tf.float32
     index = {n: i for i, n in enumerate(names or [])}
@@ -252,5 +259,38 @@ def split_dataset(reader: TableReader, test_reader: TableReader | None, rule: Sp
 
     signature = ({f["name"]: tf.TensorSpec((None, 1), tf.float32 if f["dtype"] == "float32" else tf.string)
                   for f in plan}, tf.TensorSpec((None,), label_type))
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature).unbatch()
-    return dataset.apply(tf.data.experimental.assert_cardinality(count))
+    return tf.data.Dataset.from_generator(batches, output_signature=signature)
+
+
+def unbatched(batches: Any, count: int) -> Any:
+    """The rows of a dataset of batches, one by one, with their known count."""
+    tf = import_tensorflow()
+    return batches.unbatch().apply(tf.data.experimental.assert_cardinality(count))
+
+
+def in_memory_extras(raw: RawSplits, arrays: dict[str, Any], chunk: int = 4096) -> RawSplits:
+    """For a table read whole: its training statistics (the same `TableStats` the stream uses)
+    and each split as a dataset of `chunk`-row batches, so both paths prepare data alike."""
+    tf = import_tensorflow()
+    info = raw.info
+    stats = TableStats(info.features)
+    x, y = arrays["train"]
+    stats.add(x, y if info.task == REGRESSION else None)
+    raw.stats = {"features": stats.result()}
+    if info.task == REGRESSION:
+        raw.stats["target"] = stats.target_result()
+    label_type = tf.int32 if info.task == CLASSIFICATION else tf.float32
+    signature = ({f["name"]: tf.TensorSpec((None, 1), tf.float32 if f["dtype"] == "float32" else tf.string)
+                  for f in info.features}, tf.TensorSpec((None,), label_type))
+
+    def split_batches(name: str) -> Any:
+        columns, labels = arrays[name]
+
+        def chunks():
+            for start in range(0, len(labels), chunk):
+                yield {k: v[start:start + chunk] for k, v in columns.items()}, labels[start:start + chunk]
+
+        return tf.data.Dataset.from_generator(chunks, output_signature=signature)
+
+    raw.batches = {name: split_batches(name) for name in NAMES}
+    return raw

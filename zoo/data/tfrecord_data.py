@@ -21,7 +21,7 @@ from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.features import CATEGORICAL, NUMERIC, column, describe, input_name
 from zoo.data.rowsplit import NAMES
 from zoo.data.table_files import Batch, resolve_files
-from zoo.data.table_stream import SplitRule, scan, split_dataset
+from zoo.data.table_stream import SplitRule, raw_splits, scan, split_dataset
 
 SUFFIXES = (".tfrecord", ".tfrecords", ".tfr")
 BATCH = 4096
@@ -67,12 +67,9 @@ def load(cfg: Any, seed: int) -> RawSplits:
     logging.getLogger("zoo.data").info(
         "%s: %d TFRecord shard(s), %s records; columns: %s; split: %s", cfg.path, len(files),
         f"{summary.rows:,}", describe(plan), summary.counts)
-    datasets = {name: split_dataset(reader, None, rule, i, plan, task, classes, summary.counts[name])
-                for i, name in enumerate(NAMES)}
-    stats = {"features": summary.stats.result()}
-    if task == REGRESSION:
-        stats["target"] = summary.stats.target_result()
-    return RawSplits(datasets["train"], datasets["validation"], datasets["test"], info, stats=stats)
+    batches = {name: split_dataset(reader, None, rule, i, plan, task, classes, summary.counts[name])
+               for i, name in enumerate(NAMES)}
+    return raw_splits(batches, summary, info, task)
 
 
 def feature_kinds(files: list[Path], rows: int) -> dict[str, str]:

@@ -45,9 +45,12 @@ def is_assembled(model: Any) -> bool:
     return any(layer.name == PREPROCESSOR for layer in getattr(model, "layers", []))
 
 
-def preprocess(dataset: Any, preprocessor: Any, features: list[dict[str, Any]]) -> Any:
+def preprocess(dataset: Any, preprocessor: Any, features: list[dict[str, Any]],
+               batches: Any = None) -> Any:
     """`(raw, label, ...)` -> `(preprocessed, label, ...)`: in batches where raw examples have one
-    shape, one by one where their size varies (images of any size)."""
+    shape, one by one where their size varies (images of any size). `batches`, the same rows as
+    batches (a streaming source's record batches), are preprocessed as they come: a table of many
+    columns costs tf.data a step per column and row when unbatched and batched again."""
     import tensorflow as tf
 
     def batched(x: Any, *rest: Any) -> tuple:
@@ -60,7 +63,8 @@ def preprocess(dataset: Any, preprocessor: Any, features: list[dict[str, Any]]) 
     if variable:
         return dataset.map(single, num_parallel_calls=tf.data.AUTOTUNE)
     count = dataset.cardinality()
-    mapped = dataset.batch(1024).map(batched, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    source = dataset.batch(1024) if batches is None else batches
+    mapped = source.map(batched, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     return mapped.apply(tf.data.experimental.assert_cardinality(count)) if count >= 0 else mapped
 
 

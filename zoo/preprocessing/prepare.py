@@ -56,8 +56,10 @@ def prepare_splits(splits: RawSplits, dataset_cfg: Any, run: Any, fit: bool) -> 
         preprocessor = load_preprocessor(run.path)
     splits.info, splits.preprocessor = info, preprocessor
     splits.raw = {split: getattr(splits, split) for split in SPLITS}
+    batches = splits.batches or {}
     for split in SPLITS:
-        setattr(splits, split, preprocess(getattr(splits, split), preprocessor, info.features))
+        setattr(splits, split, preprocess(getattr(splits, split), preprocessor, info.features,
+                                          batches.get(split)))
     return splits
 
 
