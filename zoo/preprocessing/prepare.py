@@ -59,7 +59,7 @@ def prepare_splits(splits: RawSplits, dataset_cfg: Any, run: Any, fit: bool) -> 
     batches = splits.batches or {}
     for split in SPLITS:
         setattr(splits, split, preprocess(getattr(splits, split), preprocessor, info.features,
-                                          batches.get(split)))
+                                          batches.get(split), regression=info.task == REGRESSION))
     return splits
 
 
