@@ -52,7 +52,7 @@ class CSVDatasetConfig(DatasetConfig):
     num_classes: int | None = None  # integer labels must lie in [0, num_classes)
     format: str = "auto"  # csv | parquet (auto: from the file suffix)
     stream: bool | None = None  # read in Arrow record batches (default: Parquet, folders, globs, large CSV)
-    stream_above_mb: float = 32  # stream=auto: CSV files larger than this are streamed
+    stream_above_mb: float = 4  # stream=auto: CSV files larger than this are streamed
     sample_rows: int = 10000  # rows column kinds and the task are inferred from (the stream checks the rest)
     stats_rows: int | None = None  # preprocessing statistics from this many training rows (default all)
 

@@ -114,7 +114,7 @@ def streamed(cfg: Any) -> bool:
         return False  # read_table names the missing file
     if file.suffix.lower() in (".parquet", ".pq") or getattr(cfg, "format", "auto") == "parquet":
         return True
-    return file.stat().st_size > float(getattr(cfg, "stream_above_mb", 32)) * 2**20
+    return file.stat().st_size > float(getattr(cfg, "stream_above_mb", 4)) * 2**20
 
 
 def split_columns(x: dict[str, np.ndarray], y: np.ndarray, cfg: Any, seed: int,
