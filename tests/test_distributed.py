@@ -32,10 +32,10 @@ PER_WORKER_BATCH = 8
 class Launch:
     """`zoo launch workers=2 ...` in a subprocess, its output gathered by a thread."""
 
-    def __init__(self, run_dir: Path, scratch: Path):
+    def __init__(self, run_dir: Path, scratch: Path, extra: tuple[str, ...] = ()):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(scratch)}
         args = [sys.executable, "-m", "zoo.cli.main", "launch", "workers=2", "timeout=200", *COMMON,
-                f"trainer.batch_size={PER_WORKER_BATCH}", f"hydra.run.dir={run_dir}"]
+                f"trainer.batch_size={PER_WORKER_BATCH}", *extra, f"hydra.run.dir={run_dir}"]
         self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.lines: list[str] = []
@@ -126,3 +126,42 @@ def test_killed_worker_cluster_resumes_and_matches_one_process(tmp_path):
     print(f"2 workers (killed + resumed): val_loss {chief['validation']['loss']:.5f} test acc "
           f"{chief['test']['accuracy']:.4f}; 1 process: val_loss {single.metrics['validation']['loss']:.5f}"
           f" test acc {single.metrics['test']['accuracy']:.4f}")
+
+
+def test_sigterm_to_one_worker_mid_epoch_saves_one_checkpoint_and_the_rerun_matches(tmp_path):
+    """SIGTERM to worker 1 only, inside epoch 2 of 24 steps: both workers stop before the same
+    step (they agree by an all-reduce), the chief saves that step, the launcher exits 75; the
+    rerun resumes there on both workers and ends equal to one process."""
+    from zoo.core.errors import EXIT_PREEMPTED
+
+    (tmp_path / "scratch").mkdir()
+    run = tmp_path / "run"
+    extra = ("trainer.epochs=3", "trainer.batch_size=2", "trainer.checkpoint_every_seconds=3600")
+    first = Launch(run, tmp_path / "scratch", extra)
+    pids = first.worker_pids()
+    deadline = time.monotonic() + 150
+    while not re.search(r"\[worker 1\].*epoch 1/3 ", first.output):
+        assert time.monotonic() < deadline and first.proc.poll() is None, first.output[-3000:]
+        time.sleep(0.01)
+    time.sleep(0.2)  # into epoch 2
+    os.kill(pids[1], signal.SIGTERM)
+    assert first.wait(60) == EXIT_PREEMPTED, first.output[-3000:]
+    assert re.search(r"\[worker 0\].*stopped by SIGTERM: the checkpoint at epoch", first.output), \
+        first.output[-3000:]
+    state = json.loads((run / "checkpoints/state.json").read_text())
+    assert state["epoch"] >= 1 and not (run / "metrics.json").exists()
+
+    second = Launch(run, tmp_path / "scratch", extra)
+    assert second.wait() == 0, second.output[-4000:]
+    step = f", step {state['step']}" if state.get("step") else ""
+    where = f"resumed from epoch {state['epoch']} of 3{step}"
+    assert where in second.output and re.search(r"\[worker 1\].*" + where, second.output)
+    found = digests(second.output)
+    assert set(found) == {"0", "1"} and found["0"] == found["1"], second.output[-3000:]
+    single = zoo.train(zoo.compose([*COMMON, *extra[:2], "trainer.batch_size=4"]), tmp_path / "single")
+    from zoo.preprocessing.assemble import parts
+
+    _, multi = parts(keras.saving.load_model(run / "model.keras"))
+    for a, b in zip(multi.get_weights(), single.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
+    print(f"SIGTERM saved epoch {state['epoch']} step {state.get('step', 0)}; resumed run equals one process")

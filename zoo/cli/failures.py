@@ -80,7 +80,7 @@ def hydra_line(exc: Exception) -> str | None:
 def describe(exc: BaseException) -> tuple[str, int]:
     """The one line and exit code of a failure (a bug gets a line asking for its traceback)."""
     if isinstance(exc, KeyboardInterrupt):
-        return (str(exc) or "interrupted"), INTERRUPTED
+        return (str(exc) or "interrupted"), getattr(exc, "exit_code", INTERRUPTED)
     if isinstance(exc, ZooError):
         line = first_line(exc)
         return line, getattr(exc, "exit_code", BAD_INPUT)

@@ -22,6 +22,16 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C, with what the user can do next (the CLI prints it and exits 130)."""
 
 
+EXIT_PREEMPTED = 75  # sysexits.h EX_TEMPFAIL: a temporary failure, the same command goes on
+
+
+class Preempted(Interrupted):
+    """Stopped by SIGTERM (Slurm's scancel, a Kubernetes eviction) after saving a checkpoint of the
+    current step: the CLI exits `EXIT_PREEMPTED`, and the same command resumes."""
+
+    exit_code = EXIT_PREEMPTED
+
+
 class UnknownNameError(ZooError, KeyError):
     """A model, dataset, loss, metric or experiment name that nobody registered."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.best = best if best is not None else (-math.inf if mode == "max" else math.inf)
         self.clock = SaveClock(every_seconds)
         self.saved_epoch: int | None = None  # epoch of `last` on disk
+        self.saved_step = 0  # and steps of the epoch after it (a checkpoint saved mid-epoch)
+        self.saved_seeds: list | None = None  # and the random layers' state then
         self.completed = 0  # epochs done so far
         self.at_epoch_end = False  # no step has run since `completed` ended
         self.best_epoch: int | None = None  # improved since the last save: (epoch, values or None)
@@ -53,7 +56,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.weights_of: Any = None  # the network when Keras fits a wrapper of it (distillation)
         self.writer: CheckpointWriter | None = None
         if run.last_weights.exists() and run.state.exists():
-            self.saved_epoch = run.read_state().get("epoch")
+            state = run.read_state()
+            self.saved_epoch, self.saved_step = state.get("epoch"), state.get("step", 0)
+            self.saved_seeds = state.get("seeds")
 
     def improved(self, current: float) -> bool:
         return current > self.best if self.mode == "max" else current < self.best
@@ -80,14 +85,15 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             self.best_values = self.snapshot()
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.completed and self.saved_epoch != self.completed:
+        if self.completed and (self.saved_epoch != self.completed or self.saved_step):
             self.save()
 
     def interrupted(self) -> None:
         """Training stopped by an exception: save the finished epoch if no step ran since it ended,
         and wait for the files in flight, so the run resumes from the newest possible point."""
         try:
-            if self.at_epoch_end and self.completed and self.saved_epoch != self.completed:
+            if self.at_epoch_end and self.completed and (self.saved_epoch != self.completed
+                                                         or self.saved_step):
                 self.save()
         finally:
             self.close()
@@ -97,17 +103,32 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             self.layout = WeightsLayout(self.weights_of or self.model)
         return self.layout.snapshot()
 
-    def save(self) -> None:
+    def save(self, step: int = 0, seeds: list | None = None) -> None:
+        """Checkpoint `completed` epochs plus `step` steps of the next one (with the random layers'
+        `seeds` then, which a mid-epoch resume restores)."""
         values = self.snapshot()
-        best_is_last = self.best_epoch == self.completed
+        best_is_last = self.best_epoch == self.completed and not step
         best_values = None if best_is_last or self.best_epoch is None else self.best_values
         state = {"epoch": self.completed, "previous_epoch": self.saved_epoch, "monitor": self.monitor,
                  "best": None if math.isinf(self.best) else self.best}
+        if step:
+            state.update(step=step, seeds=seeds or [])
+        if self.saved_step:  # `last.prev` was saved mid-epoch: resuming from it needs its step too
+            state.update(previous_step=self.saved_step, previous_seeds=self.saved_seeds)
         if self.writer is None:
             self.writer = CheckpointWriter(self.run, self.layout)
         self.writer.submit(Snapshot(self.completed, values, state, best_values, best_is_last))
-        self.saved_epoch, self.best_epoch, self.best_values = self.completed, None, None
+        self.saved_epoch, self.saved_step, self.saved_seeds = self.completed, step, seeds
+        self.best_epoch, self.best_values = None, None
         self.clock.saved()
+
+    def save_step(self, epoch: int, step: int, model: Any) -> None:
+        """Checkpoint before step `step` of epoch `epoch` (0-based; step 0: the epoch boundary),
+        stopping mid-epoch: `model`'s random layers' state goes into `state.json`."""
+        self.completed = epoch
+        seeds = [np.asarray(sg.state.numpy()).tolist() for sg in seed_generators(model)] if step else None
+        if step or self.saved_epoch != epoch or self.saved_step:
+            self.save(step, seeds)
 
     def wait(self) -> None:
         """Until the files of every save so far are on disk (raises what went wrong writing them)."""
@@ -136,16 +157,29 @@ def readable_weights(path: Path) -> str | None:
     return None
 
 
-def choose_checkpoint(run: RunDir, state: dict[str, Any]) -> tuple[Path, int]:
-    """The checkpoint to resume from and its epoch: `last`, or `last.prev` if `last` is damaged."""
+@dataclass
+class ResumePoint:
+    """Where a resumed run starts: the checkpoint file, the epochs done, the steps done of the
+    next epoch (a checkpoint saved mid-epoch) and the random layers' state at that step."""
+
+    path: Path
+    epoch: int
+    step: int = 0
+    seeds: list | None = None
+
+
+def choose_checkpoint(run: RunDir, state: dict[str, Any]) -> ResumePoint:
+    """The checkpoint to resume from: `last`, or `last.prev` if `last` is damaged."""
     problem = readable_weights(run.last_weights) if run.last_weights.exists() else "missing"
     if problem is None:
-        return run.last_weights, int(state.get("epoch", 0))
+        return ResumePoint(run.last_weights, int(state.get("epoch", 0)), int(state.get("step", 0)),
+                           state.get("seeds"))
     previous = state.get("previous_epoch")
     if previous is not None and run.prev_weights.exists() and readable_weights(run.prev_weights) is None:
         log.warning("checkpoint %s is corrupt or truncated (%s): resuming from the previous good "
                     "one, %s (epoch %d)", run.last_weights, problem, run.prev_weights.name, previous)
-        return run.prev_weights, int(previous)
+        return ResumePoint(run.prev_weights, int(previous), int(state.get("previous_step", 0)),
+                           state.get("previous_seeds"))
     raise CheckpointError(
         f"checkpoint {run.last_weights} is corrupt or truncated ({problem}) and no good previous "
         "checkpoint exists: start over with trainer.resume=false trainer.overwrite=true")
@@ -161,15 +195,25 @@ class EpochSeeds(keras.callbacks.Callback):
 
     STRIDE = 1_000_003
 
+    def __init__(self, resume: ResumePoint | None = None):
+        super().__init__()
+        self.resume = resume if resume is not None and resume.step and resume.seeds else None
+        self.generators: list | None = None
+
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self.generators = seed_generators(self.model)
-        self.initial = [np.asarray(sg.state.numpy()).copy() for sg in self.generators]
+        if self.generators is None:  # once: a run resumed mid-epoch calls `fit` twice
+            self.generators = seed_generators(self.model)
+            self.initial = [np.asarray(sg.state.numpy()).copy() for sg in self.generators]
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         for sg, initial in zip(self.generators, self.initial, strict=True):
             state = initial.astype(np.int64)
             state[0] = (state[0] + epoch * self.STRIDE) % 2**32
             sg.state.assign(state.astype(initial.dtype))
+        if self.resume is not None and epoch == self.resume.epoch:
+            for sg, saved in zip(self.generators, self.resume.seeds, strict=True):
+                sg.state.assign(np.asarray(saved, dtype=sg.state.numpy().dtype))  # where it stopped
+            self.resume = None
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -185,14 +229,15 @@ class EpochLogger(keras.callbacks.Callback):
         log.info("epoch %d/%d %s", epoch + 1, self.epochs, values)
 
 
-def build_callbacks(run: RunDir, trainer: Any, resuming: bool, best: float | None) -> list:
+def build_callbacks(run: RunDir, trainer: Any, resuming: bool, best: float | None,
+                    resume: ResumePoint | None = None) -> list:
     """The callbacks for `trainer` (a `TrainerConfig`) writing into `run`."""
     mode = "max" if any(k in trainer.monitor for k in ("acc", "auc", "f1", "precision", "recall",
                                                         "r2")) else "min"
     callbacks: list = [ResumableCheckpoint(run, trainer.monitor, mode, best,
                                            every_seconds=trainer.checkpoint_every_seconds),
                        keras.callbacks.CSVLogger(run.history, append=resuming),
-                       EpochSeeds(), EpochLogger(trainer.epochs)]
+                       EpochSeeds(resume), EpochLogger(trainer.epochs)]
     if trainer.tensorboard:
         callbacks.append(EpochTensorBoard(run.tensorboard))
     if trainer.terminate_on_nan:

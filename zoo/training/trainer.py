@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.config.validate import check_train_config
-from zoo.core.errors import Interrupted, WorkFailed, unknown_name
+from zoo.core.errors import Interrupted, Preempted, WorkFailed, unknown_name
 from zoo.core.registry import Registry, get_registry
 from zoo.run.tracking import check_tracking
 from zoo.tasks.select import build_task, configure
@@ -74,6 +74,8 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
         with writable_run(cfg, run) as (writing, resuming), writing.logging_to_file():
             log.info("run folder: %s%s", writing.path, " (resuming)" if resuming else "")
             return _train_in(writing, cfg, registry, resuming)
+    except Preempted:
+        raise
     except KeyboardInterrupt:
         raise interrupted(run) from None
 
@@ -81,8 +83,10 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> TrainResult:
 def interrupted(run: Any) -> KeyboardInterrupt:
     """Ctrl-C: say what the run folder keeps and how to go on."""
     if run.state.exists():
-        epoch = run.read_state().get("epoch")
-        return Interrupted(f"interrupted: {run.path} keeps the checkpoint of epoch {epoch}; run the same "
+        state = run.read_state()
+        epoch, step = state.get("epoch"), state.get("step")
+        where = f"epoch {epoch + 1}, step {step}" if step else f"epoch {epoch}"
+        return Interrupted(f"interrupted: {run.path} keeps the checkpoint of {where}; run the same "
                            f"command (with run_dir={run.path} if it had none) to resume")
     return Interrupted("interrupted before the first checkpoint was saved, so there is nothing to resume: "
                        "run the same command to start again (trainer.checkpoint_every_seconds sets how "
@@ -94,6 +98,7 @@ class Streams:
     """The batched splits one run fits and scores on."""
 
     train: Any  # zoo.data.pipeline.TrainStream: the dataset and its steps per epoch
+    partial: Any  # a run resumed mid-epoch: the rest of that epoch (a TrainStream), else None
     validation: Any
     test: Any
 
@@ -103,7 +108,8 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     finish."""
     import keras
 
-    from zoo.training.callbacks import choose_checkpoint
+    from zoo.training.callbacks import ResumePoint, choose_checkpoint
+    from zoo.training.preemption import StopAtStep, StopSignals
     from zoo.training.reporters import Reporters
 
     t = cfg.trainer
@@ -111,19 +117,20 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     task = build_task(cfg, run, registry)  # the family's task, inside any training mode cfg turns on
     splits = _data(task, cfg, registry, run, resuming)
     state = run.read_state() if resuming else {}
-    checkpoint, initial_epoch = choose_checkpoint(run, state) if resuming else (None, 0)
+    point = choose_checkpoint(run, state) if resuming else ResumePoint(None, 0)
     if resuming:
-        _cut_history(run, initial_epoch)
-    streams = _streams(splits, cfg, strategy, initial_epoch, run.path)
+        _cut_history(run, point.epoch)
+    streams = _streams(splits, cfg, strategy, point, run.path)
     reporters = Reporters(cfg, run, resuming)  # learning rate, TensorBoard extras, MLflow
     previous_policy = keras.config.dtype_policy().name
     keras.mixed_precision.set_global_policy(t.precision)
     try:
-        model, fit_model = _build(task, cfg, registry, splits.info, strategy, streams.train, checkpoint,
-                                  initial_epoch)
-        callbacks, saver = _callbacks(run, task, splits, reporters, t, resuming, state.get("best"))
+        model, fit_model = _build(task, cfg, registry, splits.info, strategy, streams.train, point)
+        signals = StopSignals()
+        callbacks, saver = _callbacks(run, task, splits, reporters, t, resuming, state.get("best"), point)
+        callbacks.append(StopAtStep(signals, saver, strategy))
         saver.weights_of = model  # checkpoints hold the network itself, not `fit_model`'s wrapper
-        history, seconds = _fit(fit_model, streams, callbacks, saver, t, initial_epoch)
+        history, seconds = _fit(fit_model, streams, callbacks, saver, t, point, signals)
         if _multi_worker(strategy):
             from zoo.training.distributed import log_weights_digest
 
@@ -185,29 +192,40 @@ def _data(task: Task, cfg: DictConfig, registry: Registry, run: Any, resuming: b
     return splits
 
 
-def _streams(splits: Any, cfg: DictConfig, strategy: Any, initial_epoch: int, run_path: Path
-             ) -> Streams:
+def _streams(splits: Any, cfg: DictConfig, strategy: Any, point: Any, run_path: Path) -> Streams:
     """Batched splits at the global batch size (sharded by data under multi-worker), cached as
-    `dataset.cache` says."""
+    `dataset.cache` says; a run resumed mid-epoch gets the rest of that epoch as a stream of its own."""
     from zoo.data.caching import choose_cache
     from zoo.data.pipeline import eval_stream, train_stream
 
     t, info = cfg.trainer, splits.info
     cache = choose_cache(cfg.dataset, info, run_path)
     global_batch = t.batch_size * strategy.num_replicas_in_sync
-    stream = train_stream(splits.train, info, global_batch, t.seed, t.epochs, initial_epoch,
-                          t.steps_per_epoch, cfg.dataset.shuffle_buffer, cache.of("train"))
+
+    def epochs_from(first: int, last: int, step: int = 0, cache_name: str = "train") -> Any:
+        return train_stream(splits.train, info, global_batch, t.seed, last, first, t.steps_per_epoch,
+                            cfg.dataset.shuffle_buffer, cache.of(cache_name), initial_step=step)
+
+    partial = None
+    if point.step:  # its own disk cache file: two streams cannot share one
+        partial = epochs_from(point.epoch, point.epoch + 1, point.step, cache_name="train-rest")
+        partial.steps_per_epoch -= point.step
+        stream = epochs_from(point.epoch + 1, t.epochs)
+    else:
+        stream = epochs_from(point.epoch, t.epochs)
     val_ds = eval_stream(splits.validation, info, global_batch, cache.of("validation"))
     test_ds = eval_stream(splits.test, info, global_batch, cache.of("test"))
     if _multi_worker(strategy):
         from zoo.training.distributed import shard_by_data
 
         stream.dataset, val_ds, test_ds = map(shard_by_data, (stream.dataset, val_ds, test_ds))
-    return Streams(stream, val_ds, test_ds)
+        if partial is not None:
+            partial.dataset = shard_by_data(partial.dataset)
+    return Streams(stream, partial, val_ds, test_ds)
 
 
 def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy: Any, stream: Any,
-           checkpoint: Any, initial_epoch: int) -> tuple[Any, Any]:
+           point: Any) -> tuple[Any, Any]:
     """In the strategy scope: the network, its optimizer and compile, the resumed checkpoint;
     returns the network and what `fit` trains (the network, or distillation's wrapper)."""
     from zoo.training.distributed import build_from_spec, has_sample_weights, prepare_model
@@ -223,9 +241,10 @@ def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy:
         # is first traced, and TF then traces the step a second time (half a second of a
         # small model's first epoch); a resumed run needs them to load its checkpoint anyway.
         task.build_optimizers(model)
-        if checkpoint is not None:
-            model.load_weights(checkpoint)
-            log.info("resumed from epoch %d of %d", initial_epoch, t.epochs)
+        if point.path is not None:
+            model.load_weights(point.path)
+            log.info("resumed from epoch %d of %d%s", point.epoch, t.epochs,
+                     f", step {point.step} of epoch {point.epoch + 1}" if point.step else "")
         if _multi_worker(strategy):
             prepare_model(fit_model, strategy, stream.dataset.element_spec)
         elif replicas > 1 and has_sample_weights(stream.dataset.element_spec):
@@ -237,31 +256,53 @@ def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy:
 
 
 def _callbacks(run: Any, task: Task, splits: Any, reporters: Any, t: DictConfig, resuming: bool,
-               best: Any) -> tuple[list, Any]:
+               best: Any, point: Any = None) -> tuple[list, Any]:
     """Every callback of the run in order (the epoch-log writers first), and the checkpoint saver."""
     from zoo.training.callbacks import ResumableCheckpoint, build_callbacks
-    from zoo.training.progress import progress_callbacks
+    from zoo.training.progress import RunEstimate, progress_callbacks
 
     callbacks = (progress_callbacks(t) + task.log_callbacks(splits)  # before the epoch line
                  + reporters.log_callbacks())
-    callbacks += build_callbacks(run, t, resuming, best)
+    callbacks += build_callbacks(run, t, resuming, best, point)
     callbacks += task.callbacks(splits) + reporters.callbacks()
+    callbacks.append(RunEstimate(t.epochs, point.epoch if point is not None else 0))
     return callbacks, next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
 
 
-def _fit(fit_model: Any, streams: Streams, callbacks: list, saver: Any, t: DictConfig,
-         initial_epoch: int) -> tuple[dict[str, list[float]], float]:
-    """Keras `fit` (progress comes from zoo.training.progress); the history and its seconds."""
+def _fit(fit_model: Any, streams: Streams, callbacks: list, saver: Any, t: DictConfig, point: Any,
+         signals: Any) -> tuple[dict[str, list[float]], float]:
+    """Keras `fit` (progress comes from zoo.training.progress); the history and its seconds.
+
+    Ctrl-C and SIGTERM stop it before a step, with that step's checkpoint (`zoo.training.preemption`).
+    A run resumed mid-epoch fits the rest of that epoch first, then the epochs after it.
+    """
+    from zoo.training.preemption import StopAtStep
+
     started = time.perf_counter()
+    stopper = next(c for c in callbacks if isinstance(c, StopAtStep))
+    history: dict[str, list[float]] = {}
+
+    def fit(stream: Any, first: int, last: int) -> None:
+        done = fit_model.fit(stream.dataset, epochs=last, initial_epoch=first,
+                             steps_per_epoch=stream.steps_per_epoch, validation_data=streams.validation,
+                             callbacks=callbacks, verbose=0, shuffle=False)
+        for key, values in done.history.items():
+            history.setdefault(key, []).extend(values)
+
     try:
-        history = fit_model.fit(streams.train.dataset, epochs=t.epochs, initial_epoch=initial_epoch,
-                                steps_per_epoch=streams.train.steps_per_epoch,
-                                validation_data=streams.validation, callbacks=callbacks, verbose=0,
-                                shuffle=False)
+        with signals:
+            if streams.partial is not None:
+                stopper.step_offset = point.step
+                fit(streams.partial, point.epoch, point.epoch + 1)
+            if streams.partial is None or (point.epoch + 1 < t.epochs and not fit_model.stop_training):
+                fit(streams.train, point.epoch + (streams.partial is not None), t.epochs)
+            if signals.received is not None:  # after the last step: the last epoch is saved
+                stopper.epoch = t.epochs
+                stopper.stop(0)
     except BaseException:
         saver.interrupted()  # the finished epoch, if no step ran since; files in flight land
         raise
-    return history.history, time.perf_counter() - started
+    return history, time.perf_counter() - started
 
 
 def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test_ds: Any,
