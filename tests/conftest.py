@@ -117,3 +117,34 @@ def conformance(tmp_path_factory):
         return reports[name]
 
     return report
+
+
+LOAD_IN_A_FRESH_PROCESS = """
+import sys
+import numpy as np
+import zoo
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "import zoo imported TensorFlow"
+import keras
+for run, inputs, out in zip(*[iter(sys.argv[1:])] * 3):
+    x = dict(np.load(inputs))
+    x = {k: v.astype(object) if v.dtype.kind == "U" else v for k, v in x.items()}
+    plain = keras.saving.load_model(run + "/model.keras")  # compile=True: the loss and metrics too
+    ours = zoo.load_model(run)
+    np.savez(out, plain=np.asarray(plain(x, training=False)), zoo=np.asarray(ours(x, training=False)))
+"""
+
+
+def load_in_a_fresh_process(runs: dict[Path, dict], tmp: Path) -> list[dict]:
+    """Each run's `model.keras` loaded in one new Python by plain `keras.saving.load_model` after
+    `import zoo` (TensorFlow not imported by it) and by `zoo.load_model`: their outputs on the
+    run's inputs (`runs`: run folder -> inputs)."""
+    import numpy as np
+
+    command = [sys.executable, "-c", LOAD_IN_A_FRESH_PROCESS]
+    for i, (run_dir, inputs) in enumerate(runs.items()):
+        np.savez(tmp / f"inputs{i}.npz", **{k: np.asarray(v) for k, v in inputs.items()})
+        command += [str(run_dir), str(tmp / f"inputs{i}.npz"), str(tmp / f"outputs{i}.npz")]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [dict(np.load(tmp / f"outputs{i}.npz")) for i in range(len(runs))]

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, run_zoo
+from conftest import REPO, load_in_a_fresh_process, run_zoo
 
 import zoo
 from zoo.evaluation.evaluate import load_run
@@ -93,19 +93,37 @@ def onnx_bundle(root):
 
 
 def keras_predictions(run_dir, rows):
-    import tensorflow as tf
-
     run, cfg, task, splits, network = load_run(run_dir, "final")
     model = task.saved_model(network, splits)
+    return np.asarray(model(raw_inputs(splits.info.features, rows), training=False)).reshape(-1)
+
+
+def raw_inputs(features, rows):
+    """The rows' cells as the model's raw inputs: strings (blank `""`), float32 (blank NaN)."""
+    import tensorflow as tf
+
     inputs = {}
-    for f in splits.info.features:
+    for f in features:
         cells = [row[f["column"]].strip() for row in rows]
         if f["dtype"] == "string":
             inputs[f["name"]] = tf.constant([["" if blank(c) else c] for c in cells])
         else:
             numbers = [[np.nan if blank(c) else float(c)] for c in cells]
             inputs[f["name"]] = tf.constant(numbers, tf.float32)
-    return np.asarray(model(inputs, training=False)).reshape(-1)
+    return inputs
+
+
+def test_the_run_loads_back_in_plain_keras_and_with_zoo_load_model(diabetes_run, tmp_path):
+    root, _ = diabetes_run
+    _, rows = raw_rows(root)
+    features = json.loads((root / "run" / "dataset.json").read_text())["features"]
+    inputs = {name: np.char.decode(x.numpy().astype(bytes)) if x.dtype.name == "string" else x.numpy()
+              for name, x in raw_inputs(features, rows).items()}
+    outputs, = load_in_a_fresh_process({root / "run": inputs}, tmp_path)
+    expected = keras_predictions(root / "run", rows)
+    for how in ("plain", "zoo"):
+        np.testing.assert_allclose(outputs[how].reshape(-1), expected, rtol=1e-5, atol=0.05, err_msg=how)
+    assert_blank_is_its_own_category(outputs["plain"].reshape(-1))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

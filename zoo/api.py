@@ -15,7 +15,8 @@ from zoo.core.registry import PluginInfo, get_registry
 from zoo.training.trainer import TrainResult
 
 __all__ = ["build_model", "compose", "evaluate", "generate", "list_datasets", "list_experiments",
-           "list_losses", "list_metrics", "list_models", "list_plugins", "load_dataset", "train"]
+           "list_losses", "list_metrics", "list_models", "list_plugins", "load_dataset", "load_model",
+           "train"]
 
 
 def _names(kind: str, pattern: str) -> list[str]:
@@ -80,6 +81,14 @@ def build_model(name: str, input_shape: Sequence[int] | None = None, num_classes
 def load_dataset(name: str, seed: int = 42, **params: Any) -> Any:
     """Load a registered dataset's raw splits, e.g. `load_dataset("iris")`."""
     return get_registry().dataset(name).load(_typed("dataset", name, params), seed=seed)
+
+
+def load_model(run_dir: str | Path, compile: bool = False) -> Any:
+    """The Keras model a finished run saved (`RUN/model.keras`), e.g.
+    `zoo.load_model("runs/houses").predict({"age": ..., "city": ...})`; see `zoo.saving.load_model`."""
+    from zoo.saving import load_model as load_saved
+
+    return load_saved(run_dir, compile=compile)
 
 
 def train(cfg: DictConfig | Sequence[str] | None = None, run_dir: str | Path | None = None

@@ -17,6 +17,7 @@ def lazy(target: str) -> Callable[..., Any]:
 
     call.__name__ = attr
     call.__qualname__ = target
+    call.target = target  # type: ignore[attr-defined]  # where it lives, without importing it
     return call
 
 
