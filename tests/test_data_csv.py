@@ -42,7 +42,7 @@ def test_separator_is_sniffed_and_string_classes_are_mapped_to_sorted_ids(tmp_pa
         "flowers", "classification", "tabular", (2,))
     assert info.class_names == list(SPECIES) and info.num_classes == 3
     assert info.feature_names == ["a", "b"]
-    assert info.num_examples == {"train": 43, "validation": 5, "test": 12}
+    assert info.num_examples == {"train": 42, "validation": 6, "test": 12}  # the per-row rule
     x, y = arrays(raw.train)
     assert x.dtype == np.float32 and y.dtype == np.int32
     np.testing.assert_array_equal(y, np.floor(x[:, 0] / 10).astype(int))  # row -> its class

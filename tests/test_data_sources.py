@@ -275,6 +275,7 @@ YAMLS = {  # file -> (source, name)
     "breast_cancer": ("breast_cancer", "breast_cancer"), "iris": ("iris", "iris"),
     "wine": ("wine", "wine"), "diabetes": ("diabetes", "diabetes"), "csv": ("csv", ""),
     "image_folder": ("image_folder", ""), "tfds": ("tfds", "???"), "mnist": ("tfds", "mnist"),
+    "tfrecord": ("tfrecord", ""),
 }
 
 

@@ -83,10 +83,15 @@ def existing_path(default: Any = dataclasses.MISSING, *, what: str = "file or fo
 
 
 def missing_path(value: Any, item: dataclasses.Field) -> str | None:
-    """What kind of thing `value` should be, if the field declares a path that does not exist."""
+    """What kind of thing `value` should be, if the field declares a path that does not exist (a glob
+    pattern exists when it matches something)."""
+    import glob
     import os
 
     what = item.metadata.get(PATH)
     if what is None or not isinstance(value, str) or not value:
         return None
-    return None if os.path.exists(os.path.expanduser(value)) else what
+    path = os.path.expanduser(value)
+    if os.path.exists(path) or (glob.has_magic(path) and next(glob.iglob(path), None) is not None):
+        return None
+    return what

@@ -70,3 +70,9 @@ class RawSplits:
     info: DatasetInfo
     preprocessor: Any = None  # the fitted keras.Model (raw -> network input), once prepared
     raw: dict[str, Any] | None = None  # split -> the raw dataset, kept when a preprocessor maps them
+    # Training-split statistics a streaming source computed while reading (`zoo.data.stats`):
+    # {"features": input name -> statistics, "target": {"mean", "std"}}; else computed on `train`.
+    stats: dict[str, Any] | None = None
+    # split -> the same rows as a dataset of batches (a streaming source's record batches), which
+    # the preprocessor maps batch by batch instead of re-batching single rows
+    batches: dict[str, Any] | None = None

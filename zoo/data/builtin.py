@@ -23,6 +23,7 @@ from zoo.data.configs import (
     ImageFolderDatasetConfig,
     SklearnDatasetConfig,
     TFDSDatasetConfig,
+    TFRecordDatasetConfig,
 )
 
 SKLEARN_DATASETS = {
@@ -43,6 +44,9 @@ def zoo_datasets() -> list[DatasetSpec]:
     specs += [
         DatasetSpec("csv", lazy("zoo.data.csv_data:load"), "your CSV file (dataset.path, dataset.target)",
                     CSVDatasetConfig),
+        DatasetSpec("tfrecord", lazy("zoo.data.tfrecord_data:load"),
+                    "your TFRecord shards of tf.train.Example (dataset.path, dataset.target)",
+                    TFRecordDatasetConfig),
         DatasetSpec("image_folder", lazy("zoo.data.image_folder:load"),
                     "your images, one sub-folder per class (dataset.path)", ImageFolderDatasetConfig,
                     cost=image_folder_cost),

@@ -17,8 +17,10 @@ class DatasetConfig:
     name: str = ""  # human name (for tfds: the TFDS dataset name)
     val_fraction: float = bounded(0.1, ge=0, lt=1)  # of the training data, if no validation split
     test_fraction: float = bounded(0.2, ge=0, lt=1)  # of all data, when the source has no test split
-    shuffle_buffer: int = bounded(10000, ge=1)
-    cache: bool = True
+    shuffle_buffer: int = bounded(10000, ge=1)  # examples; memory is this buffer, not the data set
+    cache: str = "auto"  # auto (memory if it fits cache_budget_mb, else off) | memory | disk | off
+    cache_path: str | None = None  # where cache=disk writes (default: the run folder's data-cache/)
+    cache_budget_mb: int = bounded(1024, ge=0)
     normalize: bool = True  # standardise features with training-split mean/std
     limit: int | None = bounded(None, ge=1)  # keep at most this many training examples (quick runs)
 
@@ -35,7 +37,7 @@ class CSVDatasetConfig(DatasetConfig):
     """The user's CSV file: one row an example, one column the target."""
 
     source: str = "csv"
-    path: str = existing_path(MISSING, what="CSV file")
+    path: str = existing_path(MISSING, what="CSV or Parquet file, folder or glob")
     target: str = MISSING
     task: str = "auto"  # auto | classification | regression
     separator: str | None = None  # sniffed when not given
@@ -50,6 +52,28 @@ class CSVDatasetConfig(DatasetConfig):
     missing: str = "impute"  # impute (training-split mean + indicator; a blank category) | refuse
     max_classes: int = bounded(20, ge=1)  # task auto: more distinct integers is regression
     num_classes: int | None = bounded(None, ge=1)  # integer labels must lie in [0, num_classes)
+    format: str = "auto"  # csv | parquet (auto: from the file suffix)
+    stream: bool | None = None  # read in Arrow record batches (default: Parquet, folders, globs, large CSV)
+    stream_above_mb: float = bounded(4, ge=0)  # stream=auto: CSV files larger than this are streamed
+    sample_rows: int = bounded(10000, ge=1)  # rows column kinds and the task are inferred from
+    stats_rows: int | None = bounded(None, ge=1)  # preprocessing statistics from this many training rows
+
+
+@dataclass
+class TFRecordDatasetConfig(DatasetConfig):
+    """TFRecord shards of `tf.train.Example`: one scalar feature per column, one the target."""
+
+    source: str = "tfrecord"
+    path: str = existing_path(MISSING, what="TFRecord file, folder of shards or glob")
+    target: str = "label"
+    task: str = "auto"  # auto | classification | regression
+    features: list[str] | None = None  # default: every feature of the first records but the target
+    max_classes: int = bounded(20, ge=1)  # task auto: more distinct integers is regression
+    num_classes: int | None = bounded(None, ge=1)
+    max_categories: int = bounded(100, ge=1)
+    missing: str = "impute"
+    sample_rows: int = bounded(1000, ge=1)  # records the feature spec is read from
+    stats_rows: int | None = bounded(None, ge=1)
 
 
 @dataclass

@@ -23,7 +23,6 @@ from zoo.data.splits import (
     ids_of_names,
     label_array,
     require_classes,
-    split_arrays,
     to_raw_splits,
 )
 
@@ -61,6 +60,10 @@ def load(cfg: Any, seed: int) -> RawSplits:
     (numbers with NaN for blanks, categories as strings), preprocessed inside the model."""
     from zoo.data.columns import plan_columns, raw_columns
 
+    if streamed(cfg):
+        from zoo.data.table_stream import load as load_streamed
+
+        return load_streamed(cfg, seed)
     table = read_table(cfg.path, getattr(cfg, "separator", None))
     ignore = list(getattr(cfg, "ignore", None) or [])
     features = feature_columns(table, cfg.target, getattr(cfg, "features", None), ignore)
@@ -79,7 +82,7 @@ def load(cfg: Any, seed: int) -> RawSplits:
         test_where = f"column {cfg.target!r} of {test_table.path}"
         test = (raw_columns(test_table, plan, cfg),
                 labels(target_column(test_table, cfg.target), names, test_where, test_table.lines))
-    arrays = split_columns(x, y, cfg, seed, stratify=task == CLASSIFICATION, test=test)
+    arrays = split_columns(x, y, cfg, seed, test=test)
     info = DatasetInfo(
         name=getattr(cfg, "name", "") or table.path.stem,
         task=task,
@@ -91,15 +94,41 @@ def load(cfg: Any, seed: int) -> RawSplits:
         features=plan,
         extra={"path": str(table.path), "target": cfg.target},
     )
-    return to_raw_splits(arrays, info)
+    from zoo.data.table_stream import in_memory_extras
+
+    return in_memory_extras(to_raw_splits(arrays, info), arrays)
 
 
-def split_columns(x: dict[str, np.ndarray], y: np.ndarray, cfg: Any, seed: int, stratify: bool,
+def streamed(cfg: Any) -> bool:
+    """Whether `cfg.path` is read by the streaming Arrow path (`zoo.data.table_stream`):
+    `dataset.stream` if set, else for Parquet, a folder, a glob, or a CSV file above
+    `dataset.stream_above_mb`; other CSV files are read whole (the same split, statistics and model)."""
+    stream = getattr(cfg, "stream", None)
+    if stream is not None:
+        return bool(stream)
+    path = str(cfg.path)
+    file = Path(path).expanduser()
+    if any(ch in path for ch in "*?[") or file.is_dir():
+        return True
+    if not file.is_file():
+        return False  # read_table names the missing file
+    if file.suffix.lower() in (".parquet", ".pq") or getattr(cfg, "format", "auto") == "parquet":
+        return True
+    return file.stat().st_size > float(getattr(cfg, "stream_above_mb", 4)) * 2**20
+
+
+def split_columns(x: dict[str, np.ndarray], y: np.ndarray, cfg: Any, seed: int,
                   test: tuple[dict[str, np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
-    """`split_arrays` for a table of columns: rows are split by index, every column alike."""
-    rows = np.arange(len(y))
-    index = split_arrays(rows, y, cfg, seed, stratify, test=None if test is None else (rows[:0], y[:0]))
-    split = {name: ({c: v[idx] for c, v in x.items()}, labels_) for name, (idx, labels_) in index.items()}
+    """The seeded per-row split of `zoo.data.rowsplit` (the streaming path's own), rows kept in
+    file order; `dataset.limit` keeps the first training rows."""
+    from zoo.data.table_stream import SplitRule
+
+    rule = SplitRule.of(cfg, seed, separate_test=test is not None)
+    codes = rule.codes(np.arange(len(y)), 0)
+    split = {}
+    for code, name in enumerate(("train", "validation", "test")):
+        index = np.flatnonzero(codes == code)
+        split[name] = ({c: v[index] for c, v in x.items()}, y[index])
     if test is not None:
         split["test"] = test
     return split

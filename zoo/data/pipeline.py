@@ -15,13 +15,17 @@ from zoo.core.specs import REGRESSION
 from zoo.data.base import DatasetInfo
 
 
-def preprocess_fn(info: DatasetInfo):
+def preprocess_fn(info: DatasetInfo, element_spec: Any = None):
     """`(features, label[, sample_weight]) -> (normalised features, label[, sample_weight])`, or
-    None when that is the identity (no stored mean and std, not regression)."""
+    None when that is the identity (no stored mean and std; not regression, or regression labels
+    already of shape (1,) as `element_spec` shows: the preprocessor shaped them a batch at a time)."""
     tf = import_tensorflow()
     mean = None if info is None or info.mean is None else tf.constant(info.mean, tf.float32)
     std = None if info is None or info.std is None else tf.constant(info.std, tf.float32)
     regression = info is not None and info.task == REGRESSION
+    if regression and element_spec is not None and len(element_spec) > 1:
+        label = element_spec[1]
+        regression = not (label.shape.as_list() == [1] and label.dtype == tf.float32)
     if mean is None and not regression:
         return None
 
@@ -59,10 +63,11 @@ EPOCH_GRAPH_SEED = 20_240_601
 
 def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, epochs: int,
                  initial_epoch: int = 0, max_steps: int | None = None,
-                 shuffle_buffer: int = 10000, cache: bool = True,
+                 shuffle_buffer: int = 10000, cache: bool | str = True,
                  initial_step: int = 0) -> TrainStream:
     """Epochs `initial_epoch..epochs-1`, each shuffled with seed `seed + epoch`, batched; the first
-    `initial_step` batches of `initial_epoch` are left out (a run resumed mid-epoch).
+    `initial_step` batches of `initial_epoch` are left out (a run resumed mid-epoch). `cache`: True
+    in memory, a file prefix on disk (`zoo.data.caching`), False not at all.
 
     One dataset of epoch numbers, flat-mapped to each epoch's shuffled batches: building it costs
     the same for 1 epoch or 10^9 (a pipeline per epoch, concatenated, grew with the epochs).
@@ -72,9 +77,9 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
     steps = math.ceil(n / global_batch)
     if max_steps:
         steps = min(steps, max_steps)
-    base = mapped(split, preprocess_fn(info))
+    base = mapped(split, preprocess_fn(info, split.element_spec))
     if cache:
-        base = base.cache()
+        base = base.cache(cache if isinstance(cache, str) else "")
     buffer = max(1, min(shuffle_buffer, n))
 
     def one_epoch(epoch: Any) -> Any:
@@ -91,10 +96,10 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
     return TrainStream(dataset, steps)
 
 
-def eval_stream(split: Any, info: DatasetInfo | None, batch: int, cache: bool = True) -> Any:
+def eval_stream(split: Any, info: DatasetInfo | None, batch: int, cache: bool | str = True) -> Any:
     """A normalised, batched, cached evaluation dataset in a fixed order (`info=None`: as it is)."""
     tf = import_tensorflow()
-    ds = mapped(split, preprocess_fn(info)).batch(batch)
+    ds = mapped(split, preprocess_fn(info, split.element_spec)).batch(batch)
     if cache:
-        ds = ds.cache()
+        ds = ds.cache(cache if isinstance(cache, str) else "")
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -45,22 +45,31 @@ def is_assembled(model: Any) -> bool:
     return any(layer.name == PREPROCESSOR for layer in getattr(model, "layers", []))
 
 
-def preprocess(dataset: Any, preprocessor: Any, features: list[dict[str, Any]]) -> Any:
+def preprocess(dataset: Any, preprocessor: Any, features: list[dict[str, Any]],
+               batches: Any = None, regression: bool = False) -> Any:
     """`(raw, label, ...)` -> `(preprocessed, label, ...)`: in batches where raw examples have one
-    shape, one by one where their size varies (images of any size)."""
+    shape, one by one where their size varies (images of any size). `batches`, the same rows as
+    batches (a streaming source's record batches), are preprocessed as they come: a table of many
+    columns costs tf.data a step per column and row when unbatched and batched again.
+    `regression`: each label becomes shape (1,) here, a batch at a time (a map per row costs more
+    than the training step)."""
     import tensorflow as tf
 
+    def label_shape(rest: tuple, shape: tuple) -> tuple:
+        return (tf.reshape(tf.cast(rest[0], tf.float32), shape), *rest[1:]) if regression and rest else rest
+
     def batched(x: Any, *rest: Any) -> tuple:
-        return (preprocessor(x, training=False), *rest)
+        return (preprocessor(x, training=False), *label_shape(rest, (-1, 1)))
 
     def single(x: Any, *rest: Any) -> tuple:
-        return (preprocessor(x[None], training=False)[0], *rest)
+        return (preprocessor(x[None], training=False)[0], *label_shape(rest, (1,)))
 
     variable = not is_table(features) and any(d is None for d in features[0]["shape"])
     if variable:
         return dataset.map(single, num_parallel_calls=tf.data.AUTOTUNE)
     count = dataset.cardinality()
-    mapped = dataset.batch(1024).map(batched, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    source = dataset.batch(1024) if batches is None else batches
+    mapped = source.map(batched, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     return mapped.apply(tf.data.experimental.assert_cardinality(count)) if count >= 0 else mapped
 
 

@@ -2,9 +2,10 @@
 
 Tables: each numeric column is imputed (`ImputeMissing`) and standardised (`Normalization`); each
 categorical column is looked up (`StringLookup`, one out-of-vocabulary bucket) or hashed (`Hashing`)
-and one-hot encoded (`CategoryEncoding`); the columns are concatenated. A tensor input (a feature
-vector, an image, a window of a series) is resized if its size varies (`Resizing`) and standardised
-per channel (`Normalization(axis=-1)`).
+and one-hot encoded (`CategoryEncoding`); the columns are concatenated. Their values come from one
+streaming pass over the training split (`zoo.data.stats`), set into the layers, not `adapt`ed.
+A tensor input (a feature vector, an image, a window of a series) is resized if its size varies
+(`Resizing`) and standardised per channel (`Normalization(axis=-1)`).
 
 The lookups sit outside the `encoder` sub-model so that exports whose runtime cannot look strings up
 (ONNX, TFLite) can take the encoder with category ids and do the lookup in front of it.
@@ -12,10 +13,7 @@ The lookups sit outside the `encoder` sub-model so that exports whose runtime ca
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
-
-import numpy as np
 
 from zoo.data.features import CATEGORICAL, HASHED, NUMERIC, is_table
 from zoo.preprocessing.layers import ImputeMissing
@@ -36,14 +34,6 @@ def raw_inputs(features: list[dict[str, Any]]) -> Any:
     return inputs if is_table(features) else next(iter(inputs.values()))
 
 
-def categories_of(values: np.ndarray) -> list[str]:
-    """A categorical column's vocabulary: most frequent first, ties in sorted order; a blank cell
-    (`""`) is a category like any other."""
-    words = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).reshape(-1)]
-    counts = Counter(words)
-    return sorted(counts, key=lambda word: (-counts[word], word))
-
-
 def category_lookup(feature: dict[str, Any], vocabulary: list[str]) -> Any:
     """The `StringLookup` of a categorical column: `vocabulary` -> ids 1.., anything else -> 0.
 
@@ -56,42 +46,43 @@ def category_lookup(feature: dict[str, Any], vocabulary: list[str]) -> Any:
                                      name=lookup_name(feature))
 
 
-def columns_of(train: Any, features: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """The training split's raw table as numpy arrays, one per column."""
-    chunks: dict[str, list[np.ndarray]] = {f["name"]: [] for f in features}
+def table_stats(train: Any, features: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The statistics of the training split's raw table, in one streaming pass of batches."""
+    from zoo.data.stats import TableStats
+
+    stats = TableStats(features)
     for x, *_ in train.batch(BATCH):
-        for name in chunks:
-            chunks[name].append(x[name].numpy())
-    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+        stats.add({name: x[name].numpy() for name in stats.columns})
+    return stats.result()
 
 
-def fit_table(features: list[dict[str, Any]], train: Any, scale: bool = True) -> Any:
-    """The adapted table preprocessor; records each column's fill value and categories in `features`."""
+def fit_table(features: list[dict[str, Any]], train: Any, scale: bool = True,
+              stats: dict[str, dict[str, Any]] | None = None) -> Any:
+    """The table preprocessor built with the training split's statistics (`stats`, else computed
+    from `train` in one pass): `Normalization(mean=, variance=)`, `StringLookup(vocabulary=)`.
+    Records each column's fill value, missing flag and categories in `features`."""
     import keras
 
-    data = columns_of(train, features)
+    stats = stats or table_stats(train, features)
     ids_in, encoded, lookups = {}, [], {}
     for f in features:
-        values = data[f["name"]]
+        column = stats[f["name"]]
         if f["kind"] == NUMERIC:
             ids_in[f["name"]] = keras.Input((1,), dtype="float32", name=f["name"])
-            missing = np.isnan(values)
-            f["missing"] = bool(missing.any())
-            f["fill"] = float(values[~missing].mean()) if (~missing).any() else 0.0
+            f["missing"], f["fill"] = bool(column["missing"]), float(column["fill"])
             impute = ImputeMissing(f["fill"], f["missing"], name=f"impute_{f['name']}")
-            filled = np.where(missing, f["fill"], values).astype(np.float32)
             x = impute(ids_in[f["name"]])
             value = x[:, :1]
             if scale:
-                norm = keras.layers.Normalization(name=f"scale_{f['name']}")
-                norm.adapt(filled)
+                norm = keras.layers.Normalization(mean=[column["mean"]], variance=[column["variance"]],
+                                                  name=f"scale_{f['name']}")
                 value = norm(value)
             parts = [value] + ([x[:, 1:]] if f["missing"] else [])
             encoded += parts
             continue
         ids_in[f["name"]] = keras.Input((1,), dtype="int64", name=f["name"])
         if f["kind"] == CATEGORICAL:
-            f["categories"] = categories_of(values)
+            f["categories"] = [str(v) for v in column["vocabulary"]]
             layer = category_lookup(f, f["categories"])
             tokens = layer.vocabulary_size()
         elif f["kind"] == HASHED:
@@ -133,11 +124,13 @@ def fit_tensor(feature: dict[str, Any], train: Any, scale: bool = True) -> Any:
     return keras.Model(raw, norm(x), name=PREPROCESSOR)
 
 
-def fit_preprocessor(features: list[dict[str, Any]], train: Any, scale: bool = True) -> Any:
-    """The preprocessor of `features`, adapted on the training split (raw inputs -> float32);
-    `scale=False` (`dataset.normalize=false`) leaves numbers unstandardised."""
+def fit_preprocessor(features: list[dict[str, Any]], train: Any, scale: bool = True,
+                     stats: dict[str, dict[str, Any]] | None = None) -> Any:
+    """The preprocessor of `features`, fitted on the training split (raw inputs -> float32), or on
+    a table's `stats` when its source computed them while streaming; `scale=False`
+    (`dataset.normalize=false`) leaves numbers unstandardised."""
     if is_table(features):
-        return fit_table(features, train, scale)
+        return fit_table(features, train, scale, stats)
     if len(features) != 1:
         raise ValueError("a preprocessor takes one tensor input or named table columns")
     return fit_tensor(features[0], train, scale)

@@ -21,10 +21,13 @@ def raw_features(info: DatasetInfo) -> list[dict[str, Any]]:
 
 
 def target_stats(train: Any) -> dict[str, float]:
-    """Mean and standard deviation of the training split's regression target."""
-    y = np.concatenate([np.asarray(label, np.float64).reshape(-1) for _, label, *_ in train.batch(4096)])
-    std = float(y.std())
-    return {"mean": float(y.mean()), "std": std if std > 1e-12 else 1.0}
+    """Mean and standard deviation of the training split's regression target, in one pass."""
+    from zoo.data.stats import TableStats
+
+    stats = TableStats([])
+    for _, label, *_ in train.batch(4096):
+        stats.add({}, np.asarray(label))
+    return stats.target_result()
 
 
 def prepare_splits(splits: RawSplits, dataset_cfg: Any, run: Any, fit: bool) -> RawSplits:
@@ -35,12 +38,14 @@ def prepare_splits(splits: RawSplits, dataset_cfg: Any, run: Any, fit: bool) -> 
     info = splits.info
     if fit:
         features = raw_features(info)
-        preprocessor = fit_preprocessor(features, splits.train, scale=bool(dataset_cfg.normalize))
+        stats = splits.stats or {}  # a streaming source computed them as it read the training rows
+        preprocessor = fit_preprocessor(features, splits.train, scale=bool(dataset_cfg.normalize),
+                                        stats=stats.get("features"))
         info.features = features
         info.input_shape = tuple(int(d) for d in preprocessor.output.shape[1:])
         info.input_dtype = "float32"
         if info.task == REGRESSION:
-            info.target = target_stats(splits.train)
+            info.target = stats.get("target") or target_stats(splits.train)
             log.info("regression target: mean %.6g, std %.6g on the training split (the network "
                      "learns it standardised; predictions are in the data's units)",
                      info.target["mean"], info.target["std"])
@@ -51,8 +56,10 @@ def prepare_splits(splits: RawSplits, dataset_cfg: Any, run: Any, fit: bool) -> 
         preprocessor = load_preprocessor(run.path)
     splits.info, splits.preprocessor = info, preprocessor
     splits.raw = {split: getattr(splits, split) for split in SPLITS}
+    batches = splits.batches or {}
     for split in SPLITS:
-        setattr(splits, split, preprocess(getattr(splits, split), preprocessor, info.features))
+        setattr(splits, split, preprocess(getattr(splits, split), preprocessor, info.features,
+                                          batches.get(split), regression=info.task == REGRESSION))
     return splits
 
 

@@ -127,7 +127,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     point = choose_checkpoint(run, state) if resuming else ResumePoint(None, 0)
     if resuming:
         _cut_history(run, point.epoch)
-    streams = _streams(splits, cfg, strategy, point)
+    streams = _streams(splits, cfg, strategy, point, run.path)
     reporters = Reporters(cfg, run, resuming)  # learning rate, TensorBoard extras, MLflow
     previous_policy = keras.config.dtype_policy().name
     keras.mixed_precision.set_global_policy(t.precision)
@@ -199,27 +199,29 @@ def _data(task: Task, cfg: DictConfig, registry: Registry, run: Any, resuming: b
     return splits
 
 
-def _streams(splits: Any, cfg: DictConfig, strategy: Any, point: Any) -> Streams:
-    """Batched splits at the global batch size (sharded by data under multi-worker); a run resumed
-    mid-epoch gets the rest of that epoch as a stream of its own."""
+def _streams(splits: Any, cfg: DictConfig, strategy: Any, point: Any, run_path: Path) -> Streams:
+    """Batched splits at the global batch size (sharded by data under multi-worker), cached as
+    `dataset.cache` says; a run resumed mid-epoch gets the rest of that epoch as a stream of its own."""
+    from zoo.data.caching import choose_cache
     from zoo.data.pipeline import eval_stream, train_stream
 
-    t, info, cache = cfg.trainer, splits.info, cfg.dataset.cache
+    t, info = cfg.trainer, splits.info
+    cache = choose_cache(cfg.dataset, info, run_path)
     global_batch = t.batch_size * strategy.num_replicas_in_sync
 
-    def epochs_from(first: int, last: int, step: int = 0) -> Any:
+    def epochs_from(first: int, last: int, step: int = 0, cache_name: str = "train") -> Any:
         return train_stream(splits.train, info, global_batch, t.seed, last, first, t.steps_per_epoch,
-                            cfg.dataset.shuffle_buffer, cache, initial_step=step)
+                            cfg.dataset.shuffle_buffer, cache.of(cache_name), initial_step=step)
 
     partial = None
-    if point.step:
-        partial = epochs_from(point.epoch, point.epoch + 1, point.step)
+    if point.step:  # its own disk cache file: two streams cannot share one
+        partial = epochs_from(point.epoch, point.epoch + 1, point.step, cache_name="train-rest")
         partial.steps_per_epoch -= point.step
         stream = epochs_from(point.epoch + 1, t.epochs)
     else:
         stream = epochs_from(point.epoch, t.epochs)
-    val_ds = eval_stream(splits.validation, info, global_batch, cache)
-    test_ds = eval_stream(splits.test, info, global_batch, cache)
+    val_ds = eval_stream(splits.validation, info, global_batch, cache.of("validation"))
+    test_ds = eval_stream(splits.test, info, global_batch, cache.of("test"))
     if _multi_worker(strategy):
         from zoo.training.distributed import shard_by_data
 

@@ -1,0 +1,184 @@
+"""Data at size: tables streamed from CSV and Parquet with Arrow, the per-row split, caching.
+
+Real data: scikit-learn's raw diabetes table as `scripts/make_tabular_csv.py` writes it (text and
+derived categories, blanks, `NA`), its rows repeated where size matters; scikit-learn's digits
+written as PNG files for the image folder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from test_raw_inputs import write_diabetes_csv
+
+import zoo
+from zoo.core.errors import DataError
+from zoo.data import csv_data
+from zoo.data.configs import CSVDatasetConfig
+from zoo.data.rowsplit import split_of
+
+QUICK = ("trainer.plots=false", "trainer.tensorboard=false", "trainer.deterministic=true")
+
+
+def repeated_csv(path, times, bad=None):
+    """The diabetes CSV with its data lines repeated `times` times; `bad=(row, column, text)` puts
+    `text` into one cell of data row `row` (counted from 0)."""
+    header, *body = write_diabetes_csv(path.parent / "diabetes.csv").read_text().splitlines()
+    lines = body * times
+    if bad is not None:
+        row, column, text = bad
+        cells = lines[row].split(",")
+        cells[header.split(",").index(column)] = text
+        lines[row] = ",".join(cells)
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def to_parquet_folder(csv_path, folder, parts=2):
+    """The CSV as `parts` Parquet files in `folder` (rows in order, blanks and NA as nulls)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = pacsv.read_csv(csv_path, convert_options=pacsv.ConvertOptions(
+        null_values=["", "NA"], strings_can_be_null=True))
+    folder.mkdir()
+    step = -(-table.num_rows // parts)
+    for i in range(parts):
+        pq.write_table(table.slice(i * step, step), folder / f"part-{i}.parquet")
+    return folder
+
+
+def load(path, seed=0, **fields):
+    return csv_data.load(OmegaConf.structured(CSVDatasetConfig(path=str(path), target="cost", **fields)),
+                         seed)
+
+
+def weights(run_dir):
+    import keras
+
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    return [np.asarray(w) for w in model.weights]
+
+
+def train(path, run_dir, *overrides):
+    cfg = zoo.compose(["model=mlp", "model.hidden_sizes=[16]", "dataset=csv", f"dataset.path={path}",
+                       "dataset.target=cost", "trainer.epochs=2", "trainer.batch_size=64", *QUICK,
+                       *overrides])
+    return zoo.train(cfg, run_dir)
+
+
+def test_csv_parquet_and_the_in_memory_path_train_the_same_model(tmp_path):
+    """One file, three readers and three caches: the same split, statistics and weights; the
+    Parquet run's ONNX bundle fed raw rows predicts what Keras predicts."""
+    from zoo.export.exporter import export
+
+    path = repeated_csv(tmp_path / "diabetes.csv", 3)
+    folder = to_parquet_folder(path, tmp_path / "parquet")
+    memory = train(path, tmp_path / "memory", "dataset.stream=false")
+    csv_run = train(path, tmp_path / "csv", "dataset.stream=true", "dataset.cache=off")
+    parquet = train(folder, tmp_path / "pq", "dataset.cache=disk")
+    assert list((tmp_path / "pq" / "data-cache").glob("zoo-cache-train*"))
+    infos = [OmegaConf.load(tmp_path / name / "dataset.json") for name in ("memory", "csv", "pq")]
+    assert infos[0].num_examples == infos[1].num_examples == infos[2].num_examples
+    for other in infos[1:]:  # kinds, missing flags, vocabularies; fills up to summation order
+        for a, b in zip(OmegaConf.to_container(infos[0].features), OmegaConf.to_container(other.features),
+                        strict=True):
+            assert a.pop("fill", 0) == pytest.approx(b.pop("fill", 0), rel=1e-12) and a == b
+    for run in (csv_run, parquet):
+        for a, b in zip(weights(memory.run_dir), weights(run.run_dir), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert parquet.metrics["test"]["mae"] == pytest.approx(memory.metrics["test"]["mae"], rel=1e-4)
+    meta = export(tmp_path / "pq", format="onnx")
+    assert meta["verification"]["passed"]
+
+
+def test_a_bad_cell_far_into_a_large_file_is_named_by_file_line_and_column(tmp_path):
+    row = 200_000
+    path = repeated_csv(tmp_path / "big.csv", 500, bad=(row, "bmi", "thirty"))  # 221,000 rows
+    with pytest.raises(DataError) as caught:
+        load(path, stream=True)
+    message = str(caught.value)
+    assert "\n" not in message and "big.csv" in message
+    assert f"line {row + 2}" in message and "'bmi'" in message and "'thirty'" in message
+    path = repeated_csv(tmp_path / "inf.csv", 500, bad=(row, "s1", "inf"))
+    with pytest.raises(DataError, match=f"column 's1' of .*inf.csv, line {row + 2} .*finite"):
+        load(path, stream=True)
+
+
+def test_the_split_is_the_same_whatever_the_share_or_batch_that_reads_a_row():
+    rows = np.arange(100_000)
+    whole = split_of(rows, 7, 0.2, 0.1)
+    for workers in (2, 3):  # every worker's row range, or every N-th row
+        ranges = np.concatenate([split_of(part, 7, 0.2, 0.1) for part in np.array_split(rows, workers)])
+        np.testing.assert_array_equal(ranges, whole)
+        for w in range(workers):
+            np.testing.assert_array_equal(split_of(rows[w::workers], 7, 0.2, 0.1), whole[w::workers])
+    counts = np.bincount(whole) / len(rows)
+    np.testing.assert_allclose(counts, [0.72, 0.08, 0.2], atol=0.01)
+    assert not np.array_equal(split_of(rows, 8, 0.2, 0.1), whole)
+
+
+def test_a_resumed_streaming_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    from conftest import train_interrupted
+
+    path = repeated_csv(tmp_path / "diabetes.csv", 2)
+    whole = train(path, tmp_path / "whole", "dataset.stream=true", "dataset.stats_rows=300")
+    cfg = zoo.compose(["model=mlp", "model.hidden_sizes=[16]", "dataset=csv", f"dataset.path={path}",
+                       "dataset.target=cost", "trainer.epochs=2", "trainer.batch_size=64", *QUICK,
+                       "dataset.stream=true", "dataset.stats_rows=300"])
+    train_interrupted(cfg, tmp_path / "resumed", monkeypatch, after_epoch=0)
+    resumed = zoo.train(cfg, tmp_path / "resumed")
+    assert resumed.metrics["epochs"] == 2
+    for a, b in zip(weights(whole.run_dir), weights(resumed.run_dir), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_an_image_folder_trains_uncached_and_cached_on_disk_alike(tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in (0, 1, 7):
+        folder = tmp_path / "digits" / str(label)
+        folder.mkdir(parents=True)
+        for i, image in enumerate(digits.images[digits.target == label][:15]):
+            Image.fromarray((image * 15).astype(np.uint8), mode="L").save(folder / f"{i}.png")
+    runs = {}
+    for cache in ("off", "disk"):
+        cfg = zoo.compose(["model=mlp", "model.hidden_sizes=[8]", "dataset=image_folder",
+                           f"dataset.path={tmp_path / 'digits'}", "dataset.image_size=[8,8]",
+                           "dataset.color_mode=grayscale", f"dataset.cache={cache}", "trainer.epochs=2",
+                           "trainer.batch_size=8", *QUICK])
+        runs[cache] = zoo.train(cfg, tmp_path / cache)
+    assert list((tmp_path / "disk" / "data-cache").glob("zoo-cache-train*"))
+    assert not (tmp_path / "off" / "data-cache").exists()
+    for a, b in zip(weights(tmp_path / "off"), weights(tmp_path / "disk"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert runs["disk"].metrics["test"]["accuracy"] > 0.5  # three classes: chance is 1/3
+
+
+def test_tfrecord_shards_of_examples_train(tmp_path):
+    """scikit-learn's breast-cancer table as three TFRecord shards of tf.train.Example."""
+    import tensorflow as tf
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    names = [n.replace(" ", "_") for n in data.feature_names]
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for shard, rows in enumerate(np.array_split(np.arange(len(data.target)), 3)):
+        with tf.io.TFRecordWriter(str(folder / f"cancer-{shard}.tfrecord")) as writer:
+            for row in rows:
+                feature = {n: tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+                           for n, v in zip(names, data.data[row], strict=True)}
+                feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[data.target[row]]))
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    cfg = zoo.compose(["model=mlp", "model.hidden_sizes=[16]", "dataset=tfrecord", f"dataset.path={folder}",
+                       "trainer.epochs=3", "trainer.batch_size=32", *QUICK])
+    result = zoo.train(cfg, tmp_path / "run")
+    info = OmegaConf.load(tmp_path / "run" / "dataset.json")
+    assert info.task == "classification" and info.class_names == ["0", "1"] and len(info.features) == 30
+    assert sum(info.num_examples.values()) == len(data.target)
+    majority = max(np.mean(data.target), 1 - np.mean(data.target))
+    assert result.metrics["test"]["accuracy"] > majority + 0.1

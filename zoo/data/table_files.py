@@ -1,0 +1,266 @@
+"""Tables on disk read with Apache Arrow in record batches: CSV or Parquet, a file, folder or glob.
+
+`TableReader.batches()` yields each record batch as numpy columns (one `(rows, 1)` array per
+feature: float32 with NaN for blanks, or strings with `""` for blanks), the raw target and each
+row's global index (rows counted over the files in sorted order). Every cell is checked as it
+streams; a bad one is named by file, line (CSV) or row (Parquet) and column in one line. Memory is
+one record batch, whatever the size of the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.core.errors import DataError
+from zoo.data.csv_data import MISSING, is_float, is_number
+from zoo.data.features import NUMERIC
+
+CSV, PARQUET = "csv", "parquet"
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", *PARQUET_SUFFIXES)
+NULLS = sorted({v for m in MISSING for v in (m, m.upper(), m.title())})
+BLOCK_BYTES = 4 << 20  # Arrow's CSV block: rows per record batch = block / row width
+PARQUET_BATCH = 65536
+
+
+def resolve_files(path: str, what: str = "dataset.path", suffixes: tuple[str, ...] = TABLE_SUFFIXES,
+                  kind: str = "CSV or Parquet") -> list[Path]:
+    """The data files of `path`: the file, the files with `suffixes` in a folder (any depth), or a
+    glob's matches."""
+    expanded = os.path.expanduser(str(path))
+    if any(ch in expanded for ch in "*?["):
+        files = sorted(Path(f) for f in glob.glob(expanded, recursive=True) if Path(f).is_file())
+        if not files:
+            raise DataError(f"no files match {path} (working directory {os.getcwd()}): check {what}")
+        return files
+    root = Path(expanded)
+    if root.is_file():
+        return [root]
+    if root.is_dir():
+        files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in suffixes
+                       and not f.name.startswith("."))
+        if not files:
+            raise DataError(f"folder {root} holds no {kind} files ({', '.join(suffixes)}): check {what}")
+        return files
+    kind = "Parquet" if root.suffix.lower() in PARQUET_SUFFIXES else kind.split(" or ")[0]
+    raise DataError(f"{kind} file {path} not found (working directory {os.getcwd()}): check {what}")
+
+
+def file_format(files: list[Path], given: str = "auto") -> str:
+    """csv or parquet: `given`, else from the files' suffixes (all alike)."""
+    if given not in ("auto", CSV, PARQUET):
+        raise DataError(f"dataset.format={given!r} is not one of auto, csv, parquet")
+    if given != "auto":
+        return given
+    kinds = {PARQUET if f.suffix.lower() in PARQUET_SUFFIXES else CSV for f in files}
+    if len(kinds) > 1:
+        raise DataError(f"{files[0].parent} mixes CSV and Parquet files: point dataset.path at one kind "
+                        "(a glob such as data/*.parquet) or set dataset.format")
+    return kinds.pop()
+
+
+@dataclass
+class Batch:
+    """One record batch: global row indices, feature columns by input name, the raw target."""
+
+    rows: np.ndarray
+    columns: dict[str, np.ndarray]
+    target: np.ndarray
+
+
+class TableReader:
+    """Record batches of `files` with the columns of `plan` and the target, each cell checked.
+
+    `target_type` is "float" (regression), "int" (class ids) or "string" (class names);
+    `refuse_blanks` makes a blank feature cell an error (`dataset.missing=refuse`).
+    """
+
+    def __init__(self, files: list[Path], fmt: str, plan: list[dict[str, Any]], target: str,
+                 target_type: str, separator: str = ",", refuse_blanks: bool = False,
+                 header: list[str] | None = None):
+        self.files, self.fmt, self.plan, self.target = files, fmt, plan, target
+        self.target_type, self.separator, self.refuse = target_type, separator, refuse_blanks
+        self.header = header
+
+    def batches(self, first_row: int = 0) -> Iterator[Batch]:
+        """Every record batch of every file in order; row indices start at `first_row`."""
+        offset = first_row
+        for file in self.files:
+            for batch, start in self._file_batches(file):
+                n = batch.num_rows
+                yield self._convert(batch, file, start, offset)
+                offset += n
+
+    def _file_batches(self, file: Path) -> Iterator[tuple[Any, int]]:
+        """(Arrow record batch, index of its first row in the file) of one file."""
+        import pyarrow as pa
+
+        start = 0
+        try:
+            for batch in (self._csv(file) if self.fmt == CSV else self._parquet(file)):
+                yield batch, start
+                start += batch.num_rows
+        except pa.ArrowInvalid as error:
+            raise self._arrow_error(file, error) from None
+
+    def _columns(self) -> list[str]:
+        return [f["column"] for f in self.plan] + [self.target]
+
+    def _csv(self, file: Path) -> Iterator[Any]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        types = {f["column"]: pa.float64() if f["kind"] == NUMERIC else pa.string() for f in self.plan}
+        types[self.target] = {"float": pa.float64(), "int": pa.int64()}.get(self.target_type, pa.string())
+        reader = pacsv.open_csv(
+            file, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=self.separator),
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=self._columns(),
+                                                 null_values=NULLS, strings_can_be_null=True,
+                                                 quoted_strings_can_be_null=True))
+        names = reader.schema.names
+        if self.header is not None and sorted(names) != sorted(self._columns()):
+            missing = [c for c in self._columns() if c not in names]
+            raise DataError(f"{file} has no column {missing[0]!r}, which {self.files[0]} has: give "
+                            "every file the same header")
+        yield from reader
+
+    def _parquet(self, file: Path) -> Iterator[Any]:
+        import pyarrow.parquet as pq
+
+        handle = pq.ParquetFile(file)
+        names = handle.schema_arrow.names
+        missing = [c for c in self._columns() if c not in names]
+        if missing:
+            raise DataError(f"column {missing[0]!r} not found in {file} (columns: {', '.join(names)}): "
+                            "give every file the same columns")
+        yield from handle.iter_batches(batch_size=PARQUET_BATCH, columns=self._columns())
+
+    # --- conversion and checks ------------------------------------------------------------
+
+    def _convert(self, batch: Any, file: Path, start: int, offset: int) -> Batch:
+        columns = {}
+        for f in self.plan:
+            array = batch.column(f["column"])
+            if f["kind"] == NUMERIC:
+                columns[f["name"]] = self._numbers(array, f["column"], file, start)
+            else:
+                columns[f["name"]] = strings(array).reshape(-1, 1)
+            if self.refuse and array.null_count:
+                self._fail(file, f["column"], start, int(np.flatnonzero(null_mask(array))[0]),
+                           lambda v: v.lower() in MISSING,
+                           "missing value in column {column!r} at {at} of {file} ({value!r}, "
+                           "dataset.missing=refuse): fill it in, delete the row, or set "
+                           "dataset.missing=impute")
+        target = self._target(batch.column(self.target), file, start)
+        return Batch(np.arange(offset, offset + batch.num_rows, dtype=np.int64), columns, target)
+
+    def _numbers(self, array: Any, column: str, file: Path, start: int) -> np.ndarray:
+        values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        bad = np.isinf(values)
+        if bad.any():
+            self._fail(file, column, start, int(np.flatnonzero(bad)[0]),
+                       lambda v: is_float(v) and not is_number(v) and v.lower() not in MISSING,
+                       "is not a finite number: fix it, or blank the cell to have it imputed")
+        single = values.astype(np.float32)
+        overflow = np.isinf(single)
+        if overflow.any():
+            self._fail(file, column, start, int(np.flatnonzero(overflow)[0]),
+                       lambda v: is_number(v) and not np.isfinite(np.float32(float(v))),
+                       "does not fit float32: rescale the column")
+        return single.reshape(-1, 1)
+
+    def _target(self, array: Any, file: Path, start: int) -> np.ndarray:
+        if array.null_count:
+            self._fail(file, self.target, start, int(np.flatnonzero(null_mask(array))[0]),
+                       lambda v: v.lower() in MISSING,
+                       f"has no value in the target column {self.target!r}: fill it in or delete the row")
+        if self.target_type == "string":
+            return strings(array)
+        values = array.to_numpy(zero_copy_only=False)
+        if self.target_type == "float":
+            values = values.astype(np.float64, copy=False)
+            if not np.isfinite(values).all():
+                self._fail(file, self.target, start, int(np.flatnonzero(~np.isfinite(values))[0]),
+                           lambda v: is_float(v) and not is_number(v),
+                           "is not a finite number, so it cannot be a regression target: fix the value")
+        return values
+
+    def _fail(self, file: Path, column: str, start: int, index: int, bad: Callable[[str], bool],
+              problem: str) -> None:
+        """Raise a DataError naming the first cell of `column` that is `bad` (its CSV line; for
+        Parquet its row); `problem` is the rest of the message, or a template of the whole."""
+        where = locate(file, column, self.separator, bad) if self.fmt == CSV else None
+        at, value = (f"row {start + index + 1}", None) if where is None else (f"line {where[0]}", where[1])
+        if "{at}" not in problem:
+            problem = "column {column!r} of {file}, {at} ({value!r}) " + problem
+        raise DataError(problem.format(column=column, file=file, at=at, value=value))
+
+    def _arrow_error(self, file: Path, error: Exception) -> DataError:
+        """A DataError for Arrow's conversion errors: the first cell of the column that is no number."""
+        message = str(error)
+        found = re.search(r"column #(\d+)", message)
+        if self.fmt == CSV and found:
+            names = self._csv_header(file)
+            index = int(found.group(1))
+            column = names[index] if index < len(names) else None
+            if column is not None:
+                where = locate(file, column, self.separator,
+                               lambda v: v.lower() not in MISSING and not is_float(v))
+                if where:
+                    line, value = where
+                    role = "target" if column == self.target else "feature"
+                    fix = ("fix the value (or set dataset.task=classification)" if role == "target" else
+                           f"fix the value, or declare it dataset.categorical=[{column}] or leave it out "
+                           f"with dataset.ignore=[{column}]")
+                    return DataError(f"{role} column {column!r} of {file} is not numeric (line {line}: "
+                                     f"{value!r}), though the first rows were: {fix}")
+        first = message.splitlines()[0] if message else type(error).__name__
+        return DataError(f"cannot read {file} ({first}): check it is a {self.fmt.upper()} file with the "
+                         "same columns as the others, or set dataset.separator")
+
+    def _csv_header(self, file: Path) -> list[str]:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            return [c.strip() for c in next(csv.reader(handle, delimiter=self.separator), [])]
+
+
+def strings(array: Any) -> np.ndarray:
+    """A string numpy array of an Arrow column, `""` for blanks (numbers become their text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = pc.cast(array, pa.string())
+    return np.asarray(pc.utf8_trim_whitespace(pc.fill_null(array, "")).to_numpy(zero_copy_only=False),
+                      dtype=object)
+
+
+def null_mask(array: Any) -> np.ndarray:
+    return array.is_null().to_numpy(zero_copy_only=False)
+
+
+def locate(file: Path, column: str, separator: str, bad: Callable[[str], bool]
+           ) -> tuple[int, str] | None:
+    """(line, cell) of the first cell of `column` in CSV `file` for which `bad` holds, read row by
+    row (only when an error is being reported)."""
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, delimiter=separator)
+        header = [c.strip() for c in next(reader, [])]
+        if column not in header:
+            return None
+        index = header.index(column)
+        for row in reader:
+            if index < len(row) and any(c.strip() for c in row):
+                cell = row[index].strip()
+                if bad(cell):
+                    return reader.line_num, cell
+    return None

@@ -1,0 +1,296 @@
+"""Large tables, streamed: CSV or Parquet files read in Arrow record batches into tf.data.
+
+One pass over the files (`scan`) checks every cell, counts each split's rows (the seeded per-row
+rule of `zoo.data.rowsplit`), collects the classes and computes the preprocessing statistics of the
+training rows (`zoo.data.stats`, or of the first `dataset.stats_rows` of them). The splits are then
+tf.data datasets that read the files again batch by batch when iterated: memory is bounded by a
+record batch, not by the rows. Column kinds and the task come from the first `dataset.sample_rows`
+rows, read as text exactly as the in-memory CSV path reads a whole file, so both paths describe
+the same file alike and, with the same split rule and statistics, train the same model.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.core.errors import DataError
+from zoo.core.lazy import import_tensorflow
+from zoo.core.specs import CLASSIFICATION, REGRESSION
+from zoo.data import csv_data
+from zoo.data.base import DatasetInfo, RawSplits
+from zoo.data.rowsplit import NAMES, TEST, TRAIN, split_of
+from zoo.data.splits import check_fraction, check_int_labels, require_classes
+from zoo.data.stats import TableStats
+from zoo.data.table_files import CSV, TableReader, file_format, resolve_files
+
+log = logging.getLogger("zoo.data")
+MAX_CLASS_NAMES = 10000
+
+
+def load(cfg: Any, seed: int) -> RawSplits:
+    """Seeded train/validation/test splits of the table files at `cfg.path`, streamed."""
+    files = resolve_files(cfg.path)
+    fmt = file_format(files, getattr(cfg, "format", "auto"))
+    separator, sample = sample_table(files[0], fmt, cfg)
+    ignore = list(getattr(cfg, "ignore", None) or [])
+    features = csv_data.feature_columns(sample, cfg.target, getattr(cfg, "features", None), ignore)
+    target = csv_data.target_column(sample, cfg.target)
+    task = csv_data.infer_task(target, getattr(cfg, "task", "auto"), sample, cfg.target,
+                               int(getattr(cfg, "max_classes", csv_data.MAX_AUTO_CLASSES)))
+    from zoo.data.columns import plan_columns
+
+    plan = plan_columns(sample, features, cfg)
+    target_type = ("float" if task == REGRESSION else
+                   "int" if all(csv_data.is_integer(v) for v in target) else "string")
+    refuse = getattr(cfg, "missing", "impute") == "refuse"
+    reader = TableReader(files, fmt, plan, cfg.target, target_type, separator, refuse, sample.header)
+    test_reader = None
+    if getattr(cfg, "test_path", None):
+        test_files = resolve_files(cfg.test_path, "dataset.test_path")
+        test_reader = TableReader(test_files, file_format(test_files, getattr(cfg, "format", "auto")),
+                                  plan, cfg.target, target_type, separator, refuse, sample.header)
+    rule = SplitRule.of(cfg, seed, separate_test=test_reader is not None)
+    summary = scan(reader, test_reader, rule, plan, task, cfg)
+    names = summary.class_names(cfg, target_type) if task == CLASSIFICATION else None
+    info = DatasetInfo(
+        name=getattr(cfg, "name", "") or (files[0].stem if len(files) == 1 else files[0].parent.name),
+        task=task, modality="tabular", input_shape=(len(features),),
+        num_classes=len(names) if names else None, class_names=names, feature_names=features,
+        features=plan, num_examples=dict(summary.counts),
+        extra={"path": str(cfg.path), "target": cfg.target, "files": len(files), "format": fmt,
+               "streamed": True})
+    log.info("%s: %d %s file(s), %s rows streamed in record batches; split by the seeded per-row rule: %s",
+             cfg.path, len(files), fmt, f"{summary.rows:,}", summary.counts)
+    batches = {name: split_dataset(reader, test_reader, rule, i, plan, task, names, summary.counts[name])
+               for i, name in enumerate(NAMES)}
+    return raw_splits(batches, summary, info, task)
+
+
+def raw_splits(batches: dict[str, Any], summary: Summary, info: DatasetInfo, task: str) -> RawSplits:
+    """The splits' rows (and their batches, which the preprocessor maps as they come) with the
+    training statistics."""
+    stats = {"features": summary.stats.result()}
+    if task == REGRESSION:
+        stats["target"] = summary.stats.target_result()
+    rows = {name: unbatched(batches[name], summary.counts[name]) for name in NAMES}
+    return RawSplits(rows["train"], rows["validation"], rows["test"], info, stats=stats, batches=batches)
+
+
+def sample_table(file: Path, fmt: str, cfg: Any) -> tuple[str, csv_data.Table]:
+    """The separator and the first `dataset.sample_rows` rows as text (kinds and task are inferred
+    from them; the stream checks the rest)."""
+    rows = int(getattr(cfg, "sample_rows", 10000))
+    if fmt == CSV:
+        with file.open("rb") as handle:
+            head = handle.read(1 << 16).decode("utf-8-sig", errors="replace")
+        separator = csv_data.pick_separator(head, getattr(cfg, "separator", None))
+        with file.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+            reader = csv.reader(handle, delimiter=separator)
+            lines, cells = [], []
+            for row in reader:
+                if any(c.strip() for c in row):
+                    cells.append(row)
+                    lines.append(reader.line_num)
+                if len(cells) > rows:
+                    break
+        return separator, table_of(file, cells, lines)
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(file)
+    batch = next(handle.iter_batches(batch_size=rows), None)
+    header = handle.schema_arrow.names
+    if batch is None:
+        raise DataError(f"Parquet file {file} has no rows: add one row per example")
+    columns = [column_text(batch.column(name)) for name in header]
+    cells = [list(row) for row in zip(*columns, strict=True)]
+    return ",", table_of(file, [header, *cells], list(range(1, len(cells) + 2)))
+
+
+def column_text(array: Any) -> list[str]:
+    """A Parquet column as the text a CSV would hold (`""` for nulls, integers without `.0`)."""
+    return ["" if v is None else str(v) for v in array.to_pylist()]
+
+
+def table_of(file: Path, cells: list[list[str]], lines: list[int]) -> csv_data.Table:
+    if not cells:
+        raise DataError(f"{file} is empty: it needs a header row of column names and one row per example")
+    header = csv_data.check_header([c.strip() for c in cells[0]], file)
+    if len(cells) < 2:
+        raise DataError(f"{file} has a header but no data rows: add one row per example")
+    for row, line in zip(cells[1:], lines[1:], strict=True):
+        if len(row) != len(header):
+            raise DataError(f"line {line} of {file} has {len(row)} fields but the header has {len(header)}: "
+                            "fix the row or give dataset.separator")
+    return csv_data.Table(file, header, cells[1:], lines[1:])
+
+
+@dataclass
+class SplitRule:
+    """The per-row split and the cap on training rows (`dataset.limit`)."""
+
+    seed: int
+    test_fraction: float
+    val_fraction: float
+    limit: int | None
+
+    @classmethod
+    def of(cls, cfg: Any, seed: int, separate_test: bool) -> SplitRule:
+        test = 0.0 if separate_test else check_fraction("test_fraction", cfg.test_fraction)
+        limit = getattr(cfg, "limit", None)
+        if limit is not None and limit < 1:
+            raise DataError(f"dataset.limit={limit} must be a positive number of training examples")
+        return cls(seed, test, check_fraction("val_fraction", cfg.val_fraction), limit)
+
+    def codes(self, rows: np.ndarray, train_before: int) -> np.ndarray:
+        """The split of each row; training rows past `limit` (counting `train_before`) get -1."""
+        codes = split_of(rows, self.seed, self.test_fraction, self.val_fraction)
+        if self.limit is not None:
+            train = np.flatnonzero(codes == TRAIN)
+            codes[train[max(0, self.limit - train_before):]] = -1
+        return codes
+
+
+@dataclass
+class Summary:
+    """What one pass over the files found: rows per split, training statistics, classes."""
+
+    stats: TableStats
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NAMES, 0))
+    rows: int = 0
+    labels: set = field(default_factory=set)
+    test_labels: set = field(default_factory=set)
+
+    def class_names(self, cfg: Any, target_type: str) -> list[str]:
+        where = f"column {cfg.target!r} of {cfg.path}"
+        num_classes = getattr(cfg, "num_classes", None)
+        if target_type == "int":
+            count = check_int_labels(np.array(sorted(self.labels)), num_classes, where)
+            names = [str(i) for i in range(count)]
+            check_int_labels(np.array(sorted(self.test_labels), dtype=np.int64), count,
+                             f"column {cfg.target!r} of {cfg.get('test_path') or cfg.path}",
+                             fix="it is not among the training classes")
+        else:
+            names = sorted(self.labels)
+            unknown = sorted(self.test_labels - self.labels)
+            if unknown:
+                raise DataError(f"class {unknown[0]!r} in column {cfg.target!r} of {cfg.test_path} is not "
+                                f"among the training classes ({', '.join(names)}): fix the label or add "
+                                "examples of it to training")
+            if num_classes is not None and len(names) > num_classes:
+                raise DataError(f"{where} has {len(names)} classes but dataset.num_classes={num_classes}: "
+                                "raise dataset.num_classes or fix the labels")
+        require_classes(len(names), where, "use a column with several classes")
+        return names
+
+
+def scan(reader: TableReader, test_reader: TableReader | None, rule: SplitRule,
+         plan: list[dict[str, Any]], task: str, cfg: Any) -> Summary:
+    """One pass over every file: cells checked, rows counted per split, training statistics."""
+    max_categories = int(getattr(cfg, "max_categories", 100))
+    stats_rows = getattr(cfg, "stats_rows", None)
+    summary = Summary(TableStats(plan, max_categories, where=str(cfg.path)))
+    in_stats = 0
+    for batch in reader.batches():
+        codes = rule.codes(batch.rows, summary.counts["train"])
+        summary.rows += len(codes)
+        for i, name in enumerate(NAMES):
+            summary.counts[name] += int((codes == i).sum())
+        train = np.flatnonzero(codes == TRAIN)
+        if stats_rows is not None:
+            train = train[:max(0, int(stats_rows) - in_stats)]
+        in_stats += len(train)
+        if len(train):
+            summary.stats.add({k: v[train] for k, v in batch.columns.items()},
+                              batch.target[train] if task == REGRESSION else None)
+        if task == CLASSIFICATION:
+            collect(summary.labels, batch.target)
+    if test_reader is not None:
+        for batch in test_reader.batches():
+            summary.counts["test"] += len(batch.rows)
+            if task == CLASSIFICATION:
+                collect(summary.test_labels, batch.target)
+    if summary.counts["train"] == 0:
+        raise DataError(f"{cfg.path} leaves no training rows after the split: add rows or lower "
+                        "dataset.test_fraction / dataset.val_fraction")
+    return summary
+
+
+def collect(labels: set, values: np.ndarray) -> None:
+    labels.update(np.unique(values).tolist())
+    if len(labels) > MAX_CLASS_NAMES:
+        raise DataError(f"the target has more than {MAX_CLASS_NAMES} distinct values: set "
+                        "dataset.task=regression, or use another column as dataset.target")
+
+
+def split_dataset(reader: TableReader, test_reader: TableReader | None, rule: SplitRule, code: int,
+                  plan: list[dict[str, Any]], task: str, names: list[str] | None, count: int) -> Any:
+    """The `(features, label)` batches of one split, read from the files when iterated (a
+    generator of record batches)."""
+    tf = import_tensorflow()
+    label_type = tf.int32 if task == CLASSIFICATION else tf.float32
+    index = {n: i for i, n in enumerate(names or [])}
+    int_ids = names is not None and names == [str(i) for i in range(len(names))]
+
+    def labels(values: np.ndarray) -> np.ndarray:
+        if task == REGRESSION:
+            return values.astype(np.float32)
+        if int_ids and values.dtype != object:
+            return values.astype(np.int32)
+        return np.array([index[v] for v in values.tolist()], dtype=np.int32)
+
+    def batches():
+        if code == TEST and test_reader is not None:
+            for batch in test_reader.batches():
+                yield batch.columns, labels(batch.target)
+            return
+        train_before = 0
+        for batch in reader.batches():
+            codes = rule.codes(batch.rows, train_before)
+            train_before += int((codes == TRAIN).sum())
+            keep = np.flatnonzero(codes == code)
+            if len(keep):
+                yield {k: v[keep] for k, v in batch.columns.items()}, labels(batch.target[keep])
+
+    signature = ({f["name"]: tf.TensorSpec((None, 1), tf.float32 if f["dtype"] == "float32" else tf.string)
+                  for f in plan}, tf.TensorSpec((None,), label_type))
+    return tf.data.Dataset.from_generator(batches, output_signature=signature)
+
+
+def unbatched(batches: Any, count: int) -> Any:
+    """The rows of a dataset of batches, one by one, with their known count."""
+    tf = import_tensorflow()
+    return batches.unbatch().apply(tf.data.experimental.assert_cardinality(count))
+
+
+def in_memory_extras(raw: RawSplits, arrays: dict[str, Any], chunk: int = 4096) -> RawSplits:
+    """For a table read whole: its training statistics (the same `TableStats` the stream uses)
+    and each split as a dataset of `chunk`-row batches, so both paths prepare data alike."""
+    tf = import_tensorflow()
+    info = raw.info
+    stats = TableStats(info.features)
+    x, y = arrays["train"]
+    stats.add(x, y if info.task == REGRESSION else None)
+    raw.stats = {"features": stats.result()}
+    if info.task == REGRESSION:
+        raw.stats["target"] = stats.target_result()
+    label_type = tf.int32 if info.task == CLASSIFICATION else tf.float32
+    signature = ({f["name"]: tf.TensorSpec((None, 1), tf.float32 if f["dtype"] == "float32" else tf.string)
+                  for f in info.features}, tf.TensorSpec((None,), label_type))
+
+    def split_batches(name: str) -> Any:
+        columns, labels = arrays[name]
+
+        def chunks():
+            for start in range(0, len(labels), chunk):
+                yield {k: v[start:start + chunk] for k, v in columns.items()}, labels[start:start + chunk]
+
+        return tf.data.Dataset.from_generator(chunks, output_signature=signature)
+
+    raw.batches = {name: split_batches(name) for name in NAMES}
+    return raw
