@@ -14,6 +14,32 @@ REPO = Path(__file__).resolve().parents[1]
 LOGICAL_CPUS = 2
 
 
+# Test tiers (docs/contributing.md): `pytest -m unit` is the fast tier a developer runs in about two
+# minutes; `-m integration` trains real models; `-m system` runs servers, worker processes and a Slurm
+# cluster. CI runs all three. A module not named here is integration until it is shown to be fast.
+UNIT_MODULES = {
+    "test_architecture", "test_cli", "test_cli_help", "test_cluster_env", "test_config",
+    "test_config_fields", "test_cosmetics", "test_data_csv", "test_data_images", "test_data_sources",
+    "test_deploy_docs", "test_error_blame", "test_launch_clusters", "test_models", "test_pipeline",
+    "test_registry", "test_serving_parts", "test_text_data",
+}
+SYSTEM_MODULES = {"test_serving", "test_hostile_serving", "test_distributed", "test_fault_tolerance",
+                  "test_slurm"}
+
+
+def tier_of(module: str) -> str:
+    """unit | integration | system, for a test module's name."""
+    if module in UNIT_MODULES:
+        return "unit"
+    return "system" if module in SYSTEM_MODULES else "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its module's tier."""
+    for item in items:
+        item.add_marker(tier_of(item.module.__name__.rpartition(".")[2]))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Split the CPU before TensorFlow starts, so MirroredStrategy tests get two replicas."""
     from zoo.training.strategy import configure_cpu_devices

@@ -160,3 +160,13 @@ def test_the_sdk_table_its_typing_block_and_its_docs_agree():
     for name in sdk.__all__:
         assert getattr(sdk, name) is not None
         assert re.search(rf"[`.]{name}[`(]", docs), f"docs/plugins.md's SDK table does not list {name}"
+
+
+def test_every_tiered_module_exists_and_the_tiers_do_not_overlap():
+    """The fast tier names real modules (a renamed file would silently leave it), once each."""
+    from conftest import SYSTEM_MODULES, UNIT_MODULES
+
+    present = {path.stem for path in (REPO / "tests").glob("test_*.py")}
+    assert UNIT_MODULES <= present, sorted(UNIT_MODULES - present)
+    assert SYSTEM_MODULES <= present, sorted(SYSTEM_MODULES - present)
+    assert not UNIT_MODULES & SYSTEM_MODULES
