@@ -251,6 +251,21 @@ def test_a_missing_data_file_is_named_before_tensorflow(tmp_path, monkeypatch):
                            "dataset.path=houses.csv", "dataset.target=price"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout.strip() == "no TF", (proc.stdout, proc.stderr)
-    assert proc.stderr.strip() == (f"zoo: error: dataset.path=houses.csv: no such CSV file (relative "
+    assert proc.stderr.strip() == (f"zoo: error: dataset.path=houses.csv: no such CSV or Parquet file, folder or glob (relative "
                                    f"paths start at {tmp_path}): check the path")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_data_path_may_be_a_glob_that_matches(tmp_path):
+    """Tables and shards are read from files, folders and globs: a glob that matches something
+    passes the path check, one that matches nothing is named like a missing file."""
+    import dataclasses
+
+    from zoo.config.bounds import missing_path
+    from zoo.data.configs import CSVDatasetConfig
+
+    field = next(f for f in dataclasses.fields(CSVDatasetConfig) if f.name == "path")
+    (tmp_path / "part-0.parquet").write_bytes(b"")
+    assert missing_path(str(tmp_path / "part-*.parquet"), field) is None
+    assert missing_path(str(tmp_path / "part-0.parquet"), field) is None
+    assert missing_path(str(tmp_path / "other-*.parquet"), field) == "CSV or Parquet file, folder or glob"
