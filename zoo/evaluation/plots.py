@@ -79,8 +79,11 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str], out: Any) -> An
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center", color=color, fontsize=8)
     ax.set_title("confusion matrix")
     fig.tight_layout()
-    with atomic_open(out, "wb") as handle:
-        fig.savefig(handle, dpi=100, format="png")
+    if hasattr(out, "write"):  # a binary file (TensorBoard's image buffer)
+        fig.savefig(out, dpi=100, format="png")
+    else:
+        with atomic_open(out, "wb") as handle:
+            fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
     return out
 
