@@ -120,3 +120,15 @@ def test_timeseries_windows_predict_the_value_horizon_steps_ahead(tmp_path):
     assert float(last_train) < float(next(iter(splits.validation))[1]) < float(next(iter(splits.test))[1])
     with pytest.raises(DataError, match="lower dataset.window"):
         zoo.load_dataset("timeseries_csv", path=str(path), target="temp", window=95)
+
+
+def test_a_text_without_paragraphs_is_one_stream_cut_at_line_ends(tmp_path):
+    """documents=paragraphs (the GPT default) on a file of one paragraph a line and no blank lines
+    (real licence text): one stream cut into blocks of whole lines, in order, none lost."""
+    from licence_corpus import write_lines
+    from zoo_plugins.text.lines_text import STREAM_BLOCKS, read_documents
+
+    path = write_lines(tmp_path / "corpus.txt", max_chars=20_000)
+    blocks = read_documents(path, min_chars=1, documents="paragraphs")
+    assert 3 <= len(blocks) <= STREAM_BLOCKS
+    assert "\n".join(blocks) == path.read_text(encoding="utf-8").rstrip("\n")

@@ -4,12 +4,16 @@
 - `lines`: one document a non-empty line, whitespace collapsed (masked-LM sentences); a folder's
   files are one document each, whitespace collapsed.
 - `paragraphs`: documents separated by blank lines, kept as written (newlines inside kept) - what a
-  GPT learns running text from (a play's speaker line followed by the speech, verse, code).
+  GPT learns running text from (a play's speaker line followed by the speech, verse, code). A text
+  of fewer than three paragraphs (one sentence a line, no blank lines) is one stream, cut at line
+  ends into `STREAM_BLOCKS` blocks of consecutive lines so that every split gets some of it.
 - `files`: a folder's files one document each, kept as written (a single file is one document).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,8 @@ import numpy as np
 from zoo.sdk import UNLABELLED, DataError, DatasetInfo, RawSplits, read_utf8, split_arrays, to_raw_splits
 
 DOCUMENTS = ("lines", "paragraphs", "files")
+STREAM_BLOCKS = 20  # blocks a text without paragraphs is cut into (train, validation and test each get some)
+log = logging.getLogger("zoo.data")
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 
 
@@ -47,6 +53,13 @@ def paragraphs(text: str) -> list[str]:
     return [block.strip("\n") for block in BLANK_LINES.split(text) if block.strip()]
 
 
+def line_blocks(text: str, blocks: int) -> list[str]:
+    """`text` cut at line ends into at most `blocks` runs of consecutive lines, in order."""
+    lines = text.split("\n")
+    size = math.ceil(len(lines) / blocks)
+    return ["\n".join(lines[i:i + size]) for i in range(0, len(lines), size)]
+
+
 def read_documents(path: Path, min_chars: int, documents: str = "lines") -> list[str]:
     """The documents of a file or a folder's `.txt` files (shorter ones than `min_chars` dropped)."""
     if documents not in DOCUMENTS:
@@ -65,6 +78,10 @@ def read_documents(path: Path, min_chars: int, documents: str = "lines") -> list
                         "or a folder of .txt files")
     if documents == "paragraphs":
         texts = [p for content in contents for p in paragraphs(content)]
+        if len(texts) < 3:
+            texts = [block for text in texts for block in line_blocks(text, STREAM_BLOCKS)]
+            log.info("%s has fewer than 3 paragraphs: one stream, cut at line ends into %d blocks",
+                     path, len(texts))
     elif documents == "files":
         texts = ["\n\n".join(paragraphs(content)) for content in contents]
     elif path.is_dir():
