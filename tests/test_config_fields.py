@@ -251,8 +251,8 @@ def test_a_missing_data_file_is_named_before_tensorflow(tmp_path, monkeypatch):
                            "dataset.path=houses.csv", "dataset.target=price"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout.strip() == "no TF", (proc.stdout, proc.stderr)
-    assert proc.stderr.strip() == (f"zoo: error: dataset.path=houses.csv: no such CSV or Parquet file, folder or glob (relative "
-                                   f"paths start at {tmp_path}): check the path")
+    assert proc.stderr.strip() == ("zoo: error: dataset.path=houses.csv: no such CSV or Parquet file, "
+                                   f"folder or glob (relative paths start at {tmp_path}): check the path")
     assert not list(tmp_path.iterdir())
 
 
