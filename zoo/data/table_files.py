@@ -90,15 +90,24 @@ class TableReader:
         self.files, self.fmt, self.plan, self.target = files, fmt, plan, target
         self.target_type, self.separator, self.refuse = target_type, separator, refuse_blanks
         self.header = header
+        self.block_bytes = BLOCK_BYTES
 
-    def batches(self, first_row: int = 0) -> Iterator[Batch]:
-        """Every record batch of every file in order; row indices start at `first_row`."""
+    def batches(self, first_row: int = 0, share: Any = None) -> Iterator[Batch]:
+        """Every record batch of every file in order; row indices start at `first_row`.
+
+        `share` (a `zoo.data.shares.Share`): only the batches it owns (batch k of all files in
+        order goes to worker k mod N) are converted and checked; row indices stay global, so
+        the per-row split rule gives every row the same split whatever the share.
+        """
         offset = first_row
+        k = 0
         for file in self.files:
             for batch, start in self._file_batches(file):
                 n = batch.num_rows
-                yield self._convert(batch, file, start, offset)
+                if share is None or share.owns(k):
+                    yield self._convert(batch, file, start, offset)
                 offset += n
+                k += 1
 
     def _file_batches(self, file: Path) -> Iterator[tuple[Any, int]]:
         """(Arrow record batch, index of its first row in the file) of one file."""
@@ -122,7 +131,7 @@ class TableReader:
         types = {f["column"]: pa.float64() if f["kind"] == NUMERIC else pa.string() for f in self.plan}
         types[self.target] = {"float": pa.float64(), "int": pa.int64()}.get(self.target_type, pa.string())
         reader = pacsv.open_csv(
-            file, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+            file, read_options=pacsv.ReadOptions(block_size=self.block_bytes),
             parse_options=pacsv.ParseOptions(delimiter=self.separator),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=self._columns(),
                                                  null_values=NULLS, strings_can_be_null=True,
