@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.config.validate import check_train_config
-from zoo.core.errors import Interrupted, Preempted, WorkFailed, unknown_name
+from zoo.core.errors import Interrupted, Preempted, WorkFailed, ZooError, unknown_name
 from zoo.core.registry import Registry, get_registry
 from zoo.run.tracking import check_tracking
 from zoo.tasks.select import build_task, configure
@@ -217,6 +217,10 @@ def _streams(splits: Any, cfg: DictConfig, strategy: Any, point: Any, run_path: 
     if shares:  # each worker holds its own rows: batched at its part of the global batch
         from zoo.training.distributed import share_steps
 
+        if strategy.num_replicas_in_sync != len(shares):
+            raise ZooError(f"{strategy.num_replicas_in_sync} replicas on {len(shares)} workers: a streamed "
+                           "table's shares need one replica per worker (hide extra devices, e.g. "
+                           "CUDA_VISIBLE_DEVICES to one GPU per worker)")
         batch = global_batch // len(shares)
         rows = shares[read_tf_config_index()]
         max_steps = share_steps(shares, batch, t.steps_per_epoch)
