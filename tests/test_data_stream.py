@@ -217,8 +217,8 @@ def test_worker_shares_of_record_batches_partition_the_rows_and_keep_their_split
 
 
 def test_worker_shares_of_tfrecord_shards_partition_the_training_rows(tmp_path, monkeypatch):
-    """Two shares of three TFRecord shards read in batches of 50 records: together the training
-    rows (their mean radii) of one reader, each about half, with the same statistics."""
+    """Two shares of three TFRecord shards: whole shards per worker, together the training rows
+    (their mean radii) of one reader, with the same statistics."""
     from zoo.data import tfrecord_data
     from zoo.data.configs import TFRecordDatasetConfig
     from zoo.data.shares import reading_share
@@ -235,8 +235,35 @@ def test_worker_shares_of_tfrecord_shards_partition_the_training_rows(tmp_path, 
             raw = tfrecord_data.load(cfg, 0)
         labels.append(radii(raw))
         assert len(labels[-1]) == raw.info.extra["worker_train_rows"][index]
-        assert 0.35 < len(labels[-1]) / whole.info.num_examples["train"] < 0.65
+        assert raw.info.extra["worker_share"] == "files"  # 3 shards, 2 workers: 2 shards and 1
+        assert 0.25 < len(labels[-1]) / whole.info.num_examples["train"] < 0.75
         assert repr(raw.stats) == repr(whole.stats)
     everything = radii(whole)
     assert len(everything) == whole.info.num_examples["train"]
     np.testing.assert_array_equal(np.sort(np.concatenate(labels)), np.sort(everything))
+
+
+def test_with_as_many_files_as_workers_each_worker_reads_its_own_files(tmp_path, monkeypatch):
+    """A Parquet folder of 2 files under 2 workers: each reads only its own file during training
+    (the other is not opened), and together they hold the training rows of one reader."""
+    from zoo.data.shares import reading_share
+    from zoo.data.table_files import TableReader
+
+    folder = to_parquet_folder(repeated_csv(tmp_path / "big.csv", 4), tmp_path / "parts", parts=2)
+    whole = load(folder)
+    opened = []
+    original = TableReader._file_batches
+    monkeypatch.setattr(TableReader, "_file_batches", lambda self, file: (opened.append(file.name),
+                                                                          original(self, file))[1])
+    costs = []
+    for index in (0, 1):
+        with reading_share(index, 2):
+            raw = load(folder)
+        assert raw.info.extra["worker_share"] == "files"
+        opened.clear()
+        costs.append(np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]))
+        assert opened == [f"part-{index}.parquet"]
+        assert len(costs[-1]) == raw.info.extra["worker_train_rows"][index]
+        assert repr(raw.stats) == repr(whole.stats)
+    everything = np.concatenate([y for _, y in whole.batches["train"].as_numpy_iterator()])
+    np.testing.assert_array_equal(np.sort(np.concatenate(costs)), np.sort(everything))

@@ -211,7 +211,7 @@ def test_two_workers_each_stream_their_half_of_a_table_with_the_same_statistics(
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     shares = {int(w): int(n.replace(",", "")) for w, n in
-              re.findall(r"\[worker (\d)\].*worker \d of 2 reads record batches .*?: ([\d,]+) of the", out)}
+              re.findall(r"\[worker (\d)\].*worker \d of 2 reads .*?: ([\d,]+) of the", out)}
     total = int(re.search(r"of the ([\d,]+) training rows", out).group(1).replace(",", ""))
     assert set(shares) == {0, 1} and sum(shares.values()) == total, out[-3000:]
     assert all(0.35 * total < n < 0.65 * total for n in shares.values()), shares

@@ -25,7 +25,7 @@ from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data import csv_data
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.rowsplit import NAMES, TEST, TRAIN, split_of
-from zoo.data.shares import WHOLE, Share, current_share
+from zoo.data.shares import WHOLE, Share, current_share, owner, unit
 from zoo.data.splits import check_fraction, check_int_labels, require_classes
 from zoo.data.stats import TableStats
 from zoo.data.table_files import CSV, TableReader, file_format, resolve_files
@@ -71,7 +71,7 @@ def load(cfg: Any, seed: int) -> RawSplits:
         features=plan, num_examples=dict(summary.counts),
         extra={"path": str(cfg.path), "target": cfg.target, "files": len(files), "format": fmt,
                "streamed": True})
-    note_share(info, summary, share)
+    note_share(info, summary, share, len(files))
     log.info("%s: %d %s file(s), %s rows streamed in record batches; split by the seeded per-row rule: %s",
              cfg.path, len(files), fmt, f"{summary.rows:,}", summary.counts)
     batches = {name: split_dataset(reader, test_reader, rule, i, plan, task, names,
@@ -80,15 +80,22 @@ def load(cfg: Any, seed: int) -> RawSplits:
     return raw_splits(batches, summary, info, task, share)
 
 
-def note_share(info: DatasetInfo, summary: Summary, share: Share) -> None:
+def note_share(info: DatasetInfo, summary: Summary, share: Share, files: int) -> None:
     """Under several workers: each worker's training rows into `info.extra`, and the log line."""
     if share.count > 1:
         info.extra["worker_train_rows"] = list(summary.share_train)
-        log.info("worker %d of %d reads record batches k with k mod %d == %d: %s of the %s training "
+        info.extra["worker_share"] = unit(share.count, files)
+        log.info("worker %d of %d reads %s with index mod %d == %d: %s of the %s training "
                  "rows (the shares: %s); statistics from all training rows, the same on every worker",
-                 share.index, share.count, share.count, share.index,
+                 share.index, share.count, unit(share.count, files), share.count, share.index,
                  f"{summary.share_train[share.index]:,}", f"{summary.counts['train']:,}",
                  summary.share_train)
+        smallest, largest = min(summary.share_train), max(summary.share_train)
+        if largest > 1.1 * smallest:
+            log.warning("the workers' shares are uneven (%s training rows): every worker takes the steps "
+                        "of the smallest, so up to %s rows of the larger shares sit out each epoch; give "
+                        "files of about equal size, a multiple of %d of them, or one file",
+                        summary.share_train, f"{largest - smallest:,}", share.count)
 
 
 def raw_splits(batches: dict[str, Any], summary: Summary, info: DatasetInfo, task: str,
@@ -235,7 +242,7 @@ def scan(reader: TableReader, test_reader: TableReader | None, rule: SplitRule,
     summary.share_train = [0] * workers
     for k, batch in enumerate(reader.batches()):
         codes = rule.codes(batch.rows, summary.counts["train"])
-        summary.share_train[k % workers] += int((codes == TRAIN).sum())
+        summary.share_train[owner(workers, k, batch.file, len(reader.files))] += int((codes == TRAIN).sum())
         summary.rows += len(codes)
         for i, name in enumerate(NAMES):
             summary.counts[name] += int((codes == i).sum())

@@ -72,7 +72,7 @@ def load(cfg: Any, seed: int) -> RawSplits:
     logging.getLogger("zoo.data").info(
         "%s: %d TFRecord shard(s), %s records; columns: %s; split: %s", cfg.path, len(files),
         f"{summary.rows:,}", describe(plan), summary.counts)
-    note_share(info, summary, share)
+    note_share(info, summary, share, len(files))
     batches = {name: split_dataset(reader, None, rule, i, plan, task, classes,
                                    share if i == TRAIN else None)
                for i, name in enumerate(NAMES)}
@@ -111,6 +111,7 @@ class RecordReader:
                  kinds: dict[str, str], target_type: str):
         self.files, self.plan, self.target = files, plan, target
         self.kinds, self.target_type = kinds, target_type
+        self.file_rows: list[int] | None = None  # records of each shard, after one whole pass
 
     def spec(self) -> dict[str, Any]:
         tf = import_tensorflow()
@@ -126,23 +127,31 @@ class RecordReader:
         """Batches of `BATCH` records in order; with `share` (`zoo.data.shares.Share`) only the
         batches it owns (batch k over all shards in order to worker k mod N) are parsed."""
         tf = import_tensorflow()
-        spec, offset, k = self.spec(), first_row, 0
-        for file in self.files:
+        spec, offset, k, counted = self.spec(), first_row, 0, []
+        whole_files = share is not None and len(self.files) >= share.count and self.file_rows is not None
+        for j, file in enumerate(self.files):
+            if whole_files and not share.owns(k, j, len(self.files)):
+                offset += self.file_rows[j]  # another worker's shard: not opened
+                continue
             records = tf.data.TFRecordDataset(str(file)).batch(BATCH)
             start = 0
             try:
                 for raw in records:
                     n = int(raw.shape[0])
-                    if share is None or share.owns(k):
+                    if share is None or share.owns(k, j, len(self.files)):
                         batch = self._convert({key: value.numpy() for key, value in
                                                tf.io.parse_example(raw, spec).items()})
                         batch.rows += offset
+                        batch.file = j
                         yield batch
                     offset, start, k = offset + n, start + n, k + 1
             except tf.errors.OpError as error:
                 raise DataError(f"cannot parse records {start}..{start + BATCH - 1} of {file}: "
                                 f"{error.message.splitlines()[0]}: every record needs the target "
                                 f"{self.target!r} and one value per feature") from None
+            counted.append(start)
+        if share is None and len(counted) == len(self.files):
+            self.file_rows = counted  # a whole pass: where each shard's records start
 
     def _convert(self, values: dict[str, np.ndarray]) -> Batch:
         columns = {}
