@@ -158,14 +158,13 @@ def test_an_image_folder_trains_uncached_and_cached_on_disk_alike(tmp_path):
     assert runs["disk"].metrics["test"]["accuracy"] > 0.5  # three classes: chance is 1/3
 
 
-def test_tfrecord_shards_of_examples_train(tmp_path):
+def cancer_shards(folder):
     """scikit-learn's breast-cancer table as three TFRecord shards of tf.train.Example."""
     import tensorflow as tf
     from sklearn.datasets import load_breast_cancer
 
     data = load_breast_cancer()
     names = [n.replace(" ", "_") for n in data.feature_names]
-    folder = tmp_path / "shards"
     folder.mkdir()
     for shard, rows in enumerate(np.array_split(np.arange(len(data.target)), 3)):
         with tf.io.TFRecordWriter(str(folder / f"cancer-{shard}.tfrecord")) as writer:
@@ -174,6 +173,15 @@ def test_tfrecord_shards_of_examples_train(tmp_path):
                            for n, v in zip(names, data.data[row], strict=True)}
                 feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[data.target[row]]))
                 writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return folder
+
+
+def test_tfrecord_shards_of_examples_train(tmp_path):
+    """scikit-learn's breast-cancer table as three TFRecord shards of tf.train.Example."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    folder = cancer_shards(tmp_path / "shards")
     cfg = zoo.compose(["model=mlp", "model.hidden_sizes=[16]", "dataset=tfrecord", f"dataset.path={folder}",
                        "trainer.epochs=3", "trainer.batch_size=32", *QUICK])
     result = zoo.train(cfg, tmp_path / "run")
@@ -182,3 +190,80 @@ def test_tfrecord_shards_of_examples_train(tmp_path):
     assert sum(info.num_examples.values()) == len(data.target)
     majority = max(np.mean(data.target), 1 - np.mean(data.target))
     assert result.metrics["test"]["accuracy"] > majority + 0.1
+
+
+def test_worker_shares_of_record_batches_partition_the_rows_and_keep_their_split(tmp_path):
+    """Two shares of a streamed CSV: disjoint, together every row, each about half, each row in
+    the split one reader gives it; steps per epoch bounded by the smaller share."""
+    from zoo.data.shares import reading_share
+    from zoo.training.distributed import share_steps
+
+    data = repeated_csv(tmp_path / "big.csv", 20)
+    whole = load(data, stream=True, block_bytes=65536)
+    shares, labels = [], []
+    for index in (0, 1):
+        with reading_share(index, 2):
+            raw = load(data, stream=True, block_bytes=65536)
+        shares.append(raw.info.extra["worker_train_rows"])
+        labels.append(np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]))
+        assert len(labels[-1]) == raw.info.extra["worker_train_rows"][index]
+        assert raw.stats["features"].keys() == whole.stats["features"].keys()
+        assert repr(raw.stats) == repr(whole.stats)  # statistics over all training rows on each worker
+    assert shares[0] == shares[1] and sum(shares[0]) == whole.info.num_examples["train"]
+    assert all(0.35 < n / sum(shares[0]) < 0.65 for n in shares[0])
+    assert share_steps([100, 90], 32) == 3 and share_steps([100, 90], 32, limit=2) == 2
+    everything = np.concatenate([y for _, y in whole.batches["train"].as_numpy_iterator()])
+    np.testing.assert_array_equal(np.sort(np.concatenate(labels)), np.sort(everything))  # the same rows
+
+
+def test_worker_shares_of_tfrecord_shards_partition_the_training_rows(tmp_path, monkeypatch):
+    """Two shares of three TFRecord shards: whole shards per worker, together the training rows
+    (their mean radii) of one reader, with the same statistics."""
+    from zoo.data import tfrecord_data
+    from zoo.data.configs import TFRecordDatasetConfig
+    from zoo.data.shares import reading_share
+
+    def radii(raw):
+        return np.concatenate([x["mean_radius"].ravel() for x, _ in raw.batches["train"].as_numpy_iterator()])
+
+    monkeypatch.setattr(tfrecord_data, "BATCH", 50)
+    cfg = OmegaConf.structured(TFRecordDatasetConfig(path=str(cancer_shards(tmp_path / "shards"))))
+    whole = tfrecord_data.load(cfg, 0)
+    labels = []
+    for index in (0, 1):
+        with reading_share(index, 2):
+            raw = tfrecord_data.load(cfg, 0)
+        labels.append(radii(raw))
+        assert len(labels[-1]) == raw.info.extra["worker_train_rows"][index]
+        assert raw.info.extra["worker_share"] == "files"  # 3 shards, 2 workers: 2 shards and 1
+        assert 0.25 < len(labels[-1]) / whole.info.num_examples["train"] < 0.75
+        assert repr(raw.stats) == repr(whole.stats)
+    everything = radii(whole)
+    assert len(everything) == whole.info.num_examples["train"]
+    np.testing.assert_array_equal(np.sort(np.concatenate(labels)), np.sort(everything))
+
+
+def test_with_as_many_files_as_workers_each_worker_reads_its_own_files(tmp_path, monkeypatch):
+    """A Parquet folder of 2 files under 2 workers: each reads only its own file during training
+    (the other is not opened), and together they hold the training rows of one reader."""
+    from zoo.data.shares import reading_share
+    from zoo.data.table_files import TableReader
+
+    folder = to_parquet_folder(repeated_csv(tmp_path / "big.csv", 4), tmp_path / "parts", parts=2)
+    whole = load(folder)
+    opened = []
+    original = TableReader._file_batches
+    monkeypatch.setattr(TableReader, "_file_batches", lambda self, file: (opened.append(file.name),
+                                                                          original(self, file))[1])
+    costs = []
+    for index in (0, 1):
+        with reading_share(index, 2):
+            raw = load(folder)
+        assert raw.info.extra["worker_share"] == "files"
+        opened.clear()
+        costs.append(np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]))
+        assert opened == [f"part-{index}.parquet"]
+        assert len(costs[-1]) == raw.info.extra["worker_train_rows"][index]
+        assert repr(raw.stats) == repr(whole.stats)
+    everything = np.concatenate([y for _, y in whole.batches["train"].as_numpy_iterator()])
+    np.testing.assert_array_equal(np.sort(np.concatenate(costs)), np.sort(everything))

@@ -64,16 +64,17 @@ EPOCH_GRAPH_SEED = 20_240_601
 def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, epochs: int,
                  initial_epoch: int = 0, max_steps: int | None = None,
                  shuffle_buffer: int = 10000, cache: bool | str = True,
-                 initial_step: int = 0) -> TrainStream:
+                 initial_step: int = 0, rows: int | None = None) -> TrainStream:
     """Epochs `initial_epoch..epochs-1`, each shuffled with seed `seed + epoch`, batched; the first
     `initial_step` batches of `initial_epoch` are left out (a run resumed mid-epoch). `cache`: True
-    in memory, a file prefix on disk (`zoo.data.caching`), False not at all.
+    in memory, a file prefix on disk (`zoo.data.caching`), False not at all. `rows`: the split's
+    rows when they are not `info.num_examples["train"]` (one worker's share).
 
     One dataset of epoch numbers, flat-mapped to each epoch's shuffled batches: building it costs
     the same for 1 epoch or 10^9 (a pipeline per epoch, concatenated, grew with the epochs).
     """
     tf = import_tensorflow()
-    n = info.num_examples.get("train") or int(split.reduce(0, lambda c, _: c + 1))
+    n = rows or info.num_examples.get("train") or int(split.reduce(0, lambda c, _: c + 1))
     steps = math.ceil(n / global_batch)
     if max_steps:
         steps = min(steps, max_steps)

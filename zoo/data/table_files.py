@@ -75,6 +75,7 @@ class Batch:
     rows: np.ndarray
     columns: dict[str, np.ndarray]
     target: np.ndarray
+    file: int = 0  # index of its file among the reader's files
 
 
 class TableReader:
@@ -90,15 +91,35 @@ class TableReader:
         self.files, self.fmt, self.plan, self.target = files, fmt, plan, target
         self.target_type, self.separator, self.refuse = target_type, separator, refuse_blanks
         self.header = header
+        self.block_bytes = BLOCK_BYTES
+        self.file_rows: list[int] | None = None  # rows of each file, after one whole pass
 
-    def batches(self, first_row: int = 0) -> Iterator[Batch]:
-        """Every record batch of every file in order; row indices start at `first_row`."""
-        offset = first_row
-        for file in self.files:
+    def batches(self, first_row: int = 0, share: Any = None) -> Iterator[Batch]:
+        """Every record batch of every file in order; row indices start at `first_row`.
+
+        `share` (a `zoo.data.shares.Share`): only the batches it owns (batch k of all files in
+        order goes to worker k mod N) are converted and checked; row indices stay global, so
+        the per-row split rule gives every row the same split whatever the share. With at least
+        as many files as workers, whole files are shared instead (file j to worker j mod N), and
+        after one whole pass (`file_rows` known) another worker's files are not even opened.
+        """
+        offset, k, counted = first_row, 0, []
+        whole_files = share is not None and len(self.files) >= share.count and self.file_rows is not None
+        for j, file in enumerate(self.files):
+            if whole_files and not share.owns(k, j, len(self.files)):
+                offset += self.file_rows[j]  # another worker's file: not opened
+                continue
+            in_file = 0
             for batch, start in self._file_batches(file):
                 n = batch.num_rows
-                yield self._convert(batch, file, start, offset)
-                offset += n
+                if share is None or share.owns(k, j, len(self.files)):
+                    converted = self._convert(batch, file, start, offset)
+                    converted.file = j
+                    yield converted
+                offset, k, in_file = offset + n, k + 1, in_file + n
+            counted.append(in_file)
+        if share is None and len(counted) == len(self.files):
+            self.file_rows = counted  # a whole pass: where each file's rows start, for the shares
 
     def _file_batches(self, file: Path) -> Iterator[tuple[Any, int]]:
         """(Arrow record batch, index of its first row in the file) of one file."""
@@ -122,7 +143,7 @@ class TableReader:
         types = {f["column"]: pa.float64() if f["kind"] == NUMERIC else pa.string() for f in self.plan}
         types[self.target] = {"float": pa.float64(), "int": pa.int64()}.get(self.target_type, pa.string())
         reader = pacsv.open_csv(
-            file, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+            file, read_options=pacsv.ReadOptions(block_size=self.block_bytes),
             parse_options=pacsv.ParseOptions(delimiter=self.separator),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=self._columns(),
                                                  null_values=NULLS, strings_can_be_null=True,

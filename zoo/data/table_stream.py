@@ -25,6 +25,7 @@ from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data import csv_data
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.rowsplit import NAMES, TEST, TRAIN, split_of
+from zoo.data.shares import WHOLE, Share, current_share, owner, unit
 from zoo.data.splits import check_fraction, check_int_labels, require_classes
 from zoo.data.stats import TableStats
 from zoo.data.table_files import CSV, TableReader, file_format, resolve_files
@@ -50,13 +51,18 @@ def load(cfg: Any, seed: int) -> RawSplits:
                    "int" if all(csv_data.is_integer(v) for v in target) else "string")
     refuse = getattr(cfg, "missing", "impute") == "refuse"
     reader = TableReader(files, fmt, plan, cfg.target, target_type, separator, refuse, sample.header)
+    reader.block_bytes = int(getattr(cfg, "block_bytes", reader.block_bytes))
+    share = current_share()
+    if share.count > 1 and getattr(cfg, "limit", None) is not None:
+        raise DataError(f"dataset.limit={cfg.limit} cannot be combined with {share.count} workers each "
+                        "reading its share of a streamed table: drop dataset.limit or use one worker")
     test_reader = None
     if getattr(cfg, "test_path", None):
         test_files = resolve_files(cfg.test_path, "dataset.test_path")
         test_reader = TableReader(test_files, file_format(test_files, getattr(cfg, "format", "auto")),
                                   plan, cfg.target, target_type, separator, refuse, sample.header)
     rule = SplitRule.of(cfg, seed, separate_test=test_reader is not None)
-    summary = scan(reader, test_reader, rule, plan, task, cfg)
+    summary = scan(reader, test_reader, rule, plan, task, cfg, share.count)
     names = summary.class_names(cfg, target_type) if task == CLASSIFICATION else None
     info = DatasetInfo(
         name=getattr(cfg, "name", "") or (files[0].stem if len(files) == 1 else files[0].parent.name),
@@ -65,21 +71,56 @@ def load(cfg: Any, seed: int) -> RawSplits:
         features=plan, num_examples=dict(summary.counts),
         extra={"path": str(cfg.path), "target": cfg.target, "files": len(files), "format": fmt,
                "streamed": True})
+    note_share(info, summary, share, len(files))
     log.info("%s: %d %s file(s), %s rows streamed in record batches; split by the seeded per-row rule: %s",
              cfg.path, len(files), fmt, f"{summary.rows:,}", summary.counts)
-    batches = {name: split_dataset(reader, test_reader, rule, i, plan, task, names, summary.counts[name])
+    batches = {name: split_dataset(reader, test_reader, rule, i, plan, task, names,
+                                   share if i == TRAIN else None)
                for i, name in enumerate(NAMES)}
-    return raw_splits(batches, summary, info, task)
+    return raw_splits(batches, summary, info, task, share)
 
 
-def raw_splits(batches: dict[str, Any], summary: Summary, info: DatasetInfo, task: str) -> RawSplits:
+def note_share(info: DatasetInfo, summary: Summary, share: Share, files: int) -> None:
+    """Under several workers: each worker's training rows into `info.extra`, and the log line."""
+    if share.count > 1:
+        info.extra["worker_train_rows"] = list(summary.share_train)
+        info.extra["worker_share"] = unit(share.count, files)
+        log.info("worker %d of %d reads %s with index mod %d == %d: %s of the %s training "
+                 "rows (the shares: %s); statistics from all training rows, the same on every worker",
+                 share.index, share.count, unit(share.count, files), share.count, share.index,
+                 f"{summary.share_train[share.index]:,}", f"{summary.counts['train']:,}",
+                 summary.share_train)
+        smallest, largest = min(summary.share_train), max(summary.share_train)
+        if largest > 1.1 * smallest:
+            log.warning("the workers' shares are uneven (%s training rows): every worker takes the steps "
+                        "of the smallest, so up to %s rows of the larger shares sit out each epoch; give "
+                        "files of about equal size, a multiple of %d of them, or one file",
+                        summary.share_train, f"{largest - smallest:,}", share.count)
+
+
+def raw_splits(batches: dict[str, Any], summary: Summary, info: DatasetInfo, task: str,
+               share: Share = WHOLE) -> RawSplits:
     """The splits' rows (and their batches, which the preprocessor maps as they come) with the
-    training statistics."""
+    training statistics. Under a share of several workers the training split holds this
+    worker's rows only."""
     stats = {"features": summary.stats.result()}
     if task == REGRESSION:
         stats["target"] = summary.stats.target_result()
-    rows = {name: unbatched(batches[name], summary.counts[name]) for name in NAMES}
+    counts = dict(summary.counts)
+    if share.count > 1:
+        counts["train"] = summary.share_train[share.index]
+        log.info("worker %d preprocessing statistics sha256 %s", share.index, stats_digest(stats))
+    rows = {name: unbatched(batches[name], counts[name]) for name in NAMES}
     return RawSplits(rows["train"], rows["validation"], rows["test"], info, stats=stats, batches=batches)
+
+
+def stats_digest(stats: dict[str, Any]) -> str:
+    """A short SHA-256 of the statistics, so the workers' logs show they hold the same values."""
+    import hashlib
+    import json
+
+    text = json.dumps(stats, sort_keys=True, default=lambda o: np.asarray(o).tolist())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def sample_table(file: Path, fmt: str, cfg: Any) -> tuple[str, csv_data.Table]:
@@ -165,6 +206,7 @@ class Summary:
     rows: int = 0
     labels: set = field(default_factory=set)
     test_labels: set = field(default_factory=set)
+    share_train: list[int] = field(default_factory=list)  # training rows of each worker's share
 
     def class_names(self, cfg: Any, target_type: str) -> list[str]:
         where = f"column {cfg.target!r} of {cfg.path}"
@@ -190,14 +232,17 @@ class Summary:
 
 
 def scan(reader: TableReader, test_reader: TableReader | None, rule: SplitRule,
-         plan: list[dict[str, Any]], task: str, cfg: Any) -> Summary:
-    """One pass over every file: cells checked, rows counted per split, training statistics."""
+         plan: list[dict[str, Any]], task: str, cfg: Any, workers: int = 1) -> Summary:
+    """One pass over every file: cells checked, rows counted per split (and the training rows of
+    each of `workers` shares of record batches), training statistics over the whole split."""
     max_categories = int(getattr(cfg, "max_categories", 100))
     stats_rows = getattr(cfg, "stats_rows", None)
     summary = Summary(TableStats(plan, max_categories, where=str(cfg.path)))
     in_stats = 0
-    for batch in reader.batches():
+    summary.share_train = [0] * workers
+    for k, batch in enumerate(reader.batches()):
         codes = rule.codes(batch.rows, summary.counts["train"])
+        summary.share_train[owner(workers, k, batch.file, len(reader.files))] += int((codes == TRAIN).sum())
         summary.rows += len(codes)
         for i, name in enumerate(NAMES):
             summary.counts[name] += int((codes == i).sum())
@@ -229,9 +274,10 @@ def collect(labels: set, values: np.ndarray) -> None:
 
 
 def split_dataset(reader: TableReader, test_reader: TableReader | None, rule: SplitRule, code: int,
-                  plan: list[dict[str, Any]], task: str, names: list[str] | None, count: int) -> Any:
+                  plan: list[dict[str, Any]], task: str, names: list[str] | None,
+                  share: Share | None = None) -> Any:
     """The `(features, label)` batches of one split, read from the files when iterated (a
-    generator of record batches)."""
+    generator of record batches); with `share`, only that worker's record batches."""
     tf = import_tensorflow()
     label_type = tf.int32 if task == CLASSIFICATION else tf.float32
     index = {n: i for i, n in enumerate(names or [])}
@@ -248,6 +294,17 @@ def split_dataset(reader: TableReader, test_reader: TableReader | None, rule: Sp
         if code == TEST and test_reader is not None:
             for batch in test_reader.batches():
                 yield batch.columns, labels(batch.target)
+            return
+        if share is not None and share.count > 1:
+            read = kept = 0
+            for batch in reader.batches(share=share):
+                # dataset.limit is not applied here: refused under several workers (load)
+                keep = np.flatnonzero(rule.codes(batch.rows, 0) == code)
+                read, kept = read + len(batch.rows), kept + len(keep)
+                if len(keep):
+                    yield {k: v[keep] for k, v in batch.columns.items()}, labels(batch.target[keep])
+            log.info("worker %d of %d read %s rows, %s of them training rows", share.index, share.count,
+                     f"{read:,}", f"{kept:,}")
             return
         train_before = 0
         for batch in reader.batches():

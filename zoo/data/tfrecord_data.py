@@ -19,9 +19,10 @@ from zoo.core.lazy import import_tensorflow
 from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.features import CATEGORICAL, NUMERIC, column, describe, input_name
-from zoo.data.rowsplit import NAMES
+from zoo.data.rowsplit import NAMES, TRAIN
+from zoo.data.shares import current_share
 from zoo.data.table_files import Batch, resolve_files
-from zoo.data.table_stream import SplitRule, raw_splits, scan, split_dataset
+from zoo.data.table_stream import SplitRule, note_share, raw_splits, scan, split_dataset
 
 SUFFIXES = (".tfrecord", ".tfrecords", ".tfr")
 BATCH = 4096
@@ -51,7 +52,11 @@ def load(cfg: Any, seed: int) -> RawSplits:
         target_type = "float"
     reader = RecordReader(files, plan, cfg.target, kinds, target_type)
     rule = SplitRule.of(cfg, seed, separate_test=False)
-    summary = scan(reader, None, rule, plan, task, cfg)
+    share = current_share()
+    if share.count > 1 and getattr(cfg, "limit", None) is not None:
+        raise DataError(f"dataset.limit={cfg.limit} cannot be combined with {share.count} workers each "
+                        "reading its share of the shards: drop dataset.limit or use one worker")
+    summary = scan(reader, None, rule, plan, task, cfg, share.count)
     many = len(summary.labels) > cfg.max_classes
     if task == CLASSIFICATION and target_type == "int" and cfg.task == "auto" and many:
         raise DataError(f"target {cfg.target!r} holds {len(summary.labels)} distinct integers (more than "
@@ -67,9 +72,11 @@ def load(cfg: Any, seed: int) -> RawSplits:
     logging.getLogger("zoo.data").info(
         "%s: %d TFRecord shard(s), %s records; columns: %s; split: %s", cfg.path, len(files),
         f"{summary.rows:,}", describe(plan), summary.counts)
-    batches = {name: split_dataset(reader, None, rule, i, plan, task, classes, summary.counts[name])
+    note_share(info, summary, share, len(files))
+    batches = {name: split_dataset(reader, None, rule, i, plan, task, classes,
+                                   share if i == TRAIN else None)
                for i, name in enumerate(NAMES)}
-    return raw_splits(batches, summary, info, task)
+    return raw_splits(batches, summary, info, task, share)
 
 
 def feature_kinds(files: list[Path], rows: int) -> dict[str, str]:
@@ -104,6 +111,7 @@ class RecordReader:
                  kinds: dict[str, str], target_type: str):
         self.files, self.plan, self.target = files, plan, target
         self.kinds, self.target_type = kinds, target_type
+        self.file_rows: list[int] | None = None  # records of each shard, after one whole pass
 
     def spec(self) -> dict[str, Any]:
         tf = import_tensorflow()
@@ -115,23 +123,35 @@ class RecordReader:
         spec[self.target] = tf.io.FixedLenFeature([], dtypes[self.kinds[self.target]])
         return spec
 
-    def batches(self, first_row: int = 0) -> Iterator[Batch]:
+    def batches(self, first_row: int = 0, share: Any = None) -> Iterator[Batch]:
+        """Batches of `BATCH` records in order; with `share` (`zoo.data.shares.Share`) only the
+        batches it owns (batch k over all shards in order to worker k mod N) are parsed."""
         tf = import_tensorflow()
-        spec, offset = self.spec(), first_row
-        for file in self.files:
-            parsed = tf.data.TFRecordDataset(str(file)).batch(BATCH).map(
-                lambda records, spec=spec: tf.io.parse_example(records, spec))
+        spec, offset, k, counted = self.spec(), first_row, 0, []
+        whole_files = share is not None and len(self.files) >= share.count and self.file_rows is not None
+        for j, file in enumerate(self.files):
+            if whole_files and not share.owns(k, j, len(self.files)):
+                offset += self.file_rows[j]  # another worker's shard: not opened
+                continue
+            records = tf.data.TFRecordDataset(str(file)).batch(BATCH)
             start = 0
             try:
-                for values in parsed.as_numpy_iterator():
-                    batch = self._convert(values)
-                    batch.rows += offset
-                    offset, start = offset + len(batch.rows), start + len(batch.rows)
-                    yield batch
+                for raw in records:
+                    n = int(raw.shape[0])
+                    if share is None or share.owns(k, j, len(self.files)):
+                        batch = self._convert({key: value.numpy() for key, value in
+                                               tf.io.parse_example(raw, spec).items()})
+                        batch.rows += offset
+                        batch.file = j
+                        yield batch
+                    offset, start, k = offset + n, start + n, k + 1
             except tf.errors.OpError as error:
                 raise DataError(f"cannot parse records {start}..{start + BATCH - 1} of {file}: "
                                 f"{error.message.splitlines()[0]}: every record needs the target "
                                 f"{self.target!r} and one value per feature") from None
+            counted.append(start)
+        if share is None and len(counted) == len(self.files):
+            self.file_rows = counted  # a whole pass: where each shard's records start
 
     def _convert(self, values: dict[str, np.ndarray]) -> Batch:
         columns = {}

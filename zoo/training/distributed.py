@@ -199,6 +199,45 @@ def is_multi_worker(strategy: Any) -> bool:
     return isinstance(strategy, import_tensorflow().distribute.MultiWorkerMirroredStrategy)
 
 
+def worker_share(cfg: Any) -> tuple[int, int]:
+    """(this worker's index, the number of workers) of a multi-worker run, else (0, 1)."""
+    if cfg.strategy.name != "multi_worker":
+        return 0, 1
+    config = read_tf_config()
+    workers = config.get("cluster", {}).get("worker", [])
+    if "chief" in config.get("cluster", {}) or len(workers) < 2:
+        return 0, 1  # a chief task reads like a worker: no share rule for it, so everyone reads all
+    return int(config.get("task", {}).get("index", 0)), len(workers)
+
+
+def share_steps(shares: list[int], batch: int, limit: int | None = None) -> int:
+    """Steps per epoch when worker i holds `shares[i]` training rows, batched by `batch`: every
+    worker takes the same number of steps, bounded by the smallest share (its last batch may be
+    partial); a larger share's extra rows are left out of that epoch (other rows each epoch, as
+    each epoch is shuffled)."""
+    smallest = min(shares)
+    if smallest < 1:
+        raise ZooError(f"a worker's share of the training rows is empty (shares {shares}): use fewer "
+                       "workers or a smaller dataset.block_bytes, so each worker gets record batches")
+    steps = -(-smallest // batch)
+    return min(steps, limit) if limit else steps
+
+
+def distribute_own_share(strategy: Any, dataset: Any) -> Any:
+    """`dataset` (this worker's own rows, batched at its part of the global batch) as the strategy's
+    input with no sharding or rebatching: `distribute_datasets_from_function` hands each worker's
+    replica the batches it made (auto-sharding is off: the data is already this worker's share)."""
+    from zoo.core.lazy import import_tensorflow
+
+    tf = import_tensorflow()
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    local = dataset.with_options(options)
+    distributed = strategy.distribute_datasets_from_function(lambda context: local)
+    distributed.zoo_local_spec = local.element_spec
+    return distributed
+
+
 def shard_by_data(dataset: Any) -> Any:
     """Each worker takes every N-th element: in-memory data has no files to shard by."""
     from zoo.core.lazy import import_tensorflow

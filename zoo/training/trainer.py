@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.config.validate import check_train_config
-from zoo.core.errors import Interrupted, Preempted, WorkFailed, unknown_name
+from zoo.core.errors import Interrupted, Preempted, WorkFailed, ZooError, unknown_name
 from zoo.core.registry import Registry, get_registry
 from zoo.run.tracking import check_tracking
 from zoo.tasks.select import build_task, configure
@@ -190,7 +190,11 @@ def _start(cfg: DictConfig) -> Any:
 def _data(task: Task, cfg: DictConfig, registry: Registry, run: Any, resuming: bool) -> Any:
     """The dataset's raw splits, prepared by the task (its preprocessor fitted, or restored on
     resume) and checked against the loss and metrics."""
-    splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
+    from zoo.data.shares import reading_share
+    from zoo.training.distributed import worker_share
+
+    with reading_share(*worker_share(cfg)):  # a streamed table: this worker's record batches only
+        splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
     splits = task.prepare_data(splits, fit=not resuming or not run.dataset_info.exists())
     info = splits.info
     log.info("dataset %s: %s, %s, input %s, %s", info.name, info.task, info.modality,
@@ -208,10 +212,23 @@ def _streams(splits: Any, cfg: DictConfig, strategy: Any, point: Any, run_path: 
     t, info = cfg.trainer, splits.info
     cache = choose_cache(cfg.dataset, info, run_path)
     global_batch = t.batch_size * strategy.num_replicas_in_sync
+    shares = info.extra.get("worker_train_rows") if _multi_worker(strategy) else None
+    batch, rows, max_steps = global_batch, None, t.steps_per_epoch
+    if shares:  # each worker holds its own rows: batched at its part of the global batch
+        from zoo.training.distributed import share_steps
+
+        if strategy.num_replicas_in_sync != len(shares):
+            raise ZooError(f"{strategy.num_replicas_in_sync} replicas on {len(shares)} workers: a streamed "
+                           "table's shares need one replica per worker (hide extra devices, e.g. "
+                           "CUDA_VISIBLE_DEVICES to one GPU per worker)")
+        batch = global_batch // len(shares)
+        rows = shares[read_tf_config_index()]
+        max_steps = share_steps(shares, batch, t.steps_per_epoch)
 
     def epochs_from(first: int, last: int, step: int = 0, cache_name: str = "train") -> Any:
-        return train_stream(splits.train, info, global_batch, t.seed, last, first, t.steps_per_epoch,
-                            cfg.dataset.shuffle_buffer, cache.of(cache_name), initial_step=step)
+        return train_stream(splits.train, info, batch, t.seed, last, first, max_steps,
+                            cfg.dataset.shuffle_buffer, cache.of(cache_name), initial_step=step,
+                            rows=rows)
 
     partial = None
     if point.step:  # its own disk cache file: two streams cannot share one
@@ -223,12 +240,25 @@ def _streams(splits: Any, cfg: DictConfig, strategy: Any, point: Any, run_path: 
     val_ds = eval_stream(splits.validation, info, global_batch, cache.of("validation"))
     test_ds = eval_stream(splits.test, info, global_batch, cache.of("test"))
     if _multi_worker(strategy):
-        from zoo.training.distributed import shard_by_data
+        from zoo.training.distributed import distribute_own_share, shard_by_data
 
-        stream.dataset, val_ds, test_ds = map(shard_by_data, (stream.dataset, val_ds, test_ds))
-        if partial is not None:
-            partial.dataset = shard_by_data(partial.dataset)
+        val_ds, test_ds = map(shard_by_data, (val_ds, test_ds))
+        for train in (stream, partial):
+            if train is not None:
+                train.dataset = (distribute_own_share(strategy, train.dataset) if shares
+                                 else shard_by_data(train.dataset))
     return Streams(stream, partial, val_ds, test_ds)
+
+
+def read_tf_config_index() -> int:
+    from zoo.training.distributed import read_tf_config
+
+    return int(read_tf_config().get("task", {}).get("index", 0))
+
+
+def local_spec(dataset: Any) -> Any:
+    """The element spec of this worker's batches (of the dataset a distributed one was made from)."""
+    return getattr(dataset, "zoo_local_spec", None) or dataset.element_spec
 
 
 def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy: Any, stream: Any,
@@ -253,7 +283,7 @@ def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy:
             log.info("resumed from epoch %d of %d%s", point.epoch, t.epochs,
                      f", step {point.step} of epoch {point.epoch + 1}" if point.step else "")
         if _multi_worker(strategy):
-            prepare_model(fit_model, strategy, stream.dataset.element_spec)
+            prepare_model(fit_model, strategy, local_spec(stream.dataset))
         elif replicas > 1 and has_sample_weights(stream.dataset.element_spec):
             build_from_spec(fit_model, strategy, stream.dataset.element_spec)
     log.info("model %s: %s parameters, %d replica(s), global batch %d, %s, XLA %s",
