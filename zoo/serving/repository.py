@@ -328,8 +328,10 @@ class ModelRepository:
     def ready(self) -> bool:
         return bool(self.models) and all(entry.versions for entry in self.models.values())
 
-    async def close(self) -> None:
+    async def close(self, by: float | None = None) -> None:
+        """Drain every version's batcher, all by `by` (monotonic; else each within the drain timeout)."""
         for entry in self.models.values():
             for served in entry.versions.values():
-                await served.batcher.close(self.options.drain_timeout_s)
+                drain = self.options.drain_timeout_s if by is None else max(0.0, by - time.monotonic())
+                await served.batcher.close(drain)
         self.executor.shutdown(wait=False)
