@@ -24,7 +24,7 @@ import numpy as np
 from zoo.core.errors import ZooError, first_line
 from zoo.runtime.bundle import EXPORT_JSON, Bundle, NonFiniteOutputs, check_finite
 from zoo.runtime.profile import load_profile
-from zoo.serving.batcher import DynamicBatcher
+from zoo.serving.batcher import INLINE_BYTES, DynamicBatcher
 from zoo.serving.codec import ApiError
 from zoo.serving.drift import DriftMonitor
 from zoo.serving.metrics import ServerMetrics
@@ -114,8 +114,11 @@ class ServedVersion:
             check_finite(outputs, what="instance")
         except NonFiniteOutputs as exc:
             raise ApiError(400, str(exc)) from None
-        if self.drift is not None:
-            self.drift.observe(inputs)
+        if self.drift is not None:  # summing large images takes a while: off the event loop then
+            if sum(x.nbytes for x in inputs) > INLINE_BYTES:
+                await asyncio.to_thread(self.drift.observe, inputs)
+            else:
+                self.drift.observe(inputs)
         return outputs
 
 
