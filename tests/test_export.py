@@ -245,3 +245,52 @@ def test_predict_csv_rows_to_json_with_an_iris_bundle(iris_run, tmp_path):
     proc = run_zoo("predict", f"bundle={tmp_path / 'bundle'}", f"input={tmp_path / 'missing.csv'}",
                    f"output={tmp_path / 'x.csv'}")
     assert proc.returncode == 2 and "missing.csv does not exist" in proc.stderr
+
+
+def test_health_stays_fast_while_large_images_decode(digits_run):
+    """Six 4000x4000 PNGs (unseen digits blown up: under the pixel bound, slow to decode and resize)
+    are decoded and run off the event loop: `/v2/health/live` answers within 0.5 s meanwhile."""
+    import base64
+    import io
+    import threading
+    import time
+
+    import requests
+
+    from zoo.runtime.bundle import load_bundle
+    from zoo.serving.server import ModelServer, start
+
+    folder = digits_run / "run" / "export" / "onnx"
+    if not (folder / "export.json").exists():
+        export(digits_run / "run", format="onnx")
+    server = ModelServer([load_bundle(folder)], port=0)
+    start(server)
+    host, port = server.server_address[:2]
+    url, name = f"http://{host}:{port}", next(iter(server.models))
+    unseen = sorted((digits_run / "unseen").glob("*/*.png"))[:6]
+    bodies = []
+    for path in unseen:
+        buffer = io.BytesIO()
+        Image.open(path).resize((4000, 4000), Image.NEAREST).save(buffer, format="PNG")
+        bodies.append({"instances": [{"image": {"b64": base64.b64encode(buffer.getvalue()).decode()}}]})
+    answers, live = [], []
+
+    def ask(body):
+        answers.append(requests.post(f"{url}/v1/models/{name}:predict", json=body, timeout=60))
+
+    try:
+        clients = [threading.Thread(target=ask, args=(body,)) for body in bodies]
+        started = time.perf_counter()
+        for client in clients:
+            client.start()
+        while any(client.is_alive() for client in clients):
+            sent = time.perf_counter()
+            assert requests.get(f"{url}/v2/health/live", timeout=10).status_code == 200
+            live.append(time.perf_counter() - sent)
+            time.sleep(0.02)
+        busy = time.perf_counter() - started
+    finally:
+        server.close()
+    assert [a.status_code for a in answers] == [200] * len(bodies), [a.text[:200] for a in answers]
+    assert busy > 1.0 and len(live) >= 5, (busy, live)  # the images kept the server busy a while
+    assert max(live) < 0.5, (busy, sorted(live)[-3:])

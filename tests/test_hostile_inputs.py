@@ -707,6 +707,60 @@ def test_a_savedmodel_that_touches_the_host_is_refused_unless_trusted(trained, t
         assert marker.read_text() == "written by a bundle" and (tmp_path / "out.csv").is_file()
 
 
+def _tflite_with(tmp_path: Path, op: str, marker: Path) -> Path:
+    """A TFLite bundle shaped like the iris one that also writes `marker` (a Flex op, TF's own kernel
+    run by the interpreter's Flex delegate) or calls a custom op (`Erfinv`: no TFLite kernel)."""
+    import json
+
+    import tensorflow as tf
+
+    class Hostile(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="features")])
+        def serve(self, features):
+            if op == "write_file":
+                tf.io.write_file(str(marker), "written by a bundle")
+            else:
+                features = tf.math.erfinv(features * 0)
+            return {"output_0": tf.nn.softmax(features[:, :3])}
+
+    module = Hostile()
+    serve = module.serve.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve], module)
+    if op == "write_file":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    else:
+        converter.allow_custom_ops = True
+    bundle = tmp_path / f"tflite-{op}"
+    bundle.mkdir()
+    (bundle / "model.tflite").write_bytes(converter.convert())
+    meta = {"name": "hostile", "format": "tflite", "model_file": "model.tflite", "task": "classification",
+            "modality": "tabular", "inputs": [{"name": "features", "dtype": "float32", "shape": [None, 4]}],
+            "outputs": {"kind": "probabilities", "class_names": ["a", "b", "c"]}, "preprocessing": {}}
+    (bundle / "export.json").write_text(json.dumps(meta))
+    return bundle
+
+
+@pytest.mark.parametrize(("op", "shown"), [("write_file", "FlexWriteFile"), ("custom", "Erfinv")])
+def test_a_tflite_model_with_host_or_custom_ops_is_refused_unless_trusted(trained, tmp_path, op, shown,
+                                                                         monkeypatch):
+    from zoo.core.errors import ZooError
+    from zoo.runtime.trust import UntrustedBundle
+    from zoo.serving.predict import predict
+
+    marker = tmp_path / "pwned.txt"
+    bundle = _tflite_with(tmp_path, op, marker)
+    monkeypatch.delenv("ZOO_TRUST_BUNDLES", raising=False)
+    with pytest.raises(UntrustedBundle, match=f"TFLite model uses operation.*{shown}.*trust=true"):
+        predict(bundle, trained / "rows.csv", tmp_path / "out.csv")
+    assert not marker.exists() and not (tmp_path / "out.csv").exists()
+    if op == "write_file":  # trusted, the scan lets it through; pip's interpreter has no Flex delegate
+        monkeypatch.setenv("ZOO_TRUST_BUNDLES", "1")
+        with pytest.raises(ZooError, match="TFLite interpreter cannot prepare.*FlexWriteFile.*format=onnx") \
+                as caught:
+            predict(bundle, trained / "rows.csv", tmp_path / "out.csv")
+        assert not isinstance(caught.value, UntrustedBundle) and not marker.exists()
+
+
 def test_onnx_custom_domains_and_external_data_outside_are_refused(trained, tmp_path, monkeypatch):
     import onnx
 

@@ -97,6 +97,7 @@ class TFLiteRunner:
         self.outputs = tflite_output_names(self.interpreter) or {
             d["name"]: d["index"] for d in self.interpreter.get_output_details()}
         self.shape: tuple | None = None
+        self.path = Path(path)
         from zoo.runtime.lookups import Lookups
 
         self.lookups = Lookups(Path(path).parent, names or [])
@@ -115,7 +116,16 @@ class TFLiteRunner:
         if shape != self.shape:
             for detail, x in zip(self.inputs, inputs, strict=True):
                 self.interpreter.resize_tensor_input(detail["index"], x.shape)
-            self.interpreter.allocate_tensors()
+            try:
+                self.interpreter.allocate_tensors()
+            except RuntimeError as exc:  # e.g. Flex (TensorFlow) ops, whose delegate pip's interpreter lacks
+                text = " ".join(str(exc).split())
+                node = re.search(r"\((\w+)\) failed to prepare", text)
+                why = ("it needs the Flex delegate, which this interpreter lacks" if "Flex delegate" in text
+                       else text[:200])
+                raise ZooError(f"{self.path.name}: the TFLite interpreter cannot prepare this model "
+                               f"({node.group(1) + ': ' if node else ''}{why}): export the run with "
+                               "format=onnx or savedmodel") from None
             self.shape = shape
         for detail, x in zip(self.inputs, inputs, strict=True):
             self.interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))

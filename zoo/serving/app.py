@@ -261,8 +261,12 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
         yield
         if poller is not None:
             poller.cancel()
-        generation.close()
-        await repository.close()
+        # shutdown began (stop_by) at most drain_timeout_s ago: what is left ends within that budget
+        by = None if generation.stop_at is None else generation.stop_at + 1.0
+        generation.close(0.5 if by else None)
+        await repository.close(by)
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
-    return ObserveRequests(app, metrics, options.access_log)
+    observed = ObserveRequests(app, metrics, options.access_log)
+    observed.stop_by = generation.stop_by  # called by the server when shutdown begins (zoo.serving.server)
+    return observed

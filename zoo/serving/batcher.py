@@ -6,7 +6,9 @@ requests of equal per-example shapes, and run the model in a thread. A full queu
 (429 with `Retry-After`), a request waiting longer than `timeout_s` gets 504, and a closed batcher
 (its version unloaded) answers 503. `max_batch=1` turns batching off: each request runs alone.
 A model whose calls take under `inline_ms` on average runs on the event loop itself: for a small
-model a hand-off to a thread (and the GIL waits that come with it) costs more than the call.
+model a hand-off to a thread (and the GIL waits that come with it) costs more than the call. A batch
+of more than `INLINE_BYTES` of inputs (large images, long texts) always runs in the thread, stacking
+included, whatever the average: its time is not the average's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from zoo.serving.codec import ApiError
 
+INLINE_BYTES = 256 * 1024  # inputs of a batch the event loop may run itself
 Run = Callable[[list[np.ndarray]], dict[str, np.ndarray]]
 
 
@@ -116,8 +119,11 @@ class DynamicBatcher:
             self.rows += len(item[0][0])
         return batch
 
-    def _timed(self, inputs: list[np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
-        """The model's outputs and the seconds the call took (without any thread hand-off)."""
+    def _timed(self, parts: list[list[np.ndarray]]) -> tuple[dict[str, np.ndarray], float]:
+        """The model's outputs on the requests' inputs stacked, and the seconds the call took (without
+        any thread hand-off)."""
+        inputs = ([np.concatenate(arrays) for arrays in zip(*parts, strict=True)] if len(parts) > 1
+                  else parts[0])
         started = time.perf_counter()
         outputs = self.run(inputs)
         return outputs, time.perf_counter() - started
@@ -141,12 +147,12 @@ class DynamicBatcher:
             started = time.perf_counter()
             self.busy += 1
             try:
-                stacked = ([np.concatenate(parts) for parts in zip(*(b[0] for b in batch), strict=True)]
-                           if len(batch) > 1 else batch[0][0])
-                if self.recent_s < self.inline_s:  # cheaper than a thread hand-off (and its GIL waits)
-                    outputs, model_s = self._timed(stacked)
+                parts = [b[0] for b in batch]
+                small = sum(x.nbytes for inputs in parts for x in inputs) <= INLINE_BYTES
+                if small and self.recent_s < self.inline_s:  # cheaper than a thread hand-off (and GIL waits)
+                    outputs, model_s = self._timed(parts)
                 else:
-                    outputs, model_s = await loop.run_in_executor(self.executor, self._timed, stacked)
+                    outputs, model_s = await loop.run_in_executor(self.executor, self._timed, parts)
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request
                 for _, future, _ in batch:
                     if not future.done():
@@ -158,7 +164,7 @@ class DynamicBatcher:
             elapsed = time.perf_counter() - started
             self.recent_s = 0.8 * self.recent_s + 0.2 * model_s
             if self.on_batch is not None:
-                self.on_batch(len(stacked[0]), elapsed)
+                self.on_batch(sum(len(inputs[0]) for inputs in parts), elapsed)
             start = 0
             for inputs, future, _ in batch:
                 n = len(inputs[0])

@@ -8,7 +8,8 @@ admits waiting slots up to `max_batch` rows (a newcomer's prompt is prefilled al
 batched step of the bundle's key/value-cache decoder (or, for a bundle without one, each row's
 prefix through the uncached graph). Beyond `max_waiting` queued slots a submission is refused with
 429; a cancelled slot (its client went away) or one past its deadline leaves at the next step;
-`close()` ends every slot and the thread within the drain time.
+`stop_by(t)` (shutdown has begun) refuses new slots and ends running ones at `t` with a 503 the stream
+reports, so every response ends before the server's drain timeout; `close()` ends every slot and the thread.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class DecodeBatcher:
         self.waiting: deque[Slot] = deque()
         self.running: list[Slot] = []
         self.closed = False
+        self.stop_at = float("inf")  # shutdown: slots still decoding then end with a 503
         self.thread: threading.Thread | None = None
         self.peak_rows = 0  # the most rows one step decoded
         self.batch = CacheBatch()
@@ -95,7 +97,7 @@ class DecodeBatcher:
         """Queue a generation (call from the event loop); 429 when too many wait, 503 once closed."""
         slot = Slot(generation, asyncio.get_running_loop(), deadline)
         with self.lock:
-            if self.closed:
+            if self.closed or self.stop_at < float("inf"):
                 raise ApiError(503, "the server is shutting down: retry on another replica",
                                {"Retry-After": "1"})
             free_rows = max(0, self.max_batch - len(self.running))
@@ -114,6 +116,12 @@ class DecodeBatcher:
         """The client went away: the slot leaves at the next step."""
         slot.cancelled = True
 
+    def stop_by(self, deadline: float) -> None:
+        """Shutdown has begun: refuse new slots, and end those still decoding at `deadline` (monotonic)."""
+        with self.lock:
+            self.stop_at = min(self.stop_at, deadline)
+            self.lock.notify()
+
     def close(self, timeout_s: float = 5.0) -> None:
         """End every slot (503 to those still decoding) and stop the thread."""
         with self.lock:
@@ -128,7 +136,7 @@ class DecodeBatcher:
                 with self.lock:
                     while not (self.closed or self.waiting or self.running):
                         self.lock.wait()
-                    if self.closed:
+                    if self.closed or time.monotonic() >= self.stop_at:
                         break
                     room = self.max_batch - len(self.running)
                     newcomers = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]

@@ -59,6 +59,7 @@ class GenerationService:
                  read: Callable[[Request], Awaitable[bytes]]):
         self.repository, self.options, self.metrics, self.read = repository, options, metrics, read
         self.batchers: list[Any] = []
+        self.stop_at: float | None = None
 
     def batcher(self, served: ServedVersion) -> Any:
         from zoo.serving.decoding import DecodeBatcher
@@ -70,6 +71,8 @@ class GenerationService:
                 generator_of(served), self.options.max_decode_batch, self.options.max_decode_waiting,
                 on_step=rows.set, on_done=lambda slot: self.observe(labels, slot))
             self.batchers.append(served.decode_batcher)
+            if self.stop_at is not None:
+                served.decode_batcher.stop_by(self.stop_at)
         return served.decode_batcher
 
     def observe(self, labels: tuple[str, str], slot: Any) -> None:
@@ -80,9 +83,15 @@ class GenerationService:
         if slot.tokens_per_s is not None:
             m.tokens_per_second.labels(*labels).observe(slot.tokens_per_s)
 
-    def close(self) -> None:
+    def stop_by(self, deadline: float) -> None:
+        """Shutdown has begun: completions still decoding at `deadline` end with a 503 in their stream."""
+        self.stop_at = deadline
         for batcher in self.batchers:
-            batcher.close(min(5.0, self.options.drain_timeout_s))
+            batcher.stop_by(deadline)
+
+    def close(self, timeout_s: float | None = None) -> None:
+        for batcher in self.batchers:
+            batcher.close(min(5.0, self.options.drain_timeout_s) if timeout_s is None else timeout_s)
 
     async def _served(self, request: Request, parse: Callable[[Any, list[str], Any], Any]) -> tuple[Any, Any]:
         """The validated request and the served version it names (a CompletionError if bad)."""

@@ -24,7 +24,7 @@ import numpy as np
 from zoo.core.errors import ZooError, first_line
 from zoo.runtime.bundle import EXPORT_JSON, Bundle, NonFiniteOutputs, check_finite
 from zoo.runtime.profile import load_profile
-from zoo.serving.batcher import DynamicBatcher
+from zoo.serving.batcher import INLINE_BYTES, DynamicBatcher
 from zoo.serving.codec import ApiError
 from zoo.serving.drift import DriftMonitor
 from zoo.serving.metrics import ServerMetrics
@@ -114,8 +114,11 @@ class ServedVersion:
             check_finite(outputs, what="instance")
         except NonFiniteOutputs as exc:
             raise ApiError(400, str(exc)) from None
-        if self.drift is not None:
-            self.drift.observe(inputs)
+        if self.drift is not None:  # summing large images takes a while: off the event loop then
+            if sum(x.nbytes for x in inputs) > INLINE_BYTES:
+                await asyncio.to_thread(self.drift.observe, inputs)
+            else:
+                self.drift.observe(inputs)
         return outputs
 
 
@@ -328,8 +331,10 @@ class ModelRepository:
     def ready(self) -> bool:
         return bool(self.models) and all(entry.versions for entry in self.models.values())
 
-    async def close(self) -> None:
+    async def close(self, by: float | None = None) -> None:
+        """Drain every version's batcher, all by `by` (monotonic; else each within the drain timeout)."""
         for entry in self.models.values():
             for served in entry.versions.values():
-                await served.batcher.close(self.options.drain_timeout_s)
+                drain = self.options.drain_timeout_s if by is None else max(0.0, by - time.monotonic())
+                await served.batcher.close(drain)
         self.executor.shutdown(wait=False)

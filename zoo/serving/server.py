@@ -4,7 +4,8 @@ Protocols: TF Serving REST (`/v1/models/...`), Open Inference Protocol v2 (`/v2/
 (Prometheus) and `/healthz`. Models come from bundle folders (each served as version 1) or from a
 repository folder of numbered versions, reloaded while serving (`zoo.serving.repository`).
 SIGTERM or SIGINT stops taking connections and drains in-flight requests (up to
-`drain_timeout_s`) before exiting.
+`drain_timeout_s`) before exiting; completions still streaming then end with a 503 event
+`STREAM_MARGIN_S` before that timeout, so every response ends cleanly within it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,19 @@ from zoo.serving.options import ServeOptions
 from zoo.serving.repository import ModelRepository
 
 log = logging.getLogger("zoo.serve")
+STREAM_MARGIN_S = 0.5  # streams end this long before the drain timeout, to flush and close
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, telling the app when shutdown begins (`app.stop_by(deadline)`): uvicorn would
+    otherwise cancel responses still streaming at the drain timeout, mid-chunk, with a traceback."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        stop_by = getattr(self.config.app, "stop_by", None)
+        if stop_by is not None:
+            drain = self.config.timeout_graceful_shutdown or 0.0
+            stop_by(time.monotonic() + max(0.0, drain - STREAM_MARGIN_S))
+        await super().shutdown(sockets)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -71,10 +85,10 @@ class ModelServer:
         self.app = create_app(self.repository, self.options, self.metrics)
         config = uvicorn.Config(self.app, http=BoundedHttpToolsProtocol, lifespan="on", log_level="warning",
                                 access_log=False, timeout_keep_alive=self.options.keep_alive_s,
-                                timeout_graceful_shutdown=int(self.options.drain_timeout_s) or None,
+                                timeout_graceful_shutdown=self.options.drain_timeout_s,
                                 backlog=2048, server_header=False)
         config.zoo_header_timeout_s = self.options.header_timeout_s  # read by BoundedHttpToolsProtocol
-        self.uvicorn = uvicorn.Server(config)
+        self.uvicorn = DrainingServer(config)
         self.thread: threading.Thread | None = None
 
     def serve_forever(self) -> None:
