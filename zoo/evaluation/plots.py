@@ -21,6 +21,16 @@ LABELLED_CLASSES = 40  # tick labels for every class up to this many
 MARKED_EPOCHS = 60  # up to this many epochs every point gets a marker (one epoch is a dot, not nothing)
 
 
+def save_png(fig: plt.Figure, out: Any) -> None:
+    """Write `fig` as a PNG to `out` (a path, written atomically, or a binary file) and close it."""
+    if hasattr(out, "write"):  # TensorBoard's in-memory image buffer
+        fig.savefig(out, dpi=100, format="png")
+    else:
+        with atomic_open(out, "wb") as handle:
+            fig.savefig(handle, dpi=100, format="png")
+    plt.close(fig)
+
+
 def learning_curves_figure(history: dict[str, list[float]]) -> plt.Figure:
     """One panel per metric (training and validation against the epoch), then the learning rate."""
     names = [k for k in history if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
@@ -48,9 +58,7 @@ def learning_curves_figure(history: dict[str, list[float]]) -> plt.Figure:
 def learning_curves(history: dict[str, list[float]], out: Path) -> Path:
     """`learning_curves_figure` saved as a PNG."""
     fig = learning_curves_figure(history)
-    with atomic_open(out, "wb") as handle:
-        fig.savefig(handle, dpi=100, format="png")
-    plt.close(fig)
+    save_png(fig, out)
     return out
 
 
@@ -79,12 +87,7 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str], out: Any) -> An
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center", color=color, fontsize=8)
     ax.set_title("confusion matrix")
     fig.tight_layout()
-    if hasattr(out, "write"):  # a binary file (TensorBoard's image buffer)
-        fig.savefig(out, dpi=100, format="png")
-    else:
-        with atomic_open(out, "wb") as handle:
-            fig.savefig(handle, dpi=100, format="png")
-    plt.close(fig)
+    save_png(fig, out)
     return out
 
 
@@ -109,7 +112,5 @@ def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, out: Path) -> Path
     ax.set_title("predicted vs true")
     compact_ticks(ax, max(abs(lo), abs(hi)))
     fig.tight_layout()
-    with atomic_open(out, "wb") as handle:
-        fig.savefig(handle, dpi=100, format="png")
-    plt.close(fig)
+    save_png(fig, out)
     return out
