@@ -269,3 +269,36 @@ def test_a_data_path_may_be_a_glob_that_matches(tmp_path):
     assert missing_path(str(tmp_path / "part-*.parquet"), field) is None
     assert missing_path(str(tmp_path / "part-0.parquet"), field) is None
     assert missing_path(str(tmp_path / "other-*.parquet"), field) == "CSV or Parquet file, folder or glob"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["dataset=csv", "dataset.path=.", "dataset.target=y", "dataset.cache=sometimes"],
+     "dataset.cache=sometimes: expected one of auto, memory, disk, off, true, false"),
+    (["dataset=csv", "dataset.path=.", "dataset.target=y", "dataset.task=Regression"],
+     "dataset.task=Regression: expected one of auto, classification, regression (did you mean "
+     "'regression'?)"),
+    (["experiment=gpt_text_lines", "dataset.path=.", "dataset.documents=paragraph"],
+     "dataset.documents=paragraph: expected one of lines, paragraphs, files (did you mean "
+     "'paragraphs'?)"),
+])
+def test_a_choice_outside_its_options_is_refused_with_the_config(argv, expected, capsys, tmp_path,
+                                                                monkeypatch):
+    """A string field declared with `choice` is checked before any data is read (the cache mode
+    was once refused only after the whole table had been loaded)."""
+    from zoo.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *argv]) == 2
+    assert capsys.readouterr().err.strip() == f"zoo: error: {expected}"
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_boolean_cache_setting_still_means_memory_or_off(tmp_path):
+    import dataclasses
+
+    from zoo.config.bounds import wrong_choice
+    from zoo.data.configs import DatasetConfig
+
+    field = next(f for f in dataclasses.fields(DatasetConfig) if f.name == "cache")
+    assert wrong_choice("True", field) is None and wrong_choice("False", field) is None
+    assert wrong_choice("maybe", field) is not None

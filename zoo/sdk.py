@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 SDK_VERSION = "2.1"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
 # its steps no longer take `cfg`; training modes (TrainingModeSpec, DelegatingTask)
 # 2.1: `bounded` declares a config field's range (nothing is guessed from field names),
-# `existing_path` a file or folder that must exist
+# `existing_path` a file or folder that must exist, `choice` a string field's options
 
 # Where each public name lives. The SDK imports a module only when one of its names is first used,
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
 _MODULES: dict[str, tuple[str, ...]] = {
-    "zoo.config.bounds": ("bounded", "existing_path"),
+    "zoo.config.bounds": ("bounded", "choice", "existing_path"),
     "zoo.config.schema": ("ModelConfig",),
     "zoo.core.compat": ("onnx_convertible_slice_update",),
     "zoo.core.errors": ("DataError", "RunDirError", "ZooError", "close_matches"),
@@ -75,7 +75,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and editors see
     # What a family registers: hook marker, specs, task kinds, the config base class.
-    from zoo.config.bounds import bounded, existing_path
+    from zoo.config.bounds import bounded, choice, existing_path
     from zoo.config.schema import ModelConfig
     from zoo.core.compat import onnx_convertible_slice_update
     from zoo.core.errors import DataError, RunDirError, ZooError, close_matches

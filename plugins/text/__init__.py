@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from zoo.sdk import DatasetConfig, DatasetSpec, TFDSDatasetConfig, bounded, existing_path, hookimpl, lazy
+from zoo.sdk import (
+    DatasetConfig,
+    DatasetSpec,
+    TFDSDatasetConfig,
+    bounded,
+    choice,
+    existing_path,
+    hookimpl,
+    lazy,
+)
 
 
 @dataclass
@@ -41,7 +50,7 @@ class TextLinesDatasetConfig(DatasetConfig):
 
     source: str = "text_lines"
     path: str = existing_path(MISSING, what="text file or folder")
-    documents: str = "lines"
+    documents: str = choice("lines", ("lines", "paragraphs", "files"))  # lines_text.DOCUMENTS
     min_chars: int = bounded(20, ge=0)  # shorter documents (headings, blank-ish lines) are dropped
     test_fraction: float = bounded(0.05, ge=0, lt=1)
     val_fraction: float = bounded(0.05, ge=0, lt=1)

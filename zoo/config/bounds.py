@@ -74,6 +74,25 @@ def out_of_range(value: Any, bounds: Bounds) -> Any:
 
 
 PATH = "zoo_path"
+CHOICES = "zoo_choices"
+
+
+def choice(default: Any, options: tuple[str, ...]) -> Any:
+    """A string field that must be one of `options`, checked with the config before TensorFlow
+    starts: `documents: str = choice("lines", ("lines", "paragraphs", "files"))`."""
+    return field(default=default, metadata={CHOICES: tuple(options)})
+
+
+def wrong_choice(value: Any, item: dataclasses.Field) -> tuple[str, ...] | None:
+    """The field's options, if it declares some and `value` is not one of them (None passes; a
+    boolean, which OmegaConf turns into 'True'/'False' in a string field, is matched in lower case)."""
+    options = item.metadata.get(CHOICES)
+    text = str(value)
+    if text in ("True", "False"):
+        text = text.lower()
+    if options is None or value is None or text in options:
+        return None
+    return options
 
 
 def existing_path(default: Any = dataclasses.MISSING, *, what: str = "file or folder") -> Any:

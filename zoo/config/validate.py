@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.config.bounds import bounds_of, missing_path, out_of_range
+from zoo.config.bounds import bounds_of, missing_path, out_of_range, wrong_choice
 from zoo.config.cost import check_cost
 from zoo.config.schema import EvaluateConfig, TrainConfig
 from zoo.core.errors import ZooError, close_matches, unknown_name
@@ -60,6 +60,11 @@ def check_node(node: Any, schema: type, path: str, owner: str = "") -> None:
             if bad is not None:
                 shown = f"{path}{name}={plain}" + ("" if bad == plain else f" (value {bad})")
                 raise ZooError(f"{shown} is out of range: expected {bounds.text()}")
+        options = wrong_choice(value, item)
+        if options is not None:
+            matches = close_matches(str(value), list(options))
+            hint = f" (did you mean {matches[0]!r}?)" if matches else ""
+            raise ZooError(f"{path}{name}={value}: expected one of {', '.join(options)}{hint}")
         what = missing_path(value, item)
         if what is not None:
             raise ZooError(f"{path}{name}={value}: no such {what} (relative paths start at "

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.core.errors import DataError
+from zoo.data.configs import CACHE_MODES
 
 log = logging.getLogger("zoo.data")
-MODES = ("auto", "memory", "disk", "off")
+MODES = CACHE_MODES[:4]  # the last two are aliases
 ALIASES = {"true": "memory", "false": "off", "none": "off"}
 PREFIX = "zoo-cache-"
 # A tf.data memory cache of single rows takes about this many times their bytes (measured: 10 M

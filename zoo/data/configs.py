@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from zoo.config.bounds import bounded, existing_path
+from zoo.config.bounds import bounded, choice, existing_path
+
+CACHE_MODES = ("auto", "memory", "disk", "off", "true", "false")  # true/false: memory/off (older configs)
+TABLE_FORMATS = ("auto", "csv", "parquet")
+TASKS = ("auto", "classification", "regression")
 
 
 @dataclass
@@ -18,7 +22,7 @@ class DatasetConfig:
     val_fraction: float = bounded(0.1, ge=0, lt=1)  # of the training data, if no validation split
     test_fraction: float = bounded(0.2, ge=0, lt=1)  # of all data, when the source has no test split
     shuffle_buffer: int = bounded(10000, ge=1)  # examples; memory is this buffer, not the data set
-    cache: str = "auto"  # auto (memory if it fits cache_budget_mb, else off) | memory | disk | off
+    cache: str = choice("auto", CACHE_MODES)  # auto (memory if it fits cache_budget_mb, else off)
     cache_path: str | None = None  # where cache=disk writes (default: the run folder's data-cache/)
     cache_budget_mb: int = bounded(1024, ge=0)
     normalize: bool = True  # standardise features with training-split mean/std
@@ -39,7 +43,7 @@ class CSVDatasetConfig(DatasetConfig):
     source: str = "csv"
     path: str = existing_path(MISSING, what="CSV or Parquet file, folder or glob")
     target: str = MISSING
-    task: str = "auto"  # auto | classification | regression
+    task: str = choice("auto", TASKS)  # auto | classification | regression
     separator: str | None = None  # sniffed when not given
     test_path: str | None = existing_path(None, what="CSV file")  # else test_fraction of `path`
     features: list[str] | None = None  # default: every column but the target (and `ignore`)
@@ -49,10 +53,11 @@ class CSVDatasetConfig(DatasetConfig):
     hashed: list[str] | None = None  # many-valued string columns hashed into `hash_bins` buckets
     hash_bins: int = bounded(64, ge=1)
     max_categories: int = bounded(100, ge=1)  # more distinct strings: refused (ignore or hash it)
-    missing: str = "impute"  # impute (training-split mean + indicator; a blank category) | refuse
+    # impute (training-split mean + indicator; a blank category) | refuse
+    missing: str = choice("impute", ("impute", "refuse"))
     max_classes: int = bounded(20, ge=1)  # task auto: more distinct integers is regression
     num_classes: int | None = bounded(None, ge=1)  # integer labels must lie in [0, num_classes)
-    format: str = "auto"  # csv | parquet (auto: from the file suffix)
+    format: str = choice("auto", TABLE_FORMATS)  # csv | parquet (auto: from the file suffix)
     stream: bool | None = None  # read in Arrow record batches (default: Parquet, folders, globs, large CSV)
     stream_above_mb: float = bounded(4, ge=0)  # stream=auto: CSV files larger than this are streamed
     sample_rows: int = bounded(10000, ge=1)  # rows column kinds and the task are inferred from
@@ -67,7 +72,7 @@ class TFRecordDatasetConfig(DatasetConfig):
     source: str = "tfrecord"
     path: str = existing_path(MISSING, what="TFRecord file, folder of shards or glob")
     target: str = "label"
-    task: str = "auto"  # auto | classification | regression
+    task: str = choice("auto", TASKS)  # auto | classification | regression
     features: list[str] | None = None  # default: every feature of the first records but the target
     max_classes: int = bounded(20, ge=1)  # task auto: more distinct integers is regression
     num_classes: int | None = bounded(None, ge=1)
