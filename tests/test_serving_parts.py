@@ -117,3 +117,16 @@ def test_a_training_profile_scores_its_own_data_stable_and_a_shift_significant(t
                                                             "shape": [None, 8, 8, 1]}])
     assert set(images["features"]) == {"image:mean", "image:std"}  # wide inputs: summaries
     assert psi(np.array([0.5, 0.5]), np.array([50, 50])) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("value", ["²", "١", "-1", "3", "1.0", ""])
+def test_a_class_id_is_a_name_or_ascii_digits_within_the_classes(value):
+    """Other scripts' digits pass `str.isdigit` but not `int` (once an internal error); each of
+    these is refused in one line naming the classes."""
+    from zoo.core.errors import DataError
+    from zoo.serving.inputs import class_id
+
+    classes = ["setosa", "versicolor", "virginica"]
+    assert class_id("2", classes, "label") == 2 and class_id("setosa", classes, "label") == 0
+    with pytest.raises(DataError, match="unknown class .* expected one of setosa, versicolor, virginica"):
+        class_id(value, classes, "label")

@@ -189,7 +189,7 @@ def class_id(value: str, classes: list[str] | None, where: str) -> int:
     """A class given by name or by integer id."""
     if classes and value in classes:
         return classes.index(value)
-    if value.lstrip("-").isdigit() and 0 <= int(value) < len(classes or []):
+    if value.isascii() and value.isdigit() and int(value) < len(classes or []):  # not '²' or '١'
         return int(value)
     raise DataError(f"{where}: unknown class {value!r}, expected one of {', '.join(classes or [])} "
                     "(or its index)")
@@ -202,7 +202,7 @@ def read_latents(source: str, bundle: Any, seed: int) -> tuple[list[str], list[n
     classes = bundle.class_names
     conditional = len(bundle.inputs) > 1
     path = Path(source)
-    if not path.is_file() and source.strip().isdigit():
+    if not path.is_file() and source.strip().isascii() and source.strip().isdigit():
         n = int(source)
         if n < 1:
             raise DataError(f"input={source}: give a positive number of samples or a CSV of latent vectors")
