@@ -218,14 +218,14 @@ FOLDERS = ["runs/my run,1", "runs/it's", "runs/x=y[1]", "runs/$HOME{a}", "runs/b
 def test_a_run_folder_with_shell_metacharacters_is_named_one_way_everywhere(folder):
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from zoo.cli import deploy
-    from zoo.cli.keyvalue import parse
+    from zoo.cli.options import parse_options
     from zoo.cli.quoting import hydra_quoted
+    from zoo.config.commands import ExportOptions
 
     parser = OverridesParser.create()
     for given in (f"run_dir={folder}", hydra_quoted(f"run_dir={folder}")):  # as typed, or Hydra-quoted
         assert parser.parse_override(hydra_quoted(given)).value() == folder  # train, evaluate
-        assert parse("export", [given], deploy.EXPORT_OPTIONS)["run_dir"] == folder  # export, predict
+        assert parse_options("export", ExportOptions, [given]).run_dir == folder  # export, predict
 
 
 def test_zoo_list_shows_a_multi_line_experiment_description_whole(capsys):

@@ -9,8 +9,8 @@ import kubernetes_validate
 import yaml
 from conftest import REPO
 
-from zoo.cli.deploy import _serve_options
-from zoo.cli.keyvalue import parse
+from zoo.cli.options import parse_options
+from zoo.config.commands import ServeCommand
 from zoo.serving.app import create_app
 from zoo.serving.metrics import ServerMetrics
 from zoo.serving.options import ServeOptions
@@ -45,10 +45,10 @@ def test_probes_and_arguments_are_what_zoo_serve_answers_and_accepts():
     pod = deployment["spec"]["template"]
     container = pod["spec"]["containers"][0]
     assert container["args"][:2] == ["zoo", "serve"]
-    options = parse("serve", container["args"][2:], _serve_options())  # raises on an unknown option
-    assert options["host"] == "0.0.0.0" and options["port"] == container["ports"][0]["containerPort"]
+    options = parse_options("serve", ServeCommand, container["args"][2:])  # raises on an unknown option
+    assert options.host == "0.0.0.0" and options.port == container["ports"][0]["containerPort"]
     pause = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
-    assert pod["spec"]["terminationGracePeriodSeconds"] > options["drain_timeout_s"] + pause
+    assert pod["spec"]["terminationGracePeriodSeconds"] > options.drain_timeout_s + pause
     app = create_app(ModelRepository(ServeOptions(), ServerMetrics()), ServeOptions(), ServerMetrics())
     paths = {route.path for route in app.app.routes}
     probed = {container["readinessProbe"]["httpGet"]["path"], container["livenessProbe"]["httpGet"]["path"],
@@ -58,7 +58,7 @@ def test_probes_and_arguments_are_what_zoo_serve_answers_and_accepts():
     assert autoscaler["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     dockerfile = re.search(r"```dockerfile\n(.*?)```", DOC, re.S)[1]
     command = yaml.safe_load(re.search(r"^CMD (.*)$", dockerfile, re.M)[1])
-    parse("serve", command[2:], _serve_options())
+    parse_options("serve", ServeCommand, command[2:])
     setup = (REPO / "setup.cfg").read_text()
     pins = re.findall(PINNED, dockerfile)
     assert len(pins) == 5 and all(pin in setup for pin in pins), pins

@@ -125,7 +125,8 @@ def _first_of_sweeps(args: list[str]) -> list[str]:
 
 def validate(argv: list[str]) -> None:
     """Everything the command checks before it starts work (no TensorFlow)."""
-    from zoo.cli import compare, deploy, generate, keyvalue, launch
+    from zoo.cli.options import parse_options, split_options
+    from zoo.config.commands import COMMAND_OPTIONS, LaunchOptions
 
     command, args = argv[0], argv[1:]
     if {"--cfg", "--help", "-h"} & set(args) or command == "list":  # cheap and TensorFlow-free: run
@@ -137,7 +138,7 @@ def validate(argv: list[str]) -> None:
         from zoo.training.trainer import check_names
 
         if command == "launch":
-            args = [a for a in args if a.partition("=")[0] not in launch.OPTIONS]
+            args = split_options(command, LaunchOptions, args)[1]
         overrides = _first_of_sweeps([a for a in args if a != "-m"])
         GlobalHydra.instance().clear()
         try:
@@ -151,15 +152,10 @@ def validate(argv: list[str]) -> None:
         else:
             check_names(cfg)
             check_train_config(cfg, get_registry())
-    elif command in ("export", "predict"):
-        options = deploy.EXPORT_OPTIONS if command == "export" else deploy.PREDICT_OPTIONS
-        keyvalue.parse(command, args, options, deploy.EXPORT_RANGES if command == "export" else None)
-    elif command == "serve":
-        keyvalue.parse(command, args, deploy._serve_options(), deploy.SERVE_RANGES)
-    elif command == "generate":
-        keyvalue.parse(command, args, generate.OPTIONS)
+    elif command in ("export", "predict", "serve", "generate"):
+        parse_options(command, COMMAND_OPTIONS[command], args)
     elif command == "compare":
-        keyvalue.parse(command, [a for a in args if "=" in a], compare.OPTIONS)
+        parse_options(command, COMMAND_OPTIONS[command], [a for a in args if "=" in a])
 
 
 @pytest.fixture(scope="module")

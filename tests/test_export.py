@@ -129,7 +129,7 @@ def test_cli_export_with_an_opset_and_bad_options(digits_run, tmp_path):
     assert "\r" not in proc.stdout + proc.stderr and "\x1b" not in proc.stdout + proc.stderr
     assert "check onnx: exported outputs: done" in proc.stdout, proc.stdout
     assert onnx.load(str(tmp_path / "model.onnx")).opset_import[0].version == 13
-    for args, message in [(("format=pt",), "format='pt': expected one of onnx"),
+    for args, message in [(("format=pt",), "format=pt: expected one of onnx"),
                           (("format=onnx", "quantize=int8"),
                            "quantises a language model's cached decoder only"),
                           (("fromat=onnx",), "did you mean 'format'"),

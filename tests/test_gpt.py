@@ -320,7 +320,7 @@ def test_generate_command_errors_are_one_line_and_name_the_fix(tmp_path):
              (["run_dir=r", "promt=x"], "did you mean 'prompt'"),
              (["run_dir=r"], "give prompt=TEXT or input=FILE"),
              ([f"bundle={tmp_path}", "prompt=x"], "is not an export bundle"),
-             ([f"bundle={tmp_path}", "prompt=x", "sampler=beam"], "sampler='beam': expected one of greedy"),
+             ([f"bundle={tmp_path}", "prompt=x", "sampler=beam"], "sampler=beam: expected one of greedy"),
              ([f"run_dir={tmp_path}", "input=missing.txt"], "input=missing.txt: no such file"),
              ([f"run_dir={tmp_path}", "prompt=x", "output=out.csv"],
               "output=out.csv: expected a file ending")]

@@ -147,7 +147,7 @@ OPTION_CASES = [
     (("export", "run_dir=r", "tolerance=0"), "tolerance=0"),
     (("export", "run_dir=r", "max_metric_drop=2"), "max_metric_drop=2"),
     (("launch", "workers=0", *IRIS), "workers=0"),
-    (("predict", "bundle=b", "input=x.csv", "output=y.csv", "seed=abc"), "seed='abc': expected a int"),
+    (("predict", "bundle=b", "input=x.csv", "output=y.csv", "seed=abc"), "seed='abc': expected an integer"),
 ]
 
 

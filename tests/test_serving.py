@@ -388,7 +388,7 @@ def test_serve_names_a_missing_bundle_a_busy_port_and_a_missing_source(bundle, t
     proc = run_zoo("serve", "port=1")
     assert proc.returncode == 2 and "give bundle=FOLDER" in proc.stderr
     proc = run_zoo("serve", f"bundle={bundle}", "max_queue=ten")
-    assert proc.returncode == 2 and "max_queue='ten': expected a int" in proc.stderr
+    assert proc.returncode == 2 and "max_queue='ten': expected an integer" in proc.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

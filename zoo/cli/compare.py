@@ -6,10 +6,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from zoo.cli.keyvalue import parse
-
-OPTIONS = {"output": ""}
-OPTION_HELP = {"output": "the plot (default compare.png in the one folder given, else here)"}
+from zoo.cli.options import parse_options
+from zoo.config.commands import CompareOptions
 
 
 def run_compare(args: Sequence[str]) -> int:
@@ -19,12 +17,12 @@ def run_compare(args: Sequence[str]) -> int:
     from zoo.sweeps.compare import compare_runs, plot_comparison, table_rows
 
     paths = [a for a in args if "=" not in a]
-    opts = parse("compare", [a for a in args if "=" in a], OPTIONS)
+    opts = parse_options("compare", CompareOptions, [a for a in args if "=" in a])
     if not paths:
         raise ZooError("zoo compare: give run folders (or a folder that holds them), e.g. "
                        "zoo compare outputs/")
     one_folder = len(paths) == 1 and not (Path(paths[0]) / "metrics.json").exists()
-    output = Path(opts["output"]) if opts["output"] else (
+    output = Path(opts.output) if opts.output else (
         Path(paths[0]) / "compare.png" if one_folder else Path("compare.png"))
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ZooError(f"zoo compare: output={output}: expected a .png, .svg or .pdf file")

@@ -13,7 +13,7 @@ import tokenize
 from dataclasses import dataclass
 from typing import Any
 
-from zoo.config.bounds import bounds_of
+from zoo.config.bounds import CHOICES, bounds_of
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,10 @@ def _default(item: dataclasses.Field) -> Any:
 
 def field_help(cls: type, prefix: str = "") -> list[FieldHelp]:
     """Every field of the dataclass `cls` (nested dataclasses flattened to dotted keys)."""
-    comments = source_comments(cls)
+    comments: dict[str, str] = {}
+    for base in reversed(cls.__mro__):  # an inherited field's comment is on its own class's line
+        if dataclasses.is_dataclass(base):
+            comments.update(source_comments(base))
     rows: list[FieldHelp] = []
     for item in dataclasses.fields(cls):
         default = _default(item)
@@ -69,6 +72,9 @@ def field_help(cls: type, prefix: str = "") -> list[FieldHelp]:
         if bounds is not None and isinstance(default, int | float | list | type(None)) \
                 and not isinstance(default, bool):
             text = f"{text} (range {bounds.text()})" if text else f"range {bounds.text()}"
+        options = item.metadata.get(CHOICES)
+        if options:
+            text = f"{' | '.join(options)}" + (f" ({text})" if text else "")
         kind = item.type if isinstance(item.type, str) else getattr(item.type, "__name__", str(item.type))
         rows.append(FieldHelp(prefix + item.name, kind, default, text))
     return rows

@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from zoo.cli.keyvalue import parse
+from zoo.cli.options import parse_options
+from zoo.config.commands import GenerateOptions
 from zoo.core.atomic import refuse_overwrite, write_atomic
 from zoo.core.errors import DataError, ZooError
 
-OPTIONS: dict[str, Any] = {"run_dir": "", "bundle": "", "prompt": "", "input": "", "output": "",
-                           "checkpoint": "final", "max_new_tokens": 32, "sampler": "greedy",
-                           "temperature": 1.0, "top_k": 50, "top_p": 0.9, "seed": 0, "stop": ""}
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".txt")
 
 
@@ -73,20 +70,20 @@ def run_generate(args: Sequence[str]) -> int:
     from zoo.generation.api import generate
     from zoo.runtime.generation_options import GenerationOptions
 
-    opts = parse("generate", args, OPTIONS)
-    if bool(opts["prompt"]) == bool(opts["input"]):
+    opts = parse_options("generate", GenerateOptions, args)
+    if bool(opts.prompt) == bool(opts.input):
         raise ZooError("zoo generate: give prompt=TEXT or input=FILE (one prompt a line), "
                        "not both or neither")
-    sampling = {k: opts[k] for k in ("max_new_tokens", "sampler", "temperature", "top_k", "top_p", "seed")}
-    options = GenerationOptions(**sampling, stop=stop_strings(opts["stop"]))
-    prompts = [opts["prompt"]] if opts["prompt"] else read_prompts(Path(opts["input"]))
-    if opts["output"]:
-        check_output(Path(opts["output"]))
-        refuse_overwrite(opts["output"], {"the input": opts["input"] or None,
-                                          "the bundle folder": opts["bundle"] or None},
-                         what="the completions")
-    completions = generate(prompts, run_dir=opts["run_dir"] or None, bundle=opts["bundle"] or None,
-                           checkpoint=opts["checkpoint"], options=options)
+    sampling = {k: getattr(opts, k) for k in ("max_new_tokens", "sampler", "temperature", "top_k", "top_p",
+                                              "seed")}
+    options = GenerationOptions(**sampling, stop=stop_strings(opts.stop))
+    prompts = [opts.prompt] if opts.prompt else read_prompts(Path(opts.input))
+    if opts.output:
+        check_output(Path(opts.output))
+        sources = {"the input": opts.input or None, "the bundle folder": opts.bundle or None}
+        refuse_overwrite(opts.output, sources, what="the completions")
+    completions = generate(prompts, run_dir=opts.run_dir or None, bundle=opts.bundle or None,
+                           checkpoint=opts.checkpoint, options=options)
     ended = [i for i, c in enumerate(completions) if not c]
     if ended:
         import sys
@@ -96,9 +93,9 @@ def run_generate(args: Sequence[str]) -> int:
               f"first): the model ended the text at once ({which}its first new token was <|endoftext|>); "
               "a language model trained one document a line (dataset.documents=lines) learns that "
               "lines end, train with dataset.documents=paragraphs to keep running text", file=sys.stderr)
-    if opts["output"]:
-        write_completions(Path(opts["output"]), prompts, completions)
-        print(f"generated {len(completions)} completion(s): {opts['output']}")
+    if opts.output:
+        write_completions(Path(opts.output), prompts, completions)
+        print(f"generated {len(completions)} completion(s): {opts.output}")
     else:
         print("\n\n".join(p + c for p, c in zip(prompts, completions, strict=True)))
     return 0

@@ -32,109 +32,25 @@ SUMMARIES = {
              "Show the registered names; `zoo list models NAME` (or a pattern like \"*net\") shows a "
              "model's fields, the datasets and tasks it fits, its plugin, and with dataset=NAME its "
              "parameter count (that one view builds the model, so it imports TensorFlow)."),
-    "compare": ("zoo compare RUN_DIR [RUN_DIR ...] | DIR [output=compare.png] [sort=KEY]",
+    "compare": ("zoo compare RUN_DIR [RUN_DIR ...] | DIR [output=compare.png]",
                 "Print a table of finished runs (model, dataset, key settings, validation and test "
                 "metrics, time, parameters) and write a bar plot; DIR is searched for run folders."),
 }
 
-EXPORT_HELP = {
-    "run_dir": "a finished zoo train run folder (required)",
-    "format": "onnx | savedmodel | tflite | keras",
-    "output": "bundle folder (default <run_dir>/export/<format>[_<quantize>], a sub-folder per part)",
-    "opset": "ONNX opset",
-    "quantize": "none; tflite: float16 | dynamic | int8; keras: int8",
-    "tolerance": "largest |keras - exported| allowed on held-out inputs",
-    "max_metric_drop": "largest drop of the headline metric a quantized bundle may show",
-    "checkpoint": "final | best | last",
-    "name": "the bundle's model name (default <model>_<dataset>[_<part>], e.g. cnn_digits)",
-    "part": "all, or one part of a multi-part family (a VAE's encoder or decoder)",
-}
-PREDICT_HELP = {
-    "bundle": "an exported bundle folder (required)",
-    "input": "a CSV/JSON/image/text file, a folder of them, or N samples for a generative bundle",
-    "output": "where predictions go: .csv, .json, .npy (or a folder of PNGs for samples)",
-    "seed": "random seed of a generative bundle's samples",
-    "trust": "load a bundle whose graph may touch the host (files, Python); see docs/deploy.md",
-}
-SERVE_HELP = {
-    "bundle": "comma-separated bundle folders",
-    "repository": "a folder of NAME/1/, NAME/2/, ... versions (watched for new ones)",
-    "port": "TCP port (0: any free one)",
-    "host": "address to listen on",
-}
-GENERATE_HELP = {
-    "run_dir": "a language-model run folder (TensorFlow + keras-hub samplers)",
-    "bundle": "an exported GPT bundle (onnxruntime, no TensorFlow)",
-    "prompt": "one prompt",
-    "input": "a .txt file (one prompt a line) or .jsonl ({\"prompt\": ...} a line)",
-    "output": "write .jsonl, .json or .txt instead of printing",
-    "checkpoint": "final | best | last (run_dir only)",
-    "max_new_tokens": "tokens to add to each prompt",
-    "sampler": "greedy | top_k | top_p | random",
-    "temperature": "divides the logits before sampling",
-    "top_k": "sampler=top_k: keep the k likeliest tokens",
-    "top_p": "sampler=top_p: keep the smallest set with this total probability",
-    "seed": "random seed of the sampler",
-    "stop": "stop at this string (or a JSON list of strings)",
-}
-LAUNCH_HELP = {"cluster": "local, slurm or kubernetes",
-               "workers": "local: number of worker processes",
-               "timeout": "local: seconds before every worker is stopped",
-               "nodes": "slurm/kubernetes: number of nodes (pods), one worker each by default",
-               "tasks_per_node": "slurm: workers per node",
-               "retries": "slurm/kubernetes: reruns after a lost worker (each resumes)",
-               "dry_run": "slurm: print the sbatch script instead of submitting it",
-               "name": "slurm job name; kubernetes Job and Service name",
-               "output": "kubernetes: write the manifest to this file (default: print it)",
-               "image": "kubernetes: the container image with keras-zoo installed",
-               "claim": "kubernetes: ReadWriteMany PersistentVolumeClaim for the run folders",
-               "cpu": "kubernetes: CPU request and limit per worker",
-               "memory": "kubernetes: memory request and limit per worker",
-               "gpus": "kubernetes: nvidia.com/gpu per worker"}
-
-
-def option_rows(options: dict[str, Any], texts: dict[str, str]) -> list[FieldHelp]:
-    """`FieldHelp` rows of a flat `key=value` command (REQUIRED defaults shown as ???)."""
-    from zoo.cli.keyvalue import REQUIRED
-
-    rows = []
-    for key, default in options.items():
-        shown = "???" if default is REQUIRED else default
-        kind = "str" if default is REQUIRED else type(default).__name__
-        rows.append(FieldHelp(key, kind, shown, texts.get(key, "")))
-    return rows
-
-
 def command_options(command: str) -> list[FieldHelp]:
-    """The options of a `key=value` command with their defaults and help."""
-    if command == "export":
-        from zoo.cli.deploy import EXPORT_OPTIONS
+    """The options of a `key=value` command: type, default, and the field's comment, range and
+    choices from its structured config (`zoo.config.commands`)."""
+    import dataclasses
 
-        return option_rows(EXPORT_OPTIONS, EXPORT_HELP)
-    if command == "predict":
-        from zoo.cli.deploy import PREDICT_OPTIONS
+    from zoo.cli.fields import field_help
+    from zoo.config.commands import COMMAND_OPTIONS
 
-        return option_rows(PREDICT_OPTIONS, PREDICT_HELP)
-    if command == "serve":
-        from zoo.cli.deploy import SERVE_OPTIONS
-        from zoo.cli.fields import field_help
-        from zoo.serving.options import ServeOptions
-
-        return option_rows(SERVE_OPTIONS, SERVE_HELP) + field_help(ServeOptions)
-    if command == "generate":
-        from zoo.cli.generate import OPTIONS
-
-        return option_rows(OPTIONS, GENERATE_HELP)
-    if command == "launch":
-        from zoo.cli.launch import OPTIONS as LAUNCH_OPTIONS
-
-        return option_rows(LAUNCH_OPTIONS, LAUNCH_HELP)
-    if command == "compare":
-        from zoo.cli.compare import OPTION_HELP
-        from zoo.cli.compare import OPTIONS as COMPARE_OPTIONS
-
-        return option_rows(COMPARE_OPTIONS, OPTION_HELP)
-    return []
+    schema = COMMAND_OPTIONS.get(command)
+    if schema is None:
+        return []
+    inherited = {f.name for base in schema.__mro__[1:] if dataclasses.is_dataclass(base)
+                 for f in dataclasses.fields(base)}
+    return sorted(field_help(schema), key=lambda row: row.key in inherited)  # the command's own first
 
 
 def command_help(command: str) -> str:

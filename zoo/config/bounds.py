@@ -83,6 +83,14 @@ def choice(default: Any, options: tuple[str, ...]) -> Any:
     return field(default=default, metadata={CHOICES: tuple(options)})
 
 
+def choices_of(schema: type, name: str) -> tuple[str, ...]:
+    """The options a schema field declares with `choice` (the one list every module reads)."""
+    item = next((f for f in dataclasses.fields(schema) if f.name == name), None)
+    if item is None or CHOICES not in item.metadata:
+        raise KeyError(f"{schema.__name__}.{name} declares no choices")
+    return item.metadata[CHOICES]
+
+
 def wrong_choice(value: Any, item: dataclasses.Field) -> tuple[str, ...] | None:
     """The field's options, if it declares some and `value` is not one of them (None passes; a
     boolean, which OmegaConf turns into 'True'/'False' in a string field, is matched in lower case)."""

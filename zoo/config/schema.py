@@ -11,7 +11,9 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from zoo.config.bounds import bounded
+from zoo.config.bounds import bounded, choice
+
+CHECKPOINTS = ("final", "best", "last")  # a run's saved weights: `zoo evaluate`, `export`, `generate`
 
 
 @dataclass
@@ -25,7 +27,7 @@ class ModelConfig:
 class OptimizerConfig:
     """A Keras optimizer by name; the learning rate lives in `trainer`."""
 
-    name: str = "adam"  # adam | adamw | sgd | rmsprop
+    name: str = choice("adam", ("adam", "adamw", "sgd", "rmsprop"))
     weight_decay: float | None = bounded(None, ge=0)
     momentum: float = bounded(0.9, ge=0, le=1)  # sgd and rmsprop
     nesterov: bool = False  # sgd
@@ -50,7 +52,7 @@ class TrainerConfig:
     epochs: int = bounded(30, ge=1)
     batch_size: int = bounded(32, ge=1)  # per replica; global batch = batch_size x replicas
     learning_rate: float = bounded(2e-3, gt=0)
-    lr_schedule: str = "cosine"  # constant | cosine | linear | plateau
+    lr_schedule: str = choice("cosine", ("constant", "cosine", "linear", "plateau"))
     warmup_epochs: int = bounded(0, ge=0)
     steps_per_epoch: int | None = bounded(None, ge=1)  # cap the steps of an epoch (quick runs)
     loss: str | None = None  # registered loss; default by task
@@ -60,7 +62,7 @@ class TrainerConfig:
     terminate_on_nan: bool = True
     seed: int = bounded(42, ge=0)
     deterministic: bool = True  # TF op determinism: same seed, same result
-    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    precision: str = choice("float32", ("float32", "mixed_float16", "mixed_bfloat16"))
     jit_compile: bool = False  # XLA
     resume: bool = True  # continue an interrupted run found in the run folder
     checkpoint_every_seconds: float = bounded(30.0, ge=0)  # save at most this often (0: every epoch)
@@ -74,7 +76,7 @@ class TrainerConfig:
 class StrategyConfig:
     """Which tf.distribute strategy to train under."""
 
-    name: str = "auto"  # auto | mirrored | one_device | multi_worker
+    name: str = choice("auto", ("auto", "mirrored", "one_device", "multi_worker"))
     cpu_devices: int = bounded(0, ge=0)  # split the CPU into N logical devices (mirrored without GPUs)
     devices: list[str] | None = None  # mirrored: explicit devices, e.g. ["/gpu:0", "/gpu:1"]
     device: str | None = None  # one_device: e.g. "/gpu:0"; default first GPU, else CPU
@@ -102,7 +104,7 @@ class PrivacyConfig:
     epsilon: float | None = bounded(None, gt=0)  # target epsilon at the end of training (solves the noise)
     delta: float | None = bounded(None, gt=0, lt=1)  # default 1 / (10 x training examples); must be < 1 / N
     microbatch_size: int = bounded(1, ge=1)  # examples per clipped unit; 1 = per-example clipping
-    accountant: str = "rdp"  # rdp | pld (dp-accounting's Renyi DP or privacy-loss-distribution)
+    accountant: str = choice("rdp", ("rdp", "pld"))  # dp-accounting's Renyi DP or privacy-loss-distribution
     noise_seed: int | None = bounded(None, ge=0)  # null: from OS entropy, kept in checkpoints/ for resume
     public_preprocessing: bool = False  # normalisation/vocabulary from the training split is public
     unsafe_allow_zero_noise: bool = False  # tests only: noise 0 or no clipping gives no guarantee
@@ -112,7 +114,7 @@ class PrivacyConfig:
 class TrackingConfig:
     """Experiment tracking beside the run folder (`tracking=mlflow`); `tracking=none` logs nowhere."""
 
-    backend: str = "none"  # none | mlflow (needs keras-zoo[tracking])
+    backend: str = choice("none", ("none", "mlflow"))  # mlflow needs keras-zoo[tracking]
     uri: str | None = None  # mlflow: a server (http://host:5000) or store; default the file store ./mlruns
     experiment: str = "zoo"  # mlflow experiment the run is filed under
     run_name: str | None = None  # default: the run folder's name
@@ -140,7 +142,7 @@ class EvaluateConfig:
     """The composed config of `zoo evaluate`."""
 
     run_dir: str = MISSING
-    split: str = "test"  # test | validation | train
+    split: str = choice("test", ("test", "validation", "train"))
     batch_size: int = bounded(128, ge=1)
-    checkpoint: str = "final"  # final | best | last
+    checkpoint: str = choice("final", CHECKPOINTS)
     output: str | None = None  # default: <run_dir>/evaluation

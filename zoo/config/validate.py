@@ -74,16 +74,20 @@ def check_node(node: Any, schema: type, path: str, owner: str = "") -> None:
             check_node(value, inner, f"{path}{name}.")
 
 
-def unknown_key_error(key: str, candidates: list[str], prefix: str = "", owner: str = "") -> ZooError:
+def unknown_key_error(key: str, candidates: list[str], prefix: str = "", owner: str = "",
+                      noun: str = "key") -> ZooError:
     """`unknown config key 'a.b': did you mean 'a.c'? ...`; with an `owner` (the model or dataset
-    selected): `dataset 'text_lines' has no key 'test_path': its keys are ...`."""
+    selected): `dataset 'text_lines' has no key 'test_path': its keys are ...`; a command's options
+    (`noun="option"`): `zoo export has no option 'fromat': did you mean 'format'? its options are ...`."""
     leaf = key[len(prefix):]
     matches = close_matches(leaf, candidates)
     hint = "did you mean " + ", ".join(repr(prefix + m) for m in matches) + "?" if matches else ""
     if owner:
-        keys = ", ".join(sorted(c for c in candidates if c not in ("name", "source")))
-        return ZooError(f"{owner} has no key {key!r}: " + (f"{hint} " if hint else "")
-                        + f"its keys are {keys}")
+        hidden = ("name", "source") if noun == "key" else ()  # a model's or dataset's selector
+        names = [c for c in candidates if c not in hidden]
+        keys = ", ".join(sorted(names) if noun == "key" else names)  # options: in --help's order
+        return ZooError(f"{owner} has no {noun} {key!r}: " + (f"{hint} " if hint else "")
+                        + f"its {noun}s are {keys}")
     if not prefix:  # a top-level name: a key or a config group
         return ZooError(f"unknown config key or group {key!r}" + (f": {hint}" if hint else "")
                         + " (`zoo train --help` lists the groups, their options and every key)")

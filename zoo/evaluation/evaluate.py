@@ -6,12 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from zoo.config.bounds import choices_of
+from zoo.config.schema import CHECKPOINTS, EvaluateConfig
 from zoo.core.errors import RunDirError, ZooError
 from zoo.core.registry import get_registry
 
 log = logging.getLogger("zoo.evaluate")
-SPLITS = ("test", "validation", "train")
-CHECKPOINTS = ("final", "best", "last")
+SPLITS = choices_of(EvaluateConfig, "split")
 
 
 def _load_model(run: Any, checkpoint: str, cfg: Any, splits: Any) -> Any:

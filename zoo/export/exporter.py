@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from zoo.config.bounds import choices_of
+from zoo.config.commands import ExportOptions as D
 from zoo.core.errors import RunDirError, ZooError
 from zoo.export import bundle as files
 from zoo.export import convert
 from zoo.export.atomic import check_target, staging
 from zoo.export.convert import MODEL_FILES, QUANTIZE, ExportError
-from zoo.export.defaults import EXPORT_DEFAULTS as D
 from zoo.export.verify import compare, run_batches
 from zoo.runtime.bundle import CONFIG_YAML, DATASET_JSON, EXPORT_JSON, MODEL_CARD
 from zoo.runtime.runners import KerasRunner, flatten_outputs, open_runner
@@ -36,8 +37,9 @@ class ExportCheckFailed(ExportError):
 
 def check_options(fmt: str, quantize: str) -> None:
     """A one-line error for an unknown format or a quantization the format does not offer."""
-    if fmt not in MODEL_FILES:
-        raise ZooError(f"format={fmt!r}: expected one of {', '.join(MODEL_FILES)}")
+    formats = choices_of(D, "format")
+    if fmt not in formats:
+        raise ZooError(f"format={fmt!r}: expected one of {', '.join(formats)}")
     if quantize not in QUANTIZE[fmt]:
         raise ZooError(f"quantize={quantize!r} is not available for format={fmt}: "
                        f"expected one of {', '.join(QUANTIZE[fmt])}")
@@ -71,10 +73,10 @@ def run_artifact(runner: Any, inputs: list[np.ndarray], label: str = "") -> np.n
                           "instead") from None
 
 
-def export(run_dir: str | Path, format: str = D["format"], output: str | Path | None = None,
-           opset: int = D["opset"], quantize: str = D["quantize"], tolerance: float = D["tolerance"],
-           max_metric_drop: float = D["max_metric_drop"], checkpoint: str = D["checkpoint"],
-           held_out: int = 64, name: str | None = None, part: str = D["part"]) -> dict[str, Any]:
+def export(run_dir: str | Path, format: str = D.format, output: str | Path | None = None,
+           opset: int = D.opset, quantize: str = D.quantize, tolerance: float = D.tolerance,
+           max_metric_drop: float = D.max_metric_drop, checkpoint: str = D.checkpoint,
+           held_out: int = 64, name: str | None = None, part: str = D.part) -> dict[str, Any]:
     """Export a run's model(s) to `format`, run each artifact against Keras, write the bundle(s).
 
     Returns the bundle's metadata; a family of several parts (a VAE's encoder and decoder) writes

@@ -21,10 +21,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from zoo.config.bounds import choices_of
+from zoo.config.schema import TrackingConfig
 from zoo.core.errors import ZooError, mask_credentials, mask_credentials_in_logs, unknown_name
 
 log = logging.getLogger("zoo.train")
-BACKENDS = ("none", "mlflow")
+BACKENDS = choices_of(TrackingConfig, "backend")
 EXTRA = 'pip install "keras-zoo[tracking]"'
 RUN_FILE = "mlflow.json"
 DEFAULT_STORE = "mlruns"

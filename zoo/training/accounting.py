@@ -12,9 +12,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from zoo.config.bounds import choices_of
+from zoo.config.schema import PrivacyConfig
 from zoo.core.errors import ZooError
 
-ACCOUNTANTS = ("rdp", "pld")
+ACCOUNTANTS = choices_of(PrivacyConfig, "accountant")
 
 
 def dp_sgd_event(sampling_rate: float, noise_multiplier: float, steps: int) -> Any:

@@ -6,9 +6,12 @@ from typing import Any
 
 import keras
 
+from zoo.config.bounds import choices_of
+from zoo.config.schema import OptimizerConfig, TrainerConfig
 from zoo.core.errors import ZooError
 
-SCHEDULES = ("constant", "cosine", "linear", "plateau")
+SCHEDULES = choices_of(TrainerConfig, "lr_schedule")
+OPTIMIZERS = choices_of(OptimizerConfig, "name")
 
 
 def learning_rate(trainer: Any, steps_per_epoch: int) -> Any:
@@ -48,7 +51,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup": self.warmup, "decay": self.decay}
 
 
-# Which `OptimizerConfig` fields each optimizer takes (the rest of the config is for the others).
+# Which `OptimizerConfig` fields each optimizer (of `OPTIMIZERS`) takes; the rest are for the others.
 SETTINGS = {"adam": ("beta_1", "beta_2", "epsilon", "weight_decay"),
             "adamw": ("beta_1", "beta_2", "epsilon", "weight_decay"),
             "sgd": ("momentum", "nesterov", "weight_decay"),
@@ -57,9 +60,9 @@ SETTINGS = {"adam": ("beta_1", "beta_2", "epsilon", "weight_decay"),
 
 def build_optimizer(cfg: Any, trainer: Any, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """A Keras optimizer by name (`keras.optimizers.get`): adam, adamw, sgd or rmsprop."""
-    if cfg.name not in SETTINGS:
-        raise ZooError(f"optimizer.name={cfg.name!r}: expected {', '.join(SETTINGS)} "
-                       f"(or pick optimizer={'|'.join(SETTINGS)})")
+    if cfg.name not in OPTIMIZERS:
+        raise ZooError(f"optimizer.name={cfg.name!r}: expected {', '.join(OPTIMIZERS)} "
+                       f"(or pick optimizer={'|'.join(OPTIMIZERS)})")
     settings = {key: cfg[key] for key in SETTINGS[cfg.name]}
     if settings["weight_decay"] is None:
         settings.pop("weight_decay")  # the optimizer's own default (AdamW: 0.004, the others: none)

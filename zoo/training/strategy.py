@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from zoo.config.bounds import choices_of
+from zoo.config.schema import StrategyConfig
 from zoo.core.errors import ZooError
 from zoo.core.lazy import import_tensorflow
 
 log = logging.getLogger(__name__)
-STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker")
+STRATEGIES = choices_of(StrategyConfig, "name")
 
 
 def configure_cpu_devices(n: int) -> list[str]:
