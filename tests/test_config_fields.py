@@ -302,3 +302,99 @@ def test_a_boolean_cache_setting_still_means_memory_or_off(tmp_path):
     field = next(f for f in dataclasses.fields(DatasetConfig) if f.name == "cache")
     assert wrong_choice("True", field) is None and wrong_choice("False", field) is None
     assert wrong_choice("maybe", field) is not None
+
+
+# --- the other commands' options: structured configs checked like the training config ----------
+COMMAND_CASES = [
+    ("export", ["run_dir=r", "fromat=tflite"],
+     "zoo export has no option 'fromat': did you mean 'format'? its options are run_dir, format, "),
+    ("export", ["run_dir=r", "format=tflit"],
+     "zoo export: format=tflit: expected one of onnx, savedmodel, tflite, keras (did you mean 'tflite'?)"),
+    ("export", ["run_dir=r", "opset=3"], "zoo export: opset=3 is out of range: expected 9 <= x <= 21"),
+    ("export", ["format=onnx"], "zoo export: missing required value(s) run_dir: add run_dir=..."),
+    ("serve", ["bundle=b", "max_queue=ten"], "zoo serve: max_queue='ten': expected an integer"),
+    ("serve", ["bundle=b", "batch_window_ms=nan"], "zoo serve: batch_window_ms=nan is out of range"),
+    ("predict", ["bundle=b", "input=i", "output=o", "trust=maybe"],
+     "zoo predict: trust='maybe': expected true or false"),
+    ("generate", ["run_dir=r", "prompt=x", "sampler=top-k"],
+     "zoo generate: sampler=top-k: expected one of greedy, top_k, top_p, random (did you mean 'top_k'?)"),
+    ("generate", ["run_dir=r", "prompt=x", "top_p=0"],
+     "zoo generate: top_p=0.0 is out of range: expected 0 < x <= 1"),
+    ("launch", ["cluster=slrum"], "zoo launch: cluster=slrum: expected one of local, slurm, kubernetes "
+                                  "(did you mean 'slurm'?)"),
+    ("compare", ["outptu=x.png"], "zoo compare has no option 'outptu': did you mean 'output'?"),
+]
+
+
+@pytest.mark.parametrize(("command", "args", "expected"), COMMAND_CASES,
+                         ids=[f"{c[0]} {c[1][-1]}" for c in COMMAND_CASES])
+def test_a_bad_command_option_is_refused_like_a_bad_config_key(command, args, expected):
+    from zoo.cli.options import parse_options, split_options
+    from zoo.config.commands import COMMAND_OPTIONS
+
+    read = split_options if command == "launch" else parse_options
+    with pytest.raises(ZooError) as caught:
+        read(command, COMMAND_OPTIONS[command], args)
+    assert str(caught.value).startswith(expected), str(caught.value)
+
+
+def test_command_options_are_typed_and_launch_passes_the_rest_to_train():
+    from zoo.cli.options import parse_options, split_options
+    from zoo.config.commands import ExportOptions, LaunchOptions, ServeCommand
+
+    export = parse_options("export", ExportOptions, ["run_dir='runs/a,b'", "opset=13", "tolerance=1e-3"])
+    assert (export.run_dir, export.opset, export.tolerance, export.format) == ("runs/a,b", 13, 1e-3, "onnx")
+    serve = parse_options("serve", ServeCommand, ["bundle=a,b", "access_log=false", "port=0"])
+    assert (serve.bundle, serve.access_log, serve.port, serve.max_batch) == ("a,b", False, 0, 64)
+    launch, rest = split_options("launch", LaunchOptions,
+                                 ["workers=3", "-m", "trainer.epochs=2", "+x=1", "dry_run=true"])
+    assert (launch.workers, launch.dry_run, rest) == (3, True, ["-m", "trainer.epochs=2", "+x=1"])
+
+
+def test_command_help_lists_each_option_with_its_choices_and_range():
+    from zoo.cli.help import command_help
+
+    lines = command_help("export").splitlines()
+    rows = {line.split()[0]: line for line in lines[4:] if line.startswith("  ")}
+    assert "onnx | savedmodel | tflite | keras" in rows["format"]
+    assert "17" in rows["opset"] and "range 9 <= x <= 21" in rows["opset"]
+    serve = command_help("serve")
+    assert "range 0 <= x <= 65535" in serve and "body size" in serve  # a ServeOptions field's comment
+
+
+CHOICE_SCHEMAS = ("zoo.config.schema:OptimizerConfig", "zoo.config.schema:TrainerConfig",
+                  "zoo.config.schema:StrategyConfig", "zoo.config.schema:PrivacyConfig",
+                  "zoo.config.schema:TrackingConfig", "zoo.config.schema:EvaluateConfig",
+                  "zoo.config.commands:ExportOptions", "zoo.config.commands:GenerateOptions",
+                  "zoo.config.commands:LaunchOptions")
+
+
+def test_each_choice_list_is_spelled_once_in_the_core():
+    """A choice list lives on its schema field; the code that acts on the value reads it there
+    (strategy, optimizer, schedule, accountant, tracking, evaluate, export, sampler, cluster)."""
+    import dataclasses
+    import importlib
+    from pathlib import Path
+
+    import zoo
+    from zoo.config.bounds import CHOICES
+
+    sources = [p.read_text() for p in Path(zoo.__file__).parent.rglob("*.py")]
+    seen = 0
+    for where in CHOICE_SCHEMAS:
+        module, _, name = where.partition(":")
+        for item in dataclasses.fields(getattr(importlib.import_module(module), name)):
+            options = item.metadata.get(CHOICES)
+            if options and len(options) > 2:
+                spelled = ", ".join(f'"{o}"' for o in options)
+                assert sum(s.count(spelled) for s in sources) == 1, (where, item.name, spelled)
+                seen += 1
+    assert seen >= 9
+    from zoo.config.schema import OptimizerConfig, StrategyConfig, TrainerConfig
+    from zoo.training.optim import OPTIMIZERS, SCHEDULES
+    from zoo.training.strategy import STRATEGIES
+
+    assert STRATEGIES is dataclasses.fields(StrategyConfig)[0].metadata[CHOICES]
+    assert OPTIMIZERS is dataclasses.fields(OptimizerConfig)[0].metadata[CHOICES]
+    schedule = next(f for f in dataclasses.fields(TrainerConfig) if f.name == "lr_schedule")
+    assert SCHEDULES is schedule.metadata[CHOICES]

@@ -9,7 +9,7 @@ from zoo.cli.fields import FieldHelp, field_table
 HELP_FLAGS = ("-h", "--help")
 
 SUMMARIES = {
-    "export": ("zoo export run_dir=DIR [format=onnx|savedmodel|tflite|keras] [KEY=VALUE ...]",
+    "export": ("zoo export run_dir=DIR [format={formats}] [KEY=VALUE ...]",
                "Export a finished run into a bundle that takes raw inputs, checked against Keras on "
                "held-out examples."),
     "predict": ("zoo predict bundle=DIR input=FILE|DIR output=FILE.csv|.json|.npy [seed=0]",
@@ -21,7 +21,7 @@ SUMMARIES = {
     "generate": ("zoo generate run_dir=DIR|bundle=DIR prompt=TEXT|input=FILE [KEY=VALUE ...]",
                  "Complete prompts with a language-model run (keras-hub samplers) or an exported "
                  "bundle (onnxruntime, no TensorFlow)."),
-    "launch": ("zoo launch [cluster=local|slurm|kubernetes] workers=N|nodes=N [dry_run=true] "
+    "launch": ("zoo launch [cluster={clusters}] workers=N|nodes=N [dry_run=true] "
                "[zoo train overrides ...]",
                "cluster=local starts N `zoo train strategy=multi_worker` processes on loopback, each with "
                "its TF_CONFIG; cluster=slurm writes an sbatch script (srun per worker, shared run folder, "
@@ -55,7 +55,10 @@ def command_options(command: str) -> list[FieldHelp]:
 
 def command_help(command: str) -> str:
     """The `--help` text of a command that is not a Hydra app."""
+    from zoo.config.commands import CLUSTERS, EXPORT_FORMATS
+
     usage, what = SUMMARIES[command]
+    usage = usage.format(formats="|".join(EXPORT_FORMATS), clusters="|".join(CLUSTERS))
     text = f"usage: {usage}\n\n{what}\n"
     rows = command_options(command)
     if rows:

@@ -58,7 +58,7 @@ def check_node(node: Any, schema: type, path: str, owner: str = "") -> None:
             plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
             bad = out_of_range(plain, bounds)
             if bad is not None:
-                shown = f"{path}{name}={plain}" + ("" if bad == plain else f" (value {bad})")
+                shown = f"{path}{name}={plain}" + (f" (value {bad})" if isinstance(plain, list) else "")
                 raise ZooError(f"{shown} is out of range: expected {bounds.text()}")
         options = wrong_choice(value, item)
         if options is not None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.config.commands import QUANTIZATIONS
 from zoo.core.errors import ZooError
 from zoo.core.lazy import import_tensorflow
 from zoo.runtime.signature import model_inputs, serving_function
@@ -18,8 +19,8 @@ from zoo.runtime.signature import model_inputs, serving_function
 MODEL_FILES = {"onnx": "model.onnx", "savedmodel": "saved_model", "tflite": "model.tflite",
                "keras": "model.keras"}
 # ONNX int8: the weights of a language model's key/value-cache decoder (the other graphs stay float)
-QUANTIZE = {"onnx": ("none", "int8"), "savedmodel": ("none",),
-            "tflite": ("none", "float16", "dynamic", "int8"), "keras": ("none", "int8")}
+QUANTIZE = {"onnx": ("none", "int8"), "savedmodel": ("none",), "tflite": QUANTIZATIONS,
+            "keras": ("none", "int8")}
 
 
 class ExportError(ZooError):
