@@ -163,7 +163,7 @@ def test_tracking_without_mlflow_names_the_extra_in_one_line(tmp_path):
 
 def test_unknown_tracking_backend_and_key_fail_in_one_line_before_any_work(tmp_path):
     cfg = zoo.compose(["experiment=mlp_iris", "tracking.backend=wandb"])
-    with pytest.raises(ZooError, match="tracking.backend.*'wandb'.*tracking=mlflow") as info:
+    with pytest.raises(ZooError, match="tracking.backend=wandb: expected one of none, mlflow") as info:
         zoo.train(cfg, tmp_path / "run")
     assert "\n" not in str(info.value) and not (tmp_path / "run").exists()
     done = run_zoo("train", "tracking=mlflow", "tracking.urii=x", cwd=tmp_path)
