@@ -62,9 +62,14 @@ def lay_out(reader: TableReader, test_reader: TableReader | None, shares: int, s
     layout = Layout(shares, cut(reader.files, reader.fmt, shares, parquet_rows(reader)),
                     cut(test_reader.files, test_reader.fmt, shares, parquet_rows(test_reader))
                     if test_reader is not None else None, owned(share, shares))
-    mine = {s: [piece_rows(reader, p) for p in layout.pieces[s]] for s in layout.mine}
+    try:
+        mine = {str(s): [piece_rows(reader, p) for p in layout.pieces[s]] for s in layout.mine}
+    except OSError as error:  # the other workers wait in the exchange: tell them, then fail
+        mine = {"error": f"cannot read {error.filename}: {error.strerror}"}
     counts: dict[int, list[int]] = {}
-    for part in gather_all(share, {str(s): rows for s, rows in mine.items()}):
+    for part in gather_all(share, mine):
+        if "error" in part:
+            raise DataError(part["error"])
         counts.update({int(s): rows for s, rows in part.items()})
     ordered = []
     for s, pieces in enumerate(layout.pieces):

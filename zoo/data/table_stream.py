@@ -7,6 +7,8 @@ tf.data datasets that read the files again batch by batch when iterated: memory 
 record batch, not by the rows. Column kinds and the task come from the first `dataset.sample_rows`
 rows, read as text exactly as the in-memory CSV path reads a whole file, so both paths describe
 the same file alike and, with the same split rule and statistics, train the same model.
+With several data shares (several workers, or `dataset.shares`), `zoo.data.table_shares` reads
+each worker's own shares instead.
 """
 
 from __future__ import annotations
