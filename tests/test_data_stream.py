@@ -242,7 +242,7 @@ def test_worker_shares_of_byte_ranges_partition_the_rows_with_combined_statistic
     for thread, span in parsed:
         by_thread.setdefault(thread, set()).add(span)
     assert sorted(len(spans) for spans in by_thread.values()) == [1, 1]  # one byte range each
-    (first,), (second,) = sorted(by_thread.values())
+    first, second = sorted(span for spans in by_thread.values() for span in spans)
     assert first[1] == second[0] and second[1] == data.stat().st_size  # side by side, every line
     for raw in workers:
         assert repr(raw.stats) == repr(single.stats)  # identical on every worker
