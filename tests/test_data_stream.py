@@ -192,28 +192,81 @@ def test_tfrecord_shards_of_examples_train(tmp_path):
     assert result.metrics["test"]["accuracy"] > majority + 0.1
 
 
-def test_worker_shares_of_record_batches_partition_the_rows_and_keep_their_split(tmp_path):
-    """Two shares of a streamed CSV: disjoint, together every row, each about half, each row in
-    the split one reader gives it; steps per epoch bounded by the smaller share."""
+def as_workers(count, load_one):
+    """`load_one()` in `count` threads, each reading as worker i of `count`; the workers exchange
+    partial results through a barrier, as the strategy's collectives do between processes."""
+    import threading
+
     from zoo.data.shares import reading_share
-    from zoo.training.distributed import share_steps
+
+    barrier, slots, results = threading.Barrier(count), [None] * count, [None] * count
+
+    def worker(i):
+        def gather(payload):
+            slots[i] = payload
+            barrier.wait()
+            out = list(slots)
+            barrier.wait()
+            return out
+
+        with reading_share(i, count, gather=gather):
+            results[i] = load_one()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert all(r is not None for r in results), "a worker failed"
+    return results
+
+
+def test_worker_shares_of_byte_ranges_partition_the_rows_with_combined_statistics(tmp_path, monkeypatch):
+    """Two workers on one CSV: each parses only its byte range (about half the rows), together
+    every row once, each row in its split; both hold the statistics combined from both halves,
+    equal to one process's (up to summation order) and to one process told dataset.shares=2."""
+    from zoo.data.table_files import TableReader
 
     data = repeated_csv(tmp_path / "big.csv", 20)
     whole = load(data, stream=True, block_bytes=65536)
-    shares, labels = [], []
-    for index in (0, 1):
-        with reading_share(index, 2):
-            raw = load(data, stream=True, block_bytes=65536)
-        shares.append(raw.info.extra["worker_train_rows"])
-        labels.append(np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]))
-        assert len(labels[-1]) == raw.info.extra["worker_train_rows"][index]
-        assert raw.stats["features"].keys() == whole.stats["features"].keys()
-        assert repr(raw.stats) == repr(whole.stats)  # statistics over all training rows on each worker
-    assert shares[0] == shares[1] and sum(shares[0]) == whole.info.num_examples["train"]
-    assert all(0.35 < n / sum(shares[0]) < 0.65 for n in shares[0])
-    assert share_steps([100, 90], 32) == 3 and share_steps([100, 90], 32, limit=2) == 2
-    everything = np.concatenate([y for _, y in whole.batches["train"].as_numpy_iterator()])
-    np.testing.assert_array_equal(np.sort(np.concatenate(labels)), np.sort(everything))  # the same rows
+    single = load(data, stream=True, block_bytes=65536, shares=2)
+    import threading
+
+    parsed = []
+    original = TableReader._file_batches
+    monkeypatch.setattr(TableReader, "_file_batches", lambda self, file, piece=None: (
+        parsed.append((threading.get_ident(), piece and (piece.start, piece.stop))),
+        original(self, file, piece))[1])
+    workers = as_workers(2, lambda: load(data, stream=True, block_bytes=65536))
+    by_thread = {}
+    for thread, span in parsed:
+        by_thread.setdefault(thread, set()).add(span)
+    assert sorted(len(spans) for spans in by_thread.values()) == [1, 1]  # one byte range each
+    first, second = sorted(span for spans in by_thread.values() for span in spans)
+    assert first[1] == second[0] and second[1] == data.stat().st_size  # side by side, every line
+    for raw in workers:
+        assert repr(raw.stats) == repr(single.stats)  # identical on every worker
+        for name, stats in whole.stats["features"].items():
+            for key, value in stats.items():
+                assert raw.stats["features"][name][key] == (pytest.approx(value, rel=1e-12)
+                                                            if isinstance(value, float) else value)
+    shares = workers[0].info.extra["share_train_rows"]
+    assert sum(shares) == whole.info.num_examples["train"]
+    assert all(0.45 < n / sum(shares) < 0.55 for n in shares)
+    rows = [np.concatenate([y for _, y in raw.batches[name].as_numpy_iterator()])
+            for raw in workers for name in ("validation", "test")]
+    everything = [np.concatenate([y for _, y in whole.batches[name].as_numpy_iterator()])
+                  for name in ("validation", "test")]
+    np.testing.assert_array_equal(np.sort(np.concatenate(rows[0::2])), np.sort(everything[0]))
+    np.testing.assert_array_equal(np.sort(np.concatenate(rows[1::2])), np.sort(everything[1]))
+    train = [np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]) for raw in workers]
+    assert [len(t) for t in train] == [min(shares)] * 2  # each share's first M training rows an epoch
+
+
+def test_a_bad_cell_in_the_second_byte_range_is_named_by_its_line(tmp_path):
+    data = repeated_csv(tmp_path / "big.csv", 20, bad=(8000, "bmi", "2x.5"))
+    with pytest.raises(DataError, match=r"'bmi' of .*big.csv is not numeric \(line 8002: '2x.5'\)"):
+        load(data, stream=True, block_bytes=65536, shares=2, sample_rows=2000)
 
 
 def test_worker_shares_of_tfrecord_shards_partition_the_training_rows(tmp_path, monkeypatch):
@@ -244,26 +297,31 @@ def test_worker_shares_of_tfrecord_shards_partition_the_training_rows(tmp_path, 
 
 
 def test_with_as_many_files_as_workers_each_worker_reads_its_own_files(tmp_path, monkeypatch):
-    """A Parquet folder of 2 files under 2 workers: each reads only its own file during training
-    (the other is not opened), and together they hold the training rows of one reader."""
-    from zoo.data.shares import reading_share
+    """A Parquet folder of 2 files under 2 workers: each opens only its own file (the other's
+    footer aside), and together they hold the training rows of one reader, with its statistics."""
     from zoo.data.table_files import TableReader
 
     folder = to_parquet_folder(repeated_csv(tmp_path / "big.csv", 4), tmp_path / "parts", parts=2)
     whole = load(folder)
+    import threading
+
     opened = []
     original = TableReader._file_batches
-    monkeypatch.setattr(TableReader, "_file_batches", lambda self, file: (opened.append(file.name),
-                                                                          original(self, file))[1])
+    monkeypatch.setattr(TableReader, "_file_batches", lambda self, file, piece=None: (
+        opened.append((threading.get_ident(), file.name)), original(self, file, piece))[1])
+    workers = as_workers(2, lambda: load(folder))
+    files = {}
+    for thread, name in opened:
+        files.setdefault(thread, set()).add(name)
+    assert sorted(map(sorted, files.values())) == [["part-0.parquet"], ["part-1.parquet"]]
     costs = []
-    for index in (0, 1):
-        with reading_share(index, 2):
-            raw = load(folder)
+    for raw in workers:
         assert raw.info.extra["worker_share"] == "files"
-        opened.clear()
         costs.append(np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]))
-        assert opened == [f"part-{index}.parquet"]
-        assert len(costs[-1]) == raw.info.extra["worker_train_rows"][index]
-        assert repr(raw.stats) == repr(whole.stats)
-    everything = np.concatenate([y for _, y in whole.batches["train"].as_numpy_iterator()])
-    np.testing.assert_array_equal(np.sort(np.concatenate(costs)), np.sort(everything))
+        assert len(costs[-1]) == min(raw.info.extra["share_train_rows"])
+        for name, stats in whole.stats["features"].items():
+            for key, value in stats.items():
+                assert raw.stats["features"][name][key] == (pytest.approx(value, rel=1e-12)
+                                                            if isinstance(value, float) else value)
+    shares = workers[0].info.extra["share_train_rows"]
+    assert sum(shares) == whole.info.num_examples["train"]

@@ -191,15 +191,13 @@ def test_sigterm_to_one_worker_mid_epoch_saves_one_checkpoint_and_the_rerun_matc
     print(f"SIGTERM saved epoch {state['epoch']} step {state.get('step', 0)}; resumed run equals one process")
 
 
-def test_two_workers_each_stream_their_half_of_a_table_with_the_same_statistics(tmp_path):
-    """A streamed CSV (the diabetes table repeated) under 2 workers: each reads about half the rows,
-    both hold the same preprocessing statistics, and the test error is comparable to one process's.
+def test_two_workers_each_read_their_half_of_a_table_and_train_one_process_s_weights(tmp_path):
+    """A streamed CSV (the diabetes table repeated) under 2 workers: each parses only its byte
+    range (about half the rows), the statistics combined from both halves are the same on both,
+    and the final weights and test metrics equal one process's told `dataset.shares=2`."""
+    from test_data_stream import repeated_csv, weights
 
-    Final weights are not compared: each worker batches its own record batches, so the global
-    batches differ from one process's (the shares' rows, shuffled apart)."""
-    from test_data_stream import repeated_csv
-
-    data = repeated_csv(tmp_path / "big.csv", 20)  # 8,840 rows, about 10 record batches of 64 KB
+    data = repeated_csv(tmp_path / "big.csv", 20)  # 8,840 rows
     common = ["model=mlp", "model.hidden_sizes=[16]", "dataset=csv", f"dataset.path={data}",
               "dataset.target=cost", "dataset.stream=true", "dataset.block_bytes=65536",
               "trainer.epochs=3", "trainer.learning_rate=0.01", "trainer.plots=false",
@@ -210,22 +208,22 @@ def test_two_workers_each_stream_their_half_of_a_table_with_the_same_statistics(
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    shares = {int(w): int(n.replace(",", "")) for w, n in
-              re.findall(r"\[worker (\d)\].*worker \d of 2 reads .*?: ([\d,]+) of the", out)}
-    total = int(re.search(r"of the ([\d,]+) training rows", out).group(1).replace(",", ""))
-    assert set(shares) == {0, 1} and sum(shares.values()) == total, out[-3000:]
-    assert all(0.35 * total < n < 0.65 * total for n in shares.values()), shares
-    read = re.findall(r"\[worker (\d)\].*worker \d of 2 read ([\d,]+) rows", out)
-    assert {w for w, _ in read} == {"0", "1"}, out[-3000:]
-    assert all(int(n.replace(",", "")) < 0.7 * 8840 for _, n in read), read
+    read = {int(w): int(n.replace(",", "")) for w, n in
+            re.findall(r"\[worker (\d)\].*worker \d of 2 holds data share.*?: reads ([\d,]+) of the", out)}
+    assert set(read) == {0, 1} and sum(read.values()) == 8840, out[-3000:]
+    assert all(0.45 * 8840 < n < 0.55 * 8840 for n in read.values()), read
     stats = dict(re.findall(r"\[worker (\d)\].*preprocessing statistics sha256 ([0-9a-f]+)", out))
     assert set(stats) == {"0", "1"} and stats["0"] == stats["1"], out[-3000:]
     found = digests(out)
     assert set(found) == {"0", "1"} and found["0"] == found["1"], out[-3000:]
 
     multi = json.loads((tmp_path / "multi" / "metrics.json").read_text())
-    single = zoo.train(zoo.compose([*common, "trainer.batch_size=64"]), tmp_path / "single")
-    mae, single_mae = multi["test"]["mae"], single.metrics["test"]["mae"]
-    baseline = single.metrics["test"].get("baseline_mae")
-    print(f"2 workers: shares {shares} of {total}, test MAE {mae:.1f}; 1 process {single_mae:.1f}")
-    assert mae < 1.25 * single_mae, (mae, single_mae, baseline)
+    single = zoo.train(zoo.compose([*common, "trainer.batch_size=64", "dataset.shares=2"]),
+                       tmp_path / "single")
+    for a, b in zip(weights(tmp_path / "multi"), weights(tmp_path / "single"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    for split in ("test", "validation"):
+        for name, value in single.metrics[split].items():
+            assert multi[split][name] == pytest.approx(value, rel=1e-4), (split, name)
+    print(f"2 workers read {read} rows; test MAE {multi['test']['mae']:.2f} = 1 process "
+          f"{single.metrics['test']['mae']:.2f}")

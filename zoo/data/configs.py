@@ -62,7 +62,10 @@ class CSVDatasetConfig(DatasetConfig):
     stream_above_mb: float = bounded(4, ge=0)  # stream=auto: CSV files larger than this are streamed
     sample_rows: int = bounded(10000, ge=1)  # rows column kinds and the task are inferred from
     stats_rows: int | None = bounded(None, ge=1)  # preprocessing statistics from this many training rows
-    block_bytes: int = bounded(4 << 20, ge=4096)  # CSV bytes per Arrow record batch (the unit workers share)
+    block_bytes: int = bounded(4 << 20, ge=4096)  # CSV bytes per Arrow record batch
+    # data shares a streamed table is cut into (default: the number of workers); one process given
+    # the workers' number trains on the same global batches as they do
+    shares: int | None = bounded(None, ge=1)
 
 
 @dataclass

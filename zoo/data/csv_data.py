@@ -106,6 +106,8 @@ def streamed(cfg: Any) -> bool:
     stream = getattr(cfg, "stream", None)
     if stream is not None:
         return bool(stream)
+    if (getattr(cfg, "shares", None) or 1) > 1:
+        return True  # data shares are cut from the files
     path = str(cfg.path)
     file = Path(path).expanduser()
     if any(ch in path for ch in "*?[") or file.is_dir():

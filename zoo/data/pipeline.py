@@ -64,11 +64,15 @@ EPOCH_GRAPH_SEED = 20_240_601
 def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, epochs: int,
                  initial_epoch: int = 0, max_steps: int | None = None,
                  shuffle_buffer: int = 10000, cache: bool | str = True,
-                 initial_step: int = 0, rows: int | None = None) -> TrainStream:
+                 initial_step: int = 0, rows: int | None = None, groups: int = 1) -> TrainStream:
     """Epochs `initial_epoch..epochs-1`, each shuffled with seed `seed + epoch`, batched; the first
     `initial_step` batches of `initial_epoch` are left out (a run resumed mid-epoch). `cache`: True
     in memory, a file prefix on disk (`zoo.data.caching`), False not at all. `rows`: the split's
-    rows when they are not `info.num_examples["train"]` (one worker's share).
+    rows when they are not `info.num_examples["train"]` (one worker's share). `groups`: the split
+    interleaves that many data shares row by row (`zoo.data.table_shares`); each is shuffled by the
+    same permutation of its rows and batched at `global_batch` (rows of each share), and a step's
+    batch is the shares' batches side by side, so one process holding every share gives the global
+    batches that workers holding one share each give together. `rows` then counts each share's rows.
 
     One dataset of epoch numbers, flat-mapped to each epoch's shuffled batches: building it costs
     the same for 1 epoch or 10^9 (a pipeline per epoch, concatenated, grew with the epochs).
@@ -83,11 +87,23 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
         base = base.cache(cache if isinstance(cache, str) else "")
     buffer = max(1, min(shuffle_buffer, n))
 
+    def side_by_side(*parts: Any) -> Any:  # [batch, groups, ...] -> [groups * batch, ...], share-major
+        def flat(t: Any) -> Any:
+            inner = t.shape[2:].as_list()
+            t = tf.transpose(t, [1, 0, *range(2, len(t.shape))])
+            if None in inner:
+                return tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], 0))
+            return tf.reshape(t, [-1, *inner])
+
+        return tf.nest.map_structure(flat, parts)
+
     def one_epoch(epoch: Any) -> Any:
         tf.random.set_seed(EPOCH_GRAPH_SEED)  # graph mode (this function is traced): this graph only
-        shuffled = base.shuffle(buffer, seed=tf.constant(seed, tf.int64) + epoch,
-                                reshuffle_each_iteration=False)
-        return shuffled.batch(global_batch).take(steps)
+        grouped = base.batch(groups, drop_remainder=True) if groups > 1 else base
+        shuffled = grouped.shuffle(buffer, seed=tf.constant(seed, tf.int64) + epoch,
+                                   reshuffle_each_iteration=False)
+        batched = shuffled.batch(global_batch)
+        return (batched.map(side_by_side) if groups > 1 else batched).take(steps)
 
     first = max(0, initial_epoch)
     dataset = tf.data.Dataset.range(first, max(epochs, first), dtype=tf.int64).flat_map(one_epoch)

@@ -118,6 +118,19 @@ class TableStats:
             stats.merge(other.columns[name])
         self.target.merge(other.target)
 
+    def state(self) -> dict[str, Any]:
+        """The partial statistics as plain JSON-able values (to send to other workers)."""
+        return {"columns": {name: [c.rows, c.filled.count, c.filled.mean, c.filled.m2, dict(c.counts)]
+                            for name, c in self.columns.items()},
+                "target": [self.target.count, self.target.mean, self.target.m2]}
+
+    def merge_state(self, state: dict[str, Any]) -> None:
+        """Add partial statistics that `state()` gave (another share of the rows)."""
+        for name, (rows, count, mean, m2, counts) in state["columns"].items():
+            part = ColumnStats(self.columns[name].kind, rows, Moments(count, mean, m2), Counter(counts))
+            self.columns[name].merge(part)
+        self.target.merge(Moments(*state["target"]))
+
     def result(self) -> dict[str, dict[str, Any]]:
         """Input name -> the statistics its layers are built with."""
         return {name: stats.result() for name, stats in self.columns.items()}

@@ -121,13 +121,31 @@ class TableReader:
         if share is None and len(counted) == len(self.files):
             self.file_rows = counted  # a whole pass: where each file's rows start, for the shares
 
-    def _file_batches(self, file: Path) -> Iterator[tuple[Any, int]]:
-        """(Arrow record batch, index of its first row in the file) of one file."""
+    def piece_batches(self, piece: Any) -> Iterator[Batch]:
+        """The record batches of one `zoo.data.table_pieces.Piece` (counted: its `first_row` and
+        `file_row` set), every cell checked; a CSV piece whose rows are not the lines counted
+        (a quoted cell with a line break) is an error."""
+        file = self.files[piece.file]
+        read = 0
+        for batch, start in self._file_batches(file, piece):
+            converted = self._convert(batch, file, piece.file_row + start, piece.first_row + start)
+            converted.file = piece.file
+            read += batch.num_rows
+            yield converted
+        if piece.rows >= 0 and read != piece.rows:
+            raise DataError(f"{file} bytes {piece.start:,}-{piece.stop:,} hold {read:,} rows but "
+                            f"{piece.rows:,} lines: a quoted cell with a line break cannot be split "
+                            "between workers; give several files (at least one per dataset.shares) "
+                            "or remove the line breaks")
+
+    def _file_batches(self, file: Path, piece: Any = None) -> Iterator[tuple[Any, int]]:
+        """(Arrow record batch, index of its first row in the file or piece) of one file, or of
+        the part of it `piece` names."""
         import pyarrow as pa
 
         start = 0
         try:
-            for batch in (self._csv(file) if self.fmt == CSV else self._parquet(file)):
+            for batch in (self._csv(file, piece) if self.fmt == CSV else self._parquet(file, piece)):
                 yield batch, start
                 start += batch.num_rows
         except pa.ArrowInvalid as error:
@@ -136,14 +154,20 @@ class TableReader:
     def _columns(self) -> list[str]:
         return [f["column"] for f in self.plan] + [self.target]
 
-    def _csv(self, file: Path) -> Iterator[Any]:
+    def _csv(self, file: Path, piece: Any = None) -> Iterator[Any]:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
         types = {f["column"]: pa.float64() if f["kind"] == NUMERIC else pa.string() for f in self.plan}
         types[self.target] = {"float": pa.float64(), "int": pa.int64()}.get(self.target_type, pa.string())
+        source, options = file, pacsv.ReadOptions(block_size=self.block_bytes)
+        if piece is not None:  # a byte range of data lines: opened at its offset, header given
+            if piece.stop <= piece.start:
+                return
+            source = pa.OSFile(str(file)).get_stream(piece.start, piece.stop - piece.start)
+            options = pacsv.ReadOptions(block_size=self.block_bytes, column_names=self._csv_header(file))
         reader = pacsv.open_csv(
-            file, read_options=pacsv.ReadOptions(block_size=self.block_bytes),
+            source, read_options=options,
             parse_options=pacsv.ParseOptions(delimiter=self.separator),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=self._columns(),
                                                  null_values=NULLS, strings_can_be_null=True,
@@ -155,7 +179,7 @@ class TableReader:
                             "every file the same header")
         yield from reader
 
-    def _parquet(self, file: Path) -> Iterator[Any]:
+    def _parquet(self, file: Path, piece: Any = None) -> Iterator[Any]:
         import pyarrow.parquet as pq
 
         handle = pq.ParquetFile(file)
@@ -164,7 +188,22 @@ class TableReader:
         if missing:
             raise DataError(f"column {missing[0]!r} not found in {file} (columns: {', '.join(names)}): "
                             "give every file the same columns")
-        yield from handle.iter_batches(batch_size=PARQUET_BATCH, columns=self._columns())
+        if piece is None:
+            yield from handle.iter_batches(batch_size=PARQUET_BATCH, columns=self._columns())
+            return
+        first = 0  # rows piece.start..piece.stop: only the row groups they touch are read
+        for group in range(handle.num_row_groups):
+            rows = handle.metadata.row_group(group).num_rows
+            begin, end = max(piece.start, first), min(piece.stop, first + rows)
+            if begin < end:
+                at = first
+                for batch in handle.iter_batches(batch_size=PARQUET_BATCH, row_groups=[group],
+                                                 columns=self._columns()):
+                    lo, hi = max(begin - at, 0), min(end - at, batch.num_rows)
+                    if lo < hi:
+                        yield batch.slice(lo, hi - lo)
+                    at += batch.num_rows
+            first += rows
 
     # --- conversion and checks ------------------------------------------------------------
 

@@ -7,6 +7,8 @@ tf.data datasets that read the files again batch by batch when iterated: memory 
 record batch, not by the rows. Column kinds and the task come from the first `dataset.sample_rows`
 rows, read as text exactly as the in-memory CSV path reads a whole file, so both paths describe
 the same file alike and, with the same split rule and statistics, train the same model.
+With several data shares (several workers, or `dataset.shares`), `zoo.data.table_shares` reads
+each worker's own shares instead.
 """
 
 from __future__ import annotations
@@ -62,7 +64,17 @@ def load(cfg: Any, seed: int) -> RawSplits:
         test_reader = TableReader(test_files, file_format(test_files, getattr(cfg, "format", "auto")),
                                   plan, cfg.target, target_type, separator, refuse, sample.header)
     rule = SplitRule.of(cfg, seed, separate_test=test_reader is not None)
-    summary = scan(reader, test_reader, rule, plan, task, cfg, share.count)
+    from zoo.data import table_shares
+
+    shares = table_shares.shares_of(cfg, share)
+    if shares > 1:
+        if getattr(cfg, "limit", None) is not None:
+            raise DataError(f"dataset.limit={cfg.limit} cannot be combined with dataset.shares={shares}: "
+                            "drop one of them")
+        layout = table_shares.lay_out(reader, test_reader, shares, share)
+        summary = table_shares.scan_shares(reader, test_reader, layout, rule, plan, task, cfg, share)
+    else:
+        summary = scan(reader, test_reader, rule, plan, task, cfg, share.count)
     names = summary.class_names(cfg, target_type) if task == CLASSIFICATION else None
     info = DatasetInfo(
         name=getattr(cfg, "name", "") or (files[0].stem if len(files) == 1 else files[0].parent.name),
@@ -71,6 +83,11 @@ def load(cfg: Any, seed: int) -> RawSplits:
         features=plan, num_examples=dict(summary.counts),
         extra={"path": str(cfg.path), "target": cfg.target, "files": len(files), "format": fmt,
                "streamed": True})
+    if shares > 1:
+        log.info("%s: %d %s file(s) in %d data shares, %s rows; split by the seeded per-row rule: %s",
+                 cfg.path, len(files), fmt, shares, f"{summary.rows:,}", summary.counts)
+        return table_shares.share_splits(reader, test_reader, layout, rule, plan, task, names, summary,
+                                         info, share)
     note_share(info, summary, share, len(files))
     log.info("%s: %d %s file(s), %s rows streamed in record batches; split by the seeded per-row rule: %s",
              cfg.path, len(files), fmt, f"{summary.rows:,}", summary.counts)
@@ -206,7 +223,9 @@ class Summary:
     rows: int = 0
     labels: set = field(default_factory=set)
     test_labels: set = field(default_factory=set)
-    share_train: list[int] = field(default_factory=list)  # training rows of each worker's share
+    share_train: list[int] = field(default_factory=list)  # training rows of each (worker's) share
+    share_counts: list[list[int]] = field(default_factory=list)  # rows per split of each data share
+    stats_rows: dict[int, int] = field(default_factory=dict)  # this worker's shares: rows in statistics
 
     def class_names(self, cfg: Any, target_type: str) -> list[str]:
         where = f"column {cfg.target!r} of {cfg.path}"
@@ -279,16 +298,7 @@ def split_dataset(reader: TableReader, test_reader: TableReader | None, rule: Sp
     """The `(features, label)` batches of one split, read from the files when iterated (a
     generator of record batches); with `share`, only that worker's record batches."""
     tf = import_tensorflow()
-    label_type = tf.int32 if task == CLASSIFICATION else tf.float32
-    index = {n: i for i, n in enumerate(names or [])}
-    int_ids = names is not None and names == [str(i) for i in range(len(names))]
-
-    def labels(values: np.ndarray) -> np.ndarray:
-        if task == REGRESSION:
-            return values.astype(np.float32)
-        if int_ids and values.dtype != object:
-            return values.astype(np.int32)
-        return np.array([index[v] for v in values.tolist()], dtype=np.int32)
+    labels = labeller(task, names)
 
     def batches():
         if code == TEST and test_reader is not None:
@@ -314,9 +324,30 @@ def split_dataset(reader: TableReader, test_reader: TableReader | None, rule: Sp
             if len(keep):
                 yield {k: v[keep] for k, v in batch.columns.items()}, labels(batch.target[keep])
 
-    signature = ({f["name"]: tf.TensorSpec((None, 1), tf.float32 if f["dtype"] == "float32" else tf.string)
-                  for f in plan}, tf.TensorSpec((None,), label_type))
-    return tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return tf.data.Dataset.from_generator(batches, output_signature=batch_signature(plan, task))
+
+
+def labeller(task: str, names: list[str] | None) -> Any:
+    """`labels(raw target values) -> the label array` (float32 targets, int32 class ids)."""
+    index = {n: i for i, n in enumerate(names or [])}
+    int_ids = names is not None and names == [str(i) for i in range(len(names))]
+
+    def labels(values: np.ndarray) -> np.ndarray:
+        if task == REGRESSION:
+            return values.astype(np.float32)
+        if int_ids and values.dtype != object:
+            return values.astype(np.int32)
+        return np.array([index[v] for v in values.tolist()], dtype=np.int32)
+
+    return labels
+
+
+def batch_signature(plan: list[dict[str, Any]], task: str) -> Any:
+    """The `(features, label)` spec of a batch of table rows."""
+    tf = import_tensorflow()
+    label_type = tf.int32 if task == CLASSIFICATION else tf.float32
+    return ({f["name"]: tf.TensorSpec((None, 1), tf.float32 if f["dtype"] == "float32" else tf.string)
+             for f in plan}, tf.TensorSpec((None,), label_type))
 
 
 def unbatched(batches: Any, count: int) -> Any:

@@ -29,7 +29,9 @@ def predict(model: Any, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     for features, label in dataset:
         outputs.append(np.asarray(model(features, training=False)))
         labels.append(np.asarray(label))
-    return np.concatenate(labels), np.concatenate(outputs)
+    labels, outputs = np.concatenate(labels), np.concatenate(outputs)
+    combine = getattr(dataset, "zoo_combine", None)  # each worker's test rows, combined
+    return tuple(combine(labels, outputs)) if combine else (labels, outputs)
 
 
 def classification_report(y_true: np.ndarray, probs: np.ndarray, info: DatasetInfo) -> Evaluation:

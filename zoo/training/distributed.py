@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -208,6 +209,101 @@ def worker_share(cfg: Any) -> tuple[int, int]:
     if "chief" in config.get("cluster", {}) or len(workers) < 2:
         return 0, 1  # a chief task reads like a worker: no share rule for it, so everyone reads all
     return int(config.get("task", {}).get("index", 0)), len(workers)
+
+
+def gather_function(strategy: Any) -> Any:
+    """`gather(bytes) -> [bytes of worker 0, 1, ...]` over the strategy's collectives (two
+    all-reduces: the lengths, then the bytes as int32 rows, each worker filling its own), or None
+    outside multi-worker training. Needs no shared file system; every worker must call it alike."""
+    if not is_multi_worker(strategy):
+        return None
+    from zoo.core.lazy import import_tensorflow
+
+    tf = import_tensorflow()
+    index, count = read_tf_config_index(), len(read_tf_config().get("cluster", {}).get("worker", []))
+    per_worker = max(1, strategy.num_replicas_in_sync // max(count, 1))
+
+    @tf.function(reduce_retracing=True)
+    def summed(value: Any) -> Any:
+        def reduce(v: Any) -> Any:  # only this worker's first replica adds its value
+            context = tf.distribute.get_replica_context()
+            first = tf.equal(context.replica_id_in_sync_group, index * per_worker)
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(v) * tf.cast(first, v.dtype))
+
+        return strategy.run(reduce, args=(value,))
+
+    def total(array: np.ndarray) -> np.ndarray:
+        return np.asarray(strategy.experimental_local_results(summed(tf.constant(array)))[0])
+
+    def gather(payload: bytes) -> list[bytes]:
+        sizes = np.zeros(count, np.int32)
+        sizes[index] = len(payload)
+        sizes = total(sizes)
+        width = max(1, -(-int(sizes.max()) // 4))
+        rows = np.zeros((count, width), np.int32)
+        rows[index] = np.frombuffer(payload.ljust(width * 4, b"\0"), np.int32)
+        rows = total(rows)
+        return [rows[i].tobytes()[:sizes[i]] for i in range(count)]
+
+    return gather
+
+
+def read_tf_config_index() -> int:
+    return int(read_tf_config().get("task", {}).get("index", 0))
+
+
+@dataclass
+class SharePlan:
+    """How a run batches data held in shares (`zoo.data.table_shares`, or a TFRecord worker share)."""
+
+    batch: int  # rows of each share in a step
+    rows: int  # rows of each share an epoch
+    groups: int  # shares this process holds, interleaved row by row in its training split
+    steps: int
+    workers: int
+    eval_shared: bool  # validation and test hold this worker's shares only
+
+
+def share_plan(info: Any, strategy: Any, global_batch: int, limit: int | None) -> SharePlan | None:
+    """The batching of a split held in data shares (`info.extra`), None for whole data."""
+    extra, multi = info.extra, is_multi_worker(strategy)
+    per_worker = extra.get("worker_train_rows")
+    per_share = extra.get("share_train_rows")
+    if per_share is None and not (multi and per_worker):
+        return None
+    workers = len(per_worker) if multi else 1
+    if multi and strategy.num_replicas_in_sync != workers:
+        raise ZooError(f"{strategy.num_replicas_in_sync} replicas on {workers} workers: a streamed "
+                       "table's shares need one replica per worker (hide extra devices, e.g. "
+                       "CUDA_VISIBLE_DEVICES to one GPU per worker)")
+    if per_share is None:  # a TFRecord worker share: its own rows, as many steps as the smallest
+        batch = global_batch // workers
+        return SharePlan(batch, per_worker[read_tf_config_index()], 1,
+                         share_steps(per_worker, batch, limit), workers, False)
+    shares = int(extra["shares"])
+    if global_batch % shares:
+        raise ZooError(f"the global batch {global_batch} (trainer.batch_size x replicas) is not a multiple "
+                       f"of dataset.shares={shares}: each share gives the same rows to every step")
+    batch = global_batch // shares
+    return SharePlan(batch, min(per_share), shares // workers, share_steps(per_share, batch, limit),
+                     workers, True)
+
+
+def gathered_test(dataset: Any, strategy: Any) -> Any:
+    """`dataset` (this worker's test rows) marked so that `zoo.tasks.report.predict` combines every
+    worker's labels and outputs (in worker order): each worker scores only its rows."""
+    gather = gather_function(strategy)
+
+    def combine(*arrays: np.ndarray) -> list[np.ndarray]:
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, *arrays)
+        parts = [np.load(io.BytesIO(blob)) for blob in gather(buffer.getvalue())]
+        return [np.concatenate([p[f"arr_{i}"] for p in parts]) for i in range(len(arrays))]
+
+    dataset.zoo_combine = combine
+    return dataset
 
 
 def share_steps(shares: list[int], batch: int, limit: int | None = None) -> int:

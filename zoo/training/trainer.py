@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from zoo.config.validate import check_train_config
-from zoo.core.errors import Interrupted, Preempted, WorkFailed, ZooError
+from zoo.core.errors import Interrupted, Preempted, WorkFailed
 from zoo.core.registry import Registry, get_registry
 from zoo.run.tracking import check_tracking
 from zoo.tasks.select import build_task, configure
@@ -110,7 +110,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     t = cfg.trainer
     strategy = _start(cfg)
     task = build_task(cfg, run, registry)  # the family's task, inside any training mode cfg turns on
-    splits = _data(task, cfg, registry, run, resuming)
+    splits = _data(task, cfg, registry, run, resuming, strategy)
     state = run.read_state() if resuming else {}
     point = choose_checkpoint(run, state) if resuming else ResumePoint(None, 0)
     if resuming:
@@ -175,13 +175,15 @@ def _start(cfg: DictConfig) -> Any:
     return strategy
 
 
-def _data(task: Task, cfg: DictConfig, registry: Registry, run: Any, resuming: bool) -> Any:
+def _data(task: Task, cfg: DictConfig, registry: Registry, run: Any, resuming: bool,
+          strategy: Any = None) -> Any:
     """The dataset's raw splits, prepared by the task (its preprocessor fitted, or restored on
     resume) and checked against the loss and metrics."""
     from zoo.data.shares import reading_share
-    from zoo.training.distributed import worker_share
+    from zoo.training.distributed import gather_function, worker_share
 
-    with reading_share(*worker_share(cfg)):  # a streamed table: this worker's record batches only
+    # a streamed table: this worker's data shares only, statistics combined across the workers
+    with reading_share(*worker_share(cfg), gather=gather_function(strategy) if strategy else None):
         splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
     splits = task.prepare_data(splits, fit=not resuming or not run.dataset_info.exists())
     info = splits.info
@@ -200,23 +202,16 @@ def _streams(splits: Any, cfg: DictConfig, strategy: Any, point: Any, run_path: 
     t, info = cfg.trainer, splits.info
     cache = choose_cache(cfg.dataset, info, run_path)
     global_batch = t.batch_size * strategy.num_replicas_in_sync
-    shares = info.extra.get("worker_train_rows") if _multi_worker(strategy) else None
-    batch, rows, max_steps = global_batch, None, t.steps_per_epoch
-    if shares:  # each worker holds its own rows: batched at its part of the global batch
-        from zoo.training.distributed import share_steps
+    from zoo.training.distributed import share_plan
 
-        if strategy.num_replicas_in_sync != len(shares):
-            raise ZooError(f"{strategy.num_replicas_in_sync} replicas on {len(shares)} workers: a streamed "
-                           "table's shares need one replica per worker (hide extra devices, e.g. "
-                           "CUDA_VISIBLE_DEVICES to one GPU per worker)")
-        batch = global_batch // len(shares)
-        rows = shares[read_tf_config_index()]
-        max_steps = share_steps(shares, batch, t.steps_per_epoch)
+    plan = share_plan(info, strategy, global_batch, t.steps_per_epoch)  # data held in shares
+    batch, rows, max_steps, groups = ((plan.batch, plan.rows, plan.steps, plan.groups) if plan
+                                      else (global_batch, None, t.steps_per_epoch, 1))
 
     def epochs_from(first: int, last: int, step: int = 0, cache_name: str = "train") -> Any:
         return train_stream(splits.train, info, batch, t.seed, last, first, max_steps,
                             cfg.dataset.shuffle_buffer, cache.of(cache_name), initial_step=step,
-                            rows=rows)
+                            rows=rows, groups=groups)
 
     partial = None
     if point.step:  # its own disk cache file: two streams cannot share one
@@ -225,23 +220,20 @@ def _streams(splits: Any, cfg: DictConfig, strategy: Any, point: Any, run_path: 
         stream = epochs_from(point.epoch + 1, t.epochs)
     else:
         stream = epochs_from(point.epoch, t.epochs)
-    val_ds = eval_stream(splits.validation, info, global_batch, cache.of("validation"))
-    test_ds = eval_stream(splits.test, info, global_batch, cache.of("test"))
+    own = plan is not None and plan.eval_shared and _multi_worker(strategy)  # each worker its rows
+    eval_batch = global_batch // plan.workers if own else global_batch
+    val_ds = eval_stream(splits.validation, info, eval_batch, cache.of("validation"))
+    test_ds = eval_stream(splits.test, info, eval_batch, cache.of("test"))
     if _multi_worker(strategy):
-        from zoo.training.distributed import distribute_own_share, shard_by_data
+        from zoo.training.distributed import distribute_own_share, gathered_test, shard_by_data
 
-        val_ds, test_ds = map(shard_by_data, (val_ds, test_ds))
+        val_ds, test_ds = ((distribute_own_share(strategy, val_ds), gathered_test(test_ds, strategy)) if own
+                           else (shard_by_data(val_ds), shard_by_data(test_ds)))
         for train in (stream, partial):
             if train is not None:
-                train.dataset = (distribute_own_share(strategy, train.dataset) if shares
+                train.dataset = (distribute_own_share(strategy, train.dataset) if plan
                                  else shard_by_data(train.dataset))
     return Streams(stream, partial, val_ds, test_ds)
-
-
-def read_tf_config_index() -> int:
-    from zoo.training.distributed import read_tf_config
-
-    return int(read_tf_config().get("task", {}).get("index", 0))
 
 
 def local_spec(dataset: Any) -> Any:
