@@ -16,7 +16,7 @@ Issue 26's figures:
 - config validation sites: calls of `zoo/config/validate.py`'s `check_*` functions outside that file;
 - private-API sites: `._name` uses and `getattr("_name")` strings whose name the project never defines
   (so it belongs to a library object), imports from private modules (`keras.src`, `tensorflow.python`,
-  uvicorn submodules), overrides of private methods in classes with a keras/tensorflow/uvicorn base,
+  uvicorn submodules), private methods no project code calls (overrides of a library's hooks),
   assignments to attributes of those libraries (class-wide patches) and subclasses of uvicorn classes
   (uvicorn documents no subclassing); all of them and those outside
   `zoo/core/compat.py`;
@@ -120,14 +120,12 @@ def _root(node: ast.AST) -> str:
 
 
 def _overrides_external(func: ast.AST, tree: ast.AST) -> bool:
-    """A private method of a class with a keras/tensorflow/uvicorn base (an override of a library hook)."""
+    """A private method that no code of the project calls: a library's hook it overrides (say Keras's
+    `Distiller._extract_all_student_features`), whatever the class's bases."""
     if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _private(func.name):
         return False
-    external = _external_names(tree)
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef) and func in cls.body:
-            return any(_root(base) in external for base in cls.bases) and func.name in _called_nowhere
-    return False
+    return func.name in _called_nowhere and any(
+        isinstance(cls, ast.ClassDef) and func in cls.body for cls in ast.walk(tree))
 
 
 _called_nowhere: set[str] = set()  # private method names no code of the project calls (filled first)
