@@ -165,6 +165,10 @@ def private_api_sites(trees: dict[str, ast.AST]) -> list[str]:
             elif isinstance(node, ast.ClassDef) and any(
                     external.get(_root(base), "").startswith("uvicorn") for base in node.bases):
                 sites.append(f"{rel}:{line} subclasses {', '.join(ast.unparse(b) for b in node.bases)}")
+            elif (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "type"
+                  and len(node.args) == 3 and isinstance(node.args[1], ast.Tuple)
+                  and any(_root(base) in external for base in node.args[1].elts)):
+                sites.append(f"{rel}:{line} subclasses {ast.unparse(node.args[1])} (type())")
             elif isinstance(node, ast.Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Attribute) and _root(target) in external:

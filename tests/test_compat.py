@@ -123,17 +123,20 @@ def test_tflite_output_names_map_each_named_output_to_its_tensor(tmp_path):
     assert shapes == {"first": 1, "second": 2}
 
 
-def test_distiller_student_features_give_the_student_output_in_one_pass():
+def classifier(name):
+    """A softmax classifier with a `logits` layer: a distiller's teacher or student."""
     import keras
+
+    inputs = keras.Input((3,), name="x")
+    logits = keras.layers.Dense(2, name="logits")(inputs)
+    probabilities = keras.layers.Activation("softmax", name="probabilities")(logits)
+    return keras.Model(inputs, probabilities, name=name)
+
+
+def test_distiller_student_features_give_the_student_output_in_one_pass():
 
     from zoo.core.compat import distiller_student_features
     from zoo.training.distiller import SoftmaxDistiller
-
-    def classifier(name):
-        inputs = keras.Input((3,), name="x")
-        logits = keras.layers.Dense(2, name="logits")(inputs)
-        probabilities = keras.layers.Activation("softmax", name="probabilities")(logits)
-        return keras.Model(inputs, probabilities, name=name)
 
     distiller = SoftmaxDistiller(classifier("teacher"), classifier("student"), temperature=2.0, alpha=0.5)
     x = np.ones((4, 3), np.float32)
@@ -145,15 +148,8 @@ def test_distiller_student_features_give_the_student_output_in_one_pass():
 def test_one_student_pass_answers_the_hook_keras_distiller_loss_calls():
     """Keras's `Distiller.compute_loss` still takes the student's features from the private
     `_extract_all_student_features` (`OneStudentPass` answers it): a second student pass otherwise."""
-    import keras
 
     from zoo.training.distiller import SoftmaxDistiller
-
-    def classifier(name):
-        inputs = keras.Input((3,), name="x")
-        logits = keras.layers.Dense(2, name="logits")(inputs)
-        outputs = keras.layers.Activation("softmax", name="probabilities")(logits)
-        return keras.Model(inputs, outputs, name=name)
 
     distiller = SoftmaxDistiller(classifier("teacher"), classifier("student"), temperature=2.0, alpha=0.5)
     distiller.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
@@ -176,7 +172,10 @@ def test_bounded_http_protocol_overrides_uvicorn_hooks_that_exist_and_uvicorn_st
 
     options = set(inspect.signature(uvicorn.Config).parameters)
     assert not {o for o in options if "request_start" in o or "header" in o and "timeout" in o}, options
-    hooks = {name for name in vars(bounded_http_protocol()) if not name.startswith("_")}
+    from zoo.core.compat import HeaderBounds
+
+    assert bounded_http_protocol().__mro__[1:3] == (HeaderBounds, HttpToolsProtocol)
+    hooks = {name for name in vars(HeaderBounds) if not name.startswith("_")}
     assert hooks == {"connection_made", "data_received", "on_url", "on_header", "on_headers_complete",
                      "send_400_response", "connection_lost"}
     assert all(callable(getattr(HttpToolsProtocol, name, None)) for name in hooks)

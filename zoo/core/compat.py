@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,16 +30,6 @@ def freeze_normalization(model: Any) -> None:
         if normalization and hasattr(layer, "mean") and not isinstance(layer.mean, np.ndarray):
             layer.mean = np.asarray(layer.mean)
             layer.variance = np.asarray(layer.variance)
-
-
-def read_value(variable: Any) -> np.ndarray:
-    """A numpy copy of a Keras variable's value. On TensorFlow `variable.value` is the
-    `tf.Variable`; its `value()` reads it as one op, where `np.array(variable.value)` goes through
-    `read_value`'s extra identity and numpy's array protocol (about 3x the time: ~2 ms against
-    0.6 ms for the 19 values of an MLP and its optimizer)."""
-    value = variable.value
-    read = getattr(value, "value", None)
-    return np.array(read() if callable(read) else value)
 
 
 class WeightsLayout:
@@ -97,7 +88,7 @@ class WeightsLayout:
         """Copies of every value now (on the training thread; cheap next to a save)."""
         import keras
 
-        return [[read_value(v) if isinstance(v, keras.Variable) else v for _, v in entries]
+        return [[v.numpy() if isinstance(v, keras.Variable) else v for _, v in entries]
                 for _, _, entries in self.groups]
 
     def write(self, path: str | Any, values: list[list[np.ndarray]]) -> None:
@@ -249,6 +240,83 @@ class OneStudentPass:
 HTTP_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
+class HeaderBounds:
+    """The header bounds `bounded_http_protocol()` mixes into uvicorn's `HttpToolsProtocol`."""
+
+    config: Any
+    loop: Any
+    transport: Any
+    cycle: Any
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.header_timeout = float(getattr(self.config, "zoo_header_timeout_s", 5.0))
+        self.max_header_bytes = int(getattr(self.config, "zoo_max_header_bytes", 64 * 1024))
+        self.header_timer: Any = None
+        self.header_bytes = 0
+        self.headers_too_large = False
+
+    def _arm(self) -> None:
+        if self.header_timer is None:
+            self.header_bytes = 0
+            self.header_timer = self.loop.call_later(self.header_timeout, self._headers_timed_out)
+
+    def _disarm(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _reply(self, status: int, message: str) -> None:
+        if self.transport.is_closing():
+            return
+        body = json.dumps({"error": message}).encode()
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n"
+                             % (status, HTTP_REASONS[status], len(body)) + body)
+        self.transport.close()
+
+    def _headers_timed_out(self) -> None:
+        self.header_timer = None
+        self._reply(408, f"the request headers did not arrive within {self.header_timeout:g} s")
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self._arm()  # a new request begins
+        super().data_received(data)  # type: ignore[misc]
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)  # type: ignore[misc]
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value))
+        super().on_header(name, value)  # type: ignore[misc]
+
+    def _count(self, size: int) -> None:
+        self.header_bytes += size
+        if self.header_bytes > self.max_header_bytes:
+            self.headers_too_large = True
+            raise ValueError("headers too large")  # httptools stops parsing; data_received answers
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()  # type: ignore[misc]
+
+    def send_400_response(self, msg: str) -> None:
+        if self.headers_too_large:
+            self._reply(431, f"the request line and headers exceed {self.max_header_bytes} bytes")
+        else:
+            self._reply(400, f"invalid HTTP request: {msg}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
 @functools.cache
 def bounded_http_protocol() -> type:
     """uvicorn's httptools protocol with the bounds it lacks: a header-read timeout and a header size
@@ -260,85 +328,13 @@ def bounded_http_protocol() -> type:
     upstream (encode/uvicorn issue 157), and uvicorn has no public hook into its parser. So this
     subclasses `uvicorn.protocols.http.httptools_impl.HttpToolsProtocol` (its `connection_made`,
     `data_received`, `on_url`, `on_header`, `on_headers_complete`, `send_400_response`,
-    `connection_lost`, `cycle`, `transport`, `loop`): it arms a timer (not reset by trickled bytes)
-    when a connection opens or a new request begins and answers 408 and closes if the headers are not
-    complete in time; headers over `zoo_max_header_bytes` get 431. Errors are JSON like the app's.
-    `tests/test_compat.py` fails when those hooks change or uvicorn gains the option."""
-    import asyncio
-    import json
-
+    `connection_lost`, `cycle`, `transport`, `loop`) with `HeaderBounds`: a timer (not reset by
+    trickled bytes) armed when a connection opens or a new request begins answers 408 and closes if
+    the headers are not complete in time; headers over `zoo_max_header_bytes` get 431. Errors are JSON
+    like the app's. `tests/test_compat.py` fails when those hooks change or uvicorn gains the option."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class BoundedHttpToolsProtocol(HttpToolsProtocol):
-        def __init__(self, *args: Any, **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self.header_timeout = float(getattr(self.config, "zoo_header_timeout_s", 5.0))
-            self.max_header_bytes = int(getattr(self.config, "zoo_max_header_bytes", 64 * 1024))
-            self.header_timer: asyncio.TimerHandle | None = None
-            self.header_bytes = 0
-            self.headers_too_large = False
-
-        def _arm(self) -> None:
-            if self.header_timer is None:
-                self.header_bytes = 0
-                self.header_timer = self.loop.call_later(self.header_timeout, self._headers_timed_out)
-
-        def _disarm(self) -> None:
-            if self.header_timer is not None:
-                self.header_timer.cancel()
-                self.header_timer = None
-
-        def _reply(self, status: int, message: str) -> None:
-            if self.transport.is_closing():
-                return
-            body = json.dumps({"error": message}).encode()
-            self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
-                                 b"content-length: %d\r\nconnection: close\r\n\r\n"
-                                 % (status, HTTP_REASONS[status], len(body)) + body)
-            self.transport.close()
-
-        def _headers_timed_out(self) -> None:
-            self.header_timer = None
-            self._reply(408, f"the request headers did not arrive within {self.header_timeout:g} s")
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            if self.cycle is None or self.cycle.response_complete:
-                self._arm()  # a new request begins
-            super().data_received(data)
-
-        def on_url(self, url: bytes) -> None:
-            self._count(len(url))
-            super().on_url(url)
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._count(len(name) + len(value))
-            super().on_header(name, value)
-
-        def _count(self, size: int) -> None:
-            self.header_bytes += size
-            if self.header_bytes > self.max_header_bytes:
-                self.headers_too_large = True
-                raise ValueError("headers too large")  # httptools stops parsing; data_received answers
-
-        def on_headers_complete(self) -> None:
-            self._disarm()
-            super().on_headers_complete()
-
-        def send_400_response(self, msg: str) -> None:
-            if self.headers_too_large:
-                self._reply(431, f"the request line and headers exceed {self.max_header_bytes} bytes")
-            else:
-                self._reply(400, f"invalid HTTP request: {msg}")
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-    return BoundedHttpToolsProtocol
+    return type("BoundedHttpToolsProtocol", (HeaderBounds, HttpToolsProtocol), {})
 
 
 def draining_server(config: Any, on_shutdown: Callable[[], None]) -> Any:

@@ -118,10 +118,6 @@ def _dist_version(ep: metadata.EntryPoint) -> tuple[str, str]:
     return f"{dist.metadata['Name']} ({ep.value})", dist.version
 
 
-def _error_line(exc: BaseException) -> str:
-    return first_line(exc, typed=True)
-
-
 def core_plugin_names() -> list[str]:
     """The names of the core's own plugins (`zoo.builtin`, `zoo.builtin.training`), from the entry points."""
     return sorted(ep.name for ep in metadata.entry_points(group=hookspecs.CORE_ENTRY_POINT_GROUP))
@@ -142,7 +138,7 @@ def _load_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
             try:
                 pm.register(ep.load(), name=ep.name)
             except Exception as exc:  # the other plugins keep working; `zoo list plugins` shows it
-                info.error = _error_line(exc)
+                info.error = first_line(exc, typed=True)
         infos.append(info)
     core_names = {info.name for info in infos}
     for name in blocked:
@@ -165,7 +161,7 @@ def _load_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
             try:
                 pm.register(load(), name=name)
             except Exception as exc:  # a broken plugin must not break the others
-                info.error = _error_line(exc)
+                info.error = first_line(exc, typed=True)
         infos.append(info)
     return infos
 
@@ -184,7 +180,7 @@ def build_registry() -> Registry:
             try:
                 items = impl.function() or []
             except Exception as exc:
-                by_name[impl.plugin_name].error = f"{hook_name} failed: {_error_line(exc)}"
+                by_name[impl.plugin_name].error = f"{hook_name} failed: {first_line(exc, typed=True)}"
                 continue
             for item in items:
                 if kind == "config":
