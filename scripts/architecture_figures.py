@@ -52,13 +52,23 @@ MODULE_STRING = re.compile(r"^(zoo(?:\.\w+)+)(?::[\w.]*)?$")
 
 def imported_modules(tree: ast.AST) -> list[str]:
     names = []
-    for node in ast.walk(tree):
+    for node in _nodes(tree):
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.append(node.module)
             names += [f"{node.module}.{a.name}" for a in node.names]
     return names
+
+
+_NODES: dict[int, list[ast.AST]] = {}
+
+
+def _nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of a module, walked once."""
+    if id(tree) not in _NODES:
+        _NODES[id(tree)] = list(ast.walk(tree))
+    return _NODES[id(tree)]
 
 
 def _private(name: str) -> bool:
@@ -77,7 +87,7 @@ def defined_private_names(trees: dict[str, ast.AST]) -> set[str]:
     """Private names the project itself defines: functions, classes, attributes it assigns, arguments."""
     names: set[str] = set()
     for tree in trees.values():
-        for node in ast.walk(tree):
+        for node in _nodes(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 if not _overrides_external(node, tree):
                     names.add(node.name)
@@ -101,7 +111,7 @@ def _external_names(tree: ast.AST) -> dict[str, str]:
     key = id(tree)
     if key not in _EXTERNAL_CACHE:
         names = {}
-        for node in ast.walk(tree):
+        for node in _nodes(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.name.split(".")[0] in EXTERNAL:
@@ -119,13 +129,18 @@ def _root(node: ast.AST) -> str:
     return node.id if isinstance(node, ast.Name) else ""
 
 
+_METHODS: dict[int, set[int]] = {}
+
+
 def _overrides_external(func: ast.AST, tree: ast.AST) -> bool:
     """A private method that no code of the project calls: a library's hook it overrides (say Keras's
     `Distiller._extract_all_student_features`), whatever the class's bases."""
     if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _private(func.name):
         return False
-    return func.name in _called_nowhere and any(
-        isinstance(cls, ast.ClassDef) and func in cls.body for cls in ast.walk(tree))
+    if id(tree) not in _METHODS:
+        _METHODS[id(tree)] = {id(f) for cls in _nodes(tree) if isinstance(cls, ast.ClassDef)
+                              for f in cls.body}
+    return func.name in _called_nowhere and id(func) in _METHODS[id(tree)]
 
 
 _called_nowhere: set[str] = set()  # private method names no code of the project calls (filled first)
@@ -135,10 +150,10 @@ def private_api_sites(trees: dict[str, ast.AST]) -> list[str]:
     """Every private-API site as `path:line what`."""
     used = defaultdict(int)
     for tree in trees.values():
-        for node in ast.walk(tree):
+        for node in _nodes(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
                 used[node.attr] += 1
-    methods = {node.name for tree in trees.values() for node in ast.walk(tree)
+    methods = {node.name for tree in trees.values() for node in _nodes(tree)
                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _private(node.name)}
     _called_nowhere.clear()
     _called_nowhere.update(m for m in methods if not used[m])
@@ -146,7 +161,7 @@ def private_api_sites(trees: dict[str, ast.AST]) -> list[str]:
     sites = []
     for rel, tree in trees.items():
         external = _external_names(tree)
-        for node in ast.walk(tree):
+        for node in _nodes(tree):
             line = getattr(node, "lineno", 0)
             if isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in defined:
                 sites.append(f"{rel}:{line} .{node.attr}")
@@ -201,12 +216,12 @@ def string_climbs(trees: dict[str, ast.AST], ranks: dict[str, int]) -> list[str]
     """`zoo.*` module names in strings that climb the layers (or, in plugins, pass by zoo.sdk)."""
     loggers = set()
     for tree in trees.values():
-        for node in ast.walk(tree):
+        for node in _nodes(tree):
             if isinstance(node, ast.Call) and "getLogger" in (getattr(node.func, "attr", ""),
                                                               getattr(node.func, "id", "")):
                 loggers |= {id(a) for a in node.args}
     for tree in trees.values():  # `[python, "-m", "zoo.cli.main", ...]`: a command run, not an import
-        for node in ast.walk(tree):
+        for node in _nodes(tree):
             if isinstance(node, (ast.List, ast.Tuple)):
                 for before, item in zip(node.elts, node.elts[1:], strict=False):
                     if isinstance(before, ast.Constant) and before.value == "-m":
@@ -214,7 +229,7 @@ def string_climbs(trees: dict[str, ast.AST], ranks: dict[str, int]) -> list[str]
     climbs = []
     for rel, tree in trees.items():
         parts = rel.removesuffix(".py").split("/")
-        for node in ast.walk(tree):
+        for node in _nodes(tree):
             if id(node) in loggers or not isinstance(node, (ast.JoinedStr, ast.Constant)):
                 continue
             text = _string_value(node)
@@ -249,7 +264,7 @@ def family_steps(root: Path, trees: dict[str, ast.AST]) -> tuple[int, dict[str, 
                 exported |= {name: module for name in names}
     subclassed = {_root(base) if isinstance(base, ast.Name) else getattr(base, "attr", "")
                   for rel, tree in trees.items() if rel.startswith("plugins/")
-                  for node in ast.walk(tree) if isinstance(node, ast.ClassDef) for base in node.bases}
+                  for node in _nodes(tree) if isinstance(node, ast.ClassDef) for base in node.bases}
     counts: dict[str, int] = {}
     names: set[str] = set()
     for name, module in exported.items():
@@ -272,7 +287,7 @@ def widest_function(trees: dict[str, ast.AST]) -> tuple[int, str]:
     for rel, tree in trees.items():
         if not rel.startswith("zoo/"):
             continue
-        for node in ast.walk(tree):
+        for node in _nodes(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 a = node.args
                 params = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs
@@ -287,7 +302,7 @@ def longest_function(trees: dict[str, ast.AST]) -> tuple[int, str]:
     best = (0, "")
     for rel, tree in trees.items():
         if rel.startswith("zoo/"):
-            for node in ast.walk(tree):
+            for node in _nodes(tree):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     length = node.end_lineno - node.lineno + 1
                     if length > best[0]:
@@ -302,7 +317,7 @@ def validation_sites(trees: dict[str, ast.AST]) -> list[str]:
     for rel, tree in trees.items():
         if rel == "zoo/config/validate.py":
             continue
-        for node in ast.walk(tree):
+        for node in _nodes(tree):
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", getattr(node.func, "attr", ""))
                 if name in validators:

@@ -3,6 +3,7 @@ names no family in code or config, and the docs name only modules that exist."""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -173,6 +174,7 @@ def test_every_tiered_module_exists_and_the_tiers_do_not_overlap():
     assert not UNIT_MODULES & SYSTEM_MODULES
 
 
+@functools.cache
 def _figures_script():
     import importlib.util
 
@@ -183,15 +185,20 @@ def _figures_script():
     return module
 
 
+@functools.cache
+def _trees() -> dict:
+    return _figures_script()._sources(REPO)
+
+
 def test_no_module_named_in_a_string_climbs_the_layers():
     """What the import contracts cannot see: `lazy("zoo.x:y")`, registry load strings, plugins'
     strings naming anything but `zoo.sdk` (scripts/architecture_figures.py)."""
     figures = _figures_script()
-    assert figures.string_climbs(figures._sources(REPO), figures.layer_order(REPO)) == []
+    assert figures.string_climbs(_trees(), figures.layer_order(REPO)) == []
 
 
 def test_private_library_apis_are_used_only_in_compat():
     figures = _figures_script()
-    sites = figures.private_api_sites(figures._sources(REPO))
+    sites = figures.private_api_sites(_trees())
     assert any(site.startswith("zoo/core/compat.py") for site in sites)  # the check sees them
     assert [s for s in sites if not s.startswith("zoo/core/compat.py")] == []
