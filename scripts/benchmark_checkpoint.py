@@ -7,9 +7,9 @@ Sides, alternating in one process (`--repeats` rounds after an untimed warm-up o
 - `save_weights`: `model.save_weights(path)` on the training thread (the public API);
 - `layout`: `WeightsLayout.snapshot()` on the training thread (what training waits for), then
   `write()` in a thread, waited for before the next round (its time reported apart);
-- `snapshot value()`: the same copy through `variable.value.value()` (the former `compat.read_value`,
-  a micro-optimisation said to be 3x faster than `numpy()` on an MLP), against the layout's
-  `variable.numpy()`; dropped since this benchmark showed no gain on BERT.
+- `snapshot numpy()` and `snapshot value()`: the layout's copy alone, through the public
+  `variable.numpy()` and through `variable.value.value()` (the former `compat.read_value`, a
+  micro-optimisation said to be 3x faster than `numpy()` on an MLP; dropped: no gain shown here).
 The ratios are medians of the per-round ratios; `--json` prints everything.
 
     python scripts/benchmark_checkpoint.py [--model bert|gpt] [--repeats 7] [--json]
@@ -101,13 +101,16 @@ def main() -> None:
         read = getattr(value, "value", None)
         return np.array(read() if callable(read) else value)
 
-    def value_snapshot() -> float:
-        start = time.perf_counter()
-        [[read_value(v) if isinstance(v, keras.Variable) else v for _, v in entries]
-         for _, _, entries in layout.groups]
-        return time.perf_counter() - start
+    def copier(read: Any) -> Any:
+        def snapshot() -> float:
+            start = time.perf_counter()
+            [[read(v) if isinstance(v, keras.Variable) else v for _, v in entries]
+             for _, _, entries in layout.groups]
+            return time.perf_counter() - start
+        return snapshot
 
-    sides = {"save_weights": save_weights, "layout": layout_side, "snapshot value()": value_snapshot}
+    sides = {"save_weights": save_weights, "layout": layout_side,
+             "snapshot numpy()": copier(lambda v: v.numpy()), "snapshot value()": copier(read_value)}
     for side in sides.values():  # warm-up
         side()
     times: dict[str, list[float]] = {name: [] for name in sides}
@@ -119,8 +122,8 @@ def main() -> None:
     ratios = {
         "save_weights / layout snapshot (training-thread time per checkpoint)": statistics.median(
             a / b for a, b in zip(times["save_weights"], times["layout"], strict=True)),
-        "value() snapshot / numpy() snapshot (the layout's)": statistics.median(
-            a / b for a, b in zip(times["snapshot value()"], times["layout"], strict=True)),
+        "value() snapshot / numpy() snapshot": statistics.median(
+            a / b for a, b in zip(times["snapshot value()"], times["snapshot numpy()"], strict=True)),
     }
     result = {"model": args.model, "parameters": model.count_params(),
               "file MiB": round((folder / "keras.weights.h5").stat().st_size / 2**20, 1),

@@ -278,3 +278,17 @@ def test_a_training_mode_is_chosen_by_its_config_node_and_wraps_the_family_task(
     listed = capsys.readouterr().out
     assert "tagged" in listed and "zoo_test_mode" in listed and "dp_sgd" in listed
     sys.modules.pop("zoo_test_mode", None)
+
+
+def test_missing_core_entry_points_are_one_clear_plugin_error(monkeypatch):
+    """An install whose metadata predates `zoo.core_plugins` says to reinstall instead of silently
+    having no datasets, losses or metrics."""
+    from zoo.core import registry as registry_module
+
+    entry_points = registry_module.metadata.entry_points
+    monkeypatch.setattr(registry_module.metadata, "entry_points", lambda group: (
+        [] if group == hookspecs.CORE_ENTRY_POINT_GROUP else entry_points(group=group)))
+    registry = build_registry()
+    core = registry.plugins[0]
+    assert core.name == CORE_PLUGIN and not core.ok and "reinstall" in core.error
+    assert "digits" not in registry.names("dataset") and "cross_entropy" not in registry.names("loss")

@@ -118,11 +118,6 @@ def _dist_version(ep: metadata.EntryPoint) -> tuple[str, str]:
     return f"{dist.metadata['Name']} ({ep.value})", dist.version
 
 
-def core_plugin_names() -> list[str]:
-    """The names of the core's own plugins (`zoo.builtin`, `zoo.builtin.training`), from the entry points."""
-    return sorted(ep.name for ep in metadata.entry_points(group=hookspecs.CORE_ENTRY_POINT_GROUP))
-
-
 def _load_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
     blocked = set(_env_list("ZOO_DISABLE_PLUGINS"))
     infos = []
