@@ -3,6 +3,7 @@ names no family in code or config, and the docs name only modules that exist."""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -114,7 +115,8 @@ def test_the_core_names_no_family_in_code_or_config():
 
 
 DOC_ROOTS = (REPO, REPO / "tests" / "toy_plugin" / "zoo_toy_plugin")  # the toy plugin's own conf/
-NOT_MODULES = {"zoo.plugins", "zoo.builtin",  # the entry-point group and the core plugin's name
+NOT_MODULES = {"zoo.plugins", "zoo.core_plugins", "zoo.builtin", "zoo.builtin.training",  # entry-point
+               # groups, the core plugins' names
                "zoo.run_dir", "zoo.model", "zoo.dataset"}  # the tags of an MLflow run
 
 
@@ -170,3 +172,33 @@ def test_every_tiered_module_exists_and_the_tiers_do_not_overlap():
     assert present >= UNIT_MODULES, sorted(UNIT_MODULES - present)
     assert present >= SYSTEM_MODULES, sorted(SYSTEM_MODULES - present)
     assert not UNIT_MODULES & SYSTEM_MODULES
+
+
+@functools.cache
+def _figures_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("architecture_figures",
+                                                  REPO / "scripts" / "architecture_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def _trees() -> dict:
+    return _figures_script()._sources(REPO)
+
+
+def test_no_module_named_in_a_string_climbs_the_layers():
+    """What the import contracts cannot see: `lazy("zoo.x:y")`, registry load strings, plugins'
+    strings naming anything but `zoo.sdk` (scripts/architecture_figures.py)."""
+    figures = _figures_script()
+    assert figures.string_climbs(_trees(), figures.layer_order(REPO)) == []
+
+
+def test_private_library_apis_are_used_only_in_compat():
+    figures = _figures_script()
+    sites = figures.private_api_sites(_trees())
+    assert any(site.startswith("zoo/core/compat.py") for site in sites)  # the check sees them
+    assert [s for s in sites if not s.startswith("zoo/core/compat.py")] == []

@@ -22,7 +22,7 @@ EXPECTED = {
                  "tfds"},
     "losses": {"cross_entropy", "mse", "mae", "huber"},
     "metrics": {"accuracy", "precision", "recall", "f1", "auc", "mae", "mse", "r2"},
-    "plugins": {"zoo.builtin", "mlp", "cnn", "toy"},
+    "plugins": {"zoo.builtin", "zoo.builtin.training", "mlp", "cnn", "toy"},
     "experiments": {"cnn_digits", "mlp_breast_cancer", "mlp_diabetes", "cnn_mnist",
                     "mlp_csv_regression", "toy_iris"},
 }

@@ -123,23 +123,88 @@ def test_tflite_output_names_map_each_named_output_to_its_tensor(tmp_path):
     assert shapes == {"first": 1, "second": 2}
 
 
-def test_distiller_student_features_give_the_student_output_in_one_pass():
+def classifier(name):
+    """A softmax classifier with a `logits` layer: a distiller's teacher or student."""
     import keras
+
+    inputs = keras.Input((3,), name="x")
+    logits = keras.layers.Dense(2, name="logits")(inputs)
+    probabilities = keras.layers.Activation("softmax", name="probabilities")(logits)
+    return keras.Model(inputs, probabilities, name=name)
+
+
+def test_distiller_student_features_give_the_student_output_in_one_pass():
 
     from zoo.core.compat import distiller_student_features
     from zoo.training.distiller import SoftmaxDistiller
-
-    def classifier(name):
-        inputs = keras.Input((3,), name="x")
-        logits = keras.layers.Dense(2, name="logits")(inputs)
-        probabilities = keras.layers.Activation("softmax", name="probabilities")(logits)
-        return keras.Model(inputs, probabilities, name=name)
 
     distiller = SoftmaxDistiller(classifier("teacher"), classifier("student"), temperature=2.0, alpha=0.5)
     x = np.ones((4, 3), np.float32)
     features = distiller_student_features(distiller, x, training=False)
     expected = np.asarray(distiller.student(x))
     np.testing.assert_allclose(np.asarray(features["final_output"]), expected, atol=1e-6)
+
+
+def test_one_student_pass_answers_the_hook_keras_distiller_loss_calls():
+    """Keras's `Distiller.compute_loss` still takes the student's features from the private
+    `_extract_all_student_features` (`OneStudentPass` answers it): a second student pass otherwise."""
+
+    from zoo.training.distiller import SoftmaxDistiller
+
+    distiller = SoftmaxDistiller(classifier("teacher"), classifier("student"), temperature=2.0, alpha=0.5)
+    distiller.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    calls = []
+    answer = distiller.student_features
+    distiller.student_features = lambda x, y_pred: calls.append(1) or answer(x, y_pred)
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
+    loss = distiller.compute_loss(x=x, y=y, y_pred=distiller(x, training=False), training=False)
+    assert calls == [1] and np.isfinite(float(loss))
+
+
+def test_bounded_http_protocol_overrides_uvicorn_hooks_that_exist_and_uvicorn_still_lacks_the_timeout():
+    """encode/uvicorn issue 157: when `uvicorn.Config` gets a request-start timeout, use it instead."""
+    import inspect
+
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from zoo.core.compat import bounded_http_protocol
+
+    options = set(inspect.signature(uvicorn.Config).parameters)
+    assert not {o for o in options if "request_start" in o or "header" in o and "timeout" in o}, options
+    from zoo.core.compat import HeaderBounds
+
+    assert bounded_http_protocol().__mro__[1:3] == (HeaderBounds, HttpToolsProtocol)
+    hooks = {name for name in vars(HeaderBounds) if not name.startswith("_")}
+    assert hooks == {"connection_made", "data_received", "on_url", "on_header", "on_headers_complete",
+                     "send_400_response", "connection_lost"}
+    assert all(callable(getattr(HttpToolsProtocol, name, None)) for name in hooks)
+    source = inspect.getsource(HttpToolsProtocol)
+    assert "self.cycle" in source and "response_complete" in source and "self.transport" in source
+
+
+def test_draining_server_calls_back_when_uvicorn_shutdown_begins():
+    import threading
+    import time
+
+    import uvicorn
+
+    from zoo.core.compat import draining_server
+
+    async def app(scope, receive, send):  # never called: nothing connects
+        raise AssertionError(scope)
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    began = []
+    server = draining_server(config, lambda: began.append(server.started))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.should_exit = True
+    thread.join(10)
+    assert not thread.is_alive() and began == [True]
 
 
 def h5_contents(path) -> dict:

@@ -299,3 +299,31 @@ def test_a_target_with_a_class_per_row_is_refused_with_the_fix(tmp_path):
     assert "choose another dataset.target" in message
     forced = load(write(tmp_path / "forced.csv", header, rows), target="s5", task="classification")
     assert forced.info.num_classes > 150  # asked for by name: the user's choice, not a silent guess
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_training_and_serving_read_a_csv_file_alike(tmp_path, sep):
+    """One sniffer and one row reader: `zoo train` and `zoo predict`/`zoo serve` see the same rows."""
+    import csv
+
+    from sklearn.datasets import load_wine
+
+    from zoo.serving.inputs import _csv_rows
+
+    wine = load_wine()
+    path = tmp_path / "wine.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=sep)
+        writer.writerow([*wine.feature_names, "target"])
+        writer.writerows([*row, label]
+                         for row, label in zip(wine.data.tolist(), wine.target.tolist(), strict=True))
+    table = csv_data.read_table(str(path))
+    assert csv_data.sniff_separator(path.read_text()) == sep
+    assert _csv_rows(path, path.read_text()) == [table.header, *table.rows] and len(table.rows) == 178
+
+
+def test_a_malformed_csv_is_a_data_error_naming_its_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\n1,2\n3,\"" + "x" * (csv_data.MAX_CELL_BYTES + 1) + "\"\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.csv, line 3: field larger than field limit .*fix the file"):
+        csv_data.read_table(str(path))

@@ -18,6 +18,8 @@ from zoo.core.errors import DuplicateNameError, UnknownNameError
 from zoo.core.registry import CORE_PLUGIN, KINDS, build_registry, reset_registry
 from zoo.core.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec
 
+CORE_PLUGINS = ["zoo.builtin", "zoo.builtin.training"]  # datasets; losses, metrics, training modes
+
 REPO = Path(__file__).resolve().parents[1]
 ZOO_ENV = ("ZOO_PLUGINS", "ZOO_DISABLE_PLUGINS", "ZOO_DISABLE_PLUGIN_AUTOLOAD")
 TOY_MISSING = "the toy plugin is not installed: run `pip install ./tests/toy_plugin`"
@@ -192,7 +194,7 @@ def test_disable_plugins_blocks_the_toy_plugin(monkeypatch):
 def test_disable_autoload_loads_only_the_core(monkeypatch):
     monkeypatch.setenv("ZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
     registry = build_registry()
-    assert [p.name for p in registry.plugins] == [CORE_PLUGIN]
+    assert [p.name for p in registry.plugins] == CORE_PLUGINS
     assert registry.names("model") == []
     assert registry.config_dirs == []
     assert {"digits", "iris", "csv"} <= set(registry.names("dataset"))
@@ -201,12 +203,12 @@ def test_disable_autoload_loads_only_the_core(monkeypatch):
 
 def test_core_alone_never_imports_the_builtin_plugin_package():
     code = ("import sys; from zoo.core.registry import build_registry; r = build_registry(); "
-            "print(r.names('model'), [p.name for p in r.plugins], 'zoo_plugins' in sys.modules)")
+            "print(r.names('model'), ','.join(p.name for p in r.plugins), 'zoo_plugins' in sys.modules)")
     env = _zoo_env(ZOO_DISABLE_PLUGIN_AUTOLOAD="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["[]", f"['{CORE_PLUGIN}']", "False"]
+    assert out.stdout.split() == ["[]", ",".join(CORE_PLUGINS), "False"]
 
 
 # --- every spec says what it is ---------------------------------------------------------------
@@ -276,3 +278,17 @@ def test_a_training_mode_is_chosen_by_its_config_node_and_wraps_the_family_task(
     listed = capsys.readouterr().out
     assert "tagged" in listed and "zoo_test_mode" in listed and "dp_sgd" in listed
     sys.modules.pop("zoo_test_mode", None)
+
+
+def test_missing_core_entry_points_are_one_clear_plugin_error(monkeypatch):
+    """An install whose metadata predates `zoo.core_plugins` says to reinstall instead of silently
+    having no datasets, losses or metrics."""
+    from zoo.core import registry as registry_module
+
+    entry_points = registry_module.metadata.entry_points
+    monkeypatch.setattr(registry_module.metadata, "entry_points", lambda group: (
+        [] if group == hookspecs.CORE_ENTRY_POINT_GROUP else entry_points(group=group)))
+    registry = build_registry()
+    core = registry.plugins[0]
+    assert core.name == CORE_PLUGIN and not core.ok and "reinstall" in core.error
+    assert "digits" not in registry.names("dataset") and "cross_entropy" not in registry.names("loss")

@@ -1,4 +1,4 @@
-"""Built-in losses, each a factory `name(info) -> keras loss` (registered in `zoo.data.builtin`)."""
+"""Built-in losses, each a factory `name(info) -> keras loss` (registered in `zoo.training.builtin`)."""
 
 from __future__ import annotations
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-SDK_VERSION = "2.1"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
+SDK_VERSION = "2.2"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
 # its steps no longer take `cfg`; training modes (TrainingModeSpec, DelegatingTask)
 # 2.1: `bounded` declares a config field's range (nothing is guessed from field names),
 # `existing_path` a file or folder that must exist, `choice` a string field's options
+# 2.2: `labelled_text`, `unlabelled_text` (a conformance case's data; was `zoo.testing.data`, not the SDK)
 
 # Where each public name lives. The SDK imports a module only when one of its names is first used,
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
@@ -36,6 +37,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.data.base": ("DatasetInfo", "RawSplits"),
     "zoo.data.configs": ("DatasetConfig", "TFDSDatasetConfig"),
     "zoo.data.csv_data": ("Table", "is_integer", "is_number", "read_table", "require_column"),
+    "zoo.data.docstring_text": ("labelled_text", "unlabelled_text"),
     "zoo.data.files": ("read_utf8",),
     "zoo.data.pipeline": ("eval_stream",),
     "zoo.data.splits": (
@@ -101,6 +103,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from zoo.data.base import DatasetInfo, RawSplits
     from zoo.data.configs import DatasetConfig, TFDSDatasetConfig
     from zoo.data.csv_data import Table, is_integer, is_number, read_table, require_column
+    from zoo.data.docstring_text import labelled_text, unlabelled_text
     from zoo.data.files import read_utf8
     from zoo.data.pipeline import eval_stream
     from zoo.data.splits import (

@@ -63,7 +63,7 @@ def zoo_models() -> list[ModelSpec]:
                   "BERT text or sentence-pair classifier: a size from scratch or a checkpoint (model.preset)",
                   BertConfig, tasks=(CLASSIFICATION,),
                   modalities=("text",), task=lazy("zoo_plugins.bert.task:BertTask"),
-                  conformance=ConformanceCase(TINY, data=lazy("zoo.testing.data:labelled_text")),
+                  conformance=ConformanceCase(TINY, data=lazy("zoo.sdk:labelled_text")),
                   cost=bert_cost),
         ModelSpec("bert_mlm", lazy("zoo_plugins.bert.mlm:build_masked_lm"),
                   "BERT masked-LM pre-training on unlabelled text (fine-tune: model.preset=RUN)",
@@ -71,7 +71,7 @@ def zoo_models() -> list[ModelSpec]:
                   modalities=("text",), task=lazy("zoo_plugins.bert.mlm:MaskedLMTask"),
                   # a pre-trained backbone is fine-tuned, not deployed: no export format
                   conformance=ConformanceCase((*TINY, "model.max_predictions=3"),
-                                              data=lazy("zoo.testing.data:unlabelled_text"), formats=()),
+                                              data=lazy("zoo.sdk:unlabelled_text"), formats=()),
                   cost=bert_cost),
     ]
 

@@ -37,7 +37,7 @@ def zoo_models() -> list[ModelSpec]:
                   conformance=ConformanceCase(
                       ("model.sequence_length=16", "model.vocabulary_size=300", "model.num_layers=1",
                        "model.num_heads=2", "model.hidden_dim=16", "model.intermediate_dim=32"),
-                      data=lazy("zoo.testing.data:unlabelled_text"), formats=("onnx",)),
+                      data=lazy("zoo.sdk:unlabelled_text"), formats=("onnx",)),
                   cost=gpt_cost),
     ]
 

@@ -36,7 +36,7 @@ def zoo_models() -> list[ModelSpec]:
     build = lazy("zoo_plugins.lstm.model:build_recurrent")
     # recurrent layers lower to TFLite only with Flex ops, which the TFLite interpreter cannot run
     case = ConformanceCase(("model.units=[4]", "model.sequence_length=16", "model.max_tokens=500",
-                            "model.embedding_dim=8"), data=lazy("zoo.testing.data:labelled_text"),
+                            "model.embedding_dim=8"), data=lazy("zoo.sdk:labelled_text"),
                            formats=("onnx", "savedmodel"))
     return [
         ModelSpec("lstm", build, "stacked (bi)LSTM on word embeddings (text) or on (time, features)",

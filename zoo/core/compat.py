@@ -1,5 +1,5 @@
-"""Work-arounds for Keras/TF (and Hydra) behaviour that other code must not depend on, each with
-its reason.
+"""Work-arounds for Keras/TF (and Hydra, uvicorn) behaviour that other code must not depend on, each
+with its reason: the only module that uses those libraries' private APIs or subclasses their internals.
 
 Each function here is checked by `tests/test_compat.py`, which fails when upstream changes.
 """
@@ -7,7 +7,9 @@ Each function here is checked by `tests/test_compat.py`, which fails when upstre
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -28,16 +30,6 @@ def freeze_normalization(model: Any) -> None:
         if normalization and hasattr(layer, "mean") and not isinstance(layer.mean, np.ndarray):
             layer.mean = np.asarray(layer.mean)
             layer.variance = np.asarray(layer.variance)
-
-
-def read_value(variable: Any) -> np.ndarray:
-    """A numpy copy of a Keras variable's value. On TensorFlow `variable.value` is the
-    `tf.Variable`; its `value()` reads it as one op, where `np.array(variable.value)` goes through
-    `read_value`'s extra identity and numpy's array protocol (about 3x the time: ~2 ms against
-    0.6 ms for the 19 values of an MLP and its optimizer)."""
-    value = variable.value
-    read = getattr(value, "value", None)
-    return np.array(read() if callable(read) else value)
 
 
 class WeightsLayout:
@@ -96,7 +88,7 @@ class WeightsLayout:
         """Copies of every value now (on the training thread; cheap next to a save)."""
         import keras
 
-        return [[read_value(v) if isinstance(v, keras.Variable) else v for _, v in entries]
+        return [[v.numpy() if isinstance(v, keras.Variable) else v for _, v in entries]
                 for _, _, entries in self.groups]
 
     def write(self, path: str | Any, values: list[list[np.ndarray]]) -> None:
@@ -225,3 +217,136 @@ def onnx_convertible_slice_update() -> Iterator[None]:
         yield
     finally:
         keras.ops.slice_update = original
+
+
+# --- Keras 3.15 distillation: its private hook for the student's features -----------------------
+
+class OneStudentPass:
+    """Mixin for a `keras.distillation.Distiller` whose `call` already ran the student: Keras's
+    `compute_loss` gets the student's features from the private hook `_extract_all_student_features`,
+    which runs the student a second time (always with `training=True`, even in validation). This
+    mixin answers that hook with `student_features(x, y_pred)`, which the subclass defines from what
+    its `call` kept. There is no public way to hand Keras the features (keras 3.15)."""
+
+    def student_features(self, x: Any, y_pred: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _extract_all_student_features(self, x: Any, y_pred: Any) -> dict[str, Any]:
+        return self.student_features(x, y_pred)
+
+
+# --- uvicorn 0.54 internals: the protocol and the server subclassed -------------------------------
+
+HTTP_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+class HeaderBounds:
+    """The header bounds `bounded_http_protocol()` mixes into uvicorn's `HttpToolsProtocol`."""
+
+    config: Any
+    loop: Any
+    transport: Any
+    cycle: Any
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.header_timeout = float(getattr(self.config, "zoo_header_timeout_s", 5.0))
+        self.max_header_bytes = int(getattr(self.config, "zoo_max_header_bytes", 64 * 1024))
+        self.header_timer: Any = None
+        self.header_bytes = 0
+        self.headers_too_large = False
+
+    def _arm(self) -> None:
+        if self.header_timer is None:
+            self.header_bytes = 0
+            self.header_timer = self.loop.call_later(self.header_timeout, self._headers_timed_out)
+
+    def _disarm(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _reply(self, status: int, message: str) -> None:
+        if self.transport.is_closing():
+            return
+        body = json.dumps({"error": message}).encode()
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n"
+                             % (status, HTTP_REASONS[status], len(body)) + body)
+        self.transport.close()
+
+    def _headers_timed_out(self) -> None:
+        self.header_timer = None
+        self._reply(408, f"the request headers did not arrive within {self.header_timeout:g} s")
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self._arm()  # a new request begins
+        super().data_received(data)  # type: ignore[misc]
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)  # type: ignore[misc]
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value))
+        super().on_header(name, value)  # type: ignore[misc]
+
+    def _count(self, size: int) -> None:
+        self.header_bytes += size
+        if self.header_bytes > self.max_header_bytes:
+            self.headers_too_large = True
+            raise ValueError("headers too large")  # httptools stops parsing; data_received answers
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()  # type: ignore[misc]
+
+    def send_400_response(self, msg: str) -> None:
+        if self.headers_too_large:
+            self._reply(431, f"the request line and headers exceed {self.max_header_bytes} bytes")
+        else:
+            self._reply(400, f"invalid HTTP request: {msg}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+@functools.cache
+def bounded_http_protocol() -> type:
+    """uvicorn's httptools protocol with the bounds it lacks: a header-read timeout and a header size
+    cap. A class for `uvicorn.Config(http=...)` reading `config.zoo_header_timeout_s` and
+    `config.zoo_max_header_bytes`.
+
+    uvicorn times out idle keep-alive connections but not a client that opens a connection and sends
+    its request line and headers slowly or never (slowloris): `--timeout-request-start` is still open
+    upstream (encode/uvicorn issue 157), and uvicorn has no public hook into its parser. So this
+    subclasses `uvicorn.protocols.http.httptools_impl.HttpToolsProtocol` (its `connection_made`,
+    `data_received`, `on_url`, `on_header`, `on_headers_complete`, `send_400_response`,
+    `connection_lost`, `cycle`, `transport`, `loop`) with `HeaderBounds`: a timer (not reset by
+    trickled bytes) armed when a connection opens or a new request begins answers 408 and closes if
+    the headers are not complete in time; headers over `zoo_max_header_bytes` get 431. Errors are JSON
+    like the app's. `tests/test_compat.py` fails when those hooks change or uvicorn gains the option."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    return type("BoundedHttpToolsProtocol", (HeaderBounds, HttpToolsProtocol), {})
+
+
+def draining_server(config: Any, on_shutdown: Callable[[], None]) -> Any:
+    """A `uvicorn.Server(config)` that calls `on_shutdown()` when its shutdown begins (before it stops
+    taking connections and drains). uvicorn tells an app only through the lifespan `shutdown` event,
+    which comes after the drain, too late to end streaming responses cleanly; its `Server.shutdown`
+    (overridden here) is not a documented hook. `tests/test_compat.py` checks it is still called."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            on_shutdown()
+            await super().shutdown(sockets)
+
+    return DrainingServer(config)

@@ -86,10 +86,11 @@ def unknown_name(kind: str, name: str, candidates: Iterable[str], hint: str = ""
     return UnknownNameError(f"unknown {kind} {name!r}: {advice} ({hint})")
 
 
-def first_line(error: BaseException, typed: bool = False) -> str:
-    """The first line of an exception's message (`Type: message` when `typed`), or its type's name."""
+def first_line(error: BaseException, typed: bool = False, limit: int | None = None) -> str:
+    """The first line of an exception's message (`Type: message` when `typed`), or its type's name;
+    the line cut at `limit` characters. The one helper for a one-line account of an error."""
     text = str(error).strip()
-    line = text.splitlines()[0] if text else ""
+    line = text.splitlines()[0][:limit] if text else ""
     if typed or not line:
         return f"{type(error).__name__}: {line}" if line else type(error).__name__
     return line

@@ -10,6 +10,9 @@ import pluggy
 
 PROJECT = "zoo"
 ENTRY_POINT_GROUP = "zoo.plugins"
+# The core's own plugins (datasets; losses, metrics and training modes), each registered by the layer
+# that owns it and found through this group of keras-zoo's entry points, so the registry names no module.
+CORE_ENTRY_POINT_GROUP = "zoo.core_plugins"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -20,10 +20,12 @@ from zoo.core import hookspecs
 from zoo.core.errors import DuplicateNameError, first_line, unknown_name
 from zoo.core.specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec, TrainingModeSpec
 
-CORE_PLUGIN = "zoo.builtin"  # its name in `zoo list plugins` and ZOO_DISABLE_PLUGINS
-# The core's own datasets, losses and metrics: a plugin module named like an entry point's value,
-# so the registry (the core) does not import the data layer.
-CORE_PLUGIN_MODULE = "zoo.data.builtin"
+# The core's own plugins are keras-zoo's entry points in `hookspecs.CORE_ENTRY_POINT_GROUP`, each
+# registered by the layer that owns it (datasets by the data layer; losses, metrics and training modes
+# by the training layer), so the registry, the lowest layer, names no module above it.
+CORE_PLUGIN = "zoo.builtin"  # the core datasets' plugin: its name in `zoo list plugins`, ZOO_DISABLE_PLUGINS
+REINSTALL = ("keras-zoo's entry points (group zoo.core_plugins) are missing: reinstall it "
+             "(pip install -e . in a checkout)")
 KINDS = {"model": "zoo_models", "dataset": "zoo_datasets", "loss": "zoo_losses", "metric": "zoo_metrics",
          "training mode": "zoo_training_modes"}
 
@@ -36,6 +38,7 @@ class PluginInfo:
     source: str
     version: str = ""
     error: str = ""
+    core: bool = False  # one of keras-zoo's own (`zoo.core_plugins`)
 
     @property
     def ok(self) -> bool:
@@ -115,19 +118,24 @@ def _dist_version(ep: metadata.EntryPoint) -> tuple[str, str]:
     return f"{dist.metadata['Name']} ({ep.value})", dist.version
 
 
-def _error_line(exc: BaseException) -> str:
-    return first_line(exc, typed=True)
-
-
 def _load_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
-    builtin = importlib.import_module(CORE_PLUGIN_MODULE)
     blocked = set(_env_list("ZOO_DISABLE_PLUGINS"))
-    core = PluginInfo(CORE_PLUGIN, f"{CORE_PLUGIN_MODULE} (core)")
-    if CORE_PLUGIN in blocked:
-        core.error = "blocked by ZOO_DISABLE_PLUGINS: no core datasets, losses or metrics"
-    else:
-        pm.register(builtin, name=CORE_PLUGIN)
-    infos = [core]
+    infos = []
+    core_eps = sorted(metadata.entry_points(group=hookspecs.CORE_ENTRY_POINT_GROUP), key=lambda e: e.name)
+    if not core_eps:
+        infos.append(PluginInfo(CORE_PLUGIN, "keras-zoo (core)", error=REINSTALL, core=True))
+    for ep in core_eps:
+        source, version = _dist_version(ep)
+        info = PluginInfo(ep.name, f"{source} core", version, core=True)
+        if ep.name in blocked:
+            info.error = "blocked by ZOO_DISABLE_PLUGINS: the core's own names it registers are gone"
+        else:
+            try:
+                pm.register(ep.load(), name=ep.name)
+            except Exception as exc:  # the other plugins keep working; `zoo list plugins` shows it
+                info.error = first_line(exc, typed=True)
+        infos.append(info)
+    core_names = {info.name for info in infos}
     for name in blocked:
         pm.set_blocked(name)
     candidates: list[tuple[str, Any, str, str]] = []
@@ -142,13 +150,13 @@ def _load_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
         info = PluginInfo(name, source, version)
         if name in blocked:
             info.error = "blocked by ZOO_DISABLE_PLUGINS"
-        elif pm.has_plugin(name):
+        elif pm.has_plugin(name) or name in core_names:
             info.error = f"a plugin named {name!r} is already loaded from another package"
         else:
             try:
                 pm.register(load(), name=name)
             except Exception as exc:  # a broken plugin must not break the others
-                info.error = _error_line(exc)
+                info.error = first_line(exc, typed=True)
         infos.append(info)
     return infos
 
@@ -159,14 +167,15 @@ def build_registry() -> Registry:
     pm.add_hookspecs(hookspecs)
     registry = Registry(plugins=_load_plugins(pm))
     by_name = {info.name: info for info in registry.plugins}
+    core = {info.name for info in registry.plugins if info.core}
     for kind, hook_name in {**KINDS, "config": "zoo_config_dirs"}.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            if impl.plugin_name != CORE_PLUGIN:
+            if impl.plugin_name not in core:
                 registry.modules[getattr(impl.plugin, "__name__", "")] = impl.plugin_name
             try:
                 items = impl.function() or []
             except Exception as exc:
-                by_name[impl.plugin_name].error = f"{hook_name} failed: {_error_line(exc)}"
+                by_name[impl.plugin_name].error = f"{hook_name} failed: {first_line(exc, typed=True)}"
                 continue
             for item in items:
                 if kind == "config":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import math
 import os
@@ -27,6 +28,8 @@ from zoo.data.splits import (
 )
 
 SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t"}
+SNIFFED = ",;\t"  # the separators a CSV file's are sniffed among
+MAX_CELL_BYTES = 16 << 20  # one CSV cell (a long text) may be this large
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 TASKS = ("auto", CLASSIFICATION, REGRESSION)
 MAX_AUTO_CLASSES = 20  # task auto: an integer target with more distinct values is regression
@@ -143,12 +146,7 @@ def read_table(path: str, separator: str | None = None) -> Table:
         raise DataError(f"CSV file {path} not found (working directory {os.getcwd()}): "
                         "check dataset.path")
     text = read_utf8(file)
-    reader = csv.reader(io.StringIO(text), delimiter=pick_separator(text, separator))
-    rows, lines = [], []
-    for row in reader:
-        if any(cell.strip() for cell in row):
-            rows.append(row)
-            lines.append(reader.line_num)
+    rows, lines = csv_rows(file, text, pick_separator(text, separator))
     if not rows:
         raise DataError(f"CSV file {file} is empty: it needs a header row of column names "
                         "and one row per example")
@@ -170,11 +168,38 @@ def pick_separator(text: str, separator: str | None) -> str:
             raise DataError(f"dataset.separator={separator!r} is not one character: use ',', "
                             "';' or 'tab'")
         return separator
-    sample = "\n".join(text.splitlines()[:50])
+    return sniff_separator(text)
+
+
+def sniff_separator(text: str) -> str:
+    """The separator among comma, semicolon and tab that `csv.Sniffer` finds in the first 50 lines
+    of a CSV file's text (a comma when there is one column or none is consistent); the one sniffer
+    of training (`dataset.separator` unset) and of `zoo predict`/`zoo serve`."""
+    sample = "\n".join(line.rstrip("\r\n") for line in itertools.islice(io.StringIO(text), 50))
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:  # one column, or no separator found consistently
+        return csv.Sniffer().sniff(sample[:1 << 16], delimiters=SNIFFED).delimiter
+    except csv.Error:
         return ","
+
+
+def csv_rows(path: Path, text: str, delimiter: str,
+             blank_rows: bool = False) -> tuple[list[list[str]], list[int]]:
+    """The rows of a CSV file's text and the line each ends on (rows of blank cells skipped unless
+    `blank_rows`); the one reader of training's and serving's tables, so a malformed file is one
+    DataError naming the line."""
+    if csv.field_size_limit() < MAX_CELL_BYTES:
+        csv.field_size_limit(MAX_CELL_BYTES)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows, lines = [], []
+    try:
+        for row in reader:
+            if row and (blank_rows or any(cell.strip() for cell in row)):
+                rows.append(row)
+                lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: {exc}: fix the file (a cell may hold at most "
+                        f"{MAX_CELL_BYTES >> 20} MB; quote cells holding the separator)") from None
+    return rows, lines
 
 
 def check_header(header: list[str], file: Path) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.core.errors import DataError
+from zoo.core.errors import DataError, first_line
 from zoo.data.csv_data import MISSING, is_float, is_number
 from zoo.data.features import NUMERIC
 
@@ -284,9 +284,8 @@ class TableReader:
                            f"with dataset.ignore=[{column}]")
                     return DataError(f"{role} column {column!r} of {file} is not numeric (line {line}: "
                                      f"{value!r}), though the first rows were: {fix}")
-        first = message.splitlines()[0] if message else type(error).__name__
-        return DataError(f"cannot read {file} ({first}): check it is a {self.fmt.upper()} file with the "
-                         "same columns as the others, or set dataset.separator")
+        return DataError(f"cannot read {file} ({first_line(error)}): check it is a {self.fmt.upper()} "
+                         "file with the same columns as the others, or set dataset.separator")
 
     def _csv_header(self, file: Path) -> list[str]:
         with file.open(newline="", encoding="utf-8-sig") as handle:

@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 from zoo.config.bounds import choices_of
 from zoo.config.schema import TrackingConfig
-from zoo.core.errors import ZooError, mask_credentials, mask_credentials_in_logs, unknown_name
+from zoo.core.errors import ZooError, first_line, mask_credentials, mask_credentials_in_logs, unknown_name
 
 log = logging.getLogger("zoo.train")
 BACKENDS = choices_of(TrackingConfig, "backend")
@@ -151,7 +151,8 @@ class MlflowTracker:
             tracker.log_params(flat_params(cfg))
         except Exception as exc:  # MlflowException, connection errors: before any training work
             raise ZooError(mask_credentials(
-                f"tracking.uri={t.uri or DEFAULT_STORE}: MLflow could not start a run ({first_line(exc)}); "
+                f"tracking.uri={t.uri or DEFAULT_STORE}: MLflow could not start a run "
+                f"({first_line(exc, limit=200)}); "
                 "start the tracking server or fix tracking.uri (or drop tracking=mlflow)")) from None
         write_run_file(run_path, {"run_id": tracker.run_id, "uri": uri, "experiment": t.experiment})
         log.info("mlflow: run %s in %s", tracker.run_id, uri)
@@ -214,13 +215,8 @@ class MlflowTracker:
         except Exception as exc:  # the run folder keeps everything: tracking is a copy
             if not self.failed:
                 log.warning("mlflow: could not %s (%s); the run folder keeps everything, training "
-                            "goes on", what, first_line(exc))
+                            "goes on", what, first_line(exc, limit=200))
             self.failed = True
-
-
-def first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else type(exc).__name__
 
 
 def read_run_file(run_path: Path) -> dict[str, Any]:

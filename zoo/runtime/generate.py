@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.core.errors import ZooError
+from zoo.core.errors import ZooError, first_line
 from zoo.runtime.generation_options import GenerationOptions, cut_at_stop, held_back
 from zoo.runtime.kv_cache import CachedDecoder
 from zoo.runtime.text_codec import TextCodec
@@ -60,7 +60,7 @@ def check_language_model(bundle: Any) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - tokenizers' parse errors are plain Exceptions
         raise BundleError(f"{bundle.path}: the language model's tokenizer or export.json cannot be read "
-                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}): "
+                          f"({first_line(exc, typed=True)}): "
                           "export the run again") from None
     size = codec.tokenizer.get_vocab_size(with_added_tokens=True)
     graph = getattr(bundle.runner, "session", None)

@@ -109,15 +109,33 @@ async def decoded(served: ServedVersion, convert: Callable[..., Any], *args: Any
     return convert(*args)
 
 
-def create_app(repository: ModelRepository, options: ServeOptions, metrics: ServerMetrics) -> Any:
-    """The application serving `repository`, wrapped in the metrics and access-log middleware."""
+class Endpoints:
+    """The handlers of the routes over one repository: a method each, the two model routers sharing
+    `model_route` (match the path, name the route for metrics, allow POST only where it posts)."""
 
+    def __init__(self, repository: ModelRepository, options: ServeOptions, metrics: ServerMetrics):
+        self.repository, self.options, self.metrics = repository, options, metrics
+
+    def model_route(self, request: Request, pattern: Any, usage: str, prefix: str, default: str,
+                    posts: tuple[str, ...], allowed: str) -> tuple[Any, ModelEntry]:
+        path = request.scope["path"]
+        match = pattern.match(path)
+        if match is None:
+            raise ApiError(404, f"no route {path}: use {usage}")
+        entry = self.repository.get(match["name"])
+        tail = match["tail"]
+        request.scope["zoo"]["route"] = f"{prefix}_{(tail or default).strip(':/')}"
+        if (request.method == "POST") != (tail in posts):
+            raise ApiError(405, f"{request.method} is not allowed on {path}: {allowed}")
+        return match, entry
+
+    @staticmethod
     def note(request: Request, served: ServedVersion) -> None:
         request.scope["zoo"].update(model=served.model, version=served.version)
 
-    async def predict(request: Request, served: ServedVersion, verb: str) -> Response:
-        body = parse_json(await read_body(request, options))
-        limit = options.max_instances
+    async def predict(self, request: Request, served: ServedVersion, verb: str) -> Response:
+        body = parse_json(await read_body(request, self.options))
+        limit = self.options.max_instances
         if verb == ":predict":
             arrays, rows = await decoded(served, tfserving.request_inputs, served, body, limit)
         else:
@@ -127,19 +145,21 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
                                f"{tfserving.kind(served)}: use :predict")
             arrays = await decoded(served, tfserving.examples_inputs, served, body, limit)
         outputs = await served.infer(arrays)
-        metrics.inferences.labels(served.model, str(served.version), "tfserving").inc(len(arrays[0]))
+        self.metrics.inferences.labels(served.model, str(served.version), "tfserving").inc(len(arrays[0]))
         if verb == ":classify":
             return answer(tfserving.classify_answer(served, outputs))
         if verb == ":regress":
             return answer(tfserving.regress_answer(outputs))
         return answer(tfserving.predict_answer(served, outputs, rows))
 
+    @staticmethod
     def drift(served: ServedVersion) -> Response:
         if served.drift is None:
             raise ApiError(404, f"model {served.model!r} version {served.version} has no training profile "
                            "(training_profile.json): export it again to monitor drift")
         return answer({"model": served.model, "version": str(served.version), **served.drift.report()})
 
+    @staticmethod
     def status(entry: ModelEntry, version: str | None, label: str | None) -> Response:
         states = entry.status()
         if label is not None or version is not None:
@@ -150,31 +170,26 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
                 raise ApiError(404, f"model {entry.name!r} has no version {chosen}")
         return answer({"model_version_status": states})
 
-    async def tf_model(request: Request) -> Response:
-        path = request.scope["path"]
-        match = tfserving.ROUTE.match(path)
-        if match is None:
-            raise ApiError(404, f"no route {path}: use /v1/models/NAME[/versions/N]"
-                           "[:predict|:classify|:regress|/metadata|/drift]")
-        entry = repository.get(match["name"])
+    async def tf_model(self, request: Request) -> Response:
+        match, entry = self.model_route(
+            request, tfserving.ROUTE,
+            "/v1/models/NAME[/versions/N][:predict|:classify|:regress|/metadata|/drift]", "v1", "status",
+            (":predict", ":classify", ":regress"),
+            "POST to :predict, :classify or :regress, GET the status, /metadata or /drift")
         version, label, tail = match["version"], match["label"], match["tail"]
-        request.scope["zoo"]["route"] = f"v1_{(tail or 'status').strip(':/')}"
-        if (request.method == "POST") != (tail in (":predict", ":classify", ":regress")):
-            raise ApiError(405, f"{request.method} is not allowed on {path}: POST to "
-                           ":predict, :classify or :regress, GET the status, /metadata or /drift")
         if tail is None:
-            return status(entry, version, label)
+            return self.status(entry, version, label)
         served = entry.resolve(version, label)
-        note(request, served)
+        self.note(request, served)
         if tail == "/metadata":
             return answer(tfserving.metadata(served))
         if tail == "/drift":
-            return drift(served)
-        return await predict(request, served, tail)
+            return self.drift(served)
+        return await self.predict(request, served, tail)
 
-    async def models(request: Request) -> Response:
+    async def models(self, request: Request) -> Response:
         """OpenAI's model list (`object`, `data`), with each model's versions and state beside it."""
-        entries = list(repository.models.values())
+        entries = list(self.repository.models.values())
         return answer({"object": "list",
                        "data": [{"id": e.name, "object": "model", "owned_by": "keras-zoo",
                                  "created": min((v.loaded for v in e.versions.values()), default=0)}
@@ -182,77 +197,77 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
                        "models": [{"name": e.name, "versions": sorted(e.versions),
                                    "state": "AVAILABLE" if e.versions else "UNAVAILABLE"} for e in entries]})
 
-    async def v2_model(request: Request) -> Response:
-        path = request.scope["path"]
-        match = v2.ROUTE.match(path)
-        if match is None:
-            raise ApiError(404, f"no route {path}: use "
-                           "/v2/models/NAME[/versions/V][/ready|/infer]")
-        entry = repository.get(match["name"])
+    async def v2_model(self, request: Request) -> Response:
+        match, entry = self.model_route(
+            request, v2.ROUTE, "/v2/models/NAME[/versions/V][/ready|/infer]", "v2", "metadata", ("/infer",),
+            "POST to /infer, GET the metadata, /ready or /drift")
         tail = match["tail"]
-        request.scope["zoo"]["route"] = f"v2_{(tail or 'metadata').strip('/')}"
-        if (request.method == "POST") != (tail == "/infer"):
-            raise ApiError(405, f"{request.method} is not allowed on {path}: POST to /infer, GET the "
-                           "metadata, /ready or /drift")
         served = entry.resolve(match["version"])
-        note(request, served)
+        self.note(request, served)
         if tail is None:
             return answer(v2.model_metadata(entry, served))
         if tail == "/ready":
             return answer({"name": entry.name, "version": str(served.version), "ready": True})
         if tail == "/drift":
-            return drift(served)
-        raw = await read_body(request, options)
+            return self.drift(served)
+        raw = await read_body(request, self.options)
         arrays, infer_request = v2.infer_inputs(served, raw, request.headers.get(v2.HEADER),
-                                                options.max_instances)
+                                                self.options.max_instances)
         body, headers = v2.infer_answer(served, await served.infer(arrays), infer_request)
-        metrics.inferences.labels(served.model, str(served.version), "v2").inc(len(arrays[0]))
+        self.metrics.inferences.labels(served.model, str(served.version), "v2").inc(len(arrays[0]))
         return Response(body, headers=headers)
 
-    async def live(request: Request) -> Response:
+    async def live(self, request: Request) -> Response:
         return answer({"live": True})
 
-    async def ready(request: Request) -> Response:
-        if not repository.ready():
-            missing = [n for n, e in repository.models.items() if not e.versions]
+    async def ready(self, request: Request) -> Response:
+        if not self.repository.ready():
+            missing = [n for n, e in self.repository.models.items() if not e.versions]
             raise ApiError(503, f"not ready: no version loaded for {', '.join(missing) or 'any model'}")
         return answer({"ready": True})
 
-    async def healthz(request: Request) -> Response:
-        return answer({"status": "ok", "models": list(repository.models)})
+    async def healthz(self, request: Request) -> Response:
+        return answer({"status": "ok", "models": list(self.repository.models)})
 
-    async def server_metadata(request: Request) -> Response:
+    async def server_metadata(self, request: Request) -> Response:
         return answer(v2.server_metadata())
 
-    async def scrape(request: Request) -> Response:
+    async def scrape(self, request: Request) -> Response:
+        metrics = self.metrics
         metrics.drift.clear()
-        for entry in repository.models.values():
+        for entry in self.repository.models.values():
             for served in entry.versions.values():
                 if served.drift is not None:
                     for feature, value in served.drift.report()["features"].items():
                         metrics.drift.labels(entry.name, str(served.version), feature).set(value["psi"])
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        code, path = getattr(exc, "status_code", 404), request.scope["path"]
-        message = (f"no route {request.method} {path}: try /v1/models, /v2/health/ready "
-                   "or /metrics" if code == 404 else f"{request.method} is not allowed on {path}")
-        return error(code, message, getattr(exc, "headers", None))
+    def routes(self, generation: GenerationService) -> list[Route]:
+        get, both = ["GET"], ["GET", "POST"]
+        return [Route("/v1/models", endpoint("v1_models", self.models), methods=get),
+                Route("/v1/models/{path:path}", endpoint("v1", self.tf_model), methods=both),
+                Route("/v2", endpoint("v2_server", self.server_metadata), methods=get),
+                Route("/v2/health/live", endpoint("v2_live", self.live), methods=get),
+                Route("/v2/health/ready", endpoint("v2_ready", self.ready), methods=get),
+                Route("/v2/models/{path:path}", endpoint("v2", self.v2_model), methods=both),
+                Route("/healthz", endpoint("healthz", self.healthz), methods=get),
+                Route("/metrics", endpoint("metrics", self.scrape), methods=get),
+                Route("/v1/completions", endpoint("v1_completions", generation.completions()),
+                      methods=["POST"]),
+                Route("/v1/chat/completions",
+                      endpoint("v1_chat_completions", generation.chat_completions()), methods=["POST"])]
 
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    code, path = getattr(exc, "status_code", 404), request.scope["path"]
+    message = (f"no route {request.method} {path}: try /v1/models, /v2/health/ready "
+               "or /metrics" if code == 404 else f"{request.method} is not allowed on {path}")
+    return error(code, message, getattr(exc, "headers", None))
+
+
+def create_app(repository: ModelRepository, options: ServeOptions, metrics: ServerMetrics) -> Any:
+    """The application serving `repository`, wrapped in the metrics and access-log middleware."""
     generation = GenerationService(repository, options, metrics, lambda request: read_body(request, options))
-    get, both = ["GET"], ["GET", "POST"]
-    routes = [Route("/v1/models", endpoint("v1_models", models), methods=get),
-              Route("/v1/models/{path:path}", endpoint("v1", tf_model), methods=both),
-              Route("/v2", endpoint("v2_server", server_metadata), methods=get),
-              Route("/v2/health/live", endpoint("v2_live", live), methods=get),
-              Route("/v2/health/ready", endpoint("v2_ready", ready), methods=get),
-              Route("/v2/models/{path:path}", endpoint("v2", v2_model), methods=both),
-              Route("/healthz", endpoint("healthz", healthz), methods=get),
-              Route("/metrics", endpoint("metrics", scrape), methods=get),
-              Route("/v1/completions", endpoint("v1_completions", generation.completions()),
-                    methods=["POST"]),
-              Route("/v1/chat/completions", endpoint("v1_chat_completions", generation.chat_completions()),
-                    methods=["POST"])]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -266,7 +281,8 @@ def create_app(repository: ModelRepository, options: ServeOptions, metrics: Serv
         generation.close(0.5 if by else None)
         await repository.close(by)
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
+    app = Starlette(routes=Endpoints(repository, options, metrics).routes(generation), lifespan=lifespan,
+                    exception_handlers={HTTPException: not_found})
     observed = ObserveRequests(app, metrics, options.access_log)
     observed.stop_by = generation.stop_by  # called by the server when shutdown begins (zoo.serving.server)
     return observed

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoo.core.errors import DataError, first_line
-from zoo.data.csv_data import is_float
+from zoo.data.csv_data import csv_rows, is_float, sniff_separator
 from zoo.data.files import read_utf8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -118,30 +116,13 @@ def read_images(path: Path, shape: list[Any], dtype: str = "float32") -> tuple[l
     return names, arrays
 
 
-SEPARATORS = ",;\t"
-
-
-MAX_CELL_BYTES = 16 << 20  # one CSV cell (a long text) may be this large
-
-
 def _csv_rows(path: Path, text: str, delimiter: str | None = None) -> list[list[str]]:
-    """Rows of a CSV/TSV file (tab for .tsv, else the separator sniffed among comma, semicolon, tab);
-    every CSV this module reads goes through here, so a malformed one is one DataError naming the line."""
-    if delimiter is None and path.suffix.lower() == ".tsv":
-        delimiter = "\t"
-    elif delimiter is None:
-        try:
-            delimiter = csv.Sniffer().sniff(text[:4096], delimiters=SEPARATORS).delimiter
-        except csv.Error:
-            delimiter = ","
-    if csv.field_size_limit() < MAX_CELL_BYTES:
-        csv.field_size_limit(MAX_CELL_BYTES)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        return [row for row in reader if row]
-    except csv.Error as exc:
-        raise DataError(f"{path}, line {reader.line_num}: {exc}: fix the file (a cell may hold at most "
-                        f"{MAX_CELL_BYTES >> 20} MB; quote cells holding the separator)") from None
+    """Rows of a CSV/TSV file (tab for .tsv, else the separator sniffed as training does); every CSV
+    this module reads goes through `zoo.data.csv_data.csv_rows`, so a malformed one is one DataError
+    naming the line. A row of blank cells is a row (an example whose inputs are all missing)."""
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_separator(text)
+    return csv_rows(path, text, delimiter, blank_rows=True)[0]
 
 
 def text_columns(path: Path, header: list[str], spec: dict[str, Any]) -> list[int]:

@@ -20,28 +20,16 @@ from typing import Any
 
 import uvicorn
 
+from zoo.core.compat import bounded_http_protocol, draining_server
 from zoo.runtime.bundle import Bundle
 from zoo.runtime.runners import configure_onnx
 from zoo.serving.app import create_app
-from zoo.serving.http_protocol import BoundedHttpToolsProtocol
 from zoo.serving.metrics import ServerMetrics
 from zoo.serving.options import ServeOptions
 from zoo.serving.repository import ModelRepository
 
 log = logging.getLogger("zoo.serve")
 STREAM_MARGIN_S = 0.5  # streams end this long before the drain timeout, to flush and close
-
-
-class DrainingServer(uvicorn.Server):
-    """uvicorn's server, telling the app when shutdown begins (`app.stop_by(deadline)`): uvicorn would
-    otherwise cancel responses still streaming at the drain timeout, mid-chunk, with a traceback."""
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        stop_by = getattr(self.config.app, "stop_by", None)
-        if stop_by is not None:
-            drain = self.config.timeout_graceful_shutdown or 0.0
-            stop_by(time.monotonic() + max(0.0, drain - STREAM_MARGIN_S))
-        await super().shutdown(sockets)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -83,13 +71,19 @@ class ModelServer:
             raise
         self.models = self.repository.models
         self.app = create_app(self.repository, self.options, self.metrics)
-        config = uvicorn.Config(self.app, http=BoundedHttpToolsProtocol, lifespan="on", log_level="warning",
+        config = uvicorn.Config(self.app, http=bounded_http_protocol(), lifespan="on", log_level="warning",
                                 access_log=False, timeout_keep_alive=self.options.keep_alive_s,
                                 timeout_graceful_shutdown=self.options.drain_timeout_s,
                                 backlog=2048, server_header=False)
-        config.zoo_header_timeout_s = self.options.header_timeout_s  # read by BoundedHttpToolsProtocol
-        self.uvicorn = DrainingServer(config)
+        config.zoo_header_timeout_s = self.options.header_timeout_s  # read by bounded_http_protocol()
+        self.uvicorn = draining_server(config, self.stop_streams)
         self.thread: threading.Thread | None = None
+
+    def stop_streams(self) -> None:
+        """Shutdown begins: tell the app (`app.stop_by(deadline)`) to end streaming responses before
+        the drain timeout, which uvicorn would otherwise cancel mid-chunk, with a traceback."""
+        drain = self.options.drain_timeout_s or 0.0
+        self.app.stop_by(time.monotonic() + max(0.0, drain - STREAM_MARGIN_S))
 
     def serve_forever(self) -> None:
         """Serve in this thread until SIGTERM/SIGINT (main thread) or `close()`, then drain."""

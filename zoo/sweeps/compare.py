@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from zoo.core.atomic import atomic_open
-from zoo.core.errors import ZooError
+from zoo.core.errors import ZooError, first_line
 from zoo.sweeps.summary import LOWER_IS_BETTER, headline_of, selection
 
 # Settings shown for every run; any other config key whose value differs between the runs is added.
@@ -95,7 +95,7 @@ def read_run(path: Path) -> RunRow:
         cfg = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"))
     except Exception as exc:  # JSON, YAML and encoding errors alike
         raise ZooError(f"zoo compare: {path} holds a corrupt metrics.json or config.yaml "
-                       f"({str(exc).splitlines()[0]})") from None
+                       f"({first_line(exc)})") from None
     problem = metrics_problem(metrics) or (None if isinstance(cfg, dict) else "config.yaml is not a mapping")
     if problem:
         raise ZooError(f"{path}: {problem}")

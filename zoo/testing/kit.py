@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.errors import first_line
 from zoo.testing.report import FAILED, NOT_RUN, PASSED, ConformanceReport, StepResult
 
 # One epoch of two steps, nothing drawn: a case is about the plumbing, not the accuracy.
@@ -118,8 +119,7 @@ def _run(report: ConformanceReport, name: str, check: Callable[[], None], ready:
     try:
         check()
     except Exception as exc:  # any exception is this step's failure, reported in one line
-        text = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
-        line = (text.strip().splitlines() or [type(exc).__name__])[0]
+        line = first_line(exc, typed=not isinstance(exc, StepFailed))
         report.steps.append(StepResult(name, FAILED, line, time.perf_counter() - started))
         return
     report.steps.append(StepResult(name, PASSED, "", time.perf_counter() - started))

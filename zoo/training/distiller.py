@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras.distillation import Distiller, LogitsDistillation
 
-from zoo.core.compat import distiller_student_features
+from zoo.core.compat import OneStudentPass, distiller_student_features
 from zoo.core.errors import ZooError
 
 
@@ -55,7 +55,7 @@ class SoftTargets(LogitsDistillation):
                 "student_layer_name": self.student_layer_name}
 
 
-class SoftmaxDistiller(Distiller):
+class SoftmaxDistiller(OneStudentPass, Distiller):
     """A `Distiller` whose checkpoints are the student's own (its layers and the shared optimizer).
 
     The student must be compiled with this distiller's optimizer, so `save_weights` of the
@@ -78,7 +78,8 @@ class SoftmaxDistiller(Distiller):
         self._student_logits = outputs[self._soft_targets.student_layer_name]
         return outputs["final_output"]
 
-    def _extract_all_student_features(self, x: Any, y_pred: Any) -> dict[str, Any]:
+    def student_features(self, x: Any, y_pred: Any) -> dict[str, Any]:
+        """What `call` computed, for Keras's loss (`OneStudentPass`): no second student pass."""
         return {"final_output": y_pred, self._soft_targets.student_layer_name: self._student_logits}
 
     def save_weights(self, filepath: Any, overwrite: bool = True, max_shard_size: Any = None) -> None:
