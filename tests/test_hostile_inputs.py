@@ -468,6 +468,9 @@ def test_a_failed_job_removes_only_the_empty_folders_hydra_made_for_it(tmp_path,
     proc = run_zoo("train", *IRIS, "trainer.epochs=0", "run_dir=runs/a", cwd=here, env=no_tf)
     assert_one_error(proc, 2, "trainer.epochs=0")
     assert [p.name for p in here.iterdir()] == ["outputs"] and not list((here / "outputs").iterdir())
+    proc = run_zoo("train", "-m", *IRIS, "run_dir=runs/a", cwd=here, env=no_tf)
+    assert_one_error(proc, 2, "run_dir=runs/a names one run folder, but a sweep has many")
+    assert [p.name for p in here.iterdir()] == ["outputs"]  # no multirun/ folder either
 
 
 def test_tracebacks_only_when_asked_for(tmp_path, no_tf):

@@ -218,15 +218,18 @@ def test_one_run_checks_its_config_once_from_the_command_line_and_the_api(tmp_pa
     import logging
 
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
     from zoo.cli.hydra_apps import run_app
     from zoo.config import validate
     from zoo.config.schema import TrainConfig
 
-    checks, original = [], validate.check_node
+    checks, hydra_dirs, original = [], [], validate.check_node
 
     def counting(node, schema, *args):
         checks.extend([schema] if schema is TrainConfig else [])
+        if HydraConfig.initialized():
+            hydra_dirs.append(HydraConfig.get().runtime.output_dir)
         return original(node, schema, *args)
 
     monkeypatch.setattr(validate, "check_node", counting)
@@ -244,6 +247,7 @@ def test_one_run_checks_its_config_once_from_the_command_line_and_the_api(tmp_pa
         root.setLevel(level)
         GlobalHydra.instance().clear()
     assert len(checks) == 1 and (tmp_path / "cli" / "metrics.json").exists()
+    assert set(hydra_dirs) == {str(tmp_path / "cli")}  # Hydra's run folder is the run folder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["api", "cli"]
 
 

@@ -87,9 +87,8 @@ def train_job(cfg: DictConfig) -> float:
     from zoo.training.trainer import train
 
     quiet_console_logging()
-    if cfg.run_dir and HydraConfig.get().mode == RunMode.MULTIRUN:
-        raise ZooError(f"run_dir={cfg.run_dir} names one run folder, but a sweep has many: drop run_dir "
-                       "and set hydra.sweep.dir=FOLDER instead")
+    if cfg.run_dir and HydraConfig.get().mode == RunMode.MULTIRUN:  # a sweep a config turned on
+        raise sweep_with_run_dir(cfg.run_dir)
     cfg.run_dir = cfg.run_dir or HydraConfig.get().runtime.output_dir
     result = train(cfg)
     test = result.metrics["test"]
@@ -199,13 +198,20 @@ def named_folders(args: list[str]) -> list[Path]:
     return [Path(path) for path in found if path is not None]
 
 
+def sweep_with_run_dir(run_dir: Any) -> ZooError:
+    return ZooError(f"run_dir={run_dir} names one run folder, but a sweep has many: drop run_dir "
+                    "and set hydra.sweep.dir=FOLDER instead")
+
+
 def run_folder_for_hydra(args: list[str]) -> list[str]:
     """`run_dir=X` also sets `hydra.run.dir=X`, so the folder Hydra makes for a single run is the
-    run folder (a sweep names its folders with hydra.sweep.dir; its job refuses run_dir)."""
-    if {"-m", "--multirun"} & set(args) or any(arg.startswith("hydra.run.dir=") for arg in args):
-        return args
+    run folder; `-m` with `run_dir=` is refused before Hydra makes the sweep's folder."""
     given = [arg for arg in args if _path_override(arg, ("run_dir",)) is not None]
-    return [*args, "hydra.run.dir=" + given[-1].partition("=")[2]] if given else args
+    if given and {"-m", "--multirun"} & set(args):
+        raise sweep_with_run_dir(_path_override(given[-1], ("run_dir",)))
+    if not given or any(arg.startswith("hydra.run.dir=") for arg in args):
+        return args
+    return [*args, "hydra.run.dir=" + given[-1].partition("=")[2]]
 
 
 def run_app(command: str, args: list[str]) -> int:
@@ -215,12 +221,11 @@ def run_app(command: str, args: list[str]) -> int:
 
     prepare_hydra()
     args = [hydra_quoted(arg) for arg in plain_group_selections(args)]
-    saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
-    sys.argv = [f"zoo {command}", *args]
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report
-    if command == "train":
-        args = run_folder_for_hydra(args)
+    hydra_args = run_folder_for_hydra(args) if command == "train" else args
     job = HydraJob(JOBS[command], NewFolders([Path(DEFAULT_ROOT), *named_folders(args)]))
+    saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    sys.argv = [f"zoo {command}", *hydra_args]
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report
     app = hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=command)(job)
     try:
         try:
