@@ -80,11 +80,18 @@ def test_student_learns_from_the_teachers_soft_targets_alone(teacher, tmp_path):
     assert (report["temperature"], report["alpha"], report["teacher_model"]) == (4.0, 0.0, "cnn")
 
 
-def test_student_run_folder_is_a_plain_run_of_the_student(teacher, tmp_path):
+def test_student_run_folder_is_a_plain_run_of_the_student(teacher, tmp_path, monkeypatch):
     import keras
 
+    from zoo.training import distill
+
+    reads, read = [], distill.Teacher.read.__func__
+    monkeypatch.setattr(distill, "_LAST_READ", [])
+    monkeypatch.setattr(distill.Teacher, "read", classmethod(lambda cls, path: reads.append(path)
+                                                             or read(cls, path)))
     run_dir = tmp_path / "student"
     result = zoo.train(distill_cfg(teacher, "trainer.epochs=2"), run_dir)
+    assert len(reads) == 1  # the config check and the run's task share one reading of the teacher
     from zoo.preprocessing.assemble import parts
 
     saved = keras.saving.load_model(run_dir / "model.keras")

@@ -455,6 +455,24 @@ def test_export_of_a_missing_run_leaves_no_folder(tmp_path, no_tf):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_failed_job_removes_only_the_empty_folders_hydra_made_for_it(tmp_path, no_tf):
+    here = tmp_path / "here"
+    here.mkdir()
+    proc = run_zoo("evaluate", "run_dir=nope", cwd=here, env=no_tf)
+    assert_one_error(proc, 2, "does not exist")
+    assert here.is_dir()  # was removed: `zoo evaluate` runs in `.`, taken for a folder Hydra made
+    proc = run_zoo("train", *IRIS, "trainer.epochs=0", cwd=here, env=no_tf)
+    assert_one_error(proc, 2, "trainer.epochs=0")
+    assert not list(here.iterdir())  # outputs/DATE/TIME made by Hydra for the run, and removed
+    (here / "outputs").mkdir()
+    proc = run_zoo("train", *IRIS, "trainer.epochs=0", "run_dir=runs/a", cwd=here, env=no_tf)
+    assert_one_error(proc, 2, "trainer.epochs=0")
+    assert [p.name for p in here.iterdir()] == ["outputs"] and not list((here / "outputs").iterdir())
+    proc = run_zoo("train", "-m", *IRIS, "run_dir=runs/a", cwd=here, env=no_tf)
+    assert_one_error(proc, 2, "run_dir=runs/a names one run folder, but a sweep has many")
+    assert [p.name for p in here.iterdir()] == ["outputs"]  # no multirun/ folder either
+
+
 def test_tracebacks_only_when_asked_for(tmp_path, no_tf):
     plain = run_zoo("train", *IRIS, "trainer.epochs=0", cwd=tmp_path, env=no_tf)
     assert_one_error(plain, 2, "trainer.epochs=0")

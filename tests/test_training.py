@@ -212,6 +212,45 @@ def test_task_mismatch_and_bad_schedule_are_clear(tmp_path):
                                "trainer.warmup_epochs=1", *quick()]), tmp_path / "b")
 
 
+def test_one_run_checks_its_config_once_from_the_command_line_and_the_api(tmp_path, monkeypatch):
+    """`zoo.train` and `zoo train` each check the config exactly once (issue 26: it was checked
+    twice on the command line), and the command line's run folder is Hydra's: nothing else made."""
+    import logging
+
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from zoo.cli.hydra_apps import run_app
+    from zoo.config import validate
+    from zoo.config.schema import TrainConfig
+
+    checks, hydra_dirs, original = [], [], validate.check_node
+
+    def counting(node, schema, *args):
+        checks.extend([schema] if schema is TrainConfig else [])
+        if HydraConfig.initialized():
+            hydra_dirs.append(HydraConfig.get().runtime.output_dir)
+        return original(node, schema, *args)
+
+    monkeypatch.setattr(validate, "check_node", counting)
+    overrides = ["experiment=mlp_iris", "trainer.epochs=1", "trainer.steps_per_epoch=2", *quick()]
+    result = zoo.train(overrides, tmp_path / "api")
+    assert len(checks) == 1 and result.metrics["epochs"] == 1
+    checks.clear()
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # Hydra's job logging replaces them in-process
+    try:
+        assert run_app("train", [*overrides, f"run_dir={tmp_path / 'cli'}"]) == 0
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        GlobalHydra.instance().clear()
+    assert len(checks) == 1 and (tmp_path / "cli" / "metrics.json").exists()
+    assert set(hydra_dirs) == {str(tmp_path / "cli")}  # Hydra's run folder is the run folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["api", "cli"]
+
+
 @pytest.mark.parametrize(("override", "suggestion"), [
     ("trainer.precision=mixed_float61", "mixed_float16"),
     ("trainer.lr_schedule=cosin", "cosine"),

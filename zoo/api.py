@@ -94,8 +94,9 @@ def load_model(run_dir: str | Path, compile: bool = False) -> Any:
 
 def train(cfg: DictConfig | Sequence[str] | None = None, run_dir: str | Path | None = None
           ) -> TrainResult:
-    """Train from a composed config (or a list of overrides); returns metrics, run dir, model."""
-    from zoo.config.validate import check_missing
+    """Train from a composed config (or a list of overrides); returns metrics, run dir, model.
+
+    The config is checked once, by `zoo.training.trainer.train`, before the run folder opens."""
     from zoo.run.command import given_overrides
     from zoo.training.progress import console_logging
     from zoo.training.trainer import train as run_training
@@ -103,7 +104,6 @@ def train(cfg: DictConfig | Sequence[str] | None = None, run_dir: str | Path | N
     overrides = None if isinstance(cfg, DictConfig) else list(cfg or [])
     if overrides is not None:
         cfg = compose(overrides)
-    check_missing(cfg)
     recorded = (given_overrides(overrides, f"zoo.train({overrides!r})") if overrides is not None
                 else contextlib.nullcontext())
     with console_logging(), recorded:  # a program that configured no logging still sees the epoch lines

@@ -24,68 +24,72 @@ from zoo.core.registry import get_registry
 log = logging.getLogger("zoo")
 
 
-FAILURES: list[BaseException] = []
-EXISTING: set[Path] = set()  # folders that existed before Hydra made the job's output folder
-DEFAULT_ROOTS = ("outputs", "multirun")  # where Hydra puts runs and sweeps (conf/train.yaml)
+DEFAULT_ROOT = "outputs"  # where Hydra puts a run without run_dir= (conf/train.yaml)
 
 
-def run_folder(given: str | None) -> str:
-    """`run_dir=` from the command line, else Hydra's run folder (removed if left empty)."""
-    hydra_dir = Path(HydraConfig.get().runtime.output_dir)
-    if not given:
-        return str(hydra_dir)
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        raise ZooError(f"run_dir={given} names one run folder, but a sweep has many: drop run_dir "
-                       "and set hydra.sweep.dir=FOLDER instead")
-    remove_hydra_folder()  # Hydra creates it before the job starts; only an empty one goes
-    return given
+class NewFolders:
+    """Which folders on the way to a run folder did not exist before Hydra started, so that the
+    ones Hydra made for a run that left them empty can go, and nothing that existed before.
+
+    Recorded for the run folder named on the command line (`run_dir=` or `hydra.run.dir=`) and for
+    the default root (`outputs/DATE/TIME`): the folder, its parents and two levels below it."""
+
+    def __init__(self, roots: list[Path]):
+        self.roots = [root.resolve() for root in roots]
+        self.existing: set[Path] = set()
+        for root in self.roots:
+            self.existing |= {p for p in (root, *root.parents) if p.is_dir()}
+            if root.is_dir():
+                self.existing |= {p for p in (*root.glob("*"), *root.glob("*/*")) if p.is_dir()}
+
+    def known(self, folder: Path) -> bool:
+        """Whether `folder`'s state before the run was recorded."""
+        return any(folder == root or folder in root.parents
+                   or (root in folder.parents and len(folder.relative_to(root).parts) <= 2)
+                   for root in self.roots)
+
+    def remove_empty(self, folder: Path) -> None:
+        """Remove `folder` and its parents while they are empty and were made after the record."""
+        for path in (folder.resolve(), *folder.resolve().parents):
+            if path in self.existing or not self.known(path) or not path.is_dir() or any(path.iterdir()):
+                break
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
-def remove_hydra_folder() -> None:
-    """Remove the job folder Hydra made, and its parents that Hydra made, while they are empty."""
-    output = Path(HydraConfig.get().runtime.output_dir).resolve()
-    roots = [Path(root).resolve() for root in DEFAULT_ROOTS]
-    for i, folder in enumerate((output, *output.parents)):
-        made = i == 0 or any(folder == root or root in folder.parents for root in roots)
-        if not made or folder in EXISTING or not folder.is_dir() or any(folder.iterdir()):
-            break
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+class HydraJob:
+    """One job under `@hydra.main`. A single run's failure is kept for `run_app` to raise (raised
+    out of the job, Hydra would print a line of its own first: `JobReturn.return_value`), and the
+    folders Hydra made for it are removed if the job left them empty; a sweep's failures go to
+    Hydra, which reports them."""
 
+    def __init__(self, job: Callable[[DictConfig], Any], new_folders: NewFolders):
+        self.job, self.new_folders = job, new_folders
+        self.failure: Exception | None = None
 
-def guarded(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
-    """Run a job; in a single run keep its failure for `run_app` (Hydra would print a line of its
-    own first) and remove the empty folder Hydra made for it."""
-    try:
-        return job(cfg)
-    except Exception as exc:
+    def __call__(self, cfg: DictConfig) -> Any:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise
-        remove_hydra_folder()
-        FAILURES.append(exc)
-        return None
-
-
-@hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
-def train_app(cfg: DictConfig) -> float | None:
-    """Train one configuration; returns the validation headline metric (for sweepers)."""
-    return guarded(train_job, cfg)
+            return self.job(cfg)
+        try:
+            return self.job(cfg)
+        except Exception as exc:
+            self.failure = exc
+            return None
+        finally:
+            self.new_folders.remove_empty(Path(HydraConfig.get().runtime.output_dir))
 
 
 def train_job(cfg: DictConfig) -> float:
-    from zoo.config.validate import check_train_config
+    """Train one configuration (`train` checks the config); returns the validation headline metric
+    (for sweepers). The run folder is Hydra's (`run_dir=X` on the command line is `hydra.run.dir`)."""
     from zoo.core.console import quiet_console_logging
-    from zoo.core.registry import get_registry
     from zoo.sweeps.summary import selection
-    from zoo.training.trainer import check_names
-
-    quiet_console_logging()
-    check_missing(cfg)
-    check_names(cfg)
-    check_train_config(cfg, get_registry())
-    cfg.run_dir = run_folder(cfg.run_dir)
     from zoo.training.trainer import train
 
+    quiet_console_logging()
+    if cfg.run_dir and HydraConfig.get().mode == RunMode.MULTIRUN:  # a sweep a config turned on
+        raise sweep_with_run_dir(cfg.run_dir)
+    cfg.run_dir = cfg.run_dir or HydraConfig.get().runtime.output_dir
     result = train(cfg)
     test = result.metrics["test"]
     headline = result.metrics.get("headline") or ("accuracy" if "accuracy" in test else "mae")
@@ -97,13 +101,8 @@ def train_job(cfg: DictConfig) -> float:
     return float(value)
 
 
-@hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="evaluate")
-def evaluate_app(cfg: DictConfig) -> None:
-    """Evaluate a finished run folder."""
-    guarded(evaluate_job, cfg)
-
-
 def evaluate_job(cfg: DictConfig) -> None:
+    """Evaluate a finished run folder."""
     from zoo.config.validate import check_evaluate_config
     from zoo.core.console import quiet_console_logging
     from zoo.evaluation.evaluate import evaluate
@@ -117,7 +116,7 @@ def evaluate_job(cfg: DictConfig) -> None:
     print(f"{cfg.split} " + "  ".join(f"{k}: {v:.4f}" for k, v in metrics.items()))
 
 
-APPS = {"train": train_app, "evaluate": evaluate_app}
+JOBS = {"train": train_job, "evaluate": evaluate_job}
 MODE_LINE = re.compile(r"^\s*(hydra\.)?mode\s*:", re.MULTILINE)
 FULL_SEARCH_FLAGS = ("-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name")
 
@@ -178,6 +177,43 @@ def composing_once(args: list[str]) -> Iterator[None]:
         yield
 
 
+def _path_override(arg: str, keys: tuple[str, ...]) -> str | None:
+    """The folder a `key=PATH` override among `keys` names (None for another argument, a sweep
+    or an interpolation)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    key = arg.partition("=")[0]
+    if key not in keys or arg.startswith("-"):
+        return None
+    try:
+        value = OverridesParser.create().parse_override(arg).value()
+    except Exception:  # noqa: BLE001 - Hydra reports a bad override itself, when it parses it
+        return None
+    return value if isinstance(value, str) and value and "${" not in value else None
+
+
+def named_folders(args: list[str]) -> list[Path]:
+    """The run folders `run_dir=` and `hydra.run.dir=` name on the command line."""
+    found = (_path_override(arg, ("run_dir", "hydra.run.dir")) for arg in args)
+    return [Path(path) for path in found if path is not None]
+
+
+def sweep_with_run_dir(run_dir: Any) -> ZooError:
+    return ZooError(f"run_dir={run_dir} names one run folder, but a sweep has many: drop run_dir "
+                    "and set hydra.sweep.dir=FOLDER instead")
+
+
+def run_folder_for_hydra(args: list[str]) -> list[str]:
+    """`run_dir=X` also sets `hydra.run.dir=X`, so the folder Hydra makes for a single run is the
+    run folder; `-m` with `run_dir=` is refused before Hydra makes the sweep's folder."""
+    given = [arg for arg in args if _path_override(arg, ("run_dir",)) is not None]
+    if given and {"-m", "--multirun"} & set(args):
+        raise sweep_with_run_dir(_path_override(given[-1], ("run_dir",)))
+    if not given or any(arg.startswith("hydra.run.dir=") for arg in args):
+        return args
+    return [*args, "hydra.run.dir=" + given[-1].partition("=")[2]]
+
+
 def run_app(command: str, args: list[str]) -> int:
     """Run a Hydra app with `args` as its command line; its errors reach `zoo.cli.failures`."""
     from zoo.cli.quoting import hydra_quoted
@@ -185,26 +221,24 @@ def run_app(command: str, args: list[str]) -> int:
 
     prepare_hydra()
     args = [hydra_quoted(arg) for arg in plain_group_selections(args)]
+    hydra_args = run_folder_for_hydra(args) if command == "train" else args
+    job = HydraJob(JOBS[command], NewFolders([Path(DEFAULT_ROOT), *named_folders(args)]))
     saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
-    sys.argv = [f"zoo {command}", *args]
+    sys.argv = [f"zoo {command}", *hydra_args]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report
-    FAILURES.clear()
-    EXISTING.clear()
-    for top in DEFAULT_ROOTS:
-        folder = Path(top).resolve()
-        EXISTING.update(p for p in (folder, *folder.glob("*")) if p.is_dir())
+    app = hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=command)(job)
     try:
         try:
             with composing_once(args):
-                APPS[command]()
+                app()
         except SystemExit as exit_:  # Hydra's --help ends with sys.exit(0)
             if exit_.code not in (0, None) or not set(args) & {"-h", "--help"}:
                 raise
             from zoo.cli.help import evaluate_field_help, train_field_help
 
             print("\n" + (train_field_help(args) if command == "train" else evaluate_field_help()), end="")
-        if FAILURES:
-            raise FAILURES[0]
+        if job.failure is not None:
+            raise job.failure
     except Exception as exc:
         with contextlib.suppress(AttributeError):
             exc.zoo_args = args  # type: ignore[attr-defined]  # for the one-line message

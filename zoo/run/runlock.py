@@ -1,4 +1,5 @@
-"""One writer per run folder: an OS file lock held for the whole run.
+"""One writer per run folder: an OS file lock held for the whole run (`locked_run` opens a run
+folder under it: prepared, resumed, or taken back when a new run fails before its first epoch).
 
 `fcntl.flock` locks belong to the open file, so the kernel releases them when the process
 ends, however it ends: a lock left by `kill -9` never blocks the resume. The lock file keeps
@@ -11,6 +12,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from zoo.core.errors import RunDirError
 
@@ -63,3 +65,27 @@ def run_lock(folder: str | os.PathLike) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def locked_run(cfg: Any, run: Any) -> Iterator[bool]:
+    """Prepare `run` under its lock, held until the block ends; yields whether it resumes.
+
+    A new run that fails before its first epoch ends takes back what it wrote, so a rerun
+    starts clean and no half-made folder looks like a run.
+    """
+    before = run.entries()
+    run.path.mkdir(parents=True, exist_ok=True)
+    with run_lock(run.path):
+        try:
+            resuming = run.prepare(cfg, resume=cfg.trainer.resume, overwrite=cfg.trainer.overwrite)
+        except BaseException:
+            if before is None:
+                run.discard_new(before)
+            raise
+        try:
+            yield resuming
+        except BaseException:
+            if not resuming and not run.state.exists():
+                run.discard_new(before)
+            raise

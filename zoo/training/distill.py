@@ -49,6 +49,21 @@ class Teacher:
 
     @classmethod
     def load(cls, path: str | Path) -> Teacher:
+        """The teacher run at `path`, read once while its files stay unchanged: the config check
+        (`configure`) and the run's task share one reading."""
+        from zoo.run.rundir import RunDir
+
+        run = RunDir(Path(path).expanduser())
+        stamp = (str(run.path.resolve()), *(_modified(p) for p in (run.config, run.dataset_info, run.model)))
+        if _LAST_READ and _LAST_READ[0] == stamp:
+            return _LAST_READ[1]
+        teacher = cls.read(path)
+        _LAST_READ[:] = [stamp, teacher]
+        return teacher
+
+    @classmethod
+    def read(cls, path: str | Path) -> Teacher:
+        """Read and check a teacher run folder (a RunDirError or ZooError names what is wrong)."""
         from zoo.run.rundir import RunDir
 
         run = RunDir(Path(path).expanduser())
@@ -87,6 +102,16 @@ class Teacher:
         model = registry.model(self.cfg.model.name).build(self.cfg.model, self.info)
         load_final_weights(model, self.run.model, self.preprocessor(), self.info.features)
         return model
+
+
+_LAST_READ: list[Any] = []  # [stamp, Teacher] of the last teacher read
+
+
+def _modified(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def adopt_teacher_data(cfg: DictConfig) -> DictConfig:

@@ -97,6 +97,8 @@ def writable_run(cfg: Any, run: Any) -> Iterator[tuple[Any, bool]]:
     multi-worker run reads the chief's checkpoints (a shared folder: one machine, or a shared
     volume) but writes into a temporary folder that is deleted when training ends.
     """
+    from zoo.run.runlock import locked_run
+
     multi = cfg.strategy.name == "multi_worker"
     if not multi or is_chief(cluster_config(cfg.strategy)):
         with locked_run(cfg, run) as resuming:
@@ -124,32 +126,6 @@ def writable_run(cfg: Any, run: Any) -> Iterator[tuple[Any, bool]]:
         yield scratch, scratch.prepare(cfg, resume=resume, overwrite=True)
     finally:
         shutil.rmtree(scratch.path, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def locked_run(cfg: Any, run: Any) -> Iterator[bool]:
-    """Prepare `run` under its lock, held until the block ends; yields whether it resumes.
-
-    A new run that fails before its first epoch ends takes back what it wrote, so a rerun
-    starts clean and no half-made folder looks like a run.
-    """
-    from zoo.run.runlock import run_lock
-
-    before = run.entries()
-    run.path.mkdir(parents=True, exist_ok=True)
-    with run_lock(run.path):
-        try:
-            resuming = run.prepare(cfg, resume=cfg.trainer.resume, overwrite=cfg.trainer.overwrite)
-        except BaseException:
-            if before is None:
-                run.discard_new(before)
-            raise
-        try:
-            yield resuming
-        except BaseException:
-            if not resuming and not run.state.exists():
-                run.discard_new(before)
-            raise
 
 
 COLLECTIVE_ABORT = re.compile(r"Collective ops is aborted|failed to connect to all addresses|"
