@@ -16,8 +16,7 @@ from zoo.config.validate import check_train_config
 from zoo.core.errors import Interrupted, Preempted, WorkFailed, ZooError, unknown_name
 from zoo.core.registry import Registry, get_registry
 from zoo.run.tracking import check_tracking
-from zoo.tasks.select import build_task, configure
-from zoo.tasks.task import Task
+from zoo.tasks.select import Parts, build_parts, configure
 
 log = logging.getLogger("zoo.train")
 
@@ -121,8 +120,8 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
 
     t = cfg.trainer
     strategy = _start(cfg)
-    task = build_task(cfg, run, registry)  # the family's task, inside any training mode cfg turns on
-    splits = _data(task, cfg, registry, run, resuming)
+    parts = build_parts(cfg, run, registry)  # the family's roles, training inside any mode cfg turns on
+    splits = _data(parts, cfg, registry, run, resuming)
     state = run.read_state() if resuming else {}
     point = choose_checkpoint(run, state) if resuming else ResumePoint(None, 0)
     if resuming:
@@ -132,9 +131,9 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     previous_policy = keras.config.dtype_policy().name
     keras.mixed_precision.set_global_policy(t.precision)
     try:
-        model, fit_model = _build(task, cfg, registry, splits.info, strategy, streams.train, point)
+        model, fit_model = _build(parts, cfg, registry, splits.info, strategy, streams.train, point)
         signals = StopSignals()
-        callbacks, saver = _callbacks(run, task, splits, reporters, t, resuming, state.get("best"), point)
+        callbacks, saver = _callbacks(run, parts, splits, reporters, t, resuming, state.get("best"), point)
         callbacks.append(StopAtStep(signals, saver, strategy))
         saver.weights_of = model  # checkpoints hold the network itself, not `fit_model`'s wrapper
         history, seconds = _fit(fit_model, streams, callbacks, saver, t, point, signals)
@@ -143,7 +142,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
 
             log_weights_digest(model)
         try:  # the last checkpoint is written while the model is saved and scored
-            return _finish(run, cfg, task, model, splits, streams.test, history, seconds,
+            return _finish(run, cfg, parts, model, splits, streams.test, history, seconds,
                            strategy.num_replicas_in_sync, reporters, saver.wait)
         finally:
             saver.close()
@@ -187,19 +186,19 @@ def _start(cfg: DictConfig) -> Any:
     return strategy
 
 
-def _data(task: Task, cfg: DictConfig, registry: Registry, run: Any, resuming: bool) -> Any:
-    """The dataset's raw splits, prepared by the task (its preprocessor fitted, or restored on
+def _data(parts: Parts, cfg: DictConfig, registry: Registry, run: Any, resuming: bool) -> Any:
+    """The dataset's raw splits, prepared by the data part (its preprocessor fitted, or restored on
     resume) and checked against the loss and metrics."""
     from zoo.data.shares import reading_share
     from zoo.training.distributed import worker_share
 
     with reading_share(*worker_share(cfg)):  # a streamed table: this worker's record batches only
         splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
-    splits = task.prepare_data(splits, fit=not resuming or not run.dataset_info.exists())
+    splits = parts.data.prepare(splits, fit=not resuming or not run.dataset_info.exists())
     info = splits.info
     log.info("dataset %s: %s, %s, input %s, %s", info.name, info.task, info.modality,
              tuple(info.input_shape), info.num_examples)
-    task.check(info)
+    parts.training.check(info)
     return splits
 
 
@@ -261,7 +260,7 @@ def local_spec(dataset: Any) -> Any:
     return getattr(dataset, "zoo_local_spec", None) or dataset.element_spec
 
 
-def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy: Any, stream: Any,
+def _build(parts: Parts, cfg: DictConfig, registry: Registry, info: Any, strategy: Any, stream: Any,
            point: Any) -> tuple[Any, Any]:
     """In the strategy scope: the network, its optimizer and compile, the resumed checkpoint;
     returns the network and what `fit` trains (the network, or distillation's wrapper)."""
@@ -272,12 +271,12 @@ def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy:
     with strategy.scope():
         model = registry.model(cfg.model.name).build(cfg.model, info)
         optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
-        task.compile(model, optimizer, info)
-        fit_model = task.fit_model(model)  # a wrapper for distillation (teacher + student)
+        parts.training.compile(model, optimizer, info)
+        fit_model = parts.training.fit_model(model)  # a wrapper for distillation (teacher + student)
         # Before fit: left to Keras, the optimizer's variables are created while the train step
         # is first traced, and TF then traces the step a second time (half a second of a
         # small model's first epoch); a resumed run needs them to load its checkpoint anyway.
-        task.build_optimizers(model)
+        parts.training.build_optimizers(model)
         if point.path is not None:
             model.load_weights(point.path)
             log.info("resumed from epoch %d of %d%s", point.epoch, t.epochs,
@@ -292,16 +291,16 @@ def _build(task: Task, cfg: DictConfig, registry: Registry, info: Any, strategy:
     return model, fit_model
 
 
-def _callbacks(run: Any, task: Task, splits: Any, reporters: Any, t: DictConfig, resuming: bool,
+def _callbacks(run: Any, parts: Parts, splits: Any, reporters: Any, t: DictConfig, resuming: bool,
                best: Any, point: Any = None) -> tuple[list, Any]:
     """Every callback of the run in order (the epoch-log writers first), and the checkpoint saver."""
     from zoo.training.callbacks import ResumableCheckpoint, build_callbacks
     from zoo.training.progress import RunEstimate, progress_callbacks
 
-    callbacks = (progress_callbacks(t) + task.log_callbacks(splits)  # before the epoch line
+    callbacks = (progress_callbacks(t) + parts.training.log_callbacks(splits)  # before the epoch line
                  + reporters.log_callbacks())
     callbacks += build_callbacks(run, t, resuming, best, point)
-    callbacks += task.callbacks(splits) + reporters.callbacks()
+    callbacks += parts.training.callbacks(splits) + reporters.callbacks()
     callbacks.append(RunEstimate(t.epochs, point.epoch if point is not None else 0))
     return callbacks, next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
 
@@ -342,7 +341,7 @@ def _fit(fit_model: Any, streams: Streams, callbacks: list, saver: Any, t: DictC
     return history, time.perf_counter() - started
 
 
-def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test_ds: Any,
+def _finish(run: Any, cfg: DictConfig, parts: Parts, model: Any, splits: Any, test_ds: Any,
             history: dict[str, list[float]], seconds: float, replicas: int, reporters: Any,
             checkpoints_written: Any = None) -> TrainResult:
     from zoo.evaluation.artifacts import write_evaluation
@@ -351,9 +350,9 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
 
     info = splits.info
     tmp = run.path / "tmp-model.keras"
-    task.saved_model(model, splits).save(tmp)
+    parts.export.saved_model(model, splits).save(tmp)
     tmp.replace(run.model)
-    evaluation = task.evaluate(model, test_ds, splits)
+    evaluation = parts.evaluation.evaluate(model, test_ds, splits)
     if checkpoints_written is not None:
         checkpoints_written()  # a finished run (metrics.json) always has its last checkpoint
     full_history = read_history(run.history) if run.history.exists() else history
@@ -366,9 +365,9 @@ def _finish(run: Any, cfg: DictConfig, task: Task, model: Any, splits: Any, test
         "epochs": len(full_history.get("loss", [])),
         "train_seconds": round(seconds, 2),
         "replicas": replicas,
-        "headline": task.headline(info),
+        "headline": parts.evaluation.headline(info),
     }
-    metrics.update(task.extra_metrics(model, test_ds, splits, evaluation))
+    metrics.update(parts.training.extra_metrics(model, test_ds, splits, evaluation))
     if cfg.trainer.plots and full_history.get("loss"):
         run.plots.mkdir(exist_ok=True)
         learning_curves(full_history, run.plots / "learning_curves.png")
