@@ -335,3 +335,20 @@ def test_a_family_declares_only_the_roles_it_changes():
     mlm = build_parts(zoo.compose(["model=bert_mlm"]), None, registry)
     bases = {type(gpt.training).__mro__[1].__name__, type(mlm.training).__mro__[1].__name__}
     assert bases == {"LanguageModel"}  # one language-model training part serves both
+
+
+def test_data_preparation_returns_a_frozen_value_and_leaves_the_raw_splits_alone(tmp_path):
+    import dataclasses
+
+    from zoo.run.rundir import RunDir
+    from zoo.tasks.select import build_part
+
+    cfg = zoo.compose(["model=mlp", "dataset=iris"])
+    splits = zoo.load_dataset("iris")
+    before = splits.info.to_dict()
+    prepared = build_part("data", cfg, RunDir(tmp_path)).prepare(splits, fit=True)
+    assert splits.info.to_dict() == before and splits.info.features is None  # the input is as it was
+    assert prepared.info.features and prepared.preprocessor is not None  # fitted on the training split
+    assert prepared.raw["train"] is splits.train
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prepared.info = splits.info
