@@ -20,16 +20,16 @@ def main() -> None:
     args = parser.parse_args()
     from zoo.core.registry import get_registry
     from zoo.run.rundir import RunDir
-    from zoo.tasks.select import build_task
+    from zoo.tasks.select import build_part
 
     run = RunDir(args.run_dir)
     cfg = run.load_config()
-    task = build_task(cfg, run, modes=False)
     splits = get_registry().dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
-    info = task.prepare_data(splits, fit=False).info
+    prepared = build_part("data", cfg, run).prepare(splits, fit=False)
+    info, arrays = prepared.info, prepared.arrays
     vocabulary = int(info.extra["vocabulary_size"])
-    train = task.arrays["train"][1][task.arrays["train"][2] > 0]
-    test = task.arrays["test"][1][task.arrays["test"][2] > 0]
+    train = arrays["train"][1][arrays["train"][2] > 0]
+    test = arrays["test"][1][arrays["test"][2] > 0]
     counts = np.bincount(train, minlength=vocabulary) + 1.0
     unigram = math.exp(-np.log(counts / counts.sum())[test].mean())
     metrics = json.loads(run.metrics.read_text())

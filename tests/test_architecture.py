@@ -48,7 +48,7 @@ def test_import_contracts_hold():
 
 
 @pytest.mark.parametrize(("module", "line", "broken"), [
-    ("zoo/tasks/task.py", "from zoo.training import trainer",
+    ("zoo/tasks/training.py", "from zoo.training import trainer",
      "zoo.tasks is not allowed to import zoo.training"),
     ("zoo/runtime/bundle.py", "from zoo.serving import app",
      "zoo.runtime is not allowed to import zoo.serving"),

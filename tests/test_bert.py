@@ -33,14 +33,14 @@ def fine_tune(splits, info, pretrained: bool, steps: int = 10) -> tuple[float, f
 
 
 def test_pretrained_minilm_learns_a_task_that_random_init_does_not(corpus, tmp_path):
-    from zoo_plugins.bert.task import BertTask
+    from zoo_plugins.bert.task import BertData
 
     from zoo.run.rundir import RunDir
 
     cfg = zoo.compose(["experiment=bert_text_csv", f"dataset.path={corpus}", "dataset.label_column=topic",
                        "model.sequence_length=24"])
     splits = zoo.load_dataset("text_csv", path=str(corpus), label_column="topic")
-    splits = BertTask(cfg, RunDir(tmp_path)).prepare_data(splits, fit=True)
+    splits = BertData(cfg, RunDir(tmp_path)).prepare(splits, fit=True)
     vocabulary = (tmp_path / "vocab.txt").read_text().split("\n")
     assert len(vocabulary) - 1 == 30522 and vocabulary[:1] == ["[PAD]"]  # MiniLM's own WordPiece
     _, tuned = fine_tune(splits, splits.info, pretrained=True)

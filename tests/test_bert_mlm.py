@@ -54,7 +54,7 @@ def test_pretrain_mirrored_then_fine_tune_from_the_run(lines, tmp_path):
 
 
 def test_masks_are_seeded_per_split_and_copy(lines, tmp_path):
-    from zoo_plugins.bert.mlm import MaskedLMTask
+    from zoo_plugins.bert.mlm import MaskedLMData
 
     from zoo.run.rundir import RunDir
 
@@ -64,9 +64,10 @@ def test_masks_are_seeded_per_split_and_copy(lines, tmp_path):
         folder.mkdir()
         splits = zoo.load_dataset("text_lines", path=str(lines))
         count = splits.info.num_examples["train"]
-        splits = MaskedLMTask(cfg, RunDir(folder)).prepare_data(splits, fit=True)
-        assert splits.info.num_examples["train"] == 2 * count
-        batch = next(iter(splits.train.batch(2 * count)))
+        prepared = MaskedLMData(cfg, RunDir(folder)).prepare(splits, fit=True)
+        assert splits.info.num_examples["train"] == count  # the raw splits are left as they are
+        assert prepared.info.num_examples["train"] == 2 * count
+        batch = next(iter(prepared.train.batch(2 * count)))
         return batch[0]["mask_positions"].numpy(), batch[0]["token_ids"].numpy(), count
 
     positions, ids, count = masked_positions(tmp_path / "a")

@@ -81,3 +81,12 @@ def test_a_generator_that_ignores_its_latent_fails_the_samples_step(tmp_path, mo
     with pytest.raises(ConformanceError, match=r"step 'samples': part 'generator': 64 samples lie 0 apart "
                                                r"on average, real test examples \d.*has collapsed"):
         report.assert_passed()
+
+
+def test_the_toy_plugin_roles_reach_its_run(conformance):
+    """The toy plugin declares a training part (macro-F1 as well) and an evaluator (the weights'
+    norm as well), written from docs/plugins.md: both show in the kit's run."""
+    import json
+
+    metrics = json.loads((conformance("toy_linear").run_dir / "metrics.json").read_text())
+    assert metrics["test"]["weight_norm"] > 0 and "f1" in metrics["train"], metrics

@@ -58,8 +58,8 @@ def iris_run(tmp_path_factory):
 
 @functools.cache
 def saved_model(run_dir):
-    _, _, task, splits, network = load_run(run_dir, "final")
-    return task.saved_model(network, splits)
+    _, _, parts, splits, network = load_run(run_dir, "final")
+    return parts.export.saved_model(network, splits)
 
 
 def keras_outputs(run_dir, inputs):

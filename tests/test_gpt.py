@@ -60,7 +60,7 @@ def unigram_perplexity(train_ids: np.ndarray, test_ids: np.ndarray, vocabulary: 
 
 
 def split_ids(run_dir, split):
-    from zoo_plugins.gpt.task import CausalLMTask
+    from zoo_plugins.gpt.task import CausalLMData
 
     from zoo.run.rundir import RunDir
 
@@ -68,10 +68,9 @@ def split_ids(run_dir, split):
     cfg = run.load_config()
     splits = zoo.load_dataset("text_lines", path=cfg.dataset.path, min_chars=cfg.dataset.min_chars,
                               documents=cfg.dataset.documents)
-    task = CausalLMTask(cfg, run)
-    task.prepare_data(splits, fit=False)
-    _, targets, weights = task.arrays[split]
-    return targets[weights > 0], task
+    prepared = CausalLMData(cfg, run).prepare(splits, fit=False)
+    _, targets, weights = prepared.arrays[split]
+    return targets[weights > 0], prepared
 
 
 def test_perplexity_beats_uniform_and_unigram_bounds(trained):
@@ -98,9 +97,9 @@ def test_runtime_tokenizer_equals_keras_hub_tokenizer_on_real_text(trained, corp
     import tensorflow as tf
     from tokenizers import Tokenizer
 
-    _, task = split_ids(trained.run_dir, "test")
+    _, prepared = split_ids(trained.run_dir, "test")
     texts = corpus.read_text().splitlines()[:300]
-    keras_ids = next(iter(tf.data.Dataset.from_tensor_slices(texts).batch(300).map(task.tokenizer)))
+    keras_ids = next(iter(tf.data.Dataset.from_tensor_slices(texts).batch(300).map(prepared.tokenizer)))
     runtime = Tokenizer.from_file(str(trained.run_dir / "tokenizer.json"))
     assert [e.ids for e in runtime.encode_batch(texts)] == keras_ids.to_list()
     assert (trained.run_dir / "preset" / "config.json").exists()
@@ -213,10 +212,10 @@ def test_fine_tunes_from_the_run_mirrored_in_mixed_precision(trained, corpus, tm
 
 
 def test_other_families_do_not_generate():
-    from zoo.tasks.task import Task
+    from zoo.tasks.export_module import ExportModule
 
     with pytest.raises(ZooError, match="model 'mlp' does not generate text"):
-        Task(zoo.compose(["model=mlp"])).generate(["hi"], GenerationOptions())
+        ExportModule(zoo.compose(["model=mlp"])).generate(["hi"], GenerationOptions())
     with pytest.raises(ZooError, match="sampler='beam'"):
         GenerationOptions(sampler="beam")
 

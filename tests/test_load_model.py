@@ -17,9 +17,9 @@ def test_text_runs_load_back_in_plain_keras_and_with_zoo_load_model(conformance,
     runs, expected = {}, []
     for name in ("bert", "gpt"):
         run_dir = conformance(name).run_dir
-        run, cfg, task, splits, network = load_run(run_dir, "final")
+        run, cfg, parts, splits, network = load_run(run_dir, "final")
         x, *_ = next(iter(splits.test.batch(4)))
-        expected.append(np.asarray(task.saved_model(network, splits)(x, training=False)))
+        expected.append(np.asarray(parts.export.saved_model(network, splits)(x, training=False)))
         runs[run_dir] = {k: v.numpy() for k, v in x.items()}
     for want, outputs in zip(expected, load_in_a_fresh_process(runs, tmp_path), strict=True):
         for how in ("plain", "zoo"):

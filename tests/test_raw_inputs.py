@@ -93,8 +93,8 @@ def onnx_bundle(root):
 
 
 def keras_predictions(run_dir, rows):
-    run, cfg, task, splits, network = load_run(run_dir, "final")
-    model = task.saved_model(network, splits)
+    run, cfg, parts, splits, network = load_run(run_dir, "final")
+    model = parts.export.saved_model(network, splits)
     return np.asarray(model(raw_inputs(splits.info.features, rows), training=False)).reshape(-1)
 
 

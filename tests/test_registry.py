@@ -237,23 +237,23 @@ def test_every_registered_spec_has_a_one_line_description(kind, spec_type):
 
 # --- training modes are chosen like tasks ----------------------------------------------------
 
-def test_a_training_mode_is_chosen_by_its_config_node_and_wraps_the_family_task(tmp_path, monkeypatch,
-                                                                                 capsys):
+def test_a_training_mode_is_chosen_by_its_config_node_and_wraps_the_family_training(tmp_path, monkeypatch,
+                                                                                     capsys):
     from types import SimpleNamespace
 
     from omegaconf import open_dict
 
     from zoo.cli.listing import run_list
-    from zoo.tasks.select import build_task
-    from zoo.tasks.task import Task
+    from zoo.tasks.select import build_parts
+    from zoo.tasks.training import Training
 
     _write_module(tmp_path, "zoo_test_mode", """
-        from zoo.sdk import DelegatingTask, TrainingModeSpec, hookimpl
+        from zoo.sdk import TrainingModeSpec, TrainingWrapper, hookimpl
 
 
-        class Tagged(DelegatingTask):
-            def headline(self, info):
-                return "tagged " + self.inner.headline(info)
+        class Tagged(TrainingWrapper):
+            def metric_names(self, info):
+                return ["tagged", *self.inner.metric_names(info)]
 
 
         @hookimpl
@@ -266,14 +266,16 @@ def test_a_training_mode_is_chosen_by_its_config_node_and_wraps_the_family_task(
     assert registry.names("training mode") == ["distill", "dp_sgd", "tagged"]
     cfg = zoo.compose(["model=mlp", "dataset=iris"])
     info = SimpleNamespace(task="classification")
-    assert type(build_task(cfg, None, registry)) is Task  # no mode's node is set
+    assert type(build_parts(cfg, None, registry).training) is Training  # no mode's node is set
     with open_dict(cfg):
         cfg.tagging = {"on": True}
-    task = build_task(cfg, tmp_path, registry)
-    assert type(task).__name__ == "Tagged" and type(task.inner) is Task
-    assert (task.cfg, task.run, task.registry) == (cfg, tmp_path, registry)  # built once, shared
-    assert task.headline(info) == "tagged accuracy"
-    assert type(build_task(cfg, None, registry, modes=False)) is Task  # a finished run, reloaded
+    parts = build_parts(cfg, tmp_path, registry)
+    training = parts.training
+    assert type(training).__name__ == "Tagged" and type(training.inner) is Training
+    assert (training.cfg, training.run, training.registry) == (cfg, tmp_path, registry)  # built once, shared
+    assert training.metric_names(info) == ["tagged", "accuracy"]
+    assert parts.evaluation.headline(info) == "accuracy"  # a mode wraps the training part only
+    assert type(build_parts(cfg, None, registry, modes=False).training) is Training  # a run, reloaded
     run_list(["modes"])
     listed = capsys.readouterr().out
     assert "tagged" in listed and "zoo_test_mode" in listed and "dp_sgd" in listed
@@ -292,3 +294,77 @@ def test_missing_core_entry_points_are_one_clear_plugin_error(monkeypatch):
     core = registry.plugins[0]
     assert core.name == CORE_PLUGIN and not core.ok and "reinstall" in core.error
     assert "digits" not in registry.names("dataset") and "cross_entropy" not in registry.names("loss")
+
+
+# --- the roles a family declares -------------------------------------------------------------
+
+def public_steps(cls: type) -> set[str]:
+    """The public methods of a part class (its steps), inherited ones included."""
+    import inspect
+
+    return {name for name, value in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
+
+
+def test_the_training_wrapper_forwards_every_step_of_the_training_part():
+    """A step added to `Training` without a forwarder on `TrainingWrapper` would skip the family's
+    own step under every training mode: each step is defined on the wrapper and reaches `inner`."""
+    import inspect
+
+    from zoo.tasks.training import Training, TrainingWrapper
+
+    steps = public_steps(Training)
+    assert steps == {"check", "loss_name", "metric_names", "compile", "fit_model", "build_optimizers",
+                     "log_callbacks", "callbacks", "extra_metrics"}  # grows with the training part
+    assert steps <= set(vars(TrainingWrapper)), steps - set(vars(TrainingWrapper))
+
+    class Inner(Training):
+        pass
+
+    calls = []
+    for step in steps:
+        setattr(Inner, step, lambda self, *args, _step=step: calls.append((_step, args)) or _step)
+    cfg = zoo.compose(["model=mlp"])
+    wrapper = TrainingWrapper(Inner(cfg))
+    for step in sorted(steps):
+        signature = inspect.signature(getattr(Training, step))
+        args = tuple(object() for _ in list(signature.parameters)[1:])
+        answer = getattr(wrapper, step)(*args)
+        assert calls[-1] == (step, args)  # the inner part's step, with the same arguments
+        assert answer == (None if signature.return_annotation == "None" else step)  # its answer
+
+
+def test_a_family_declares_only_the_roles_it_changes():
+    from zoo.tasks.evaluator import Evaluator
+    from zoo.tasks.export_module import ExportModule
+    from zoo.tasks.preparer import DataPreparer
+    from zoo.tasks.select import build_parts
+    from zoo.tasks.training import Training
+
+    registry = build_registry()
+    for name in ("mlp", "cnn"):  # the built-in supervised families declare no role
+        spec = registry.model(name)
+        assert (spec.data, spec.training, spec.evaluation, spec.export) == (None, None, None, None)
+    parts = build_parts(zoo.compose(["model=mlp"]), None, registry)
+    assert [type(p) for p in (parts.data, parts.training, parts.evaluation, parts.export)] == [
+        DataPreparer, Training, Evaluator, ExportModule]
+    gpt = build_parts(zoo.compose(["model=gpt"]), None, registry)
+    mlm = build_parts(zoo.compose(["model=bert_mlm"]), None, registry)
+    bases = {type(gpt.training).__mro__[1].__name__, type(mlm.training).__mro__[1].__name__}
+    assert bases == {"LanguageModel"}  # one language-model training part serves both
+
+
+def test_data_preparation_returns_a_frozen_value_and_leaves_the_raw_splits_alone(tmp_path):
+    import dataclasses
+
+    from zoo.run.rundir import RunDir
+    from zoo.tasks.select import build_part
+
+    cfg = zoo.compose(["model=mlp", "dataset=iris"])
+    splits = zoo.load_dataset("iris")
+    before = splits.info.to_dict()
+    prepared = build_part("data", cfg, RunDir(tmp_path)).prepare(splits, fit=True)
+    assert splits.info.to_dict() == before and splits.info.features is None  # the input is as it was
+    assert prepared.info.features and prepared.preprocessor is not None  # fitted on the training split
+    assert prepared.raw["train"] is splits.train
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prepared.info = splits.info

@@ -5,7 +5,7 @@ package does; `lint-imports` (setup.cfg) fails the build when one reaches past i
 stable within a major `SDK_VERSION`: a name is removed or changes meaning only with a new major
 version, and `docs/plugins.md` documents each group.
 
-    from zoo.sdk import ModelSpec, Task, hookimpl, task_head
+    from zoo.sdk import ModelSpec, Training, hookimpl, task_head
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-SDK_VERSION = "2.2"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
+SDK_VERSION = "3.0"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
 # its steps no longer take `cfg`; training modes (TrainingModeSpec, DelegatingTask)
 # 2.1: `bounded` declares a config field's range (nothing is guessed from field names),
 # `existing_path` a file or folder that must exist, `choice` a string field's options
 # 2.2: `labelled_text`, `unlabelled_text` (a conformance case's data; was `zoo.testing.data`, not the SDK)
+# 3.0: roles instead of one Task: ModelSpec(data=DataPreparer, training=Training,
+# evaluation=Evaluator, export=ExportModule), data prepared into a frozen `Prepared`;
+# training modes wrap the training part (TrainingWrapper); Task and DelegatingTask are gone
 
 # Where each public name lives. The SDK imports a module only when one of its names is first used,
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
@@ -35,6 +38,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "MetricSpec", "ModelSpec", "TrainingModeSpec",
     ),
     "zoo.data.base": ("DatasetInfo", "RawSplits"),
+    "zoo.data.prepared": ("Prepared",),
     "zoo.data.configs": ("DatasetConfig", "TFDSDatasetConfig"),
     "zoo.data.csv_data": ("Table", "is_integer", "is_number", "read_table", "require_column"),
     "zoo.data.docstring_text": ("labelled_text", "unlabelled_text"),
@@ -55,8 +59,11 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.runtime.runners": ("OnnxRunner",),
     "zoo.runtime.text_codec": ("TextCodec",),
     "zoo.tasks.export_parts": ("DEFAULT_PART", "ExportPart", "sample_arrays"),
+    "zoo.tasks.evaluator": ("Evaluator",),
+    "zoo.tasks.export_module": ("ExportModule",),
+    "zoo.tasks.preparer": ("DataPreparer",),
     "zoo.tasks.report": ("Evaluation", "classification_report", "regression_report"),
-    "zoo.tasks.task": ("DelegatingTask", "Task"),
+    "zoo.tasks.training": ("Training", "TrainingWrapper"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = ["SDK_VERSION", *sorted(_WHERE)]
@@ -106,6 +113,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from zoo.data.docstring_text import labelled_text, unlabelled_text
     from zoo.data.files import read_utf8
     from zoo.data.pipeline import eval_stream
+    from zoo.data.prepared import Prepared  # what a data part returns
     from zoo.data.splits import (
         check_fraction,
         check_int_labels,
@@ -135,11 +143,11 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from zoo.runtime.runners import OnnxRunner
     from zoo.runtime.text_codec import TextCodec
 
-    # Export parts: what `zoo export` writes for a task.
+    # The roles a family declares on its ModelSpec, each optional (`Training` and `TrainingWrapper`
+    # are also the base of a training mode), and the export parts and evaluations they return.
+    from zoo.tasks.evaluator import Evaluator
+    from zoo.tasks.export_module import ExportModule
     from zoo.tasks.export_parts import DEFAULT_PART, ExportPart, sample_arrays
-
-    # Evaluation reports a task returns.
+    from zoo.tasks.preparer import DataPreparer
     from zoo.tasks.report import Evaluation, classification_report, regression_report
-
-    # The task contract, and the base of a training mode's task.
-    from zoo.tasks.task import DelegatingTask, Task
+    from zoo.tasks.training import Training, TrainingWrapper

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 from zoo_plugins.bert.model import make_backbone
-from zoo_plugins.bert.task import INPUTS, BertTask, first_text, tokenizer_for
+from zoo_plugins.bert.task import INPUTS, first_text, tokenizer_for
+from zoo_plugins.text.language_model import LanguageModel
 
-from zoo.sdk import DatasetInfo, RawSplits, ZooError
+from zoo.sdk import DataPreparer, DatasetInfo, Evaluator, ExportModule, Prepared, RawSplits, ZooError
 
-PRESET_FOLDER = "preset"
 MASK_INPUT = "mask_positions"
 
 
@@ -89,53 +87,47 @@ def mask_tokens(packed: dict[str, np.ndarray], rng: np.random.Generator, m: Any,
     return inputs, np.concatenate([labels, pad], 1), weights
 
 
-class MaskedLMTask(BertTask):
-    """Tokenise, mask, train on the masked-token cross-entropy; score masked accuracy and perplexity."""
+class MaskedLMData(DataPreparer):
+    """Tokenise, then mask every split (seeded; the training split `model.mask_copies` times)."""
 
-    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
+    def prepare(self, splits: RawSplits, fit: bool) -> Prepared:
         cfg, run = self.cfg, self.run
         m = cfg.model
         if not 0 < m.mask_rate < 1 or m.max_predictions < 1 or m.mask_copies < 1:
             raise ZooError(f"model.mask_rate={m.mask_rate}, max_predictions={m.max_predictions}, "
                            f"mask_copies={m.mask_copies}: need 0 < mask_rate < 1 and positive counts")
-        self.tokenizer = tokenizer_for(splits, cfg, run, fit)
+        info, tokenizer = tokenizer_for(splits, cfg, run, fit)
         seeds = {"train": cfg.trainer.seed, "validation": cfg.trainer.seed + 1000,
                  "test": cfg.trainer.seed + 2000}
+        masked = {}
         for split, seed in seeds.items():
             copies = m.mask_copies if split == "train" else 1
-            dataset, count = mask_split(getattr(splits, split), self.tokenizer, m, seed, copies)
-            setattr(splits, split, dataset)
-            splits.info.num_examples[split] = count
+            masked[split], count = mask_split(getattr(splits, split), tokenizer, m, seed, copies)
+            info.num_examples[split] = count
         if fit:
-            splits.info.extra.update(inputs=[*INPUTS, MASK_INPUT], max_predictions=m.max_predictions)
-            splits.info.save(run.dataset_info)
-        return splits
+            info.extra.update(inputs=[*INPUTS, MASK_INPUT], max_predictions=m.max_predictions)
+            info.save(run.dataset_info)
+        return Prepared(**masked, info=info, tokenizer=tokenizer)
 
-    def check(self, info: DatasetInfo) -> None:
-        if self.cfg.trainer.loss:
-            raise ZooError(f"trainer.loss={self.cfg.trainer.loss!r}: masked-LM pre-training trains on the "
-                           "masked-token cross-entropy; unset trainer.loss")
 
-    def loss_name(self, info: DatasetInfo) -> str:
-        return "masked_token_cross_entropy"
+class MaskedLMTraining(LanguageModel):
+    """The masked-token cross-entropy; the pre-trained backbone and tokenizer become `RUN/preset`."""
 
-    def metric_names(self, info: DatasetInfo) -> list[str]:
-        return ["masked_accuracy"]
+    loss = "masked_token_cross_entropy"
+    metric = "masked_accuracy"
+    objective = "masked-LM pre-training trains on the masked-token cross-entropy"
+    fixed = ("loss",)
 
     def compile(self, model: Any, optimizer: Any, info: DatasetInfo) -> None:
         # keras-hub's unused pooler gets no gradient in MLM (BERT trained it with next-sentence loss)
         warnings.filterwarnings("ignore", message=r"Gradients do not exist for variables \['pooled_dense")
-        # mean over the real masked positions (padding positions weigh 0), so exp(loss) is perplexity
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True,
-                                                          reduction="mean_with_sample_weight")
-        model.compile(optimizer=optimizer, loss=loss,
-                      weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")],
-                      jit_compile=self.cfg.trainer.jit_compile)
+        super().compile(model, optimizer, info)
 
-    def callbacks(self, splits: RawSplits) -> list:
-        return [SavePreset(Path(self.run.path) / PRESET_FOLDER, self.tokenizer)]
 
-    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
+class MaskedLMEvaluator(Evaluator):
+    """Masked accuracy (the headline), the masked-token loss and its perplexity."""
+
+    def evaluate(self, model: Any, dataset: Any, prepared: Prepared) -> Any:
         from zoo.sdk import Evaluation
 
         scores = model.evaluate(dataset, return_dict=True, verbose=0)
@@ -146,26 +138,11 @@ class MaskedLMTask(BertTask):
     def headline(self, info: DatasetInfo) -> str:
         return "masked_accuracy"
 
-    def export_parts(self, model: Any, splits: RawSplits) -> list:
+
+class MaskedLMExport(ExportModule):
+    """A pre-trained backbone is not deployed: `zoo export` says how to fine-tune it."""
+
+    def parts(self, model: Any, prepared: Prepared) -> list:
         raise ZooError("a bert_mlm run is a pre-trained backbone, not a deployable model: fine-tune it "
                        "(`zoo train experiment=bert_text_csv model.preset=RUN ...`) and export that run; "
                        "RUN/preset is a keras-hub preset for other tools")
-
-
-def save_preset(model: Any, tokenizer: Any, folder: Path) -> Path:
-    """Write the backbone and tokenizer as a keras-hub preset directory."""
-    folder.mkdir(parents=True, exist_ok=True)
-    model.backbone.save_to_preset(str(folder))
-    tokenizer.save_to_preset(str(folder))
-    return folder
-
-
-class SavePreset(keras.callbacks.Callback):
-    """At the end of training, save the pre-trained backbone and tokenizer for fine-tuning."""
-
-    def __init__(self, folder: Path, tokenizer: Any) -> None:
-        super().__init__()
-        self.folder, self.tokenizer = folder, tokenizer
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        save_preset(self.model, self.tokenizer, self.folder)

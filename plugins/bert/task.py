@@ -1,7 +1,8 @@
-"""BERT task: strings (or string pairs) become token ids, segment ids and a padding mask."""
+"""The BERT roles: strings (or string pairs) become token ids, segment ids and a padding mask."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +15,25 @@ from zoo_plugins.bert.tokenizer import (
     save_tokenizer,
 )
 from zoo_plugins.text.batching import map_in_batches
-from zoo_plugins.text.scoring import evaluate_compiled
 
-from zoo.sdk import DatasetInfo, RawSplits, Task, import_tensorflow
+from zoo.sdk import DataPreparer, DatasetInfo, ExportModule, Prepared, RawSplits, import_tensorflow
 
 INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
 
-class BertTask(Task):
+class BertData(DataPreparer):
     """Tokenise with the checkpoint's WordPiece (or one fitted on the training split)."""
 
-    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
-        tokenizer = tokenizer_for(splits, self.cfg, self.run, fit)
-        for split in ("train", "validation", "test"):
-            setattr(splits, split, to_inputs(getattr(splits, split), tokenizer,
-                                             self.cfg.model.sequence_length))
-        return splits
+    def prepare(self, splits: RawSplits, fit: bool) -> Prepared:
+        info, tokenizer = tokenizer_for(splits, self.cfg, self.run, fit)
+        return Prepared(**{split: to_inputs(getattr(splits, split), tokenizer, self.cfg.model.sequence_length)
+                           for split in ("train", "validation", "test")}, info=info, tokenizer=tokenizer)
 
-    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
-        return evaluate_compiled(model, dataset, splits.info)
 
-    def export_text(self, info: DatasetInfo) -> dict[str, Any]:
+class BertExport(ExportModule):
+    """Bundles read raw text through the run's `tokenizer.json`."""
+
+    def text(self, info: DatasetInfo) -> dict[str, Any]:
         """keras-hub's BERT preprocessing as the run's `tokenizer.json`: WordPiece, [CLS] a [SEP] b [SEP]."""
         from zoo_plugins.text.columns import text_columns
 
@@ -43,21 +42,22 @@ class BertTask(Task):
                 "outputs": {"token_ids": "ids", "segment_ids": "type_ids", "padding_mask": "attention_mask"}}
 
 
-def tokenizer_for(splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> Any:
-    """Fit (and save with the updated DatasetInfo) or reload the run's tokenizer."""
+def tokenizer_for(splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> tuple[DatasetInfo, Any]:
+    """The `DatasetInfo` and tokenizer of the run: fitted (and saved with the updated info) or
+    reloaded; `splits` are left as they are."""
     check_text(splits.info, cfg.model.name)
     if not fit:
-        splits.info = DatasetInfo.load(run.dataset_info)
-        return load_tokenizer(Path(run.path), splits.info.extra["lowercase"])
+        info = DatasetInfo.load(run.dataset_info)
+        return info, load_tokenizer(Path(run.path), info.extra["lowercase"])
     tokenizer = fit_tokenizer(splits.train.map(lambda text, _: first_text(text)), cfg.model)
     save_tokenizer(tokenizer, Path(run.path), int(cfg.model.sequence_length))
-    info = splits.info
+    info = copy.deepcopy(splits.info)
     info.input_shape = (int(cfg.model.sequence_length),)
     info.input_dtype = "int32"
     info.extra.update(inputs=list(INPUTS), vocabulary_size=int(tokenizer.vocabulary_size()),
                       lowercase=bool(tokenizer.lowercase), vocabulary_file=VOCABULARY_FILE)
     info.save(run.dataset_info)
-    return tokenizer
+    return info, tokenizer
 
 
 def check_text(info: DatasetInfo, model: str) -> None:

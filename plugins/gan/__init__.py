@@ -24,17 +24,20 @@ class GANConfig(ModelConfig):
 
 @hookimpl
 def zoo_models() -> list[ModelSpec]:
-    task = lazy("zoo_plugins.gan.task:GANTask")
+    roles = {"data": lazy("zoo_plugins.generative.task:ScaledData"),
+             "training": lazy("zoo_plugins.gan.task:GANTraining"),
+             "evaluation": lazy("zoo_plugins.gan.task:GANEvaluator"),
+             "export": lazy("zoo_plugins.gan.task:GANExport")}
     build = lazy("zoo_plugins.gan.model:build_gan")
     small = ("model.latent_dim=4", "model.generator_filters=[8]", "model.discriminator_filters=[8]",
              "model.hidden_sizes=[8]", "model.label_dim=4")
     return [
         ModelSpec("dcgan", build, "DCGAN: transposed-conv generator, strided-conv discriminator "
                   "(8x8 to 64x64, grey or colour)", GANConfig, tasks=(GENERATIVE,),
-                  modalities=("image",), task=task,
+                  modalities=("image",), **roles,
                   conformance=ConformanceCase(("model.conditional=true",))),
         ModelSpec("gan_mlp", build, "GAN of two MLPs for tabular vectors", GANConfig,
-                  tasks=(GENERATIVE,), modalities=("tabular",), task=task,
+                  tasks=(GENERATIVE,), modalities=("tabular",), **roles,
                   conformance=ConformanceCase(("dataset=iris", *small))),
     ]
 

@@ -1,15 +1,25 @@
-"""The generative task both families build on: data scaled to a fixed range, the domain classifier,
-Frechet scores against a held-out split."""
+"""The generative roles both families build on: data scaled to a fixed range, a generative loss,
+the domain classifier, Frechet scores against a held-out split."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.sdk import GENERATIVE, DatasetInfo, RawSplits, Task, ZooError
+from zoo.sdk import (
+    GENERATIVE,
+    DataPreparer,
+    DatasetInfo,
+    Evaluator,
+    Prepared,
+    RawSplits,
+    Training,
+    ZooError,
+)
 
 log = logging.getLogger("zoo.train")
 CLASSIFIER_FILE = "domain_classifier.keras"
@@ -25,30 +35,35 @@ def value_bounds(train: Any) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-class GenerativeTask(Task):
-    """What GAN and VAE share: data scaled to `value_range`, the domain classifier, Frechet scores."""
+class ScaledData(DataPreparer):
+    """Features scaled linearly so the training split spans `value_range` (saved as mean/std)."""
 
     value_range: tuple[float, float] = (-1.0, 1.0)
-    default_loss = "gan_bce"
 
-    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
-        """Scale features linearly so the training split spans `value_range` (saved as mean/std)."""
+    def prepare(self, splits: RawSplits, fit: bool) -> Prepared:
         from zoo.sdk import as_float_images
 
         splits = as_float_images(splits)
         if not fit:
-            splits.info = DatasetInfo.load(self.run.dataset_info)
-            return splits
-        if splits.info.modality not in ("image", "tabular"):
-            raise ZooError(f"generative models need images or vectors, {splits.info.name!r} is "
-                           f"{splits.info.modality}: pick an image or tabular dataset")
+            info = DatasetInfo.load(self.run.dataset_info)
+            return Prepared(splits.train, splits.validation, splits.test, info)
+        info = copy.deepcopy(splits.info)
+        if info.modality not in ("image", "tabular"):
+            raise ZooError(f"generative models need images or vectors, {info.name!r} is "
+                           f"{info.modality}: pick an image or tabular dataset")
         low, high = value_bounds(splits.train)
         lo, hi = self.value_range
         std = np.maximum(high - low, 1e-7) / (hi - lo)
-        splits.info.mean, splits.info.std = (low - lo * std).tolist(), std.tolist()
-        splits.info.extra["value_range"] = list(self.value_range)
-        splits.info.save(self.run.dataset_info)
-        return splits
+        info.mean, info.std = (low - lo * std).tolist(), std.tolist()
+        info.extra["value_range"] = list(self.value_range)
+        info.save(self.run.dataset_info)
+        return Prepared(splits.train, splits.validation, splits.test, info)
+
+
+class GenerativeTraining(Training):
+    """A generative loss (`trainer.loss`, else `default_loss`) and no metrics."""
+
+    default_loss = "gan_bce"
 
     def check(self, info: DatasetInfo) -> None:
         name = self.loss_name(info)
@@ -66,30 +81,36 @@ class GenerativeTask(Task):
     def metric_names(self, info: DatasetInfo) -> list[str]:
         return []
 
-    @staticmethod
-    def split_arrays(splits: RawSplits, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-        """A scaled split as arrays (the training split: the domain classifier's data)."""
-        from zoo_plugins.generative import quality
 
-        from zoo.sdk import eval_stream
+def split_arrays(prepared: Prepared, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """A scaled split as arrays (the training split: the domain classifier's data)."""
+    from zoo_plugins.generative import quality
 
-        return quality.to_arrays(eval_stream(getattr(splits, split), splits.info, 256, cache=False))
+    from zoo.sdk import eval_stream
 
-    def reference_arrays(self, real: np.ndarray, splits: RawSplits) -> np.ndarray:
+    return quality.to_arrays(eval_stream(getattr(prepared, split), prepared.info, 256, cache=False))
+
+
+class GenerativeEvaluator(Evaluator):
+    """Frechet scores of samples against a held-out split, through the domain classifier."""
+
+    value_range: tuple[float, float] = (-1.0, 1.0)
+
+    def reference_arrays(self, real: np.ndarray, prepared: Prepared) -> np.ndarray:
         """The split every Frechet distance is measured against: one that neither the generator
         nor the domain classifier trained on (validation; test when `real` is the validation split)."""
-        reference = self.split_arrays(splits, "validation")[0]
+        reference = split_arrays(prepared, "validation")[0]
         if reference.shape == real.shape and np.array_equal(reference, real):
-            reference = self.split_arrays(splits, "test")[0]
+            reference = split_arrays(prepared, "test")[0]
         return reference
 
-    def quality(self, samples: np.ndarray, real: np.ndarray, splits: RawSplits) -> dict[str, float]:
+    def quality(self, samples: np.ndarray, real: np.ndarray, prepared: Prepared) -> dict[str, float]:
         """Frechet distance and confidence of `samples`, with real and noise anchors, all against
-        a held-out reference split of the prepared `splits` (so real held-out data is the floor)."""
+        a held-out reference split of `prepared` (so real held-out data is the floor)."""
         from zoo_plugins.generative import quality
 
-        info = splits.info
-        reference = self.reference_arrays(real, splits)
+        info = prepared.info
+        reference = self.reference_arrays(real, prepared)
         if not info.num_classes:  # no labels to train a classifier: compare raw features
             flat = {k: v.reshape(len(v), -1).astype(np.float64) for k, v in
                     {"": samples, "_real": real, "_noise": np.random.default_rng(0).uniform(
@@ -98,7 +119,7 @@ class GenerativeTask(Task):
             return {f"{metric}{k}": value for k, v in flat.items() for metric, value in
                     (("frechet_distance", quality.frechet_distance(v, ref)),
                      ("diversity", quality.diversity(v)))}
-        x, y = self.split_arrays(splits)
+        x, y = split_arrays(prepared)
         cache = quality.classifier_cache(x, y, self.value_range, self.cfg.trainer.seed)
         classifier = quality.domain_classifier(x, y, info.num_classes, cache,
                                                   seed=self.cfg.trainer.seed)

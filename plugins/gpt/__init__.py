@@ -32,7 +32,10 @@ def zoo_models() -> list[ModelSpec]:
         ModelSpec("gpt", lazy("zoo_plugins.gpt.model:build_causal_lm"),
                   "GPT-2 causal language model on your text; generates text (zoo generate)",
                   GPTConfig, tasks=(UNLABELLED,), modalities=("text",),
-                  task=lazy("zoo_plugins.gpt.task:CausalLMTask"),
+                  data=lazy("zoo_plugins.gpt.task:CausalLMData"),
+                  training=lazy("zoo_plugins.gpt.task:CausalLMTraining"),
+                  evaluation=lazy("zoo_plugins.gpt.task:CausalLMEvaluator"),
+                  export=lazy("zoo_plugins.gpt.task:CausalLMExport"),
                   # bundles generate through the ONNX decoding loop (zoo generate bundle=...)
                   conformance=ConformanceCase(
                       ("model.sequence_length=16", "model.vocabulary_size=300", "model.num_layers=1",

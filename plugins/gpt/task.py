@@ -1,8 +1,9 @@
-"""Causal-LM task: tokenise and pack the text, train on next-token cross-entropy, score perplexity,
-export the decoder, generate."""
+"""The causal-LM roles: tokenise and pack the text, train on next-token cross-entropy, score
+perplexity, export the decoder, generate."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -12,9 +13,18 @@ from typing import Any
 import keras
 from zoo_plugins.gpt import tokenizer as bpe
 from zoo_plugins.gpt.blocks import pack, token_stream
-from zoo_plugins.gpt.sizes import PRESET_FOLDER, checkpoint, is_size
+from zoo_plugins.gpt.sizes import checkpoint, is_size
+from zoo_plugins.text.language_model import LanguageModel
 
-from zoo.sdk import DatasetInfo, RawSplits, Task, ZooError
+from zoo.sdk import (
+    DataPreparer,
+    DatasetInfo,
+    Evaluator,
+    ExportModule,
+    Prepared,
+    RawSplits,
+    ZooError,
+)
 
 log = logging.getLogger("zoo.train")
 INPUTS = ("token_ids", "padding_mask")
@@ -26,12 +36,13 @@ def first_text(text: Any) -> Any:
     return text[0] if isinstance(text, tuple) else text
 
 
-class CausalLMTask(Task):
-    """Next-token prediction on blocks of packed documents; perplexity is the headline."""
+class CausalLMData(DataPreparer):
+    """Tokenise every split with a byte-level BPE (fitted on the training split, or the checkpoint's)
+    and pack the documents into blocks of `model.sequence_length` tokens."""
 
-    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
+    def prepare(self, splits: RawSplits, fit: bool) -> Prepared:
         cfg, run = self.cfg, self.run
-        info = splits.info
+        info = copy.deepcopy(splits.info)
         if info.modality != "text":
             raise ZooError(f"model {cfg.model.name} learns from text, but dataset {info.name!r} is "
                            f"{info.modality}: use text_lines (a .txt file or a folder of them) or text_csv")
@@ -39,56 +50,44 @@ class CausalLMTask(Task):
             lambda text, *_: first_text(text)).as_numpy_iterator()] for split in SPLITS}
         folder = Path(run.path)
         if fit:
-            self.tokenizer = fit_tokenizer(texts["train"], cfg.model)
-            bpe.save_tokenizer(self.tokenizer, folder)
+            tokenizer = fit_tokenizer(texts["train"], cfg.model)
+            bpe.save_tokenizer(tokenizer, folder)
         else:
             info = DatasetInfo.load(run.dataset_info)
-            self.tokenizer = bpe.load_tokenizer(folder)
-        end_id = int(self.tokenizer.end_token_id)
+            tokenizer = bpe.load_tokenizer(folder)
+        end_id = int(tokenizer.end_token_id)
         length = int(cfg.model.sequence_length)
-        self.arrays, tokens = {}, {}
+        arrays, tokens = {}, {}
         for split in SPLITS:
             ids = token_stream(texts[split], folder / bpe.TOKENIZER_JSON, end_id)
-            self.arrays[split] = pack(ids, length, end_id)
+            arrays[split] = pack(ids, length, end_id)
             tokens[split] = int(len(ids))
         import tensorflow as tf
 
         for split in SPLITS:
-            setattr(splits, split, tf.data.Dataset.from_tensor_slices(self.arrays[split]))
-            info.num_examples[split] = int(len(self.arrays[split][1]))
+            info.num_examples[split] = int(len(arrays[split][1]))
         if fit:
             info.input_shape, info.input_dtype = (length,), "int32"
-            info.extra.update(inputs=list(INPUTS), vocabulary_size=int(self.tokenizer.vocabulary_size()),
+            info.extra.update(inputs=list(INPUTS), vocabulary_size=int(tokenizer.vocabulary_size()),
                               end_token_id=end_id, tokens=tokens, tokenizer=bpe.TOKENIZER_JSON)
             info.save(run.dataset_info)
-        splits.info = info
-        return splits
+        return Prepared(**{split: tf.data.Dataset.from_tensor_slices(arrays[split]) for split in SPLITS},
+                        info=info, tokenizer=tokenizer, arrays=arrays)
 
-    def check(self, info: DatasetInfo) -> None:
-        if self.cfg.trainer.loss or self.cfg.trainer.metrics:
-            raise ZooError("trainer.loss/trainer.metrics are set: a GPT trains on next-token "
-                           "cross-entropy and reports perplexity; unset them")
 
-    def loss_name(self, info: DatasetInfo) -> str:
-        return "next_token_cross_entropy"
+class CausalLMTraining(LanguageModel):
+    """Next-token prediction on blocks of packed documents; tokens/s logged each epoch."""
 
-    def metric_names(self, info: DatasetInfo) -> list[str]:
-        return ["token_accuracy"]
-
-    def compile(self, model: Any, optimizer: Any, info: DatasetInfo) -> None:
-        # mean over real tokens (a split's last block is padded with weight 0): exp(loss) = perplexity
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True,
-                                                          reduction="mean_with_sample_weight")
-        model.compile(optimizer=optimizer, loss=loss,
-                      weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
-                      jit_compile=self.cfg.trainer.jit_compile)
-
-    def callbacks(self, splits: RawSplits) -> list:
+    def callbacks(self, prepared: Prepared) -> list:
         cfg = self.cfg
         return [TokensPerSecond(int(cfg.trainer.batch_size), int(cfg.model.sequence_length)),
-                SavePreset(Path(self.run.path) / PRESET_FOLDER, self.tokenizer)]
+                *super().callbacks(prepared)]
 
-    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
+
+class CausalLMEvaluator(Evaluator):
+    """Perplexity is the headline."""
+
+    def evaluate(self, model: Any, dataset: Any, prepared: Prepared) -> Any:
         """Perplexity as exp(mean next-token loss over every real token of the split), summed token by
         token so it does not depend on the batching (Keras averages per batch)."""
         import tensorflow as tf
@@ -113,10 +112,14 @@ class CausalLMTask(Task):
     def headline(self, info: DatasetInfo) -> str:
         return "perplexity"
 
-    def export_parts(self, model: Any, splits: RawSplits) -> list:
+
+class CausalLMExport(ExportModule):
+    """The decoder with its key/value cache; `zoo generate` on the run."""
+
+    def parts(self, model: Any, prepared: Prepared) -> list:
         from zoo_plugins.gpt.export import decoder_part
 
-        return [decoder_part(model, self.cfg, splits.info, self.arrays)]
+        return [decoder_part(model, self.cfg, prepared.info, prepared.arrays)]
 
     def generate(self, prompts: list[str], options: Any, checkpoint: str = "final") -> list[str]:
         from zoo_plugins.gpt.generate import generate_from_run
@@ -160,17 +163,3 @@ class TokensPerSecond(keras.callbacks.Callback):
         perplexity = f", validation perplexity {math.exp(min(val, 50.0)):.2f}" if val is not None else ""
         log.info("epoch %d: %s training tokens/s%s", epoch + 1,
                  f"{tokens / max(seconds, 1e-9):,.0f}", perplexity)
-
-
-class SavePreset(keras.callbacks.Callback):
-    """At the end of training, save backbone and tokenizer as a keras-hub preset (`RUN/preset`)."""
-
-    def __init__(self, folder: Path, tokenizer: Any) -> None:
-        super().__init__()
-        self.folder, self.tokenizer = folder, tokenizer
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.model.backbone.save_to_preset(str(self.folder))
-        self.tokenizer.save_to_preset(str(self.folder))
-

@@ -32,7 +32,9 @@ class GRUConfig(LSTMConfig):
 
 @hookimpl
 def zoo_models() -> list[ModelSpec]:
-    task = lazy("zoo_plugins.lstm.task:RecurrentTask")
+    roles = {"data": lazy("zoo_plugins.lstm.task:RecurrentData"),
+             "evaluation": lazy("zoo_plugins.text.scoring:CompiledEvaluator"),
+             "export": lazy("zoo_plugins.lstm.task:RecurrentExport")}
     build = lazy("zoo_plugins.lstm.model:build_recurrent")
     # recurrent layers lower to TFLite only with Flex ops, which the TFLite interpreter cannot run
     case = ConformanceCase(("model.units=[4]", "model.sequence_length=16", "model.max_tokens=500",
@@ -40,10 +42,10 @@ def zoo_models() -> list[ModelSpec]:
                            formats=("onnx", "savedmodel"))
     return [
         ModelSpec("lstm", build, "stacked (bi)LSTM on word embeddings (text) or on (time, features)",
-                  LSTMConfig, modalities=("text", "sequence"), task=task, conformance=case,
+                  LSTMConfig, modalities=("text", "sequence"), **roles, conformance=case,
                   cost=recurrent_cost),
         ModelSpec("gru", build, "stacked (bi)GRU on word embeddings (text) or on (time, features)",
-                  GRUConfig, modalities=("text", "sequence"), task=task, conformance=case,
+                  GRUConfig, modalities=("text", "sequence"), **roles, conformance=case,
                   cost=recurrent_cost),
     ]
 

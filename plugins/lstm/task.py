@@ -1,26 +1,26 @@
-"""Recurrent task: text becomes token ids through a vocabulary fitted on the training split."""
+"""The recurrent roles: text becomes token ids through a vocabulary fitted on the training split."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 from zoo_plugins.lstm.tokenizer import runtime_tokenizer
 from zoo_plugins.text.batching import map_in_batches
-from zoo_plugins.text.scoring import evaluate_compiled
 
-from zoo.sdk import DatasetInfo, RawSplits, Task, import_tensorflow
+from zoo.sdk import DataPreparer, DatasetInfo, ExportModule, Prepared, RawSplits, import_tensorflow
 
 VOCABULARY_FILE, TOKENIZER_JSON = "vocabulary.txt", "tokenizer.json"
 PAIR_SEPARATOR = " [SEP] "
 
 
-class RecurrentTask(Task):
-    """Numeric sequences train as usual; text is vectorised to int32 ids first."""
+class RecurrentData(DataPreparer):
+    """Numeric sequences are prepared as usual; text is vectorised to int32 ids first."""
 
-    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
+    def prepare(self, splits: RawSplits, fit: bool) -> Prepared:
         if splits.info.modality != "text":
-            return super().prepare_data(splits, fit)
+            return super().prepare(splits, fit)
         cfg, run = self.cfg, self.run
         path = Path(run.path) / VOCABULARY_FILE
         if fit:
@@ -29,20 +29,21 @@ class RecurrentTask(Task):
             path.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
             tokenizer = runtime_tokenizer(vocabulary, cfg.model.sequence_length)
             tokenizer.save(str(Path(run.path) / TOKENIZER_JSON))
-            describe_ids(splits.info, vocabulary, cfg.model.sequence_length, path)
-            splits.info.save(run.dataset_info)
+            info = copy.deepcopy(splits.info)
+            describe_ids(info, vocabulary, cfg.model.sequence_length, path)
+            info.save(run.dataset_info)
         else:
-            splits.info = DatasetInfo.load(run.dataset_info)
+            info = DatasetInfo.load(run.dataset_info)
             vocabulary = path.read_text(encoding="utf-8").split("\n")[:-1]
             vectorizer = make_vectorizer(cfg.model, vocabulary)
-        for split in ("train", "validation", "test"):
-            setattr(splits, split, to_ids(getattr(splits, split), vectorizer))
-        return splits
+        return Prepared(**{split: to_ids(getattr(splits, split), vectorizer)
+                           for split in ("train", "validation", "test")}, info=info, tokenizer=vectorizer)
 
-    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
-        return evaluate_compiled(model, dataset, splits.info)
 
-    def export_text(self, info: DatasetInfo) -> dict[str, Any] | None:
+class RecurrentExport(ExportModule):
+    """Text bundles read raw text through the run's `tokenizer.json`."""
+
+    def text(self, info: DatasetInfo) -> dict[str, Any] | None:
         """The run's `tokenizer.json`: TextVectorization's lower case, no punctuation, split on spaces."""
         from zoo_plugins.text.columns import text_columns
 

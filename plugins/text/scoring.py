@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.sdk import DatasetInfo
+from zoo.sdk import DatasetInfo, Evaluator, Prepared
 
 
 def evaluate_compiled(model: Any, dataset: Any, info: DatasetInfo) -> Any:
@@ -21,3 +21,10 @@ def evaluate_compiled(model: Any, dataset: Any, info: DatasetInfo) -> Any:
     if info.task == "classification":
         return classification_report(labels, outputs, info)
     return regression_report(labels, outputs)
+
+
+class CompiledEvaluator(Evaluator):
+    """The default report, predicted through Keras's compiled `predict` (RNN and BERT families)."""
+
+    def evaluate(self, model: Any, dataset: Any, prepared: Prepared) -> Any:
+        return evaluate_compiled(model, dataset, prepared.info)

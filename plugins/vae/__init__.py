@@ -23,15 +23,18 @@ class VAEConfig(ModelConfig):
 
 @hookimpl
 def zoo_models() -> list[ModelSpec]:
-    task = lazy("zoo_plugins.vae.task:VAETask")
+    roles = {"data": lazy("zoo_plugins.vae.task:VAEData"),
+             "training": lazy("zoo_plugins.vae.task:VAETraining"),
+             "evaluation": lazy("zoo_plugins.vae.task:VAEEvaluator"),
+             "export": lazy("zoo_plugins.vae.task:VAEExport")}
     build = lazy("zoo_plugins.vae.model:build_vae")
     small = ConformanceCase(("model.filters=[8]", "model.hidden_sizes=[16]"))
     return [
         ModelSpec("vae", build, "convolutional VAE for images (strided conv encoder, transposed-conv "
-                  "decoder)", VAEConfig, tasks=(GENERATIVE,), modalities=("image",), task=task,
+                  "decoder)", VAEConfig, tasks=(GENERATIVE,), modalities=("image",), **roles,
                   conformance=small),
         ModelSpec("vae_dense", build, "dense VAE for vectors or flattened images", VAEConfig,
-                  tasks=(GENERATIVE,), modalities=("tabular", "image"), task=task, conformance=small),
+                  tasks=(GENERATIVE,), modalities=("tabular", "image"), **roles, conformance=small),
     ]
 
 

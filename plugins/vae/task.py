@@ -1,15 +1,23 @@
-"""VAE task: data scaled to [0, 1], KL warm-up, image callbacks, ELBO and anomaly scores."""
+"""The VAE roles: data scaled to [0, 1], KL warm-up, image callbacks, ELBO and anomaly scores."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any
 
 import numpy as np
-from zoo_plugins.generative.task import GenerativeTask
+from zoo_plugins.generative.task import (
+    GenerativeEvaluator,
+    GenerativeTraining,
+    ScaledData,
+    split_arrays,
+)
 
-from zoo.sdk import DatasetInfo, RawSplits, ZooError
+from zoo.sdk import DatasetInfo, ExportModule, Prepared, RawSplits, ZooError
 
 PERCENTILES = (50, 90, 99)
+VALUE_RANGE = (0.0, 1.0)  # the decoder's sigmoid range, the data scaled to it
 
 
 def without_class(dataset: Any, label: int) -> Any:
@@ -19,12 +27,12 @@ def without_class(dataset: Any, label: int) -> Any:
     return dataset.filter(lambda x, y: tf.not_equal(tf.cast(tf.reshape(y, []), tf.int64), label))
 
 
-class VAETask(GenerativeTask):
-    """ELBO training (the model's own loss); samples, reconstructions and anomaly scores."""
+class VAEData(ScaledData):
+    """Data scaled to [0, 1], without `model.holdout_class` in the training and validation splits."""
 
-    value_range = (0.0, 1.0)
+    value_range = VALUE_RANGE
 
-    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
+    def prepare(self, splits: RawSplits, fit: bool) -> Prepared:
         import tensorflow as tf
 
         holdout = self.cfg.model.holdout_class
@@ -33,12 +41,18 @@ class VAETask(GenerativeTask):
             if not 0 <= holdout < classes:
                 raise ZooError(f"model.holdout_class={holdout} is not a class of {splits.info.name!r} "
                                f"(0..{classes - 1}): pick one of its classes or set it to null")
+            info, kept = copy.deepcopy(splits.info), {}
             for split in ("train", "validation"):
-                kept = without_class(getattr(splits, split), holdout)
-                count = int(kept.reduce(0, lambda c, _: c + 1))
-                setattr(splits, split, kept.apply(tf.data.experimental.assert_cardinality(count)))
-                splits.info.num_examples[split] = count
-        return super().prepare_data(splits, fit)
+                rest = without_class(getattr(splits, split), holdout)
+                count = int(rest.reduce(0, lambda c, _: c + 1))
+                kept[split] = rest.apply(tf.data.experimental.assert_cardinality(count))
+                info.num_examples[split] = count
+            splits = dataclasses.replace(splits, info=info, **kept)
+        return super().prepare(splits, fit)
+
+
+class VAETraining(GenerativeTraining):
+    """ELBO training (the model's own loss), KL warm-up, sample and reconstruction images."""
 
     def check(self, info: DatasetInfo) -> None:
         if self.cfg.trainer.loss:
@@ -51,14 +65,20 @@ class VAETask(GenerativeTask):
     def compile(self, model: Any, optimizer: Any, info: DatasetInfo) -> None:
         model.compile(optimizer=optimizer)
 
-    def callbacks(self, splits: RawSplits) -> list:
+    def callbacks(self, prepared: Prepared) -> list:
         from zoo_plugins.vae.images import KLWarmup, VAEImages
 
         cfg = self.cfg
-        inputs = self.split_arrays(splits)[0][:32]
+        inputs = split_arrays(prepared)[0][:32]
         return [KLWarmup(cfg.model.kl_warmup_epochs), VAEImages(self.run.path, inputs, cfg.trainer.seed)]
 
-    def evaluate(self, model: Any, dataset: Any, splits: RawSplits) -> Any:
+
+class VAEEvaluator(GenerativeEvaluator):
+    """ELBO (the headline), reconstruction errors, anomaly scores, Frechet distance of samples."""
+
+    value_range = VALUE_RANGE
+
+    def evaluate(self, model: Any, dataset: Any, prepared: Prepared) -> Any:
         from zoo_plugins.generative import quality as generative
 
         from zoo.sdk import Evaluation
@@ -76,7 +96,7 @@ class VAETask(GenerativeTask):
         real = x if holdout is None else x[labels.astype(int) != holdout]
         z = np.random.default_rng(self.cfg.trainer.seed + 1).normal(size=(len(real), model.latent_dim))
         samples = np.asarray(model.decoder.predict(z.astype(np.float32), batch_size=256, verbose=0))
-        metrics.update(self.quality(samples, real, splits))
+        metrics.update(self.quality(samples, real, prepared))
         return Evaluation(metrics)
 
     def anomaly(self, errors: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -95,9 +115,12 @@ class VAETask(GenerativeTask):
     def headline(self, info: DatasetInfo) -> str:
         return "elbo"
 
-    def export_parts(self, model: Any, splits: RawSplits) -> list:
-        """`zoo export` writes the encoder and the decoder, one bundle each."""
+
+class VAEExport(ExportModule):
+    """`zoo export` writes the encoder and the decoder, one bundle each."""
+
+    def parts(self, model: Any, prepared: Prepared) -> list:
         from zoo_plugins.vae.export import decoder_part, encoder_part
 
         cfg = self.cfg
-        return [encoder_part(model, cfg, splits), decoder_part(model, cfg, splits, self.value_range)]
+        return [encoder_part(model, cfg, prepared), decoder_part(model, cfg, prepared, VALUE_RANGE)]

@@ -59,15 +59,15 @@ def parameter_count(name: str, dataset: str) -> int:
     from zoo.config.compose import compose
     from zoo.core.registry import get_registry
     from zoo.run.rundir import RunDir
-    from zoo.tasks.select import build_task
+    from zoo.tasks.select import build_part
 
     registry = get_registry()
     cfg = compose([f"model={name}", f"dataset={dataset}"])
     spec = registry.model(cfg.model.name)
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
     with tempfile.TemporaryDirectory(prefix="zoo-list-") as tmp:
-        splits = build_task(cfg, RunDir(tmp), registry, modes=False).prepare_data(splits, fit=True)
-        return int(spec.build(cfg.model, splits.info).count_params())
+        prepared = build_part("data", cfg, RunDir(tmp), registry).prepare(splits, fit=True)
+        return int(spec.build(cfg.model, prepared.info).count_params())
 
 
 def model_detail(registry: Registry, name: str, dataset: str | None) -> str:

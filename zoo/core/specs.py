@@ -40,8 +40,9 @@ class ModelSpec:
 
     `cfg` is the `model` config node, `info` the dataset's `DatasetInfo`. `config` is the
     dataclass that types the `model` config group for this name (stored in Hydra's
-    ConfigStore as `schema/model/<name>`). `task` customises data preparation, compile and
-    evaluation (see `zoo.tasks.task.Task`).
+    ConfigStore as `schema/model/<name>`). A family that prepares, trains, scores or exports
+    differently declares the part of that role (a class built as `Part(cfg, run, registry)`);
+    None keeps the default part (`zoo.tasks.select.DEFAULTS`).
     """
 
     name: str
@@ -50,9 +51,13 @@ class ModelSpec:
     config: type | None = None
     tasks: tuple[str, ...] = TASKS
     modalities: tuple[str, ...] = ("tabular", "image", "sequence", "text")
-    # `task(cfg, run, registry) -> zoo.tasks.task.Task` (the class) for families that train
-    # differently (GAN, text...); None means supervised Keras compile/fit.
-    task: Callable[..., Any] | None = None
+    # The roles (`zoo.tasks`): how data is prepared (a `DataPreparer`), how the model trains
+    # (a `Training`), how it is scored (an `Evaluator`), how it is exported and generates (an
+    # `ExportModule`); None: supervised Keras compile/fit on preprocessed inputs.
+    data: Callable[..., Any] | None = None
+    training: Callable[..., Any] | None = None
+    evaluation: Callable[..., Any] | None = None
+    export: Callable[..., Any] | None = None
     # The conformance kit's tiny case (`zoo.testing`); the default trains on the default dataset.
     conformance: ConformanceCase = ConformanceCase()
     # `cost(cfg, batch_size) -> {what: bytes}`: the largest tensors these settings would make,
@@ -97,12 +102,15 @@ class TrainingModeSpec:
 
     The mode is on when the config node `node` is set (not null). `configure(cfg) -> cfg | None`
     checks the config before the run folder opens and may return a changed copy (distillation
-    trains on its teacher's dataset); `task(inner) -> zoo.tasks.task.DelegatingTask` wraps the
-    family's task. Modes apply in registration order.
+    trains on its teacher's dataset); `training(inner) -> zoo.tasks.training.TrainingWrapper`
+    wraps the family's training part; `data(inner) -> zoo.tasks.preparer.DataPreparer`, when set,
+    replaces how data is prepared (distillation adopts its teacher's). Modes apply in
+    registration order.
     """
 
     name: str
     node: str
-    task: Callable[..., Any]
+    training: Callable[..., Any]
     description: str
     configure: Callable[..., Any] | None = None
+    data: Callable[..., Any] | None = None

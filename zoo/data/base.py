@@ -62,14 +62,13 @@ class DatasetInfo:
 
 @dataclass
 class RawSplits:
-    """Unbatched `(features, label)` datasets for each split, and their `DatasetInfo`."""
+    """Unbatched `(features, label)` datasets for each split, and their `DatasetInfo`, as a
+    source read them (a family's data part turns them into a `zoo.data.prepared.Prepared`)."""
 
     train: Any  # tf.data.Dataset
     validation: Any
     test: Any
     info: DatasetInfo
-    preprocessor: Any = None  # the fitted keras.Model (raw -> network input), once prepared
-    raw: dict[str, Any] | None = None  # split -> the raw dataset, kept when a preprocessor maps them
     # Training-split statistics a streaming source computed while reading (`zoo.data.stats`):
     # {"features": input name -> statistics, "target": {"mean", "std"}}; else computed on `train`.
     stats: dict[str, Any] | None = None

@@ -39,18 +39,19 @@ def _load_model(run: Any, checkpoint: str, cfg: Any, splits: Any) -> Any:
 
 
 def load_run(run_dir: str | Path, checkpoint: str) -> tuple[Any, ...]:
-    """The run's folder, config, task, prepared splits and rebuilt Keras network (which takes
-    preprocessed inputs; `task.saved_model(model, splits)` puts the preprocessor in front)."""
+    """The run's folder, config, parts (`zoo.tasks.select.Parts`), prepared splits and rebuilt Keras
+    network (which takes preprocessed inputs; `parts.export.saved_model(model, splits)` puts the
+    preprocessor in front)."""
     from zoo.run.rundir import open_finished
-    from zoo.tasks.select import build_task
+    from zoo.tasks.select import build_parts
 
     run, cfg = open_finished(run_dir)
     registry = get_registry()
-    task = build_task(cfg, run, registry, modes=False)  # scored as the family's own run
+    parts = build_parts(cfg, run, registry, modes=False)  # scored as the family's own run
     splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
-    splits = task.prepare_data(splits, fit=False)
+    splits = parts.data.prepare(splits, fit=False)
     model = _load_model(run, checkpoint, cfg, splits)
-    return run, cfg, task, splits, model
+    return run, cfg, parts, splits, model
 
 
 def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final",
@@ -66,11 +67,11 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "final"
         raise ZooError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
     if checkpoint not in CHECKPOINTS:
         raise ZooError(f"checkpoint={checkpoint!r}: expected one of {', '.join(CHECKPOINTS)}")
-    run, cfg, task, splits, model = load_run(run_dir, checkpoint)
+    run, cfg, parts, splits, model = load_run(run_dir, checkpoint)
     info = splits.info
     dataset = eval_stream(getattr(splits, split), info, batch_size, cache=False)
     with Progress(f"evaluate {split}", batches(dataset)) as progress:
-        evaluation = task.evaluate(model, counted(dataset, progress), splits)
+        evaluation = parts.evaluation.evaluate(model, counted(dataset, progress), splits)
     out = Path(output) if output else run.evaluation
     out.mkdir(parents=True, exist_ok=True)
     result = {"task": info.task, "split": split, "checkpoint": checkpoint, split: evaluation.metrics}

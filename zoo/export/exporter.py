@@ -95,8 +95,8 @@ def export(run_dir: str | Path, format: str = D.format, output: str | Path | Non
                "max_metric_drop": max_metric_drop, "held_out": held_out}
     metas = {}
     with staging(base) as stage:  # every part passes its check, or the old bundle stays as it was
-        run, cfg, task, splits, model = load_run(run_dir, checkpoint)
-        parts = export_parts(model, task, splits)
+        run, cfg, roles, splits, model = load_run(run_dir, checkpoint)
+        parts = export_parts(model, roles.export, splits)
         chosen = select(parts, part)
         nested = len(parts) > 1 and not (output and len(chosen) == 1)
         if nested:
@@ -106,8 +106,8 @@ def export(run_dir: str | Path, format: str = D.format, output: str | Path | Non
             bundle_name = name or f"{cfg.model.name}_{splits.info.name}".replace("/", "_")
             if item.name != DEFAULT_PART and (not name or len(chosen) > 1):
                 bundle_name = f"{bundle_name}_{item.name}"
-            metas[item.name] = _export_part(item, out, final, run, cfg, task, splits.info, bundle_name,
-                                            options)
+            metas[item.name] = _export_part(item, out, final, run, cfg, roles.export, splits.info,
+                                            bundle_name, options)
         stage.commit()
     from zoo.run.tracking import log_bundle
 
@@ -117,7 +117,7 @@ def export(run_dir: str | Path, format: str = D.format, output: str | Path | Non
     return {"bundle": str(base), "parts": metas}
 
 
-def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, task: Any, info: Any,
+def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, export: Any, info: Any,
                  name: str, options: dict[str, Any]) -> dict[str, Any]:
     """Convert one part, check it against Keras on held-out inputs, write its bundle into `out`
     (a staging folder that becomes `final` once every part passed)."""
@@ -150,7 +150,7 @@ def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, t
     meta = _metadata(run, cfg, info, item, fmt, quantize, options["opset"], artifact, check, name)
     if item.companions is not None and fmt == "onnx" and check["passed"]:
         meta["outputs"] = {**meta["outputs"], **item.companions(out, {**options, "artifact": artifact})}
-    _write_bundle(out, run, cfg, task, info, meta)
+    _write_bundle(out, run, cfg, export, info, meta)
     if item.input_kind == "data":  # what `zoo serve` compares live inputs with (drift)
         from zoo.runtime.profile import write_training_profile
 
@@ -185,10 +185,10 @@ def _metadata(run: Any, cfg: Any, info: Any, item: ExportPart, fmt: str, quantiz
     }
 
 
-def _write_bundle(out: Path, run: Any, cfg: Any, task: Any, info: Any, meta: dict[str, Any]) -> None:
+def _write_bundle(out: Path, run: Any, cfg: Any, export: Any, info: Any, meta: dict[str, Any]) -> None:
     from zoo.run.rundir import write_json
 
-    extra = [Path(p) for p in task.export_assets()]
+    extra = [Path(p) for p in export.assets()]
     meta["assets"] = files.copy_assets(run.path, out, extra)
     write_json(out / EXPORT_JSON, meta)
     info.save(out / DATASET_JSON)

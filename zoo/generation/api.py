@@ -1,5 +1,5 @@
 """`generate(prompts, run_dir=... | bundle=...)`: completions from a run (through its family's
-`Task.generate`) or from an exported bundle (the TF-free ONNX loop)."""
+`ExportModule.generate`) or from an exported bundle (the TF-free ONNX loop)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def generate_from_run(run_dir: str | Path, prompts: list[str], options: Generati
                       checkpoint: str) -> list[str]:
     from zoo.core.registry import get_registry
     from zoo.run.rundir import open_finished
-    from zoo.tasks.select import build_task
+    from zoo.tasks.select import build_part
 
     run, cfg = open_finished(run_dir)
-    return build_task(cfg, run, get_registry(), modes=False).generate(list(prompts), options, checkpoint)
+    return build_part("export", cfg, run, get_registry()).generate(list(prompts), options, checkpoint)

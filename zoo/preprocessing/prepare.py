@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 from typing import Any
 
@@ -10,6 +12,7 @@ import numpy as np
 from zoo.core.specs import REGRESSION
 from zoo.data import features as feats
 from zoo.data.base import DatasetInfo, RawSplits
+from zoo.data.prepared import Prepared
 
 log = logging.getLogger("zoo.data")
 SPLITS = ("train", "validation", "test")
@@ -30,12 +33,13 @@ def target_stats(train: Any) -> dict[str, float]:
     return stats.target_result()
 
 
-def prepare_splits(splits: RawSplits, dataset_cfg: Any, run: Any, fit: bool) -> RawSplits:
-    """Fit the preprocessor on the training split (`fit`) or reload the run's; map every split."""
+def prepare_splits(splits: RawSplits, dataset_cfg: Any, run: Any, fit: bool) -> Prepared:
+    """Fit the preprocessor on the training split (`fit`) or reload the run's; map every split.
+    Returns their `Prepared` form; `splits` are left as they are."""
     from zoo.preprocessing.assemble import load_preprocessor, preprocess, save_preprocessor
     from zoo.preprocessing.fit import fit_preprocessor
 
-    info = splits.info
+    info = copy.deepcopy(splits.info)
     if fit:
         features = raw_features(info)
         stats = splits.stats or {}  # a streaming source computed them as it read the training rows
@@ -54,18 +58,17 @@ def prepare_splits(splits: RawSplits, dataset_cfg: Any, run: Any, fit: bool) -> 
     else:
         info = DatasetInfo.load(run.dataset_info)
         preprocessor = load_preprocessor(run.path)
-    splits.info, splits.preprocessor = info, preprocessor
-    splits.raw = {split: getattr(splits, split) for split in SPLITS}
+    raw = {split: getattr(splits, split) for split in SPLITS}
     batches = splits.batches or {}
-    for split in SPLITS:
-        setattr(splits, split, preprocess(getattr(splits, split), preprocessor, info.features,
-                                          batches.get(split), regression=info.task == REGRESSION))
-    return splits
+    mapped = {split: preprocess(raw[split], preprocessor, info.features, batches.get(split),
+                                regression=info.task == REGRESSION) for split in SPLITS}
+    return Prepared(**mapped, info=info, preprocessor=preprocessor, raw=raw)
 
 
 def as_float_images(splits: RawSplits) -> RawSplits:
     """For families that scale their own inputs (GAN, VAE): images of any size and dtype as float32
-    at the dataset's `image_size` (`Resizing`, as the preprocessor would), raw features dropped."""
+    at the dataset's `image_size` (`Resizing`, as the preprocessor would), raw features dropped.
+    Returns new splits; `splits` are left as they are."""
     import keras
 
     info = splits.info
@@ -77,7 +80,6 @@ def as_float_images(splits: RawSplits) -> RawSplits:
     def to_float(image: Any, *rest: Any) -> tuple:
         return (resize(keras.ops.cast(image, "float32")), *rest)
 
-    for split in SPLITS:
-        setattr(splits, split, getattr(splits, split).map(to_float))
-    info.features, info.input_dtype = None, "float32"
-    return splits
+    info = dataclasses.replace(copy.deepcopy(info), features=None, input_dtype="float32")
+    return dataclasses.replace(splits, info=info,
+                               **{split: getattr(splits, split).map(to_float) for split in SPLITS})

@@ -1,8 +1,8 @@
 """The input signature an exported model is traced with: names, shapes (batch dynamic), dtypes.
 
 A family whose model takes other inputs than its Keras `model.inputs` say (a BERT's token ids,
-segment ids and padding mask) defines `export_signature(model, info) -> list[tf.TensorSpec]` on
-its `Task`; every other model is exported with the Keras model's own inputs.
+segment ids and padding mask) defines `signature(model, info) -> list[tf.TensorSpec]` on
+its `ExportModule`; every other model is exported with the Keras model's own inputs.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from zoo.core.compat import takes_a_dict
 from zoo.core.lazy import import_tensorflow
 
 
-def input_signature(model: Any, task: Any, info: Any) -> list[Any]:
-    """`tf.TensorSpec`s of the model's inputs, with a dynamic batch dimension."""
+def input_signature(model: Any, export: Any, info: Any) -> list[Any]:
+    """`tf.TensorSpec`s of the model's inputs, with a dynamic batch dimension (`export`: the
+    family's `ExportModule`, or None)."""
     tf = import_tensorflow()
-    custom = task.export_signature(model, info) if task is not None else None
+    custom = export.signature(model, info) if export is not None else None
     if custom is not None:
         return list(custom)
     specs = []

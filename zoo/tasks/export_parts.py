@@ -1,7 +1,7 @@
 """What of a run gets exported: one or more *parts*, each a Keras model with its signature.
 
 A classifier or regressor is one part, `model`. A family whose deployable models are not the trained
-Keras model itself defines `export_parts(model, cfg, splits) -> list[ExportPart]` on its `Task`:
+Keras model itself defines `parts(model, prepared) -> list[ExportPart]` on its `ExportModule`:
 a GAN exports its generator, a VAE its encoder and its decoder. Each part is exported, checked and
 bundled on its own.
 """
@@ -105,36 +105,37 @@ def raw_specs(features: list[dict[str, Any]]) -> list[Any]:
     return [tf.TensorSpec((None, *f["shape"]), tf.as_dtype(f["dtype"]), name=f["name"]) for f in features]
 
 
-def raw_part(model: Any, task: Any, splits: Any) -> ExportPart:
+def raw_part(model: Any, export: Any, prepared: Any) -> ExportPart:
     """The network behind its fitted preprocessor: a bundle that takes raw examples."""
-    info = splits.info
+    info = prepared.info
     specs = raw_specs(info.features)
     resize = info.features[0].get("resize") if len(info.features) == 1 else None
 
     def sample(split: str, limit: int) -> tuple[list[np.ndarray], np.ndarray | None]:
-        return raw_arrays(splits.raw[split], specs, limit, resize)
+        return raw_arrays(prepared.raw[split], specs, limit, resize)
 
     kind = "probabilities" if info.task == "classification" else "values"
-    return ExportPart(DEFAULT_PART, task.saved_model(model, splits), specs, sample,
+    return ExportPart(DEFAULT_PART, export.saved_model(model, prepared), specs, sample,
                       {"kind": kind, "class_names": info.class_names}, {"inside_model": True},
                       metric_task=info.task, features=info.features,
                       tolerance_scale=max(1.0, abs((info.target or {}).get("std", 1.0))))
 
 
-def default_parts(model: Any, task: Any, splits: Any) -> list[ExportPart]:
-    """The trained model itself, taking normalised dataset examples (one part named `model`)."""
+def default_parts(model: Any, export: Any, prepared: Any) -> list[ExportPart]:
+    """The trained model itself, taking normalised dataset examples (one part named `model`);
+    `export` is the family's `ExportModule`, `prepared` the run's `Prepared` data."""
     from zoo.runtime.signature import input_signature
 
-    info = splits.info
-    if getattr(splits, "preprocessor", None) is not None:
-        return [raw_part(model, task, splits)]
-    specs = input_signature(model, task, info)
+    info = prepared.info
+    if prepared.preprocessor is not None:
+        return [raw_part(model, export, prepared)]
+    specs = input_signature(model, export, info)
 
     def sample(split: str, limit: int) -> tuple[list[np.ndarray], np.ndarray | None]:
-        return sample_arrays(getattr(splits, split), info, specs, limit)
+        return sample_arrays(getattr(prepared, split), info, specs, limit)
 
     preprocessing: dict[str, Any] = {"normalize": info.mean is not None, "mean": info.mean, "std": info.std}
-    text = task.export_text(info)
+    text = export.text(info)
     if text:
         preprocessing["text"] = text
     kind = "probabilities" if info.task == "classification" else "values"
@@ -142,9 +143,9 @@ def default_parts(model: Any, task: Any, splits: Any) -> list[ExportPart]:
                        preprocessing, metric_task=info.task)]
 
 
-def export_parts(model: Any, task: Any, splits: Any) -> list[ExportPart]:
-    """The task's parts (`Task.export_parts`: by default the model itself)."""
-    return list(task.export_parts(model, splits))
+def export_parts(model: Any, export: Any, prepared: Any) -> list[ExportPart]:
+    """The parts the family's `ExportModule` exports (by default the model itself)."""
+    return list(export.parts(model, prepared))
 
 
 def select(parts: list[ExportPart], wanted: str) -> list[ExportPart]:

@@ -57,8 +57,8 @@ class _Case:
         if self.parts is None:
             from zoo.tasks.export_parts import export_parts
 
-            _, _, task, splits, network = self.loaded
-            self.parts = export_parts(network, task, splits)
+            _, _, roles, splits, network = self.loaded
+            self.parts = export_parts(network, roles.export, splits)
         return self.parts
 
     def reference(self, name: str) -> tuple[Any, list[np.ndarray], np.ndarray]:

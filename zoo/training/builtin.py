@@ -51,10 +51,11 @@ def zoo_training_modes() -> list[TrainingModeSpec]:
     return [
         # DP-SGD first: its checks read only the config (and refuse a distilled run) before
         # distillation opens its teacher's run folder.
-        TrainingModeSpec("dp_sgd", "privacy", lazy("zoo.training.privacy:PrivateTask"),
+        TrainingModeSpec("dp_sgd", "privacy", lazy("zoo.training.privacy:PrivateTraining"),
                          "differentially private training, DP-SGD with an epsilon ledger (privacy=dp_sgd)",
                          lazy("zoo.training.privacy:check_privacy")),
-        TrainingModeSpec("distill", "distill", lazy("zoo.training.distill:DistillationTask"),
+        TrainingModeSpec("distill", "distill", lazy("zoo.training.distill:DistillationTraining"),
                          "knowledge distillation from a finished run (experiment=distill "
-                         "distill.teacher=RUN)", lazy("zoo.training.distill:configure")),
+                         "distill.teacher=RUN)", lazy("zoo.training.distill:configure"),
+                         data=lazy("zoo.training.distill:TeacherData")),
     ]

@@ -3,8 +3,10 @@
 `zoo train experiment=distill distill.teacher=RUN_DIR model=mlp_small` trains the student on the
 teacher's data (its dataset config, split seed and normalisation) with a mix of the true labels'
 loss (weight `alpha`) and the teacher's softened logits (weight `1 - alpha`, temperature `T`).
-`DistillationTask` wraps the student family's `Task`; the trainer fits the task's `fit_model`
+`DistillationTraining` wraps the student family's training part; the trainer fits its `fit_model`
 (teacher + student) and saves the plain student, so the run folder is an ordinary one.
+`TeacherData` replaces the student's data part: the teacher's `dataset.json` and fitted
+preprocessor become the student's.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from zoo.core.errors import DataError, RunDirError, ZooError
 from zoo.core.registry import Registry
 from zoo.core.specs import CLASSIFICATION
 from zoo.data.base import DatasetInfo, RawSplits
-from zoo.tasks.select import build_task
-from zoo.tasks.task import DelegatingTask, Task
+from zoo.data.prepared import SPLITS, Prepared
+from zoo.tasks.preparer import DataPreparer
+from zoo.tasks.select import build_part
+from zoo.tasks.training import Training, TrainingWrapper
 
 log = logging.getLogger("zoo.train")
 # What must agree between the teacher's data and the student's, and how to say it.
@@ -153,41 +157,48 @@ def check_same_data(student: DatasetInfo, teacher: DatasetInfo, teacher_dir: Any
                             "(distill.teacher_data=true)")
 
 
-class DistillationTask(DelegatingTask):
-    """The student family's task, trained against a teacher's soft targets."""
+class TeacherData(DataPreparer):
+    """The teacher's preprocessing: its `dataset.json` and fitted preprocessor become the student's
+    (the distillation mode's `TrainingModeSpec.data`, in place of the student family's own)."""
 
-    def __init__(self, inner: Task):
+    def __init__(self, inner: DataPreparer):
+        super().__init__(inner.cfg, inner.run, inner.registry)
+        self.teacher = Teacher.load(self.cfg.distill.teacher)
+
+    def prepare(self, splits: RawSplits, fit: bool) -> Prepared:
+        from zoo.preprocessing.assemble import preprocess, save_preprocessor
+
+        if fit:
+            check_same_data(splits.info, self.teacher.info, self.teacher.run.path)
+            info = DatasetInfo.from_dict(self.teacher.info.to_dict())
+            info.save(self.run.dataset_info)
+        else:
+            info = DatasetInfo.load(self.run.dataset_info)
+        preprocessor = self.teacher.preprocessor()
+        if preprocessor is None:
+            return Prepared(splits.train, splits.validation, splits.test, info)
+        save_preprocessor(preprocessor, self.run.path)
+        raw = {split: getattr(splits, split) for split in SPLITS}
+        return Prepared(**{split: preprocess(raw[split], preprocessor, info.features) for split in SPLITS},
+                        info=info, preprocessor=preprocessor, raw=raw)
+
+
+class DistillationTraining(TrainingWrapper):
+    """The student family's training part, trained against a teacher's soft targets."""
+
+    def __init__(self, inner: Training):
         super().__init__(inner)
         self.settings = self.cfg.distill
         self.teacher = Teacher.load(self.settings.teacher)
-        self.teacher_task = build_task(self.teacher.cfg, self.teacher.run, self.registry, modes=False)
+        self.teacher_evaluator = build_part("evaluation", self.teacher.cfg, self.teacher.run, self.registry)
         self.teacher_model: Any = None
         self.distiller: Any = None
-        if type(inner).compile is not Task.compile:
+        if type(inner).compile is not Training.compile:
             raise ZooError(f"model {self.model_name!r} trains with its own training step: a student "
                            "must be a classifier trained with Keras compile/fit (`zoo list models`)")
         if not 0.0 <= float(self.settings.alpha) <= 1.0 or float(self.settings.temperature) <= 0:
             raise ZooError(f"distill.alpha={self.settings.alpha}, distill.temperature="
                            f"{self.settings.temperature}: expected 0 <= alpha <= 1 and temperature > 0")
-
-    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
-        """The teacher's preprocessing: its `dataset.json` and fitted preprocessor become the student's."""
-        from zoo.preprocessing.assemble import preprocess, save_preprocessor
-
-        if fit:
-            check_same_data(splits.info, self.teacher.info, self.teacher.run.path)
-            splits.info = DatasetInfo.from_dict(self.teacher.info.to_dict())
-            splits.info.save(self.run.dataset_info)
-        else:
-            splits.info = DatasetInfo.load(self.run.dataset_info)
-        splits.preprocessor = self.teacher.preprocessor()
-        if splits.preprocessor is not None:
-            save_preprocessor(splits.preprocessor, self.run.path)
-            splits.raw = {split: getattr(splits, split) for split in ("train", "validation", "test")}
-            for split in ("train", "validation", "test"):
-                setattr(splits, split, preprocess(getattr(splits, split), splits.preprocessor,
-                                                  splits.info.features))
-        return splits
 
     def compile(self, model: Any, optimizer: Any, info: DatasetInfo) -> None:
         """Compile teacher + student for `fit`, and the student with the same optimizer."""
@@ -212,10 +223,10 @@ class DistillationTask(DelegatingTask):
         """What the trainer fits: the distiller around `model`."""
         return self.distiller
 
-    def extra_metrics(self, model: Any, test_ds: Any, splits: RawSplits, evaluation: Any
+    def extra_metrics(self, model: Any, test_ds: Any, prepared: Prepared, evaluation: Any
                       ) -> dict[str, Any]:
         """`metrics.json["distillation"]`: teacher vs student size and test metrics."""
-        teacher_test = self.teacher_task.evaluate(self.teacher_model, test_ds, splits).metrics
+        teacher_test = self.teacher_evaluator.evaluate(self.teacher_model, test_ds, prepared).metrics
         teacher_params, student_params = self.teacher_model.count_params(), model.count_params()
         return {"distillation": {
             "teacher": str(self.teacher.run.path),

@@ -1,6 +1,6 @@
 """Differential privacy as a training mode: `zoo train ... privacy=dp_sgd`.
 
-`PrivateTask` wraps any supervised family's `Task`: the family compiles its model as usual, then
+`PrivateTraining` wraps any supervised family's training part: the family compiles its model as usual, then
 the model's `train_step` becomes DP-SGD's (`zoo.training.dp_sgd`) and a ledger logs epsilon
 after every epoch (`zoo.training.accounting`). Whatever would void the guarantee is refused
 before training starts, one line each.
@@ -18,8 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.core.errors import ZooError
 from zoo.core.specs import TASKS
-from zoo.data.base import DatasetInfo, RawSplits
-from zoo.tasks.task import DelegatingTask, Task
+from zoo.data.base import DatasetInfo
+from zoo.data.prepared import Prepared
+from zoo.tasks.training import Training, TrainingWrapper
 from zoo.training.accounting import ACCOUNTANTS, PrivacyPlan, default_delta, solve_noise
 
 log = logging.getLogger("zoo.train")
@@ -66,22 +67,30 @@ def check_delta(delta: float, train_examples: int) -> None:
                        f"one whole record; pass e.g. privacy.delta={default_delta(train_examples):.2g}")
 
 
-class PrivateTask(DelegatingTask):
-    """A supervised family's task, trained with DP-SGD and an epsilon ledger."""
+class PrivateTraining(TrainingWrapper):
+    """A supervised family's training part, trained with DP-SGD and an epsilon ledger."""
 
-    def __init__(self, inner: Task):
+    def __init__(self, inner: Training):
         super().__init__(inner)
         self.settings = self.cfg.privacy
         self.plan: PrivacyPlan | None = None
         self.ledger: Any = None
-        if type(inner).compile is not Task.compile or type(inner).fit_model is not Task.fit_model:
+        if type(inner).compile is not Training.compile or type(inner).fit_model is not Training.fit_model:
             raise ZooError(f"privacy=dp_sgd: model {self.model_name!r} trains with its own step "
                            "(a generative or pre-training family); DP-SGD is for supervised "
                            "classifiers and regressors trained with Keras compile/fit")
 
-    def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
+    def check(self, info: DatasetInfo) -> None:
+        self.check_public(info)
+        if info.task not in TASKS:
+            raise ZooError(f"privacy=dp_sgd: dataset {info.name!r} is {info.task}; DP-SGD needs a "
+                           "labelled (classification or regression) dataset")
+        self.inner.check(info)
+        n = self.train_examples(info)
+        check_delta(self.delta(n), n)
+
+    def check_public(self, info: DatasetInfo) -> None:
         """Refuse preprocessing learnt from the private split (unless declared public)."""
-        info = splits.info
         if not self.settings.public_preprocessing:
             if info.modality == "text":
                 raise ZooError(f"privacy=dp_sgd on text ({info.name!r}): the vocabulary is learnt "
@@ -104,15 +113,6 @@ class PrivateTask(DelegatingTask):
                                "(by which the network learns it standardised) come from the private "
                                "training split; pass privacy.public_preprocessing=true if they may be "
                                "disclosed")
-        return self.inner.prepare_data(splits, fit)
-
-    def check(self, info: DatasetInfo) -> None:
-        if info.task not in TASKS:
-            raise ZooError(f"privacy=dp_sgd: dataset {info.name!r} is {info.task}; DP-SGD needs a "
-                           "labelled (classification or regression) dataset")
-        self.inner.check(info)
-        n = self.train_examples(info)
-        check_delta(self.delta(n), n)
 
     def train_examples(self, info: DatasetInfo) -> int:
         n = int(info.num_examples.get("train") or 0)
@@ -187,16 +187,16 @@ class PrivateTask(DelegatingTask):
                  plan.sampling_rate, plan.global_batch, plan.train_examples, plan.planned_steps,
                  plan.delta, plan.accountant, plan.epsilon(plan.planned_steps))
 
-    def log_callbacks(self, splits: RawSplits) -> list:
+    def log_callbacks(self, prepared: Prepared) -> list:
         """The epsilon ledger (first, so history.csv and the epoch log line show epsilon)."""
         from zoo.training.dp_sgd import PrivacyLedger
 
         path = self.run.path / PRIVACY_FILE
         previous = json.loads(path.read_text()).get("epochs", []) if path.exists() else []
         self.ledger = PrivacyLedger(self.plan, path, previous)
-        return [self.ledger, *self.inner.log_callbacks(splits)]
+        return [self.ledger, *self.inner.log_callbacks(prepared)]
 
-    def extra_metrics(self, model: Any, test_ds: Any, splits: RawSplits, evaluation: Any
+    def extra_metrics(self, model: Any, test_ds: Any, prepared: Prepared, evaluation: Any
                       ) -> dict[str, Any]:
         """`metrics.json["privacy"]`: the final epsilon, its parameters and the per-epoch values."""
         from zoo.training.dp_sgd import steps_taken
@@ -213,4 +213,4 @@ class PrivateTask(DelegatingTask):
         log.info("privacy: epsilon %.4g at delta %.3g after %d DP-SGD steps (noise multiplier %.4g, "
                  "clip %g, sampling rate %.4g, %s accountant)", epsilon, plan.delta, steps,
                  plan.noise_multiplier, plan.l2_norm_clip, plan.sampling_rate, plan.accountant)
-        return {**self.inner.extra_metrics(model, test_ds, splits, evaluation), "privacy": report}
+        return {**self.inner.extra_metrics(model, test_ds, prepared, evaluation), "privacy": report}

@@ -1,7 +1,7 @@
 """One training run as an object: its state, and each step a method over that state.
 
 As TF Model Garden's `OrbitExperimentRunner`, `TrainingRun` holds what every step needs (the
-validated config, the run folder, the registry, the task, the strategy, the splits and streams,
+validated config, the run folder, the registry, the family's parts, the strategy, the splits and streams,
 the resume point, the reporters, the model) so that no step re-threads it through its arguments.
 `execute()` calls the steps in order: start, data, streams, build, callbacks, fit, finish.
 """
@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from zoo.core.errors import WorkFailed
 from zoo.core.registry import Registry
-from zoo.tasks.task import Task
+from zoo.tasks.select import Parts
 
 log = logging.getLogger("zoo.train")
 
@@ -50,8 +50,8 @@ class TrainingRun:
     def __init__(self, cfg: DictConfig, run: Any, registry: Registry, resuming: bool):
         self.cfg, self.run, self.registry, self.resuming = cfg, run, registry, resuming
         self.strategy: Any = None
-        self.task: Task | None = None
-        self.splits: Any = None  # the task's prepared splits (with their DatasetInfo)
+        self.parts: Parts | None = None
+        self.splits: Any = None  # the data part's prepared splits (with their DatasetInfo)
         self.state: dict[str, Any] = {}  # the checkpoint state a resumed run starts from
         self.point: Any = None  # zoo.training.callbacks.ResumePoint
         self.streams: Streams | None = None
@@ -65,14 +65,14 @@ class TrainingRun:
         """Every step in order; returns the `TrainResult`."""
         import keras
 
-        from zoo.tasks.select import build_task
+        from zoo.tasks.select import build_parts
         from zoo.training.callbacks import ResumePoint, choose_checkpoint
         from zoo.training.preemption import StopAtStep, StopSignals
         from zoo.training.reporters import Reporters
 
         cfg, run, resuming = self.cfg, self.run, self.resuming
         self.strategy = self.start()
-        self.task = build_task(cfg, run, self.registry)  # the family's task, inside any training mode
+        self.parts = build_parts(cfg, run, self.registry)  # the family's roles, training inside any mode
         self.splits = self.data()
         self.state = run.read_state() if resuming else {}
         self.point = choose_checkpoint(run, self.state) if resuming else ResumePoint(None, 0)
@@ -136,20 +136,20 @@ class TrainingRun:
         return strategy
 
     def data(self) -> Any:
-        """The dataset's raw splits, prepared by the task (its preprocessor fitted, or restored on
+        """The dataset's raw splits, prepared by the data part (its preprocessor fitted, or restored on
         resume) and checked against the loss and metrics."""
         from zoo.data.shares import reading_share
         from zoo.training.distributed import gather_function, worker_share
 
-        task, cfg, registry, run, resuming = self.task, self.cfg, self.registry, self.run, self.resuming
+        parts, cfg, registry, run, resuming = self.parts, self.cfg, self.registry, self.run, self.resuming
         # a streamed table: this worker's data shares only, statistics combined across the workers
         with reading_share(*worker_share(cfg), gather=gather_function(self.strategy)):
             splits = registry.dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
-        splits = task.prepare_data(splits, fit=not resuming or not run.dataset_info.exists())
+        splits = parts.data.prepare(splits, fit=not resuming or not run.dataset_info.exists())
         info = splits.info
         log.info("dataset %s: %s, %s, input %s, %s", info.name, info.task, info.modality,
                  tuple(info.input_shape), info.num_examples)
-        task.check(info)
+        parts.training.check(info)
         return splits
 
     def make_streams(self) -> Streams:
@@ -203,18 +203,18 @@ class TrainingRun:
         from zoo.training.distributed import build_from_spec, has_sample_weights, prepare_model
         from zoo.training.optim import build_optimizer
 
-        task, cfg, strategy, point = self.task, self.cfg, self.strategy, self.point
+        parts, cfg, strategy, point = self.parts, self.cfg, self.strategy, self.point
         stream = self.streams.train
         t, replicas, info = cfg.trainer, strategy.num_replicas_in_sync, self.splits.info
         with strategy.scope():
             model = self.registry.model(cfg.model.name).build(cfg.model, info)
             optimizer = build_optimizer(cfg.optimizer, t, stream.steps_per_epoch)
-            task.compile(model, optimizer, info)
-            fit_model = task.fit_model(model)  # a wrapper for distillation (teacher + student)
+            parts.training.compile(model, optimizer, info)
+            fit_model = parts.training.fit_model(model)  # a wrapper for distillation (teacher + student)
             # Before fit: left to Keras, the optimizer's variables are created while the train step
             # is first traced, and TF then traces the step a second time (half a second of a
             # small model's first epoch); a resumed run needs them to load its checkpoint anyway.
-            task.build_optimizers(model)
+            parts.training.build_optimizers(model)
             if point.path is not None:
                 model.load_weights(point.path)
                 log.info("resumed from epoch %d of %d%s", point.epoch, t.epochs,
@@ -233,12 +233,12 @@ class TrainingRun:
         from zoo.training.callbacks import ResumableCheckpoint, build_callbacks
         from zoo.training.progress import RunEstimate, progress_callbacks
 
-        task, splits, reporters, point = self.task, self.splits, self.reporters, self.point
+        parts, splits, reporters, point = self.parts, self.splits, self.reporters, self.point
         t = self.cfg.trainer
-        callbacks = (progress_callbacks(t) + task.log_callbacks(splits)  # before the epoch line
+        callbacks = (progress_callbacks(t) + parts.training.log_callbacks(splits)  # before the epoch line
                      + reporters.log_callbacks())
         callbacks += build_callbacks(self.run, t, self.resuming, self.state.get("best"), point)
-        callbacks += task.callbacks(splits) + reporters.callbacks()
+        callbacks += parts.training.callbacks(splits) + reporters.callbacks()
         callbacks.append(RunEstimate(t.epochs, point.epoch))
         return callbacks, next(c for c in callbacks if isinstance(c, ResumableCheckpoint))
 
@@ -284,14 +284,14 @@ class TrainingRun:
         from zoo.evaluation.plots import learning_curves
         from zoo.run.rundir import read_history, write_json
 
-        run, cfg, task, model, splits = self.run, self.cfg, self.task, self.model, self.splits
+        run, cfg, parts, model, splits = self.run, self.cfg, self.parts, self.model, self.splits
         test_ds, history, seconds, reporters = self.streams.test, self.history, self.seconds, self.reporters
         replicas = self.strategy.num_replicas_in_sync
         info = splits.info
         tmp = run.path / "tmp-model.keras"
-        task.saved_model(model, splits).save(tmp)
+        parts.export.saved_model(model, splits).save(tmp)
         tmp.replace(run.model)
-        evaluation = task.evaluate(model, test_ds, splits)
+        evaluation = parts.evaluation.evaluate(model, test_ds, splits)
         if checkpoints_written is not None:
             checkpoints_written()  # a finished run (metrics.json) always has its last checkpoint
         full_history = read_history(run.history) if run.history.exists() else history
@@ -304,9 +304,9 @@ class TrainingRun:
             "epochs": len(full_history.get("loss", [])),
             "train_seconds": round(seconds, 2),
             "replicas": replicas,
-            "headline": task.headline(info),
+            "headline": parts.evaluation.headline(info),
         }
-        metrics.update(task.extra_metrics(model, test_ds, splits, evaluation))
+        metrics.update(parts.training.extra_metrics(model, test_ds, splits, evaluation))
         if cfg.trainer.plots and full_history.get("loss"):
             run.plots.mkdir(exist_ok=True)
             learning_curves(full_history, run.plots / "learning_curves.png")
