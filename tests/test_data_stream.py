@@ -204,9 +204,9 @@ def test_worker_shares_of_record_batches_partition_the_rows_and_keep_their_split
     for index in (0, 1):
         with reading_share(index, 2):
             raw = load(data, stream=True, block_bytes=65536)
-        shares.append(raw.info.extra["worker_train_rows"])
+        shares.append(raw.info.worker_train_rows)
         labels.append(np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]))
-        assert len(labels[-1]) == raw.info.extra["worker_train_rows"][index]
+        assert len(labels[-1]) == raw.info.worker_train_rows[index]
         assert raw.stats["features"].keys() == whole.stats["features"].keys()
         assert repr(raw.stats) == repr(whole.stats)  # statistics over all training rows on each worker
     assert shares[0] == shares[1] and sum(shares[0]) == whole.info.num_examples["train"]
@@ -234,8 +234,8 @@ def test_worker_shares_of_tfrecord_shards_partition_the_training_rows(tmp_path, 
         with reading_share(index, 2):
             raw = tfrecord_data.load(cfg, 0)
         labels.append(radii(raw))
-        assert len(labels[-1]) == raw.info.extra["worker_train_rows"][index]
-        assert raw.info.extra["worker_share"] == "files"  # 3 shards, 2 workers: 2 shards and 1
+        assert len(labels[-1]) == raw.info.worker_train_rows[index]
+        assert raw.info.worker_share == "files"  # 3 shards, 2 workers: 2 shards and 1
         assert 0.25 < len(labels[-1]) / whole.info.num_examples["train"] < 0.75
         assert repr(raw.stats) == repr(whole.stats)
     everything = radii(whole)
@@ -259,11 +259,11 @@ def test_with_as_many_files_as_workers_each_worker_reads_its_own_files(tmp_path,
     for index in (0, 1):
         with reading_share(index, 2):
             raw = load(folder)
-        assert raw.info.extra["worker_share"] == "files"
+        assert raw.info.worker_share == "files"
         opened.clear()
         costs.append(np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]))
         assert opened == [f"part-{index}.parquet"]
-        assert len(costs[-1]) == raw.info.extra["worker_train_rows"][index]
+        assert len(costs[-1]) == raw.info.worker_train_rows[index]
         assert repr(raw.stats) == repr(whole.stats)
     everything = np.concatenate([y for _, y in whole.batches["train"].as_numpy_iterator()])
     np.testing.assert_array_equal(np.sort(np.concatenate(costs)), np.sort(everything))

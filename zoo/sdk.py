@@ -13,10 +13,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-SDK_VERSION = "2.1"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
+SDK_VERSION = "3.0"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
 # its steps no longer take `cfg`; training modes (TrainingModeSpec, DelegatingTask)
 # 2.1: `bounded` declares a config field's range (nothing is guessed from field names),
 # `existing_path` a file or folder that must exist, `choice` a string field's options
+# 3.0: DatasetInfo's family facts are typed (`TextFacts` in `info.text`, `Scaling` in `info.scaling`
+# instead of `extra` keys and a min-max scale in mean/std; docs/plugins.md has the migration)
 
 # Where each public name lives. The SDK imports a module only when one of its names is first used,
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
@@ -33,7 +35,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "CLASSIFICATION", "GENERATIVE", "REGRESSION", "UNLABELLED", "DatasetSpec", "LossSpec",
         "MetricSpec", "ModelSpec", "TrainingModeSpec",
     ),
-    "zoo.data.base": ("DatasetInfo", "RawSplits"),
+    "zoo.data.base": ("DatasetInfo", "RawSplits", "Scaling", "TextFacts"),
     "zoo.data.configs": ("DatasetConfig", "TFDSDatasetConfig"),
     "zoo.data.csv_data": ("Table", "is_integer", "is_number", "read_table", "require_column"),
     "zoo.data.files": ("read_utf8",),
@@ -98,7 +100,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     )
 
     # Data sources: dataset descriptions, splits, CSV and TFDS helpers.
-    from zoo.data.base import DatasetInfo, RawSplits
+    from zoo.data.base import DatasetInfo, RawSplits, Scaling, TextFacts
     from zoo.data.configs import DatasetConfig, TFDSDatasetConfig
     from zoo.data.csv_data import Table, is_integer, is_number, read_table, require_column
     from zoo.data.files import read_utf8

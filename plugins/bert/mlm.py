@@ -107,7 +107,8 @@ class MaskedLMTask(BertTask):
             setattr(splits, split, dataset)
             splits.info.num_examples[split] = count
         if fit:
-            splits.info.extra.update(inputs=[*INPUTS, MASK_INPUT], max_predictions=m.max_predictions)
+            text = splits.info.text
+            text.inputs, text.max_predictions = [*INPUTS, MASK_INPUT], m.max_predictions
             splits.info.save(run.dataset_info)
         return splits
 

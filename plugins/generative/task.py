@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.sdk import GENERATIVE, DatasetInfo, RawSplits, Task, ZooError
+from zoo.sdk import GENERATIVE, DatasetInfo, RawSplits, Scaling, Task, ZooError
 
 log = logging.getLogger("zoo.train")
 CLASSIFIER_FILE = "domain_classifier.keras"
@@ -32,7 +32,7 @@ class GenerativeTask(Task):
     default_loss = "gan_bce"
 
     def prepare_data(self, splits: RawSplits, fit: bool) -> RawSplits:
-        """Scale features linearly so the training split spans `value_range` (saved as mean/std)."""
+        """Scale features linearly so the training split spans `value_range` (saved as `info.scaling`)."""
         from zoo.sdk import as_float_images
 
         splits = as_float_images(splits)
@@ -45,8 +45,8 @@ class GenerativeTask(Task):
         low, high = value_bounds(splits.train)
         lo, hi = self.value_range
         std = np.maximum(high - low, 1e-7) / (hi - lo)
-        splits.info.mean, splits.info.std = (low - lo * std).tolist(), std.tolist()
-        splits.info.extra["value_range"] = list(self.value_range)
+        splits.info.scaling = Scaling(offset=(low - lo * std).tolist(), scale=std.tolist(),
+                                      value_range=list(self.value_range))
         splits.info.save(self.run.dataset_info)
         return splits
 

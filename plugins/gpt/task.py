@@ -58,8 +58,9 @@ class CausalLMTask(Task):
             info.num_examples[split] = int(len(self.arrays[split][1]))
         if fit:
             info.input_shape, info.input_dtype = (length,), "int32"
-            info.extra.update(inputs=list(INPUTS), vocabulary_size=int(self.tokenizer.vocabulary_size()),
-                              end_token_id=end_id, tokens=tokens, tokenizer=bpe.TOKENIZER_JSON)
+            text = info.text
+            text.inputs, text.vocabulary_size = list(INPUTS), int(self.tokenizer.vocabulary_size())
+            text.end_token_id, text.tokens, text.tokenizer = end_id, tokens, bpe.TOKENIZER_JSON
             info.save(run.dataset_info)
         splits.info = info
         return splits

@@ -50,7 +50,7 @@ def model_card(meta: dict[str, Any], info: dict[str, Any], run_path: Path, descr
     if meta["preprocessing"].get("normalize"):
         scaling = NORMALISATION + ", applied by `zoo predict`/`zoo serve`"
     else:
-        scaling = "inside the exported model (data-range units in and out)" if info.get("mean") else "none"
+        scaling = "inside the exported model (data-range units in and out)" if info.get("scaling") else "none"
     examples = "latent draws" if meta.get("input_kind") == "latent" else "held-out examples"
     lines = [
         f"# {meta['name']}", "",

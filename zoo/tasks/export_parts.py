@@ -133,7 +133,9 @@ def default_parts(model: Any, task: Any, splits: Any) -> list[ExportPart]:
     def sample(split: str, limit: int) -> tuple[list[np.ndarray], np.ndarray | None]:
         return sample_arrays(getattr(splits, split), info, specs, limit)
 
-    preprocessing: dict[str, Any] = {"normalize": info.mean is not None, "mean": info.mean, "std": info.std}
+    scaling = info.scaling  # export.json's preprocessing: (x - mean) / std, applied by the runtime
+    preprocessing: dict[str, Any] = {"normalize": scaling is not None, "mean": scaling and scaling.offset,
+                                     "std": scaling and scaling.scale}
     text = task.export_text(info)
     if text:
         preprocessing["text"] = text

@@ -169,7 +169,7 @@ def lost_worker(cfg: Any, run: Any, exc: BaseException) -> WorkerLost | None:
     peers = sorted({int(i) for i in re.findall(r"/job:worker/replica:\d+/task:(\d+)", text)} - {me})
     named = [f"worker {i} ({workers[i]})" if i < len(workers) else f"worker {i}" for i in peers]
     who = ", ".join(named) or "a peer worker"
-    epoch = run.read_state().get("epoch", 0) if run.state.exists() else 0
+    epoch = run.read_state().epoch  # 0 when no checkpoint was saved
     resume = (f"resumes from epoch {epoch}" if epoch else "starts again (no checkpoint was saved yet)")
     return WorkerLost(f"worker {me} lost {who}: the all-reduce was aborted ({type(exc).__name__}); "
                       f"rerunning the job (or its own retry) {resume} in {run.path} (exit code 75)")

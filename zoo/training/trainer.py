@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.config.validate import check_train_config
 from zoo.core.errors import Interrupted, Preempted, WorkFailed, ZooError, unknown_name
 from zoo.core.registry import Registry, get_registry
+from zoo.run.state import RunState
 from zoo.run.tracking import check_tracking
 from zoo.tasks.select import build_task, configure
 from zoo.tasks.task import Task
@@ -91,7 +92,7 @@ def interrupted(run: Any) -> KeyboardInterrupt:
     """Ctrl-C: say what the run folder keeps and how to go on."""
     if run.state.exists():
         state = run.read_state()
-        epoch, step = state.get("epoch"), state.get("step")
+        epoch, step = state.epoch, state.step
         where = f"epoch {epoch + 1}, step {step}" if step else f"epoch {epoch}"
         return Interrupted(f"interrupted: {run.path} keeps the checkpoint of {where}; run the same "
                            f"command (with run_dir={run.path} if it had none) to resume")
@@ -123,7 +124,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     strategy = _start(cfg)
     task = build_task(cfg, run, registry)  # the family's task, inside any training mode cfg turns on
     splits = _data(task, cfg, registry, run, resuming)
-    state = run.read_state() if resuming else {}
+    state = run.read_state() if resuming else RunState()
     point = choose_checkpoint(run, state) if resuming else ResumePoint(None, 0)
     if resuming:
         _cut_history(run, point.epoch)
@@ -134,7 +135,7 @@ def _train_in(run: Any, cfg: DictConfig, registry: Registry, resuming: bool) -> 
     try:
         model, fit_model = _build(task, cfg, registry, splits.info, strategy, streams.train, point)
         signals = StopSignals()
-        callbacks, saver = _callbacks(run, task, splits, reporters, t, resuming, state.get("best"), point)
+        callbacks, saver = _callbacks(run, task, splits, reporters, t, resuming, state.best, point)
         callbacks.append(StopAtStep(signals, saver, strategy))
         saver.weights_of = model  # checkpoints hold the network itself, not `fit_model`'s wrapper
         history, seconds = _fit(fit_model, streams, callbacks, saver, t, point, signals)
@@ -212,7 +213,7 @@ def _streams(splits: Any, cfg: DictConfig, strategy: Any, point: Any, run_path: 
     t, info = cfg.trainer, splits.info
     cache = choose_cache(cfg.dataset, info, run_path)
     global_batch = t.batch_size * strategy.num_replicas_in_sync
-    shares = info.extra.get("worker_train_rows") if _multi_worker(strategy) else None
+    shares = info.worker_train_rows if _multi_worker(strategy) else None
     batch, rows, max_steps = global_batch, None, t.steps_per_epoch
     if shares:  # each worker holds its own rows: batched at its part of the global batch
         from zoo.training.distributed import share_steps
