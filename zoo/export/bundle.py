@@ -9,7 +9,7 @@ from typing import Any
 
 from zoo.runtime.bundle import CONFIG_YAML
 
-NORMALISATION = "mean/std of the training split (in dataset.json)"
+NORMALISATION = "(x - mean) / std with the training split's constants (export.json preprocessing)"
 ASSET_PATTERNS = ("vocab*", "tokenizer*", "*.vocab", "labels*.txt")
 
 
