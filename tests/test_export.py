@@ -78,7 +78,7 @@ def test_onnx_bundle_matches_keras_at_any_batch_size_and_describes_itself(digits
     assert meta["inputs"] == [{"name": "image", "shape": [None, None, None, 1], "dtype": "uint8",
                                "kind": "tensor", "resize": [8, 8]}]  # raw images of any size
     info = json.loads((bundle / "dataset.json").read_text())
-    assert info["class_names"] == [str(i) for i in range(10)] and info["mean"] is None
+    assert info["class_names"] == [str(i) for i in range(10)] and info["scaling"] is None
     card = (bundle / "MODEL_CARD.md").read_text()
     assert "test accuracy" in card and "max |keras - exported|" in card and (bundle / "config.yaml").exists()
     session = ort.InferenceSession(str(bundle / "model.onnx"))

@@ -14,8 +14,6 @@ from typing import Any
 from zoo.core.formats import format_of, stamped, unstamped, write_versioned
 
 MODALITIES = ("tabular", "image", "sequence", "text")
-
-
 DATASET_FORMAT = 2  # 2: typed `text`, `scaling` and worker shares; 1 (zoo 0.1.0, unversioned): in `extra`
 
 
