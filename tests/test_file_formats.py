@@ -116,3 +116,15 @@ def test_a_damaged_format_version_is_named_as_damage(tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps({**data, "format_version": "two"}))
     with pytest.raises(FormatError, match='format_version is "two", not a positive integer'):
         DatasetInfo.load(tmp_path / "dataset.json")
+
+
+def test_nothing_in_zoo_or_the_families_reads_a_fact_back_from_extra():
+    """`DatasetInfo.extra` holds notes for people; what code reads back is a typed field."""
+    import re
+
+    root = Path(__file__).parent.parent
+    reads = re.compile(r"\.extra\.get\(|\.extra\[[^\]]+\](?!\s*=[^=])")
+    sources = [path for folder in ("zoo", "plugins") for path in (root / folder).rglob("*.py")]
+    found = [f"{path.relative_to(root)}:{n}" for path in sources
+             for n, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
+    assert found == []
