@@ -145,7 +145,7 @@ def run_plain(model_name: str, epochs: int, cfg) -> dict:
 
 def run_plain_lstm(path: Path, label: str, epochs: int, cfg) -> dict:
     """A plain Keras text classifier: TextVectorization adapted on the training texts, then fit."""
-    from zoo.data.base import DatasetInfo
+    from zoo.data.base import DatasetInfo, TextFacts
 
     started = time.perf_counter()
     keras, tf = plain_start()
@@ -163,7 +163,7 @@ def run_plain_lstm(path: Path, label: str, epochs: int, cfg) -> dict:
                  for s in (splits.validation, splits.test))
     info = DatasetInfo(name="text", task="classification", modality="text", input_shape=(LSTM_LENGTH,),
                        input_dtype="int32", num_classes=splits.info.num_classes,
-                       extra={"vocabulary_size": vectorizer.vocabulary_size()})
+                       text=TextFacts(vocabulary_size=vectorizer.vocabulary_size()))
     params = {k: v for k, v in dict(cfg.model).items() if k != "name"}
     model = zoo.build_model(cfg.model.name, info=info, **params)
     steps = math.ceil(n / BATCH)

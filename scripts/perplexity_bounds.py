@@ -27,13 +27,13 @@ def main() -> None:
     splits = get_registry().dataset(cfg.dataset.source).load(cfg.dataset, seed=cfg.trainer.seed)
     prepared = build_part("data", cfg, run).prepare(splits, fit=False)
     info, arrays = prepared.info, prepared.arrays
-    vocabulary = int(info.extra["vocabulary_size"])
+    vocabulary = int(info.text.vocabulary_size)
     train = arrays["train"][1][arrays["train"][2] > 0]
     test = arrays["test"][1][arrays["test"][2] > 0]
     counts = np.bincount(train, minlength=vocabulary) + 1.0
     unigram = math.exp(-np.log(counts / counts.sum())[test].mean())
     metrics = json.loads(run.metrics.read_text())
-    print(f"corpus {cfg.dataset.path}: {info.extra['tokens']} tokens per split, vocabulary {vocabulary}")
+    print(f"corpus {cfg.dataset.path}: {info.text.tokens} tokens per split, vocabulary {vocabulary}")
     print(f"test perplexity {metrics['test']['perplexity']:.2f}  unigram {unigram:.2f}  uniform {vocabulary}")
     print(f"validation perplexity {math.exp(metrics['validation']['loss']):.2f}")
 

@@ -21,7 +21,7 @@ UNIT_MODULES = {
     "test_architecture", "test_cli", "test_cli_help", "test_cluster_env", "test_config",
     "test_config_fields", "test_cosmetics", "test_data_csv", "test_data_images", "test_data_sources",
     "test_deploy_docs", "test_error_blame", "test_launch_clusters", "test_models", "test_pipeline",
-    "test_registry", "test_serving_parts", "test_text_data",
+    "test_registry", "test_serving_parts", "test_text_data", "test_file_formats",
 }
 SYSTEM_MODULES = {"test_serving", "test_hostile_serving", "test_distributed", "test_fault_tolerance",
                   "test_slurm"}

@@ -63,7 +63,7 @@ def test_bert_from_scratch_fits_wordpiece_trains_mirrored_mixed_and_evaluates(co
     vocabulary = (result.run_dir / "vocab.txt").read_text().split("\n")[:-1]
     assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(vocabulary) <= 600
     info = json.loads((result.run_dir / "dataset.json").read_text())
-    assert info["extra"]["inputs"] == ["token_ids", "segment_ids", "padding_mask"]
+    assert info["text"]["inputs"] == ["token_ids", "segment_ids", "padding_mask"]
     evaluation = zoo.evaluate(result.run_dir)
     assert evaluation["test"]["accuracy"] == pytest.approx(result.metrics["test"]["accuracy"], abs=1e-6)
     assert (result.run_dir / "evaluation" / "confusion_matrix.png").exists()

@@ -77,7 +77,7 @@ def test_masks_are_seeded_per_split_and_copy(lines, tmp_path):
     assert (positions[:count] != positions[count:]).any()  # the copies are masked differently
     assert (ids == 4).mean() > 0.03  # [MASK] tokens are in the inputs
     info = json.loads((tmp_path / "a" / "dataset.json").read_text())
-    assert info["extra"]["inputs"][-1] == "mask_positions"
+    assert info["text"]["inputs"][-1] == "mask_positions"
 
 
 def test_unlabelled_text_is_refused_by_a_classifier_and_bad_paths_are_named(lines, tmp_path):

@@ -37,7 +37,8 @@ def test_rare_checkpoints_keep_the_best_epoch_and_save_at_the_end(tmp_path):
     assert model.get_weights()[0][0, 0] == 1  # epoch 2 (index 1) had the lowest val_loss
     model.load_weights(run.last_weights)
     assert model.get_weights()[0][0, 0] == 2
-    assert json.loads(run.state.read_text()) == {"epoch": 3, "previous_epoch": None, "monitor": "val_loss",
+    assert json.loads(run.state.read_text()) == {"format_version": 1, "zoo_version": zoo.__version__,
+                                                 "epoch": 3, "previous_epoch": None, "monitor": "val_loss",
                                                  "best": 0.5}
     assert not list(run.checkpoints.glob("tmp-*"))
 
@@ -60,8 +61,8 @@ def test_a_damaged_last_falls_back_to_a_mid_epoch_previous_with_its_step(tmp_pat
     saver.on_epoch_begin(1)
     saver.on_epoch_end(1, {"val_loss": 1.0})  # the epoch-end save: the mid-epoch one becomes prev
     saver.close()
-    state = json.loads(run.state.read_text())
-    assert (state["epoch"], state["previous_epoch"], state["previous_step"]) == (2, 1, 3)
+    state = run.read_state()
+    assert (state.epoch, state.previous_epoch, state.previous_step) == (2, 1, 3)
     run.last_weights.write_bytes(run.last_weights.read_bytes()[:100])  # truncated
     point = choose_checkpoint(run, state)
     assert (point.path, point.epoch, point.step, point.seeds) == (run.prev_weights, 1, 3, seeds)

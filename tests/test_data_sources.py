@@ -60,7 +60,7 @@ def test_sklearn_dataset_loads_with_its_shape_classes_and_split_sizes(
         source, shape, modality, classes)
     assert sum(info.num_examples.values()) == total
     assert info.num_examples["test"] == int(np.ceil(0.2 * total))
-    assert info.mean is None and info.std is None
+    assert info.scaling is None
     x, y = arrays(raw.train)
     assert x.shape == (info.num_examples["train"], *shape) and x.dtype == np.float32
     assert len(arrays(raw.validation)[1]) == info.num_examples["validation"]

@@ -250,7 +250,7 @@ def test_worker_shares_of_byte_ranges_partition_the_rows_with_combined_statistic
             for key, value in stats.items():
                 assert raw.stats["features"][name][key] == (pytest.approx(value, rel=1e-12)
                                                             if isinstance(value, float) else value)
-    shares = workers[0].info.extra["share_train_rows"]
+    shares = workers[0].info.share_train_rows
     assert sum(shares) == whole.info.num_examples["train"]
     assert all(0.45 < n / sum(shares) < 0.55 for n in shares)
     rows = [np.concatenate([y for _, y in raw.batches[name].as_numpy_iterator()])
@@ -287,8 +287,8 @@ def test_worker_shares_of_tfrecord_shards_partition_the_training_rows(tmp_path, 
         with reading_share(index, 2):
             raw = tfrecord_data.load(cfg, 0)
         labels.append(radii(raw))
-        assert len(labels[-1]) == raw.info.extra["worker_train_rows"][index]
-        assert raw.info.extra["worker_share"] == "files"  # 3 shards, 2 workers: 2 shards and 1
+        assert len(labels[-1]) == raw.info.worker_train_rows[index]
+        assert raw.info.worker_share == "files"  # 3 shards, 2 workers: 2 shards and 1
         assert 0.25 < len(labels[-1]) / whole.info.num_examples["train"] < 0.75
         assert repr(raw.stats) == repr(whole.stats)
     everything = radii(whole)
@@ -316,12 +316,12 @@ def test_with_as_many_files_as_workers_each_worker_reads_its_own_files(tmp_path,
     assert sorted(map(sorted, files.values())) == [["part-0.parquet"], ["part-1.parquet"]]
     costs = []
     for raw in workers:
-        assert raw.info.extra["worker_share"] == "files"
+        assert raw.info.worker_share == "files"
         costs.append(np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]))
-        assert len(costs[-1]) == min(raw.info.extra["share_train_rows"])
+        assert len(costs[-1]) == min(raw.info.share_train_rows)
         for name, stats in whole.stats["features"].items():
             for key, value in stats.items():
                 assert raw.stats["features"][name][key] == (pytest.approx(value, rel=1e-12)
                                                             if isinstance(value, float) else value)
-    shares = workers[0].info.extra["share_train_rows"]
+    shares = workers[0].info.share_train_rows
     assert sum(shares) == whole.info.num_examples["train"]

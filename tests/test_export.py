@@ -78,7 +78,7 @@ def test_onnx_bundle_matches_keras_at_any_batch_size_and_describes_itself(digits
     assert meta["inputs"] == [{"name": "image", "shape": [None, None, None, 1], "dtype": "uint8",
                                "kind": "tensor", "resize": [8, 8]}]  # raw images of any size
     info = json.loads((bundle / "dataset.json").read_text())
-    assert info["class_names"] == [str(i) for i in range(10)] and info["mean"] is None
+    assert info["class_names"] == [str(i) for i in range(10)] and info["scaling"] is None
     card = (bundle / "MODEL_CARD.md").read_text()
     assert "test accuracy" in card and "max |keras - exported|" in card and (bundle / "config.yaml").exists()
     session = ort.InferenceSession(str(bundle / "model.onnx"))
@@ -294,3 +294,23 @@ def test_health_stays_fast_while_large_images_decode(digits_run):
     assert [a.status_code for a in answers] == [200] * len(bodies), [a.text[:200] for a in answers]
     assert busy > 1.0 and len(live) >= 5, (busy, live)  # the images kept the server busy a while
     assert max(live) < 0.5, (busy, sorted(live)[-3:])
+
+
+def test_a_run_folder_and_bundle_of_zoo_0_1_0_evaluate_and_export_as_they_did(tmp_path):
+    """Files written before they were versioned (tests/data/zoo-0.1.0, format 1): the run scores its
+    recorded test metrics, and exporting it again gives a versioned bundle equal to the old one."""
+    import shutil
+    from pathlib import Path
+
+    from zoo.runtime.bundle import load_bundle
+
+    old = Path(__file__).parent / "data" / "zoo-0.1.0"
+    run = tmp_path / "run"
+    shutil.copytree(old / "mlp_run", run)
+    recorded = json.loads((run / "metrics.json").read_text())["test"]
+    assert zoo.evaluate(run)["test"]["accuracy"] == pytest.approx(recorded["accuracy"])
+    meta = export(run, format="onnx", output=tmp_path / "bundle")
+    assert (meta["format_version"], meta["zoo_version"]) == (1, zoo.__version__)
+    x = datasets.load_iris().data.astype(np.float32)
+    again, before = load_bundle(tmp_path / "bundle", trust=True), load_bundle(old / "mlp_bundle", trust=True)
+    np.testing.assert_allclose(again.predict([x]), before.predict([x]), atol=1e-5)

@@ -110,7 +110,7 @@ def keras_probabilities(run, texts):
     from zoo.evaluation.evaluate import load_run
 
     *_, splits, model = load_run(run, "final")
-    tokenizer = load_tokenizer(run, splits.info.extra["lowercase"])
+    tokenizer = load_tokenizer(run, splits.info.text.lowercase)
     length = splits.info.input_shape[0]
     features = keras_preprocessor(tokenizer, length)(tf.constant(texts))
     return np.asarray(model({k: tf.cast(v, tf.int32) for k, v in features.items()}, training=False))

@@ -48,7 +48,7 @@ def frechet_at_initialisation(cfg, run_dir) -> float:
     keras.utils.set_random_seed(cfg.trainer.seed)
     untrained = zoo.build_model("dcgan", info=info)
     splits = zoo.load_dataset("digits", seed=cfg.trainer.seed, as_image=True)
-    scale = lambda x: (np.asarray(x, np.float32) - info.mean[0]) / info.std[0]  # noqa: E731
+    scale = lambda x: (np.asarray(x, np.float32) - info.scaling.offset[0]) / info.scaling.scale[0]  # noqa: E731
     train = scale([x for x, _ in splits.train.as_numpy_iterator()])
     z = np.random.default_rng(1).normal(size=(360, untrained.latent_dim)).astype(np.float32)
     classifier = keras.saving.load_model(run_dir / "domain_classifier.keras")
@@ -90,8 +90,9 @@ def test_copies_of_the_training_set_score_worse_than_real_held_out_digits(gan_ru
     test = result.metrics["test"]
     splits = zoo.load_dataset("digits", seed=cfg.trainer.seed, as_image=True)
     info = DatasetInfo.load(result.run_dir / "dataset.json")
+    offset, scale = info.scaling.offset[0], info.scaling.scale[0]
     scaled = {name: (np.stack([x for x, _ in getattr(splits, name).as_numpy_iterator()]).astype(np.float32)
-                     - info.mean[0]) / info.std[0] for name in ("train", "validation", "test")}
+                     - offset) / scale for name in ("train", "validation", "test")}
     copies = scaled["train"][np.random.default_rng(0).choice(len(scaled["train"]), len(scaled["test"]))]
     classifier = keras.saving.load_model(result.run_dir / "domain_classifier.keras")
     scores = generative.quality_metrics(classifier, scaled["validation"], copies, scaled["test"], (-1, 1))
@@ -154,7 +155,7 @@ def test_vae_test_elbo_improves_and_scores_a_held_out_class(tmp_path):
     untrained = zoo.build_model("vae", info=info, **params)
     splits = zoo.load_dataset("digits", seed=cfg.trainer.seed, as_image=True)
     x = np.stack([x for x, _ in splits.test.as_numpy_iterator()]).astype(np.float32)
-    nll, kl = untrained.per_example((x - info.mean[0]) / info.std[0], 0, training=False)
+    nll, kl = untrained.per_example((x - info.scaling.offset[0]) / info.scaling.scale[0], 0, training=False)
     initial_elbo = -float(np.mean(nll + kl))
     test = result.metrics["test"]
     assert test["elbo"] > initial_elbo + 5.0, (test["elbo"], initial_elbo)

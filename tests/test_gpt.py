@@ -76,7 +76,7 @@ def split_ids(run_dir, split):
 def test_perplexity_beats_uniform_and_unigram_bounds(trained):
     metrics, history = trained.metrics, trained.history
     info = json.loads((trained.run_dir / "dataset.json").read_text())
-    vocabulary = info["extra"]["vocabulary_size"]
+    vocabulary = info["text"]["vocabulary_size"]
     assert metrics["headline"] == "perplexity" and vocabulary == VOCABULARY
     train_ids, _ = split_ids(trained.run_dir, "train")
     test_ids, _ = split_ids(trained.run_dir, "test")

@@ -10,7 +10,7 @@ from text_corpus import write_corpus
 
 import zoo
 from zoo.core.errors import DataError
-from zoo.data.base import DatasetInfo
+from zoo.data.base import DatasetInfo, TextFacts
 
 QUICK = ["trainer.tensorboard=false", "trainer.plots=false", "trainer.batch_size=16"]
 
@@ -56,7 +56,7 @@ def test_embedding_starts_from_a_word_vector_file(tmp_path):
     vectors.write_text("3 4\narray 0.5 -0.5 1.0 2.0\nfile 1 2 3 4\nzebra 9 9 9 9\n")  # word2vec header
     vocabulary = ["", "[UNK]", "file", "array", "the"]
     info = DatasetInfo("docs", "classification", "text", (6,), num_classes=2, input_dtype="int32",
-                       extra={"vocabulary": vocabulary, "vocabulary_size": 5})
+                       text=TextFacts(vocabulary=vocabulary, vocabulary_size=5))
     model = zoo.build_model("lstm", info=info, embeddings_path=str(vectors), train_embeddings=False)
     table = model.get_layer("embedding").embeddings.numpy()
     assert table.shape == (5, 4) and not model.get_layer("embedding").trainable

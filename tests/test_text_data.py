@@ -45,7 +45,7 @@ def test_text_csv_reads_sentence_pairs_and_a_separate_test_file(tmp_path):
     test = write(tmp_path / "test.csv", "a,b,y\nx,x,1\nx,w,0\n")
     splits = zoo.load_dataset("text_csv", path=str(path), text_column="a", text_pair_column="b",
                               label_column="y", test_path=str(test), seed=0)
-    assert splits.info.extra["text_pairs"] is True
+    assert splits.info.text.pairs is True
     assert rows(splits.test) == [(("x", "x"), 1), (("x", "w"), 0)]
 
 

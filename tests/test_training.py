@@ -276,6 +276,7 @@ def test_best_checkpoint_follows_the_monitor_and_survives_a_restart(tmp_path):
     import keras
 
     from zoo.run.rundir import RunDir
+    from zoo.run.state import RunState
     from zoo.training.callbacks import ResumableCheckpoint
 
     run = RunDir(tmp_path)
@@ -289,9 +290,9 @@ def test_best_checkpoint_follows_the_monitor_and_survives_a_restart(tmp_path):
         callback.wait()  # written in the background
         model.load_weights(run.best_weights)
         assert model.get_weights()[0][0, 0] == (0 if epoch < 2 else 2)
-    state = json.loads(run.state.read_text())
-    assert state == {"epoch": 3, "previous_epoch": 2, "monitor": "val_loss", "best": 0.5}
-    restarted = ResumableCheckpoint(run, "val_loss", "min", best=state["best"])
+    state = run.read_state()
+    assert state == RunState(epoch=3, previous_epoch=2, monitor="val_loss", best=0.5)
+    restarted = ResumableCheckpoint(run, "val_loss", "min", best=state.best)
     restarted.set_model(model)
     restarted.on_epoch_end(3, {"val_loss": 0.7})  # worse than before the restart
     restarted.close()

@@ -21,6 +21,8 @@ SDK_VERSION = "3.0"  # 2.0: a Task is built with its config and run (Task(cfg, r
 # 3.0: roles instead of one Task: ModelSpec(data=DataPreparer, training=Training,
 # evaluation=Evaluator, export=ExportModule), data prepared into a frozen `Prepared`;
 # training modes wrap the training part (TrainingWrapper); Task and DelegatingTask are gone
+# (3.0 also) DatasetInfo's family facts are typed (`TextFacts` in `info.text`, `Scaling` in `info.scaling`
+# instead of `extra` keys and a min-max scale in mean/std; docs/plugins.md has the migration)
 
 # Where each public name lives. The SDK imports a module only when one of its names is first used,
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
@@ -37,7 +39,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "CLASSIFICATION", "GENERATIVE", "REGRESSION", "UNLABELLED", "DatasetSpec", "LossSpec",
         "MetricSpec", "ModelSpec", "TrainingModeSpec",
     ),
-    "zoo.data.base": ("DatasetInfo", "RawSplits"),
+    "zoo.data.base": ("DatasetInfo", "RawSplits", "Scaling", "TextFacts"),
     "zoo.data.prepared": ("Prepared",),
     "zoo.data.configs": ("DatasetConfig", "TFDSDatasetConfig"),
     "zoo.data.csv_data": ("Table", "is_integer", "is_number", "read_table", "require_column"),
@@ -107,7 +109,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     )
 
     # Data sources: dataset descriptions, splits, CSV and TFDS helpers.
-    from zoo.data.base import DatasetInfo, RawSplits
+    from zoo.data.base import DatasetInfo, RawSplits, Scaling, TextFacts
     from zoo.data.configs import DatasetConfig, TFDSDatasetConfig
     from zoo.data.csv_data import Table, is_integer, is_number, read_table, require_column
     from zoo.data.docstring_text import labelled_text, unlabelled_text

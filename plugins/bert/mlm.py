@@ -105,7 +105,8 @@ class MaskedLMData(DataPreparer):
             masked[split], count = mask_split(getattr(splits, split), tokenizer, m, seed, copies)
             info.num_examples[split] = count
         if fit:
-            info.extra.update(inputs=[*INPUTS, MASK_INPUT], max_predictions=m.max_predictions)
+            text = info.text
+            text.inputs, text.max_predictions = [*INPUTS, MASK_INPUT], m.max_predictions
             info.save(run.dataset_info)
         return Prepared(**masked, info=info, tokenizer=tokenizer)
 

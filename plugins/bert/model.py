@@ -23,7 +23,7 @@ def make_backbone(cfg: Any, info: DatasetInfo) -> Any:
             raise ZooError(f"model.sequence_length={length} exceeds the {backbone.max_sequence_length}"
                            f" positions of checkpoint {cfg.preset!r}: lower model.sequence_length")
         return backbone
-    vocabulary = int(info.extra.get("vocabulary_size") or cfg.vocabulary_size)
+    vocabulary = int(info.text.vocabulary_size or cfg.vocabulary_size)
     return keras_hub.models.BertBackbone(vocabulary_size=vocabulary, max_sequence_length=max(length, 512),
                                          dropout=0.1, **SIZES[cfg.preset])
 

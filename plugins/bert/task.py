@@ -37,7 +37,7 @@ class BertExport(ExportModule):
         """keras-hub's BERT preprocessing as the run's `tokenizer.json`: WordPiece, [CLS] a [SEP] b [SEP]."""
         from zoo_plugins.text.columns import text_columns
 
-        return {"tokenizer": TOKENIZER_JSON, "pairs": bool(info.extra.get("text_pairs")),
+        return {"tokenizer": TOKENIZER_JSON, "pairs": info.text.pairs,
                 "pair_truncation": "round_robin", "columns": text_columns(self.cfg),
                 "outputs": {"token_ids": "ids", "segment_ids": "type_ids", "padding_mask": "attention_mask"}}
 
@@ -48,14 +48,15 @@ def tokenizer_for(splits: RawSplits, cfg: DictConfig, run: Any, fit: bool) -> tu
     check_text(splits.info, cfg.model.name)
     if not fit:
         info = DatasetInfo.load(run.dataset_info)
-        return info, load_tokenizer(Path(run.path), info.extra["lowercase"])
+        return info, load_tokenizer(Path(run.path), info.text.lowercase)
     tokenizer = fit_tokenizer(splits.train.map(lambda text, _: first_text(text)), cfg.model)
     save_tokenizer(tokenizer, Path(run.path), int(cfg.model.sequence_length))
     info = copy.deepcopy(splits.info)
     info.input_shape = (int(cfg.model.sequence_length),)
     info.input_dtype = "int32"
-    info.extra.update(inputs=list(INPUTS), vocabulary_size=int(tokenizer.vocabulary_size()),
-                      lowercase=bool(tokenizer.lowercase), vocabulary_file=VOCABULARY_FILE)
+    text = info.text
+    text.inputs, text.vocabulary_size = list(INPUTS), int(tokenizer.vocabulary_size())
+    text.lowercase, text.vocabulary_file = bool(tokenizer.lowercase), VOCABULARY_FILE
     info.save(run.dataset_info)
     return info, tokenizer
 

@@ -40,7 +40,7 @@ class GeneratorSamples(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         images = generate(self.model, GRID_SAMPLES, self.labels, self.seed)
-        generative.save_grid(to_unit(images, self.info.extra["value_range"]),
+        generative.save_grid(to_unit(images, self.info.scaling.value_range),
                              self.folder / f"epoch_{epoch + 1:03d}.png")
 
     def on_train_end(self, logs: dict | None = None) -> None:

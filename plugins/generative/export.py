@@ -12,16 +12,16 @@ SEEDS = {"test": 1, "train": 2}  # latent draws of the export check and of int8 
 
 
 def to_data_range(info: Any, name: str = "to_data_range") -> Any:
-    """A layer taking model space back to the data's units: x * std + mean (per channel)."""
+    """A layer taking model space back to the data's units: x * scale + offset (per channel)."""
     import keras
 
-    return keras.layers.Rescaling(np.asarray(info.std, np.float32), np.asarray(info.mean, np.float32),
-                                  name=name)
+    scale, offset = np.asarray(info.scaling.scale, np.float32), np.asarray(info.scaling.offset, np.float32)
+    return keras.layers.Rescaling(scale, offset, name=name)
 
 
 def output_range(info: Any, value_range: tuple[float, float]) -> list[float]:
     """The data-range bounds of model outputs spanning `value_range` (lowest and highest channel)."""
-    std, mean = np.asarray(info.std, np.float64), np.asarray(info.mean, np.float64)
+    std, mean = np.asarray(info.scaling.scale, np.float64), np.asarray(info.scaling.offset, np.float64)
     lo, hi = value_range
     return [float(np.min(mean + lo * std)), float(np.max(mean + hi * std))]
 

@@ -17,6 +17,7 @@ from zoo.sdk import (
     Evaluator,
     Prepared,
     RawSplits,
+    Scaling,
     Training,
     ZooError,
 )
@@ -36,11 +37,12 @@ def value_bounds(train: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ScaledData(DataPreparer):
-    """Features scaled linearly so the training split spans `value_range` (saved as mean/std)."""
+    """Features scaled linearly so the training split spans `value_range` (its `info.scaling`)."""
 
     value_range: tuple[float, float] = (-1.0, 1.0)
 
     def prepare(self, splits: RawSplits, fit: bool) -> Prepared:
+        """Scale features linearly so the training split spans `value_range` (saved as `info.scaling`)."""
         from zoo.sdk import as_float_images
 
         splits = as_float_images(splits)
@@ -54,8 +56,8 @@ class ScaledData(DataPreparer):
         low, high = value_bounds(splits.train)
         lo, hi = self.value_range
         std = np.maximum(high - low, 1e-7) / (hi - lo)
-        info.mean, info.std = (low - lo * std).tolist(), std.tolist()
-        info.extra["value_range"] = list(self.value_range)
+        info.scaling = Scaling(offset=(low - lo * std).tolist(), scale=std.tolist(),
+                               value_range=list(self.value_range))
         info.save(self.run.dataset_info)
         return Prepared(splits.train, splits.validation, splits.test, info)
 

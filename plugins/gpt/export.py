@@ -37,8 +37,8 @@ def decoder_part(model: Any, cfg: Any, info: DatasetInfo, arrays: dict[str, Any]
         return [inputs["token_ids"][:n], inputs["padding_mask"][:n]], None
 
     outputs = {"kind": CAUSAL_LM, "tokenizer": TOKENIZER_JSON, "context_length": int(info.input_shape[0]),
-               "vocabulary_size": int(info.extra["vocabulary_size"]),
-               "end_token_id": int(info.extra["end_token_id"]), "class_names": None}
+               "vocabulary_size": int(info.text.vocabulary_size),
+               "end_token_id": int(info.text.end_token_id), "class_names": None}
     return ExportPart(DEFAULT_PART, model, decoder_specs(), sample, outputs, input_kind="tokens",
                       description="GPT decoder: token ids -> next-token logits (model.onnx, no cache; "
                                   "decoder_cached.onnx: with a key/value cache)",
@@ -57,7 +57,7 @@ def cached_companions(model: Any, arrays: dict[str, Any], info: DatasetInfo) -> 
         to_onnx(model, folder / CACHED_ONNX, options["opset"])
         spec = {"file": CACHED_ONNX, **cache_shape(model)}
         decoder = CachedDecoder(folder, spec)
-        end_id, context = int(info.extra["end_token_id"]), int(info.input_shape[0])
+        end_id, context = int(info.text.end_token_id), int(info.input_shape[0])
         blocks = arrays["test"][0]["token_ids"][:CHECK_PROMPTS]
         prompt_tokens = min(PROMPT_TOKENS, context // 2 - 1)  # half the context is left to decode
         prompts = [[end_id, *map(int, block[:prompt_tokens])] for block in blocks]

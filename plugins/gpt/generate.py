@@ -67,7 +67,7 @@ def generate_from_run(run: Any, cfg: Any, prompts: list[str], options: Generatio
     info = DatasetInfo.load(run.dataset_info)
     model = load_model(run, cfg, info, checkpoint)
     model.compile(sampler=keras_sampler(options))
-    codec = TextCodec(Path(run.path) / info.extra["tokenizer"], int(info.input_shape[0]))
+    codec = TextCodec(Path(run.path) / info.text.tokenizer, int(info.input_shape[0]))
     encoded = [codec.encode(p, options.max_new_tokens) for p in prompts]
     ids = generate_ids(model, [e[0] for e in encoded], [e[1] for e in encoded], codec.end_id)
     return [cut_at_stop(codec.decode(new), options.stop)[0] for new in ids]

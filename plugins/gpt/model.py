@@ -22,7 +22,7 @@ def make_backbone(cfg: Any, info: DatasetInfo) -> Any:
             raise ZooError(f"model.sequence_length={length} exceeds the {backbone.max_sequence_length} "
                            f"positions of checkpoint {cfg.preset!r}: lower model.sequence_length")
         return backbone
-    return keras_hub.models.GPT2Backbone(vocabulary_size=int(info.extra["vocabulary_size"]),
+    return keras_hub.models.GPT2Backbone(vocabulary_size=int(info.text.vocabulary_size),
                                          max_sequence_length=length, dropout=cfg.dropout,
                                          **architecture(cfg))
 

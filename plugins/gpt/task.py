@@ -68,8 +68,9 @@ class CausalLMData(DataPreparer):
             info.num_examples[split] = int(len(arrays[split][1]))
         if fit:
             info.input_shape, info.input_dtype = (length,), "int32"
-            info.extra.update(inputs=list(INPUTS), vocabulary_size=int(tokenizer.vocabulary_size()),
-                              end_token_id=end_id, tokens=tokens, tokenizer=bpe.TOKENIZER_JSON)
+            text = info.text
+            text.inputs, text.vocabulary_size = list(INPUTS), int(tokenizer.vocabulary_size())
+            text.end_token_id, text.tokens, text.tokenizer = end_id, tokens, bpe.TOKENIZER_JSON
             info.save(run.dataset_info)
         return Prepared(**{split: tf.data.Dataset.from_tensor_slices(arrays[split]) for split in SPLITS},
                         info=info, tokenizer=tokenizer, arrays=arrays)

@@ -42,8 +42,8 @@ def build_recurrent(cfg: Any, info: DatasetInfo) -> keras.Model:
 
 def embedding(cfg: Any, info: DatasetInfo) -> keras.layers.Embedding:
     """A masked embedding of the vocabulary, initialised from word vectors when given."""
-    vocabulary = info.extra.get("vocabulary")
-    size = int(info.extra.get("vocabulary_size") or len(vocabulary or []) or cfg.max_tokens)
+    vocabulary = info.text.vocabulary
+    size = int(info.text.vocabulary_size or len(vocabulary or []) or cfg.max_tokens)
     vectors = load_word_vectors(cfg.embeddings_path, vocabulary) \
         if cfg.embeddings_path else None
     layer = keras.layers.Embedding(size, cfg.embedding_dim if vectors is None else vectors.shape[1],

@@ -49,7 +49,7 @@ class RecurrentExport(ExportModule):
 
         if info.modality != "text":
             return None
-        return {"tokenizer": TOKENIZER_JSON, "pairs": bool(info.extra.get("text_pairs")),
+        return {"tokenizer": TOKENIZER_JSON, "pairs": info.text.pairs,
                 "pair_separator": PAIR_SEPARATOR, "columns": text_columns(self.cfg),
                 "outputs": {"token_ids": "ids"}}
 
@@ -91,5 +91,5 @@ def describe_ids(info: DatasetInfo, vocabulary: list[str], length: int, path: Pa
     """Record in `info` that the model's input is `length` int32 token ids of `vocabulary`."""
     info.input_shape = (int(length),)
     info.input_dtype = "int32"
-    info.extra.update(vocabulary_size=len(vocabulary), vocabulary=vocabulary,
-                      vocabulary_file=path.name, text_pairs=info.extra.get("text_pairs", False))
+    info.text.vocabulary_size, info.text.vocabulary = len(vocabulary), vocabulary
+    info.text.vocabulary_file = path.name

@@ -11,6 +11,7 @@ from zoo.sdk import (
     DataError,
     DatasetInfo,
     RawSplits,
+    TextFacts,
     check_int_labels,
     encode_names,
     ids_of_names,
@@ -64,7 +65,7 @@ def text_splits(texts: np.ndarray, ids: np.ndarray, names: list[str], cfg: Any, 
     arrays = split_arrays(texts, ids, cfg, seed, stratify=True, test=test)
     info = DatasetInfo(name=name, task=CLASSIFICATION, modality="text", input_shape=(),
                        num_classes=len(names), class_names=names, input_dtype="string",
-                       extra={"text_pairs": texts.ndim == 2, **(extra or {})})
+                       text=TextFacts(pairs=texts.ndim == 2), extra=dict(extra or {}))
     tf = import_tensorflow()
     datasets = {}
     for split, (x, y) in arrays.items():

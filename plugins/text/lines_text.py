@@ -20,7 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from zoo.sdk import UNLABELLED, DataError, DatasetInfo, RawSplits, read_utf8, split_arrays, to_raw_splits
+from zoo.sdk import (
+    UNLABELLED,
+    DataError,
+    DatasetInfo,
+    RawSplits,
+    TextFacts,
+    read_utf8,
+    split_arrays,
+    to_raw_splits,
+)
 
 DOCUMENTS = ("lines", "paragraphs", "files")
 STREAM_BLOCKS = 20  # blocks a text without paragraphs is cut into (train, validation and test each get some)
@@ -41,8 +50,8 @@ def load(cfg: Any, seed: int) -> RawSplits:
     arrays = split_arrays(x, np.zeros(len(x), np.int32), cfg, seed, stratify=False)
     arrays = {split: (a.astype(str), b) for split, (a, b) in arrays.items()}
     info = DatasetInfo(name=cfg.name or path.stem, task=UNLABELLED, modality="text", input_shape=(),
-                       input_dtype="string", extra={"text_pairs": False, "path": str(path),
-                                                    "documents": documents})
+                       input_dtype="string", text=TextFacts(pairs=False),
+                       extra={"path": str(path), "documents": documents})
     return to_raw_splits(arrays, info)
 
 

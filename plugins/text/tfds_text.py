@@ -9,6 +9,7 @@ from zoo.sdk import (
     DataError,
     DatasetInfo,
     RawSplits,
+    TextFacts,
     check_known,
     count,
     import_tensorflow,
@@ -55,8 +56,8 @@ def describe(tfds: Any, cfg: Any, builder_info: Any) -> DatasetInfo:
     return DatasetInfo(name=cfg.name, task=CLASSIFICATION, modality="text", input_shape=(),
                        num_classes=label.num_classes, class_names=list(label.names),
                        input_dtype="string",
-                       extra={"tfds_version": str(builder_info.version),
-                              "text_pairs": bool(cfg.text_pair_key)})
+                       text=TextFacts(pairs=bool(cfg.text_pair_key)),
+                       extra={"tfds_version": str(builder_info.version)})
 
 
 def converter(cfg: Any) -> Any:

@@ -20,7 +20,7 @@ def encoder_part(model: Any, cfg: Any, splits: Any) -> ExportPart:
     source = model.encoder.inputs[0]
     name = source.name.split(":")[0]
     data = keras.Input(tuple(source.shape[1:]), name=name)
-    std, mean = np.asarray(info.std, np.float32), np.asarray(info.mean, np.float32)
+    std, mean = np.asarray(info.scaling.scale, np.float32), np.asarray(info.scaling.offset, np.float32)
     scaled = keras.layers.Rescaling(1.0 / std, -mean / std, name="from_data_range")(data)
     z_mean, z_log_var = model.encoder(scaled)
     exported = keras.Model(data, {"z_mean": z_mean, "z_log_var": z_log_var}, name="encoder")

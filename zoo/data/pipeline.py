@@ -17,11 +17,12 @@ from zoo.data.base import DatasetInfo
 
 def preprocess_fn(info: DatasetInfo, element_spec: Any = None):
     """`(features, label[, sample_weight]) -> (normalised features, label[, sample_weight])`, or
-    None when that is the identity (no stored mean and std; not regression, or regression labels
+    None when that is the identity (no stored scaling; not regression, or regression labels
     already of shape (1,) as `element_spec` shows: the preprocessor shaped them a batch at a time)."""
     tf = import_tensorflow()
-    mean = None if info is None or info.mean is None else tf.constant(info.mean, tf.float32)
-    std = None if info is None or info.std is None else tf.constant(info.std, tf.float32)
+    scaling = None if info is None else info.scaling  # a family's own (GAN, VAE): (x - offset) / scale
+    mean = None if scaling is None else tf.constant(scaling.offset, tf.float32)
+    std = None if scaling is None else tf.constant(scaling.scale, tf.float32)
     regression = info is not None and info.task == REGRESSION
     if regression and element_spec is not None and len(element_spec) > 1:
         label = element_spec[1]

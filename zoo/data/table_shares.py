@@ -218,15 +218,14 @@ def share_splits(reader: TableReader, test_reader: TableReader | None, layout: L
 
 def note_shares(info: DatasetInfo, summary: Any, share: Share, layout: Layout, reader: TableReader,
                 digest: str) -> None:
-    """What this worker holds, into `info.extra` and the log."""
+    """What this worker holds, into `info` and the log."""
     per = layout.shares // share.count
     unit = ("files" if len(reader.files) >= layout.shares else
             "byte ranges of each file" if reader.fmt == CSV else "row ranges of each file")
-    info.extra["shares"] = layout.shares
-    info.extra["share_train_rows"] = list(summary.share_train)
-    info.extra["worker_train_rows"] = [sum(summary.share_train[w * per:(w + 1) * per])
-                                       for w in range(share.count)]
-    info.extra["worker_share"] = unit
+    info.shares = layout.shares
+    info.share_train_rows = list(summary.share_train)
+    info.worker_train_rows = [sum(summary.share_train[w * per:(w + 1) * per]) for w in range(share.count)]
+    info.worker_share = unit
     read = sum(p.rows for s in layout.mine for p in layout.pieces[s])
     smallest = min(summary.share_train)
     log.info("worker %d of %d holds data share(s) %s of %d (%s): reads %s of the %s rows, %s "

@@ -98,10 +98,10 @@ def load(cfg: Any, seed: int) -> RawSplits:
 
 
 def note_share(info: DatasetInfo, summary: Summary, share: Share, files: int) -> None:
-    """Under several workers: each worker's training rows into `info.extra`, and the log line."""
+    """Under several workers: each worker's training rows into `info`, and the log line."""
     if share.count > 1:
-        info.extra["worker_train_rows"] = list(summary.share_train)
-        info.extra["worker_share"] = unit(share.count, files)
+        info.worker_train_rows = list(summary.share_train)
+        info.worker_share = unit(share.count, files)
         log.info("worker %d of %d reads %s with index mod %d == %d: %s of the %s training "
                  "rows (the shares: %s); statistics from all training rows, the same on every worker",
                  share.index, share.count, unit(share.count, files), share.count, share.index,

@@ -9,7 +9,7 @@ from typing import Any
 
 from zoo.runtime.bundle import CONFIG_YAML
 
-NORMALISATION = "mean/std of the training split (in dataset.json)"
+NORMALISATION = "(x - mean) / std with the training split's constants (export.json preprocessing)"
 ASSET_PATTERNS = ("vocab*", "tokenizer*", "*.vocab", "labels*.txt")
 
 
@@ -50,7 +50,7 @@ def model_card(meta: dict[str, Any], info: dict[str, Any], run_path: Path, descr
     if meta["preprocessing"].get("normalize"):
         scaling = NORMALISATION + ", applied by `zoo predict`/`zoo serve`"
     else:
-        scaling = "inside the exported model (data-range units in and out)" if info.get("mean") else "none"
+        scaling = "inside the exported model (data-range units in and out)" if info.get("scaling") else "none"
     examples = "latent draws" if meta.get("input_kind") == "latent" else "held-out examples"
     lines = [
         f"# {meta['name']}", "",

@@ -20,6 +20,7 @@ from zoo.export.atomic import check_target, staging
 from zoo.export.convert import MODEL_FILES, QUANTIZE, ExportError
 from zoo.export.verify import compare, run_batches
 from zoo.runtime.bundle import CONFIG_YAML, DATASET_JSON, EXPORT_JSON, MODEL_CARD
+from zoo.runtime.export_meta import ExportMeta
 from zoo.runtime.runners import KerasRunner, flatten_outputs, open_runner
 from zoo.runtime.signature import describe
 from zoo.tasks.export_parts import DEFAULT_PART, ExportPart, as_inputs, export_parts, sample_arrays, select
@@ -149,18 +150,17 @@ def _export_part(item: ExportPart, out: Path, final: Path, run: Any, cfg: Any, e
                     options["max_metric_drop"], options["held_out"])
     meta = _metadata(run, cfg, info, item, fmt, quantize, options["opset"], artifact, check, name)
     if item.companions is not None and fmt == "onnx" and check["passed"]:
-        meta["outputs"] = {**meta["outputs"], **item.companions(out, {**options, "artifact": artifact})}
+        meta.outputs = {**meta.outputs, **item.companions(out, {**options, "artifact": artifact})}
     _write_bundle(out, run, cfg, export, info, meta)
     if item.input_kind == "data":  # what `zoo serve` compares live inputs with (drift)
         from zoo.runtime.profile import write_training_profile
 
-        write_training_profile(out, item.sample("train", 2048)[0], meta["inputs"])
-    meta["bundle"] = str(final)
+        write_training_profile(out, item.sample("train", 2048)[0], meta.inputs)
     if not check["passed"]:
         kept = f"the bundle at {final} is unchanged" if final.exists() else f"nothing was written to {final}"
         raise ExportCheckFailed(f"export check failed: {check['failure']}; {kept}")
     log.info("exported %s (%s) to %s: %s", run.path, item.name, artifact, check)
-    return meta
+    return {**meta.to_dict(), "bundle": str(final)}
 
 
 def _size(path: Path) -> int:
@@ -170,28 +170,26 @@ def _size(path: Path) -> int:
 
 
 def _metadata(run: Any, cfg: Any, info: Any, item: ExportPart, fmt: str, quantize: str, opset: int,
-              artifact: Path, check: dict[str, Any], name: str) -> dict[str, Any]:
-    return {
-        "name": name, "part": item.name, "description": item.description, "format": fmt,
-        "model_file": artifact.name, "quantize": quantize,
-        "opset": opset if fmt == "onnx" else None,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "run_dir": str(run.path.resolve()), "model": cfg.model.name, "dataset": info.name,
-        "task": info.task, "modality": info.modality, "input_kind": item.input_kind,
-        "inputs": describe(item.specs, item.features), "outputs": item.outputs,
-        "preprocessing": item.preprocessing,
-        "sizes": {"artifact_bytes": _size(artifact), "keras_bytes": _size(run.model)},
-        "verification": check,
-    }
+              artifact: Path, check: dict[str, Any], name: str) -> ExportMeta:
+    return ExportMeta(
+        name=name, part=item.name, description=item.description, format=fmt,
+        model_file=artifact.name, quantize=quantize,
+        opset=opset if fmt == "onnx" else None,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        run_dir=str(run.path.resolve()), model=cfg.model.name, dataset=info.name,
+        task=info.task, modality=info.modality, input_kind=item.input_kind,
+        inputs=describe(item.specs, item.features), outputs=item.outputs,
+        preprocessing=item.preprocessing,
+        sizes={"artifact_bytes": _size(artifact), "keras_bytes": _size(run.model)},
+        verification=check,
+    )
 
 
-def _write_bundle(out: Path, run: Any, cfg: Any, export: Any, info: Any, meta: dict[str, Any]) -> None:
-    from zoo.run.rundir import write_json
-
+def _write_bundle(out: Path, run: Any, cfg: Any, export: Any, info: Any, meta: ExportMeta) -> None:
     extra = [Path(p) for p in export.assets()]
-    meta["assets"] = files.copy_assets(run.path, out, extra)
-    write_json(out / EXPORT_JSON, meta)
+    meta.assets = files.copy_assets(run.path, out, extra)
+    meta.save(out / EXPORT_JSON)
     info.save(out / DATASET_JSON)
     shutil.copy2(run.config, out / CONFIG_YAML)
-    card = files.model_card(meta, info.to_dict(), run.path, cfg.get("description") or "")
+    card = files.model_card(meta.to_dict(), info.to_dict(), run.path, cfg.get("description") or "")
     (out / MODEL_CARD).write_text(card)

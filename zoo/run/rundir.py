@@ -16,25 +16,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.core.atomic import write_atomic
 from zoo.core.errors import RunDirError, first_line
+from zoo.core.formats import finite, format_of, unstamped, write_versioned
+from zoo.run.state import STATE_FORMAT, RunState
 
 ARTIFACTS = ("config.yaml", "dataset.json", "metrics.json", "privacy.json", "history.csv", "model.keras",
              "train.log", "report.json", "report.txt", "checkpoints", "plots", "tensorboard",
              "evaluation", ".hydra")
 
 
-def _finite(data: Any) -> Any:
-    """NaN and infinities become null: JSON has no spelling for them."""
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_finite(v) for v in data]
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    return data
-
-
 def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(_finite(data), indent=2, allow_nan=False) + "\n")
+    write_atomic(path, json.dumps(finite(data), indent=2, allow_nan=False) + "\n")
 
 
 class RunDir:
@@ -68,19 +59,26 @@ class RunDir:
     def interrupted(self) -> bool:
         return self.state.exists() and not self.finished
 
-    def read_state(self) -> dict[str, Any]:
-        """The resume state ({} when there is none); a damaged file is named with the fix."""
+    def read_state(self) -> RunState:
+        """The resume state (epoch 0 when there is none); a damaged file is named with the fix, a
+        newer format with the version to upgrade to."""
         if not self.state.exists():
-            return {}
+            return RunState()
         try:
-            state = json.loads(self.state.read_text())
-            if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
-                raise ValueError("no epoch number")
+            data = json.loads(self.state.read_text())
+            if not isinstance(data, dict):
+                raise ValueError(f"it holds {type(data).__name__}, not an object")
+            format_of(data, self.state, STATE_FORMAT, "upgrade keras-zoo (pip install -U keras-zoo), or "
+                      "start over with trainer.resume=false trainer.overwrite=true")
+            return RunState.from_dict(unstamped(data))
         except (ValueError, UnicodeDecodeError) as exc:
             raise RunDirError(f"{self.state} is corrupt ({first_line(exc)}), so the epoch to "
                               "resume from is unknown: start over with trainer.resume=false "
                               "trainer.overwrite=true, or choose another folder") from None
-        return state
+
+    def write_state(self, state: RunState) -> None:
+        """`checkpoints/state.json`, versioned and written atomically."""
+        write_versioned(self.state, state.to_dict(), STATE_FORMAT)
 
     def entries(self) -> set[str] | None:
         """Names in the folder now (None when it does not exist): what a failed start keeps."""
@@ -182,7 +180,7 @@ def open_finished(run_dir: str | os.PathLike) -> tuple[RunDir, Any]:
         raise RunDirError(f"{run.dataset_info} is missing: the run stopped before its data loaded")
     try:
         info = json.loads(run.dataset_info.read_text(encoding="utf-8"))
-        problem = dataset_info_problem(info)
+        problem = dataset_info_problem(info, run.dataset_info)  # a newer format: a FormatError
     except (ValueError, UnicodeDecodeError) as exc:
         problem = first_line(exc)
     if problem:
@@ -191,8 +189,9 @@ def open_finished(run_dir: str | os.PathLike) -> tuple[RunDir, Any]:
     return run, cfg
 
 
-def dataset_info_problem(info: Any) -> str | None:
-    """What is wrong with a `dataset.json`'s content (None when `DatasetInfo` can be built from it)."""
+def dataset_info_problem(info: Any, source: str | os.PathLike = "dataset.json") -> str | None:
+    """What is wrong with a `dataset.json`'s content (None when `DatasetInfo` can be built from it);
+    a format newer than this zoo reads is a FormatError naming `source`."""
     from zoo.data.base import DatasetInfo
 
     if not isinstance(info, dict):
@@ -204,7 +203,7 @@ def dataset_info_problem(info: Any) -> str | None:
     if not isinstance(shape, list) or not all(d is None or type(d) is int for d in shape):
         return f"input_shape is {json.dumps(shape)[:40]}, not a list of integers"
     try:
-        DatasetInfo.from_dict(info)
+        DatasetInfo.from_dict(info, source)
     except (TypeError, ValueError, KeyError) as exc:
         return first_line(exc)
     return None

@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 
 from zoo.core.errors import DataError, ZooError, first_line
+from zoo.core.formats import format_of
+from zoo.data.base import DATASET_FORMAT
+from zoo.runtime.export_meta import EXPORT_FORMAT, ExportMeta
 from zoo.runtime.runners import open_runner
 from zoo.runtime.trust import check_onnx, check_savedmodel, check_tflite, inside, trusted_by_environment
 
@@ -63,23 +66,28 @@ class Bundle:
         if not meta_file.exists():
             raise BundleError(f"{self.path} is not an export bundle (no {EXPORT_JSON}): "
                               "pass the folder `zoo export` printed")
-        self.meta: dict[str, Any] = validate_meta(read_json(meta_file), self.path)
+        raw = read_json(meta_file)
+        if isinstance(raw, dict):  # a newer format is named before its fields are judged
+            format_of(raw, meta_file, EXPORT_FORMAT)
+        self.meta: dict[str, Any] = validate_meta(raw, self.path)  # the file as written
+        self.export = ExportMeta.from_dict(self.meta, meta_file)  # the same, typed
         dataset_file = self.path / DATASET_JSON
         self.dataset: dict[str, Any] = read_json(dataset_file) if dataset_file.exists() else {}
         if not isinstance(self.dataset, dict):
             raise BundleError(f"{dataset_file} holds {type(self.dataset).__name__}, not an object: export "
                               "the run again")
-        self.name: str = self.meta["name"]
-        self.inputs: list[dict[str, Any]] = self.meta["inputs"]
-        self.class_names: list[str] | None = self.meta["outputs"].get("class_names")
-        pre = self.meta["preprocessing"]
+        format_of(self.dataset, dataset_file, DATASET_FORMAT)  # a newer one is named with the fix
+        self.name: str = self.export.name
+        self.inputs: list[dict[str, Any]] = self.export.inputs
+        self.class_names: list[str] | None = self.export.outputs.get("class_names")
+        pre = self.export.preprocessing
         self.mean = None if pre.get("mean") is None else np.asarray(pre["mean"], np.float32)
         self.std = None if pre.get("std") is None else np.asarray(pre["std"], np.float32)
-        self.part: str = self.meta.get("part", "model")
-        self.input_kind: str = self.meta.get("input_kind", "data")
+        self.part: str = self.export.part
+        self.input_kind: str = self.export.input_kind
         self.text_spec: dict[str, Any] | None = pre.get("text")
         self._text_encoder: Any = None
-        fmt, model_file = self.meta["format"], inside(self.path, self.meta["model_file"], "model_file")
+        fmt, model_file = self.export.format, inside(self.path, self.export.model_file, "model_file")
         trusted = trusted_by_environment() if trust is None else trust
         self.trusted: bool = trusted
         if fmt == "onnx":
@@ -104,7 +112,7 @@ class Bundle:
     @property
     def output_kind(self) -> str:
         """probabilities | values (a classifier, a regressor) | samples | latent (generative parts)."""
-        return self.meta["outputs"].get("kind", "probabilities")
+        return self.export.outputs.get("kind", "probabilities")
 
     @property
     def takes_text(self) -> bool:

@@ -134,7 +134,9 @@ def default_parts(model: Any, export: Any, prepared: Any) -> list[ExportPart]:
     def sample(split: str, limit: int) -> tuple[list[np.ndarray], np.ndarray | None]:
         return sample_arrays(getattr(prepared, split), info, specs, limit)
 
-    preprocessing: dict[str, Any] = {"normalize": info.mean is not None, "mean": info.mean, "std": info.std}
+    scaling = info.scaling  # export.json's preprocessing: (x - mean) / std, applied by the runtime
+    preprocessing: dict[str, Any] = {"normalize": scaling is not None, "mean": scaling and scaling.offset,
+                                     "std": scaling and scaling.scale}
     text = export.text(info)
     if text:
         preprocessing["text"] = text

@@ -14,6 +14,7 @@ import numpy as np
 from zoo.core.compat import WeightsLayout, seed_generators
 from zoo.core.errors import RunDirError, WorkFailed, first_line
 from zoo.run.rundir import RunDir
+from zoo.run.state import RunState
 from zoo.training.checkpointing import CheckpointWriter, SaveClock, Snapshot
 from zoo.training.epoch_tensorboard import EpochTensorBoard, EpochTerminateOnNaN
 
@@ -57,8 +58,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.writer: CheckpointWriter | None = None
         if run.last_weights.exists() and run.state.exists():
             state = run.read_state()
-            self.saved_epoch, self.saved_step = state.get("epoch"), state.get("step", 0)
-            self.saved_seeds = state.get("seeds")
+            self.saved_epoch, self.saved_step, self.saved_seeds = state.epoch, state.step, state.seeds
 
     def improved(self, current: float) -> bool:
         return current > self.best if self.mode == "max" else current < self.best
@@ -109,12 +109,12 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         values = self.snapshot()
         best_is_last = self.best_epoch == self.completed and not step
         best_values = None if best_is_last or self.best_epoch is None else self.best_values
-        state = {"epoch": self.completed, "previous_epoch": self.saved_epoch, "monitor": self.monitor,
-                 "best": None if math.isinf(self.best) else self.best}
+        state = RunState(self.completed, self.saved_epoch, self.monitor,
+                         None if math.isinf(self.best) else self.best)
         if step:
-            state.update(step=step, seeds=seeds or [])
+            state.step, state.seeds = step, seeds or []
         if self.saved_step:  # `last.prev` was saved mid-epoch: resuming from it needs its step too
-            state.update(previous_step=self.saved_step, previous_seeds=self.saved_seeds)
+            state.previous_step, state.previous_seeds = self.saved_step, self.saved_seeds
         if self.writer is None:
             self.writer = CheckpointWriter(self.run, self.layout)
         self.writer.submit(Snapshot(self.completed, values, state, best_values, best_is_last))
@@ -168,18 +168,16 @@ class ResumePoint:
     seeds: list | None = None
 
 
-def choose_checkpoint(run: RunDir, state: dict[str, Any]) -> ResumePoint:
+def choose_checkpoint(run: RunDir, state: RunState) -> ResumePoint:
     """The checkpoint to resume from: `last`, or `last.prev` if `last` is damaged."""
     problem = readable_weights(run.last_weights) if run.last_weights.exists() else "missing"
     if problem is None:
-        return ResumePoint(run.last_weights, int(state.get("epoch", 0)), int(state.get("step", 0)),
-                           state.get("seeds"))
-    previous = state.get("previous_epoch")
+        return ResumePoint(run.last_weights, state.epoch, state.step, state.seeds)
+    previous = state.previous_epoch
     if previous is not None and run.prev_weights.exists() and readable_weights(run.prev_weights) is None:
         log.warning("checkpoint %s is corrupt or truncated (%s): resuming from the previous good "
                     "one, %s (epoch %d)", run.last_weights, problem, run.prev_weights.name, previous)
-        return ResumePoint(run.prev_weights, int(previous), int(state.get("previous_step", 0)),
-                           state.get("previous_seeds"))
+        return ResumePoint(run.prev_weights, previous, state.previous_step, state.previous_seeds)
     raise CheckpointError(
         f"checkpoint {run.last_weights} is corrupt or truncated ({problem}) and no good previous "
         "checkpoint exists: start over with trainer.resume=false trainer.overwrite=true")

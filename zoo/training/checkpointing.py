@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from zoo.core.errors import WorkFailed
-from zoo.run.rundir import RunDir, write_json
+from zoo.run.rundir import RunDir
+from zoo.run.state import RunState
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Snapshot:
 
     epoch: int
     values: list
-    state: dict[str, Any]
+    state: RunState
     best_values: list | None = None  # the best epoch's values when it is not `epoch`
     best_is_last: bool = False
 
@@ -83,12 +84,12 @@ class CheckpointWriter:
             os.replace(tmp, run.best_weights)
         tmp = run.checkpoints / "tmp-last.weights.h5"
         self.layout.write(tmp, snap.values)
-        if snap.state["previous_epoch"] is not None and run.last_weights.exists():
+        if snap.state.previous_epoch is not None and run.last_weights.exists():
             link_or_copy(run.last_weights, run.prev_weights)  # keep the last good one
         os.replace(tmp, run.last_weights)
         if snap.best_is_last:
             link_or_copy(run.last_weights, run.best_weights)
-        write_json(run.state, snap.state)
+        run.write_state(snap.state)
 
 
 class SaveClock:

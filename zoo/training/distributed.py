@@ -146,7 +146,7 @@ def lost_worker(cfg: Any, run: Any, exc: BaseException) -> WorkerLost | None:
     peers = sorted({int(i) for i in re.findall(r"/job:worker/replica:\d+/task:(\d+)", text)} - {me})
     named = [f"worker {i} ({workers[i]})" if i < len(workers) else f"worker {i}" for i in peers]
     who = ", ".join(named) or "a peer worker"
-    epoch = run.read_state().get("epoch", 0) if run.state.exists() else 0
+    epoch = run.read_state().epoch  # 0 when no checkpoint was saved
     resume = (f"resumes from epoch {epoch}" if epoch else "starts again (no checkpoint was saved yet)")
     return WorkerLost(f"worker {me} lost {who}: the all-reduce was aborted ({type(exc).__name__}); "
                       f"rerunning the job (or its own retry) {resume} in {run.path} (exit code 75)")
@@ -241,10 +241,9 @@ class SharePlan:
 
 
 def share_plan(info: Any, strategy: Any, global_batch: int, limit: int | None) -> SharePlan | None:
-    """The batching of a split held in data shares (`info.extra`), None for whole data."""
-    extra, multi = info.extra, is_multi_worker(strategy)
-    per_worker = extra.get("worker_train_rows")
-    per_share = extra.get("share_train_rows")
+    """The batching of a split held in data shares (`info.shares`), None for whole data."""
+    multi = is_multi_worker(strategy)
+    per_worker, per_share = info.worker_train_rows, info.share_train_rows
     if per_share is None and not (multi and per_worker):
         return None
     workers = len(per_worker) if multi else 1
@@ -256,7 +255,7 @@ def share_plan(info: Any, strategy: Any, global_batch: int, limit: int | None) -
         batch = global_batch // workers
         return SharePlan(batch, per_worker[read_tf_config_index()], 1,
                          share_steps(per_worker, batch, limit), workers, False)
-    shares = int(extra["shares"])
+    shares = int(info.shares)
     if global_batch % shares:
         raise ZooError(f"the global batch {global_batch} (trainer.batch_size x replicas) is not a multiple "
                        f"of dataset.shares={shares}: each share gives the same rows to every step")

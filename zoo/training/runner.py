@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from zoo.core.errors import WorkFailed
 from zoo.core.registry import Registry
+from zoo.run.state import RunState
 from zoo.tasks.select import Parts
 
 log = logging.getLogger("zoo.train")
@@ -74,7 +75,7 @@ class TrainingRun:
         self.strategy = self.start()
         self.parts = build_parts(cfg, run, self.registry)  # the family's roles, training inside any mode
         self.splits = self.data()
-        self.state = run.read_state() if resuming else {}
+        self.state = run.read_state() if resuming else RunState()
         self.point = choose_checkpoint(run, self.state) if resuming else ResumePoint(None, 0)
         if resuming:
             self.cut_history()
@@ -237,7 +238,7 @@ class TrainingRun:
         t = self.cfg.trainer
         callbacks = (progress_callbacks(t) + parts.training.log_callbacks(splits)  # before the epoch line
                      + reporters.log_callbacks())
-        callbacks += build_callbacks(self.run, t, self.resuming, self.state.get("best"), point)
+        callbacks += build_callbacks(self.run, t, self.resuming, self.state.best, point)
         callbacks += parts.training.callbacks(splits) + reporters.callbacks()
         callbacks.append(RunEstimate(t.epochs, point.epoch))
         return callbacks, next(c for c in callbacks if isinstance(c, ResumableCheckpoint))

@@ -100,7 +100,7 @@ def interrupted(run: Any) -> KeyboardInterrupt:
     """Ctrl-C: say what the run folder keeps and how to go on."""
     if run.state.exists():
         state = run.read_state()
-        epoch, step = state.get("epoch"), state.get("step")
+        epoch, step = state.epoch, state.step
         where = f"epoch {epoch + 1}, step {step}" if step else f"epoch {epoch}"
         return Interrupted(f"interrupted: {run.path} keeps the checkpoint of {where}; run the same "
                            f"command (with run_dir={run.path} if it had none) to resume")
