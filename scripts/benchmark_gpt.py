@@ -145,14 +145,14 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
                                repeats: int) -> dict:
     """Greedy tokens/s of a randomly initialised `size` GPT (no training needed), batch 1, a 16-token
     prompt: keras-hub's cached `generate` against the ONNX loop without a cache, with the key/value
-    cache (float32) and with the cache's weights in int8; sides alternate, medians of `repeats`.
-    The cached sides also time each token, so the cost of tokens 1-32 and 97-128 can be compared."""
+    cache (float32) and with the cache's weights quantised as export's `quantize=` options do; sides
+    alternate, medians of `repeats`. The cached sides also time each token, so the cost of tokens 2-33
+    and 97-128 can be compared, and report how many greedy tokens agree with float32's."""
     import keras_hub
     import tensorflow as tf
     import tf2onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from zoo_plugins.gpt import cached
-    from zoo_plugins.gpt.export import decoder_specs
+    from zoo_plugins.gpt.export import QUANTIZED, decoder_specs, quantize_weights
     from zoo_plugins.gpt.sizes import SIZES
 
     from zoo.runtime.kv_cache import CachedDecoder
@@ -168,13 +168,16 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
     tf2onnx.convert.from_function(fn, input_signature=decoder_specs(), opset=17,
                                   output_path=str(tmp / "model.onnx"))
     cached.to_onnx(model, tmp / "cached.onnx", 17)
-    quantize_dynamic(str(tmp / "cached.onnx"), str(tmp / "cached_int8.onnx"), weight_type=QuantType.QInt8)
+    files = {"onnx_cached": "cached.onnx"}
+    for weights, (file, _) in QUANTIZED.items():
+        quantize_weights(tmp / "cached.onnx", tmp / file, weights)
+        files[f"onnx_cached_{weights}"] = file
     uncached = OnnxRunner(tmp / "model.onnx")
-    shape = cached.cache_shape(model)
-    decoders = {name: CachedDecoder(tmp, {"file": f"{name}.onnx", **shape})
-                for name in ("cached", "cached_int8")}
+    shape = {"layout": cached.LAYOUT, **cached.cache_shape(model)}
+    decoders = {name: CachedDecoder(tmp, {"file": file, **shape}) for name, file in files.items()}
     prompt = list(range(1, 17))
     per_token: dict[str, list[list[float]]] = {name: [] for name in decoders}
+    greedy: dict[str, list[int]] = {}
 
     def keras_side() -> None:
         ids = np.zeros((1, len(prompt) + new_tokens), np.int32)
@@ -191,20 +194,20 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
 
     def cached_side(name: str) -> Any:
         def run() -> None:
-            decoder, times = decoders[name], []
+            decoder, times, tokens = decoders[name], [], []
             started = time.perf_counter()
             logits, past = decoder.prefill(prompt)
             times.append(time.perf_counter() - started)
             for _ in range(new_tokens - 1):
+                tokens.append(int(np.argmax(logits)))
                 started = time.perf_counter()
-                step, (past,) = decoder.step([int(np.argmax(logits))], [past])
-                logits = step[0]
+                logits = decoder.step([tokens[-1]], past)[0]
                 times.append(time.perf_counter() - started)
             per_token[name].append(times)
+            greedy[name] = tokens
         return run
 
-    sides = {"keras": keras_side, "onnx": onnx_side, "onnx_cached": cached_side("cached"),
-             "onnx_cached_int8": cached_side("cached_int8")}
+    sides = {"keras": keras_side, "onnx": onnx_side, **{name: cached_side(name) for name in decoders}}
     for side in sides.values():
         side()
     speeds: dict[str, list[float]] = {name: [] for name in sides}
@@ -220,12 +223,12 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
         late = steps[max(1, new_tokens - 32):]
         early = steps[1:33]  # tokens 2-33 (token 1 comes from the prefill)
         flat[name] = {"first_32_ms": float(np.mean(early) * 1000), "last_32_ms": float(np.mean(late) * 1000),
-                      "ratio_last_first": float(np.mean(late) / np.mean(early))}
+                      "ratio_last_first": float(np.mean(late) / np.mean(early)),
+                      "greedy_tokens_equal_float32": sum(
+                          a == b for a, b in zip(greedy[name], greedy["onnx_cached"], strict=True))}
     return {"size": size, "params": model.count_params(), "prompt_tokens": len(prompt),
             "new_tokens": new_tokens, "tokens_per_second": medians,
-            "ratio_onnx_keras": medians["onnx"] / medians["keras"],
-            "ratio_cached_keras": medians["onnx_cached"] / medians["keras"],
-            "ratio_cached_int8_keras": medians["onnx_cached_int8"] / medians["keras"],
+            "ratio_to_keras": {name: v / medians["keras"] for name, v in medians.items()},
             "per_token_cost": flat, "bytes": {p.name: p.stat().st_size for p in tmp.glob("*.onnx")}}
 
 

@@ -138,6 +138,62 @@ def test_greedy_generation_is_deterministic_and_onnx_reproduces_keras(trained, b
             assert list(generator.token_ids(prompt, options)) == keras_ids, (decoding, prompt)
 
 
+def test_cached_decoding_writes_into_a_growing_buffer_and_batched_rows_decode_as_alone(bundle):
+    """The cache is a buffer bound to the graph without copies (IOBinding) that doubles when full:
+    greedy tokens through it equal the uncached graph's (the whole prefix each step) past the first
+    growth, and rows of different lengths decoded in one batch each give their tokens alone."""
+    from zoo.runtime.generate import BundleGenerator
+    from zoo.runtime.kv_cache import MIN_ROOM, KVCache
+
+    options = GenerationOptions(max_new_tokens=MIN_ROOM + 8, sampler="greedy", ignore_end=True)
+    cached, uncached = (BundleGenerator.open(bundle["bundle"], d) for d in ("cached", "uncached"))
+    decoder = cached.cached
+    alone = {}
+    for prompt in PROMPTS:
+        ids = cached.token_ids(prompt, options)
+        assert len(ids) == MIN_ROOM + 8 and ids == uncached.token_ids(prompt, options), prompt
+        alone[prompt] = ids
+    # the same prompts, of different lengths, in one batch (as `zoo serve` decodes them)
+    starts = [cached.codec.encode(p, options.max_new_tokens)[0] for p in PROMPTS]
+    first = [decoder.prefill(ids) for ids in starts]
+    batch = KVCache.join([(c, 0) for _, c in first])
+    capacity = batch.capacity
+    tokens = [[int(np.argmax(logits))] for logits, _ in first]
+    for _ in range(MIN_ROOM + 7):
+        logits = decoder.step([t[-1] for t in tokens], batch)
+        for row, t in zip(logits, tokens, strict=True):
+            t.append(int(np.argmax(row)))
+    assert batch.capacity > capacity  # the buffer grew while decoding
+    assert tokens == [alone[p] for p in PROMPTS]
+    rows = batch.select([2, 0])
+    assert rows.lengths.tolist() == [batch.lengths[2], batch.lengths[0]]
+    assert np.array_equal(rows.data[:, :, 0, :, :rows.lengths[0]], batch.data[:, :, 2, :, :batch.lengths[2]])
+
+
+def test_int8_export_quantises_the_cached_decoders_weights_and_reports_agreement(trained, bundle, tmp_path):
+    """`quantize=int8`: the cached decoder's MatMul weights in 8-bit blocks (onnxruntime's MatMulNBits),
+    its greedy agreement with float32 on the check prompts recorded, used only at 95% or more; the
+    bundle then generates what the float32 bundle does on real prompts."""
+    import onnx
+
+    from zoo.export.exporter import export
+    from zoo.runtime.generate import BundleGenerator
+
+    small = export(trained.run_dir, format="onnx", quantize="int8", output=tmp_path / "int8")
+    cache = small["outputs"]["cache"]
+    report = cache["int8"]
+    assert report["steps"] > 0 and report["greedy_token_agreement"] >= 0.95 and report["used"], report
+    graph = onnx.load(str(tmp_path / "int8" / cache["file"]))
+    assert sum(n.op_type == "MatMulNBits" for n in graph.graph.node) >= 4 * cache["layers"]
+    float_size = (tmp_path / "int8" / cache["float32_file"]).stat().st_size
+    assert (tmp_path / "int8" / cache["file"]).stat().st_size < 0.6 * float_size
+    options = GenerationOptions(max_new_tokens=16, sampler="greedy")
+    ids = [BundleGenerator.open(b, "cached").token_ids(p, options)
+           for b in (small["bundle"], bundle["bundle"]) for p in PROMPTS]
+    agree = [a == b for x, y in zip(ids[:3], ids[3:], strict=True) for a, b in zip(x, y, strict=False)]
+    assert sum(agree) >= 0.9 * len(agree), ids
+
+
 def test_running_text_trains_as_written_and_generation_continues_past_a_line_end(corpus, bundle):
     """The GPT experiment keeps the text's line breaks (documents are blank-line separated), so a
     sampled completion goes on after a line end instead of ending there."""
