@@ -142,7 +142,7 @@ def generation_speed(run_dir: Path, new_tokens: int, repeats: int) -> dict:
 
 
 def untrained_generation_speed(size: str, length: int, vocabulary: int, new_tokens: int,
-                               repeats: int) -> dict:
+                               repeats: int, uncached_side: bool = True) -> dict:
     """Greedy tokens/s of a randomly initialised `size` GPT (no training needed), batch 1, a 16-token
     prompt: keras-hub's cached `generate` against the ONNX loop without a cache, with the key/value
     cache (float32) and with the cache's weights quantised as export's `quantize=` options do; sides
@@ -165,14 +165,15 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
     fn = tf.function(lambda ids, mask: model({"token_ids": ids, "padding_mask": mask}, training=False),
                      input_signature=decoder_specs())
     tmp = Path(tempfile.mkdtemp())
-    tf2onnx.convert.from_function(fn, input_signature=decoder_specs(), opset=17,
-                                  output_path=str(tmp / "model.onnx"))
+    if uncached_side:
+        tf2onnx.convert.from_function(fn, input_signature=decoder_specs(), opset=17,
+                                      output_path=str(tmp / "model.onnx"))
     cached.to_onnx(model, tmp / "cached.onnx", 17)
     files = {"onnx_cached": "cached.onnx"}
     for weights, (file, _) in QUANTIZED.items():
         quantize_weights(tmp / "cached.onnx", tmp / file, weights)
         files[f"onnx_cached_{weights}"] = file
-    uncached = OnnxRunner(tmp / "model.onnx")
+    uncached = OnnxRunner(tmp / "model.onnx") if uncached_side else None
     shape = {"layout": cached.LAYOUT, **cached.cache_shape(model)}
     decoders = {name: CachedDecoder(tmp, {"file": file, **shape}) for name, file in files.items()}
     prompt = list(range(1, 17))
@@ -207,7 +208,8 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
             greedy[name] = tokens
         return run
 
-    sides = {"keras": keras_side, "onnx": onnx_side, **{name: cached_side(name) for name in decoders}}
+    sides = {"keras": keras_side, **({"onnx": onnx_side} if uncached_side else {}),
+             **{name: cached_side(name) for name in decoders}}
     for side in sides.values():
         side()
     speeds: dict[str, list[float]] = {name: [] for name in sides}
@@ -296,6 +298,8 @@ def main() -> None:
     parser.add_argument("--serve-bundle", type=Path, default=None,
                         help="only time `zoo serve` on this GPT bundle: 1 client, then --clients at once")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--no-uncached", action="store_true",
+                        help="with --untrained-size: skip the ONNX side without a cache (minutes at small)")
     args = parser.parse_args()
     if args.serve_bundle:
         speed = serve_speed(args.serve_bundle, args.clients, args.new_tokens,
@@ -304,7 +308,8 @@ def main() -> None:
         args.output.write_text(json.dumps(speed, indent=2) + "\n")
         return
     if args.untrained_size:
-        speed = untrained_generation_speed(args.untrained_size, args.length, 8000, args.new_tokens, 3)
+        speed = untrained_generation_speed(args.untrained_size, args.length, 8000, args.new_tokens, 3,
+                                           not args.no_uncached)
         print(json.dumps(speed, indent=2))
         args.output.write_text(json.dumps(speed, indent=2) + "\n")
         return

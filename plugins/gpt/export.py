@@ -17,7 +17,8 @@ from zoo.sdk import CAUSAL_LM, DEFAULT_PART, DatasetInfo, ExportPart, ZooError
 CHECK_BLOCKS = 16  # test blocks of the float check (logits are [blocks, context, vocabulary])
 CHECK_PROMPTS, PROMPT_TOKENS, CHECK_TOKENS = 4, 16, 24  # the cached decoder's check
 SPEED_TOKENS = 32  # greedy tokens timed to choose cached or uncached decoding
-QUANTIZED = {"int8": ("decoder_cached_int8.onnx", 8)}  # quantize=: the cached decoder's file, bits
+# quantize=: the cached decoder's file and bits per weight
+QUANTIZED = {"int8": ("decoder_cached_int8.onnx", 8), "int4": ("decoder_cached_int4.onnx", 4)}
 BLOCK = 32  # weights share one scale per block of 32 along the input axis
 MIN_AGREEMENT = 0.95  # quantised weights replace float32 only where greedy tokens agree this often
 
