@@ -237,18 +237,31 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
 def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeats: int = 3) -> dict:
     """`zoo serve` on the bundle: one streaming client, then `clients` at once (greedy, `new_tokens`
     each), alternating, `repeats` times: median aggregate tokens/s and p50 time to first token."""
+    import socket
+    import subprocess
+    import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
     import openai
 
-    from zoo.runtime.bundle import load_bundle
-    from zoo.serving.server import ModelServer, start
-
-    server = ModelServer([load_bundle(bundle)], port=0)
-    start(server)
-    host, port = server.server_address[:2]
-    client = openai.OpenAI(base_url=f"http://{host}:{port}/v1", api_key="unused", max_retries=0, timeout=600)
-    name = next(iter(server.repository.models))
+    with socket.socket() as probe:  # a free port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # the server in its own process, as clients meet it (in-process, the 8 client threads' SSE parsing
+    # shared the server's interpreter lock)
+    server = subprocess.Popen([sys.executable, "-m", "zoo.cli.main", "serve", f"bundle={bundle}",
+                               f"port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(f"{base}/v1/models", timeout=5) as answer:
+                name = json.loads(answer.read())["data"][0]["id"]
+            break
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit(f"zoo serve bundle={bundle} exited with {server.returncode}") from None
+            time.sleep(0.5)
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=600)
 
     def one(i: int) -> tuple[float, int, float]:
         started = time.perf_counter()
@@ -277,7 +290,8 @@ def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeat
                                    "ttft_p50_s": statistics.median(r[1] for r in rs), "runs": rs}
                   for n, rs in runs.items()}
     finally:
-        server.close()
+        server.terminate()
+        server.wait(30)
     one_client = result["1_clients"]["tokens_per_second"]
     result["aggregate_ratio"] = result[f"{clients}_clients"]["tokens_per_second"] / one_client
     return result
@@ -303,7 +317,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve_bundle:
         speed = serve_speed(args.serve_bundle, args.clients, args.new_tokens,
-                            "Permission is hereby granted, free of charge, to any person obtaining")
+                            "Permission is hereby granted, free of charge, to any person obtaining",
+                            max(3, args.repeats))
         print(json.dumps(speed, indent=2))
         args.output.write_text(json.dumps(speed, indent=2) + "\n")
         return

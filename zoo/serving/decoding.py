@@ -53,14 +53,20 @@ class Slot:
         self.push(error if error is not None else END)
 
     async def pieces(self) -> AsyncIterator[str]:
-        """Text pieces until the completion ends (an ApiError if the server closed it)."""
+        """Text pieces until the completion ends (an ApiError if the server closed it). Pieces that
+        queued up while the client's previous one was being sent go out as one (fewer events when
+        the event loop is behind the decoder: one per step per client, not one per token)."""
         while True:
-            item = await self.events.get()
-            if item is END:
+            items = [await self.events.get()]
+            while isinstance(items[-1], str) and not self.events.empty():
+                items.append(self.events.get_nowait())
+            text = "".join(item for item in items if isinstance(item, str))
+            if text:
+                yield text
+            if items[-1] is END:
                 return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+            if isinstance(items[-1], BaseException):
+                raise items[-1]
 
     @property
     def tokens_per_s(self) -> float | None:
