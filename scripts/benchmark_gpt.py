@@ -141,6 +141,28 @@ def generation_speed(run_dir: Path, new_tokens: int, repeats: int) -> dict:
             "ratio_onnx_keras": medians["onnx"] / medians["keras"], "options": options.sampler}
 
 
+def step_cost_by_length(decoder: Any, prompt: list[int], early: int = 33, late: int = 128,
+                        pairs: int = 40) -> dict[str, float]:
+    """Median seconds of one decode step with the text at `early` tokens and at `late`, timed in
+    alternating pairs (a copy of each cache per step, untimed), so load that changes during the run
+    hits both alike: the per-token growth figure without the drift of one long run."""
+    logits, cache = decoder.prefill(prompt)
+    caches = {}
+    for length in range(len(prompt), late + 1):
+        if length in (early, late):
+            caches[length] = cache.select([0])
+        logits = decoder.step([int(np.argmax(logits))], cache)[0]
+    times: dict[int, list[float]] = {early: [], late: []}
+    for _ in range(pairs):
+        for length, kept in caches.items():
+            row = kept.select([0])
+            started = time.perf_counter()
+            decoder.step([1], row)
+            times[length].append(time.perf_counter() - started)
+    early_s, late_s = statistics.median(times[early]), statistics.median(times[late])
+    return {"early_ms": early_s * 1000, "late_ms": late_s * 1000, "ratio_late_early": late_s / early_s}
+
+
 def untrained_generation_speed(size: str, length: int, vocabulary: int, new_tokens: int,
                                repeats: int, uncached_side: bool = True) -> dict:
     """Greedy tokens/s of a randomly initialised `size` GPT (no training needed), batch 1, a 16-token
@@ -231,7 +253,9 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
     return {"size": size, "params": model.count_params(), "prompt_tokens": len(prompt),
             "new_tokens": new_tokens, "tokens_per_second": medians,
             "ratio_to_keras": {name: v / medians["keras"] for name, v in medians.items()},
-            "per_token_cost": flat, "bytes": {p.name: p.stat().st_size for p in tmp.glob("*.onnx")}}
+            "per_token_cost": flat,
+            "step_cost_by_length": {name: step_cost_by_length(d, prompt) for name, d in decoders.items()},
+            "bytes": {p.name: p.stat().st_size for p in tmp.glob("*.onnx")}}
 
 
 def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeats: int = 3) -> dict:
