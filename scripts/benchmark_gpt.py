@@ -141,18 +141,40 @@ def generation_speed(run_dir: Path, new_tokens: int, repeats: int) -> dict:
             "ratio_onnx_keras": medians["onnx"] / medians["keras"], "options": options.sampler}
 
 
+def step_cost_by_length(decoder: Any, prompt: list[int], early: int = 33, late: int = 128,
+                        pairs: int = 40) -> dict[str, float]:
+    """Median seconds of one decode step with the text at `early` tokens and at `late`, timed in
+    alternating pairs (a copy of each cache per step, untimed), so load that changes during the run
+    hits both alike: the per-token growth figure without the drift of one long run."""
+    logits, cache = decoder.prefill(prompt)
+    caches = {}
+    for length in range(len(prompt), late + 1):
+        if length in (early, late):
+            caches[length] = cache.select([0])
+        logits = decoder.step([int(np.argmax(logits))], cache)[0]
+    times: dict[int, list[float]] = {early: [], late: []}
+    for _ in range(pairs):
+        for length, kept in caches.items():
+            row = kept.select([0])
+            started = time.perf_counter()
+            decoder.step([1], row)
+            times[length].append(time.perf_counter() - started)
+    early_s, late_s = statistics.median(times[early]), statistics.median(times[late])
+    return {"early_ms": early_s * 1000, "late_ms": late_s * 1000, "ratio_late_early": late_s / early_s}
+
+
 def untrained_generation_speed(size: str, length: int, vocabulary: int, new_tokens: int,
-                               repeats: int) -> dict:
+                               repeats: int, uncached_side: bool = True) -> dict:
     """Greedy tokens/s of a randomly initialised `size` GPT (no training needed), batch 1, a 16-token
     prompt: keras-hub's cached `generate` against the ONNX loop without a cache, with the key/value
-    cache (float32) and with the cache's weights in int8; sides alternate, medians of `repeats`.
-    The cached sides also time each token, so the cost of tokens 1-32 and 97-128 can be compared."""
+    cache (float32) and with the cache's weights quantised as export's `quantize=` options do; sides
+    alternate, medians of `repeats`. The cached sides also time each token, so the cost of tokens 2-33
+    and 97-128 can be compared, and report how many greedy tokens agree with float32's."""
     import keras_hub
     import tensorflow as tf
     import tf2onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from zoo_plugins.gpt import cached
-    from zoo_plugins.gpt.export import decoder_specs
+    from zoo_plugins.gpt.export import QUANTIZED, decoder_specs, quantize_weights
     from zoo_plugins.gpt.sizes import SIZES
 
     from zoo.runtime.kv_cache import CachedDecoder
@@ -165,16 +187,20 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
     fn = tf.function(lambda ids, mask: model({"token_ids": ids, "padding_mask": mask}, training=False),
                      input_signature=decoder_specs())
     tmp = Path(tempfile.mkdtemp())
-    tf2onnx.convert.from_function(fn, input_signature=decoder_specs(), opset=17,
-                                  output_path=str(tmp / "model.onnx"))
+    if uncached_side:
+        tf2onnx.convert.from_function(fn, input_signature=decoder_specs(), opset=17,
+                                      output_path=str(tmp / "model.onnx"))
     cached.to_onnx(model, tmp / "cached.onnx", 17)
-    quantize_dynamic(str(tmp / "cached.onnx"), str(tmp / "cached_int8.onnx"), weight_type=QuantType.QInt8)
-    uncached = OnnxRunner(tmp / "model.onnx")
-    shape = cached.cache_shape(model)
-    decoders = {name: CachedDecoder(tmp, {"file": f"{name}.onnx", **shape})
-                for name in ("cached", "cached_int8")}
+    files = {"onnx_cached": "cached.onnx"}
+    for weights, (file, _) in QUANTIZED.items():
+        quantize_weights(tmp / "cached.onnx", tmp / file, weights)
+        files[f"onnx_cached_{weights}"] = file
+    uncached = OnnxRunner(tmp / "model.onnx") if uncached_side else None
+    shape = {"layout": cached.LAYOUT, **cached.cache_shape(model)}
+    decoders = {name: CachedDecoder(tmp, {"file": file, **shape}) for name, file in files.items()}
     prompt = list(range(1, 17))
     per_token: dict[str, list[list[float]]] = {name: [] for name in decoders}
+    greedy: dict[str, list[int]] = {}
 
     def keras_side() -> None:
         ids = np.zeros((1, len(prompt) + new_tokens), np.int32)
@@ -191,20 +217,21 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
 
     def cached_side(name: str) -> Any:
         def run() -> None:
-            decoder, times = decoders[name], []
+            decoder, times, tokens = decoders[name], [], []
             started = time.perf_counter()
             logits, past = decoder.prefill(prompt)
             times.append(time.perf_counter() - started)
             for _ in range(new_tokens - 1):
+                tokens.append(int(np.argmax(logits)))
                 started = time.perf_counter()
-                step, (past,) = decoder.step([int(np.argmax(logits))], [past])
-                logits = step[0]
+                logits = decoder.step([tokens[-1]], past)[0]
                 times.append(time.perf_counter() - started)
             per_token[name].append(times)
+            greedy[name] = tokens
         return run
 
-    sides = {"keras": keras_side, "onnx": onnx_side, "onnx_cached": cached_side("cached"),
-             "onnx_cached_int8": cached_side("cached_int8")}
+    sides = {"keras": keras_side, **({"onnx": onnx_side} if uncached_side else {}),
+             **{name: cached_side(name) for name in decoders}}
     for side in sides.values():
         side()
     speeds: dict[str, list[float]] = {name: [] for name in sides}
@@ -220,30 +247,45 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
         late = steps[max(1, new_tokens - 32):]
         early = steps[1:33]  # tokens 2-33 (token 1 comes from the prefill)
         flat[name] = {"first_32_ms": float(np.mean(early) * 1000), "last_32_ms": float(np.mean(late) * 1000),
-                      "ratio_last_first": float(np.mean(late) / np.mean(early))}
+                      "ratio_last_first": float(np.mean(late) / np.mean(early)),
+                      "greedy_tokens_equal_float32": sum(
+                          a == b for a, b in zip(greedy[name], greedy["onnx_cached"], strict=True))}
     return {"size": size, "params": model.count_params(), "prompt_tokens": len(prompt),
             "new_tokens": new_tokens, "tokens_per_second": medians,
-            "ratio_onnx_keras": medians["onnx"] / medians["keras"],
-            "ratio_cached_keras": medians["onnx_cached"] / medians["keras"],
-            "ratio_cached_int8_keras": medians["onnx_cached_int8"] / medians["keras"],
-            "per_token_cost": flat, "bytes": {p.name: p.stat().st_size for p in tmp.glob("*.onnx")}}
+            "ratio_to_keras": {name: v / medians["keras"] for name, v in medians.items()},
+            "per_token_cost": flat,
+            "step_cost_by_length": {name: step_cost_by_length(d, prompt) for name, d in decoders.items()},
+            "bytes": {p.name: p.stat().st_size for p in tmp.glob("*.onnx")}}
 
 
 def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeats: int = 3) -> dict:
     """`zoo serve` on the bundle: one streaming client, then `clients` at once (greedy, `new_tokens`
     each), alternating, `repeats` times: median aggregate tokens/s and p50 time to first token."""
+    import socket
+    import subprocess
+    import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
     import openai
 
-    from zoo.runtime.bundle import load_bundle
-    from zoo.serving.server import ModelServer, start
-
-    server = ModelServer([load_bundle(bundle)], port=0)
-    start(server)
-    host, port = server.server_address[:2]
-    client = openai.OpenAI(base_url=f"http://{host}:{port}/v1", api_key="unused", max_retries=0, timeout=600)
-    name = next(iter(server.repository.models))
+    with socket.socket() as probe:  # a free port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # the server in its own process, as clients meet it (in-process, the 8 client threads' SSE parsing
+    # shared the server's interpreter lock)
+    server = subprocess.Popen([sys.executable, "-m", "zoo.cli.main", "serve", f"bundle={bundle}",
+                               f"port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(f"{base}/v1/models", timeout=5) as answer:
+                name = json.loads(answer.read())["data"][0]["id"]
+            break
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit(f"zoo serve bundle={bundle} exited with {server.returncode}") from None
+            time.sleep(0.5)
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=600)
 
     def one(i: int) -> tuple[float, int, float]:
         started = time.perf_counter()
@@ -272,7 +314,8 @@ def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeat
                                    "ttft_p50_s": statistics.median(r[1] for r in rs), "runs": rs}
                   for n, rs in runs.items()}
     finally:
-        server.close()
+        server.terminate()
+        server.wait(30)
     one_client = result["1_clients"]["tokens_per_second"]
     result["aggregate_ratio"] = result[f"{clients}_clients"]["tokens_per_second"] / one_client
     return result
@@ -293,15 +336,19 @@ def main() -> None:
     parser.add_argument("--serve-bundle", type=Path, default=None,
                         help="only time `zoo serve` on this GPT bundle: 1 client, then --clients at once")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--no-uncached", action="store_true",
+                        help="with --untrained-size: skip the ONNX side without a cache (minutes at small)")
     args = parser.parse_args()
     if args.serve_bundle:
         speed = serve_speed(args.serve_bundle, args.clients, args.new_tokens,
-                            "Permission is hereby granted, free of charge, to any person obtaining")
+                            "Permission is hereby granted, free of charge, to any person obtaining",
+                            max(3, args.repeats))
         print(json.dumps(speed, indent=2))
         args.output.write_text(json.dumps(speed, indent=2) + "\n")
         return
     if args.untrained_size:
-        speed = untrained_generation_speed(args.untrained_size, args.length, 8000, args.new_tokens, 3)
+        speed = untrained_generation_speed(args.untrained_size, args.length, 8000, args.new_tokens, 3,
+                                           not args.no_uncached)
         print(json.dumps(speed, indent=2))
         args.output.write_text(json.dumps(speed, indent=2) + "\n")
         return

@@ -137,6 +137,68 @@ def test_greedy_generation_is_deterministic_and_onnx_reproduces_keras(trained, b
             assert list(generator.token_ids(prompt, options)) == keras_ids, (decoding, prompt)
 
 
+def test_cached_decoding_writes_into_a_growing_buffer_and_batched_rows_decode_as_alone(bundle):
+    """The cache is a buffer bound to the graph without copies (IOBinding) that doubles when full:
+    greedy tokens through it equal the uncached graph's (the whole prefix each step) past the first
+    growth, and rows of different lengths decoded in one batch each give their tokens alone."""
+    from zoo.runtime.generate import BundleGenerator
+    from zoo.runtime.kv_cache import MIN_ROOM, KVCache
+
+    options = GenerationOptions(max_new_tokens=MIN_ROOM + 8, sampler="greedy", ignore_end=True)
+    cached, uncached = (BundleGenerator.open(bundle["bundle"], d) for d in ("cached", "uncached"))
+    decoder = cached.cached
+    alone = {}
+    for prompt in PROMPTS:
+        ids = cached.token_ids(prompt, options)
+        assert len(ids) == MIN_ROOM + 8 and ids == uncached.token_ids(prompt, options), prompt
+        alone[prompt] = ids
+    # the same prompts, of different lengths, in one batch (as `zoo serve` decodes them)
+    starts = [cached.codec.encode(p, options.max_new_tokens)[0] for p in PROMPTS]
+    first = [decoder.prefill(ids) for ids in starts]
+    batch = KVCache.join([(c, 0) for _, c in first])
+    capacity = batch.capacity
+    tokens = [[int(np.argmax(logits))] for logits, _ in first]
+    for _ in range(MIN_ROOM + 7):
+        logits = decoder.step([t[-1] for t in tokens], batch)
+        for row, t in zip(logits, tokens, strict=True):
+            t.append(int(np.argmax(row)))
+    assert batch.capacity > capacity  # the buffer grew while decoding
+    assert tokens == [alone[p] for p in PROMPTS]
+    rows = batch.select([2, 0])
+    assert rows.lengths.tolist() == [batch.lengths[2], batch.lengths[0]]
+    assert np.array_equal(rows.data[:, :, 0, :, :rows.lengths[0]], batch.data[:, :, 2, :, :batch.lengths[2]])
+
+
+def test_int8_weights_of_the_cached_decoder_agree_with_float32_on_real_prompts(bundle, tmp_path):
+    """What `quantize=int8` adds to the export: the cached decoder's MatMul weights in 8-bit blocks
+    (onnxruntime's MatMulNBits), its greedy agreement with float32 on the check prompts recorded and
+    the graph used only at 95% or more; it then decodes real prompts as float32 does."""
+    import shutil
+
+    import onnx
+    from zoo_plugins.gpt.export import greedy_cached, quantized_cache
+
+    from zoo.runtime.generate import BundleGenerator
+    from zoo.runtime.kv_cache import CachedDecoder
+
+    folder = tmp_path / "bundle"
+    shutil.copytree(bundle["bundle"], folder)
+    generator = BundleGenerator.open(folder, "cached")
+    prompts = [generator.codec.encode(p, 24)[0] for p in PROMPTS]
+    end_id, spec = generator.codec.end_id, bundle["outputs"]["cache"]
+    quantized = quantized_cache(folder, spec, generator.cached, prompts, end_id, generator.context, "int8")
+    report = quantized["int8"]
+    assert report["steps"] > 0 and report["greedy_token_agreement"] >= 0.95 and report["used"], report
+    graph = onnx.load(str(folder / quantized["file"]))
+    assert sum(n.op_type == "MatMulNBits" for n in graph.graph.node) >= 4 * spec["layers"]
+    assert (folder / quantized["file"]).stat().st_size < 0.6 * (folder / spec["file"]).stat().st_size
+    small = CachedDecoder(folder, quantized)
+    pairs = [(greedy_cached(small, p, 24, end_id)[0], greedy_cached(generator.cached, p, 24, end_id)[0])
+             for p in prompts]
+    agree = [a == b for x, y in pairs for a, b in zip(x, y, strict=False)]
+    assert sum(agree) >= 0.9 * len(agree), pairs
+
+
 def test_running_text_trains_as_written_and_generation_continues_past_a_line_end(corpus, bundle):
     """The GPT experiment keeps the text's line breaks (documents are blank-line separated), so a
     sampled completion goes on after a line end instead of ending there."""

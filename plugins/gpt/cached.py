@@ -1,24 +1,30 @@
 """The GPT decoder with a key/value cache, as one ONNX graph for prefill and decode (Optimum's and
-onnxruntime-genai's shape): new tokens, their positions, the valid cache slots and the past keys/values
-in; the last new token's logits and the present keys/values out.
+onnxruntime-genai's shape, one past input per layer): new tokens, their positions, the valid cache
+slots and the past keys/values in; the last new token's logits and the new tokens' keys/values out.
 
-Built from keras-hub's own layers and their public cached call (`TransformerDecoder(...,
-self_attention_cache=..., self_attention_cache_update_index=...)`, what `GPT2CausalLM.call_with_cache`
-runs), with positions per row so rows of different lengths decode in one batch:
+The caller owns the cache: a buffer with room to grow, bound to the graph as it is (onnxruntime
+IOBinding, no copy), into which it writes each step's new keys/values. The graph therefore never copies
+the cache: attention scores the new queries against the past slots and against the new tokens
+separately, and one softmax spans both (`softmax([q.K_past, q.K_new])`), so no concatenated cache is
+ever made. Weights are keras-hub's own (`GPT2CausalLM`'s layers), with the projections as plain
+`MatMul`s of 2-D weights (what onnxruntime's weight quantisers rewrite).
 
 - `token_ids`, `positions`: int32 `[batch, new]`;
-- `attention_mask`: int32 `[batch, past + new]`, 1 where a slot holds a real token of the row;
-- `past_key_values`: float32 `[batch, layers, 2, past, heads, head_dim]` (`past` may be 0);
-- `logits` `[batch, vocabulary]` (the last new token's) and `present_key_values`
-  `[batch, layers, 2, past + new, heads, head_dim]`.
+- `attention_mask`: int32 `[batch, slots]`, 1 where a past slot holds a real token of the row;
+- `past_key_{i}`, `past_value_{i}` per layer: float32 `[batch, heads, slots, head_dim]` (`slots` may
+  be 0, and may exceed the tokens held: the buffer's spare room is masked);
+- `logits` `[batch, vocabulary]` (the last new token's) and `new_key_values`
+  `[layers, 2, batch, heads, new, head_dim]`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 CACHED_ONNX = "decoder_cached.onnx"
-INPUT_NAMES = ("token_ids", "positions", "attention_mask", "past_key_values")
+LAYOUT = "per_layer_buffer"  # export.json's `cache.layout`: this graph's inputs
 
 
 def cache_shape(causal_lm: Any) -> dict[str, int]:
@@ -29,46 +35,121 @@ def cache_shape(causal_lm: Any) -> dict[str, int]:
             "head_dim": int(backbone.hidden_dim) // heads}
 
 
-def cached_function(causal_lm: Any) -> tuple[Any, list[Any]]:
-    """A `tf.function` of one cached step and its input signature."""
+def input_names(layers: int) -> list[str]:
+    return ["token_ids", "positions", "attention_mask",
+            *(f"past_{kind}_{i}" for i in range(layers) for kind in ("key", "value"))]
+
+
+def _weights(layer: Any) -> dict[str, np.ndarray]:
+    """One TransformerDecoder's weights as 2-D matrices (query, key and value side by side)."""
+    attention = layer._self_attention_layer
+    dense = [attention._query_dense, attention._key_dense, attention._value_dense]
+    hidden = int(np.prod(dense[0].kernel.shape[1:]))
+
+    def flat(v: Any, *shape: int) -> np.ndarray:
+        return np.asarray(v.numpy(), np.float32).reshape(shape)
+
+    return {"qkv": np.concatenate([flat(d.kernel, -1, hidden) for d in dense], axis=1),
+            "qkv_bias": np.concatenate([flat(d.bias, hidden) for d in dense]),
+            "out": flat(attention._output_dense.kernel, hidden, -1),
+            "out_bias": flat(attention._output_dense.bias, -1),
+            "ff_in": flat(layer._feedforward_intermediate_dense.kernel, hidden, -1),
+            "ff_in_bias": flat(layer._feedforward_intermediate_dense.bias, -1),
+            "ff_out": flat(layer._feedforward_output_dense.kernel, -1, hidden),
+            "ff_out_bias": flat(layer._feedforward_output_dense.bias, -1)}
+
+
+def cached_function(causal_lm: Any) -> tuple[Any, list[Any], dict[str, np.ndarray]]:
+    """A `tf.function` of one cached step, its input signature and its weights by input name.
+
+    The weights are inputs of the traced function (named `weight_{k}`), made initializers of the
+    ONNX graph after conversion (`to_onnx`): tf2onnx then never holds the frozen weights (for `small`
+    it took more than 17 GB doing so)."""
     import tensorflow as tf
 
     backbone = causal_lm.backbone
     shape = cache_shape(causal_lm)
-    specs = [tf.TensorSpec((None, None), tf.int32, name="token_ids"),
-             tf.TensorSpec((None, None), tf.int32, name="positions"),
-             tf.TensorSpec((None, None), tf.int32, name="attention_mask"),
-             tf.TensorSpec((None, shape["layers"], 2, None, shape["heads"], shape["head_dim"]), tf.float32,
-                           name="past_key_values")]
+    heads, head_dim = shape["heads"], shape["head_dim"]
+    hidden = heads * head_dim
+    layers = list(backbone.transformer_layers)
+    names = input_names(len(layers))
+    specs = [tf.TensorSpec((None, None), tf.int32, name=n) for n in names[:3]]
+    specs += [tf.TensorSpec((None, heads, None, head_dim), tf.float32, name=n) for n in names[3:]]
+    values: dict[str, np.ndarray] = {}
 
-    def step(token_ids: Any, positions: Any, attention_mask: Any, past_key_values: Any) -> dict[str, Any]:
+    def constant(value: Any) -> str:
+        name = f"weight_{len(values)}"
+        values[name] = np.ascontiguousarray(value, np.float32)
+        return name
+
+    weights = [{k: constant(v) for k, v in _weights(layer).items()} for layer in layers]
+    embeddings = np.asarray(backbone.token_embedding.embeddings.numpy(), np.float32)
+    token_table, lm_head = constant(embeddings), constant(embeddings.T)
+    position_table = constant(backbone.position_embedding.position_embeddings.numpy())
+    norms = {id(n): [constant(v.numpy()) for v in (n.gamma, n.beta)]
+             for n in [backbone.layer_norm, *(getattr(layer, f"_{part}_layer_norm") for layer in layers
+                                              for part in ("self_attention", "feedforward"))]}
+    specs += [tf.TensorSpec(v.shape, tf.float32, name=k) for k, v in values.items()]
+    scale = 1.0 / float(np.sqrt(head_dim))
+    large_negative = -1e9  # what Keras's masked softmax adds
+
+    def step(token_ids: Any, positions: Any, attention_mask: Any, *rest: Any) -> dict[str, Any]:
+        past, given = rest[:2 * len(layers)], dict(zip(values, rest[2 * len(layers):], strict=True))
+
+        def norm(x: Any, layer: Any) -> Any:
+            gamma, beta = (given[k] for k in norms[id(layer)])
+            mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+            centred = x - mean
+            variance = tf.reduce_mean(tf.pow(centred, 2.0), axis=-1, keepdims=True)
+            return centred / tf.sqrt(variance + layer.epsilon) * gamma + beta
+
+        def split_heads(x: Any) -> Any:
+            return tf.transpose(tf.reshape(x, (batch, new, heads, head_dim)), (0, 2, 1, 3))
+
         batch, new = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
-        past = tf.shape(past_key_values)[3]
-        x = backbone.token_embedding(token_ids)
-        where = tf.gather(backbone.position_embedding.position_embeddings, positions)
-        x = backbone.embeddings_add((x, where))
-        # slot j is visible to new token t when it holds a token of the row; the layer adds causality
-        visible = tf.broadcast_to(tf.cast(attention_mask, tf.int32)[:, None, :], (batch, new, past + new))
-        room = tf.zeros((batch, 2, new, shape["heads"], shape["head_dim"]), past_key_values.dtype)
-        present = []
-        for i, layer in enumerate(backbone.transformer_layers):
-            cache = tf.concat([past_key_values[:, i], room], axis=2)
-            x, cache = layer(x, decoder_attention_mask=visible, self_attention_cache=cache,
-                             self_attention_cache_update_index=past, training=False)
-            present.append(cache)
-        x = backbone.layer_norm(x[:, -1])
-        logits = backbone.token_embedding(x, reverse=True)
-        return {"logits": tf.cast(logits, tf.float32), "present_key_values": tf.stack(present, axis=1)}
+        x = tf.gather(given[token_table], token_ids) + tf.gather(given[position_table], positions)
+        past_bias = (1.0 - tf.cast(attention_mask, tf.float32))[:, None, None, :] * large_negative
+        causal = tf.linalg.band_part(tf.ones((new, new)), -1, 0)
+        new_bias = (1.0 - causal) * large_negative
+        slots = tf.shape(attention_mask)[1]
+        fresh = []
+        for i, layer in enumerate(layers):
+            w = {k: given[v] for k, v in weights[i].items()}
+            h = norm(x, layer._self_attention_layer_norm)
+            qkv = tf.matmul(h, w["qkv"]) + w["qkv_bias"]
+            q, k, v = (split_heads(t) for t in tf.split(qkv, 3, axis=-1))
+            q = q * scale
+            past_key, past_value = past[2 * i], past[2 * i + 1]
+            scores = tf.concat([tf.matmul(q, past_key, transpose_b=True) + past_bias,
+                                tf.matmul(q, k, transpose_b=True) + new_bias], axis=-1)
+            probs = tf.nn.softmax(scores, axis=-1)
+            attended = tf.matmul(probs[..., :slots], past_value) + tf.matmul(probs[..., slots:], v)
+            attended = tf.reshape(tf.transpose(attended, (0, 2, 1, 3)), (batch, new, hidden))
+            x = x + tf.matmul(attended, w["out"]) + w["out_bias"]
+            h = norm(x, layer._feedforward_layer_norm)
+            h = layer._feedforward_intermediate_dense.activation(tf.matmul(h, w["ff_in"]) + w["ff_in_bias"])
+            x = x + tf.matmul(h, w["ff_out"]) + w["ff_out_bias"]
+            fresh.append(tf.stack([k, v]))
+        last = norm(x[:, -1], backbone.layer_norm)
+        return {"logits": tf.matmul(last, given[lm_head]), "new_key_values": tf.stack(fresh)}
 
-    return tf.function(step, input_signature=specs), specs
+    return tf.function(step, input_signature=specs), specs, values
 
 
 def to_onnx(causal_lm: Any, path: Any, opset: int | None) -> None:
-    """Write the cached step as ONNX (`tf2onnx.convert.from_function`)."""
+    """Write the cached step as ONNX (`tf2onnx.convert.from_function`), then make the weight inputs
+    initializers."""
+    import onnx
     import tf2onnx
+    from onnx import numpy_helper
 
-    from zoo.sdk import onnx_convertible_slice_update
-
-    fn, specs = cached_function(causal_lm)
-    with onnx_convertible_slice_update():
-        tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset, output_path=str(path))
+    fn, specs, values = cached_function(causal_lm)
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset)
+    graph = proto.graph
+    kept = [i for i in graph.input if i.name not in values]
+    if len(kept) != len(graph.input) - len(values):
+        raise RuntimeError(f"tf2onnx renamed the weight inputs: {[i.name for i in graph.input]}")
+    del graph.input[:]
+    graph.input.extend(kept)
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in values.items())
+    onnx.save(proto, str(path))

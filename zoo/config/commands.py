@@ -17,7 +17,8 @@ from zoo.config.bounds import bounded, choice
 from zoo.config.schema import CHECKPOINTS
 
 EXPORT_FORMATS = ("onnx", "savedmodel", "tflite", "keras")
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")  # which format offers which: zoo.export.convert
+# which format offers which: zoo.export.convert
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "int4")
 SAMPLERS = ("greedy", "top_k", "top_p", "random")
 CLUSTERS = ("local", "slurm", "kubernetes")
 
@@ -30,7 +31,7 @@ class ExportOptions:
     format: str = choice("onnx", EXPORT_FORMATS)
     output: str = ""  # bundle folder (default <run_dir>/export/<format>[_<quantize>], a sub-folder per part)
     opset: int = bounded(17, ge=9, le=21)  # ONNX opset (what tf2onnx 1.17 writes and onnxruntime 1.20 runs)
-    quantize: str = choice("none", QUANTIZATIONS)  # onnx: int8; tflite: float16, dynamic, int8; keras: int8
+    quantize: str = choice("none", QUANTIZATIONS)  # onnx int8/int4, tflite float16/dynamic/int8, keras int8
     tolerance: float = bounded(1e-4, gt=0)  # largest |keras - exported| allowed on held-out inputs
     max_metric_drop: float = bounded(0.05, ge=0, le=1)  # largest metric drop of a quantized bundle
     checkpoint: str = choice("final", CHECKPOINTS)

@@ -18,9 +18,9 @@ from zoo.runtime.signature import model_inputs, serving_function
 
 MODEL_FILES = {"onnx": "model.onnx", "savedmodel": "saved_model", "tflite": "model.tflite",
                "keras": "model.keras"}
-# ONNX int8: the weights of a language model's key/value-cache decoder (the other graphs stay float)
-QUANTIZE = {"onnx": ("none", "int8"), "savedmodel": ("none",), "tflite": QUANTIZATIONS,
-            "keras": ("none", "int8")}
+# ONNX int8/int4: the weights of a language model's key/value-cache decoder (the other graphs stay float)
+QUANTIZE = {"onnx": ("none", "int8", "int4"), "savedmodel": ("none",),
+            "tflite": tuple(q for q in QUANTIZATIONS if q != "int4"), "keras": ("none", "int8")}
 
 
 class ExportError(ZooError):

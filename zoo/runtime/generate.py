@@ -11,6 +11,7 @@ Keras's token for token; sampling draws from a seeded NumPy generator.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 from zoo.core.errors import ZooError, first_line
 from zoo.runtime.generation_options import GenerationOptions, cut_at_stop, held_back
-from zoo.runtime.kv_cache import CachedDecoder
+from zoo.runtime.kv_cache import CachedDecoder, is_current
 from zoo.runtime.text_codec import TextCodec
 from zoo.runtime.trust import inside
 
@@ -90,6 +91,11 @@ class BundleGenerator:
         if self.decoding not in ("cached", "uncached"):
             raise ZooError(f"decoding={self.decoding!r}: expected cached or uncached")
         self.cached: CachedDecoder | None = None
+        if self.decoding == "cached" and outputs.get("cache") and not is_current(outputs["cache"]):
+            logging.getLogger("zoo.runtime").warning(
+                "bundle %s: its cached decoder is of an older layout; decoding without the cache "
+                "(export the run again for cached decoding)", bundle.path)
+            self.decoding = "uncached"
         if self.decoding == "cached":
             if not outputs.get("cache"):
                 raise ZooError(f"bundle {bundle.path} has no cached decoder: export it again "
@@ -170,8 +176,7 @@ class Generation:
             if self.done:
                 return
             if cached is not None:
-                step, (past,) = cached.step([token], [past])
-                logits = step[0]
+                logits = cached.step([token], past)[0]
             else:
                 logits = generator.logits(self.ids + self.new_ids)
 

@@ -53,20 +53,22 @@ class OnnxRunner:
 
     `threads` and `spinning` (class-wide, set by `configure_onnx`) tune onnxruntime's intra-op
     pool: a server running many small batches beside its event loop wants one thread that does
-    not spin; None keeps onnxruntime's defaults (one spinning thread per core).
+    not spin; None keeps onnxruntime's defaults (one spinning thread per core). `spinning=False`
+    for one session (a decoder's hundreds of small ops a step: waiting threads that spin on a
+    shared, loaded machine made a step 2-3x slower).
     """
 
     threads: int | None = None
     spinning: bool = True
 
-    def __init__(self, path: Path, names: list[str] | None = None):
+    def __init__(self, path: Path, names: list[str] | None = None, spinning: bool | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
-        if not self.spinning:
+        if not (self.spinning if spinning is None else spinning):
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]

@@ -53,14 +53,20 @@ class Slot:
         self.push(error if error is not None else END)
 
     async def pieces(self) -> AsyncIterator[str]:
-        """Text pieces until the completion ends (an ApiError if the server closed it)."""
+        """Text pieces until the completion ends (an ApiError if the server closed it). Pieces that
+        queued up while the client's previous one was being sent go out as one (fewer events when
+        the event loop is behind the decoder: one per step per client, not one per token)."""
         while True:
-            item = await self.events.get()
-            if item is END:
+            items = [await self.events.get()]
+            while isinstance(items[-1], str) and not self.events.empty():
+                items.append(self.events.get_nowait())
+            text = "".join(item for item in items if isinstance(item, str))
+            if text:
+                yield text
+            if items[-1] is END:
                 return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+            if isinstance(items[-1], BaseException):
+                raise items[-1]
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -203,8 +209,7 @@ class DecodeBatcher:
         self.peak_rows = max(self.peak_rows, len(rows))
         if self.cached is not None:
             self.batch.sync(rows)
-            positions = [len(s.generation.ids) + len(s.generation.new_ids) - 1 for s in rows]
-            logits = self.batch.step(self.cached, [s.pending for s in rows], positions)
+            logits = self.batch.step(self.cached, [s.pending for s in rows])
         else:
             logits = np.stack([self.generator.logits(s.generation.ids + s.generation.new_ids) for s in rows])
         self.running = [s for s, row in zip(rows, logits, strict=True) if self._advance(s, row)]
@@ -225,48 +230,30 @@ class DecodeBatcher:
 
 
 class CacheBatch:
-    """The running rows' key/value caches as one batch array, kept from step to step while the rows
-    stay the same (the step's `present_key_values` is the next step's past, no copying); rebuilt
-    when rows join or leave. A row's slots may hold gaps (masked): positions are given explicitly."""
+    """The running rows' key/value caches as one `KVCache`, kept from step to step while the rows stay
+    the same (each step writes its new keys/values into the buffer's room, nothing is copied); rebuilt
+    (each row copied once) when rows join or leave."""
 
     def __init__(self) -> None:
         self.slots: list[Slot] = []
-        self.past: np.ndarray | None = None
-        self.mask: np.ndarray | None = None
+        self.cache: Any = None
 
     def sync(self, slots: list[Slot]) -> None:
         """Make the batch hold exactly `slots`, in order (newcomers bring their prefilled caches)."""
         if [id(s) for s in slots] == [id(s) for s in self.slots]:
             return
-        kept = {id(s): b for b, s in enumerate(self.slots)}
-        parts = []
-        for slot in slots:
-            b = kept.get(id(slot))
-            if b is not None:
-                parts.append((self.past[b], self.mask[b]))
-            else:
-                past = slot.generation.past[0]
-                parts.append((past, np.ones(past.shape[2], np.int32)))
-                slot.generation.past = None
-        width = max(mask.shape[0] for _, mask in parts)
-        shape = parts[0][0].shape
-        past = np.zeros((len(parts), shape[0], shape[1], width, *shape[3:]), np.float32)
-        mask = np.zeros((len(parts), width), np.int32)
-        for b, (row, row_mask) in enumerate(parts):
-            past[b, :, :, :row_mask.shape[0]] = row
-            mask[b, :row_mask.shape[0]] = row_mask
-        used = mask.any(axis=0)
-        if not used.all():  # slots no running row holds any more
-            past, mask = past[:, :, :, used], mask[:, used]
-        self.slots, self.past, self.mask = list(slots), past, mask
+        from zoo.runtime.kv_cache import KVCache
 
-    def step(self, decoder: Any, tokens: list[int], positions: list[int]) -> np.ndarray:
-        """One new token per row: the logits; the batch's cache grows by one slot."""
-        mask = np.concatenate([self.mask, np.ones((len(tokens), 1), np.int32)], axis=1)
-        logits, present = decoder.run(np.asarray(tokens, np.int32)[:, None],
-                                      np.asarray(positions, np.int32)[:, None], mask, self.past)
-        self.past, self.mask = present, mask
-        return logits
+        kept = {id(s): b for b, s in enumerate(self.slots)}
+        rows = [(self.cache, kept[id(s)]) if id(s) in kept else (s.generation.past, 0) for s in slots]
+        self.cache = KVCache.join(rows)
+        for slot in slots:
+            slot.generation.past = None
+        self.slots = list(slots)
+
+    def step(self, decoder: Any, tokens: list[int]) -> np.ndarray:
+        """One new token per row: the logits; each row's cache grows by one slot."""
+        return decoder.step(tokens, self.cache)
 
 
 def _cache_of(generator: Any) -> Any:
@@ -274,7 +261,9 @@ def _cache_of(generator: Any) -> Any:
     rows share each step's weight reads only through the cache."""
     from pathlib import Path
 
-    from zoo.runtime.kv_cache import CachedDecoder
+    from zoo.runtime.kv_cache import CachedDecoder, is_current
 
     spec = generator.bundle.meta.get("outputs", {}).get("cache")
-    return CachedDecoder(Path(generator.bundle.path), spec) if spec else None
+    if not is_current(spec):
+        return None
+    return CachedDecoder(Path(generator.bundle.path), spec, getattr(generator.bundle, "trusted", False))
