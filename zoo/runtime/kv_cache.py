@@ -1,7 +1,7 @@
 """The cached decoder of a causal-LM bundle (`outputs.cache` in `export.json`): one ONNX graph for
 prefill and decode, rows of different lengths decoded in one batch (no TensorFlow).
 
-The graph (`zoo_plugins.gpt.cached`) takes `token_ids`, `positions` `[batch, new]`, `attention_mask`
+The graph (exported by the GPT family) takes `token_ids`, `positions` `[batch, new]`, `attention_mask`
 `[batch, slots]` (1 = a real past slot of the row) and per layer `past_key_{i}`, `past_value_{i}`
 `[batch, heads, slots, head_dim]`; it gives the last new token's `logits` `[batch, vocabulary]` and
 only the new tokens' keys/values, `new_key_values` `[layers, 2, batch, heads, new, head_dim]`.
