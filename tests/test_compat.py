@@ -277,24 +277,24 @@ def test_hydra_mode_unset_answers_what_hydra_get_mode_composes_for_a_config_with
         assert Hydra.get_mode is original  # Hydra composes and reads MULTIRUN itself
 
 
-def test_onnx_convertible_slice_update_gives_slice_update_values_and_keras_hub_still_uses_it():
-    """keras-hub's cached attention still writes its cache with `ops.slice_update`; inside the
-    context the op is a scatter with the same values, and it is restored after. (tf2onnx 1.16 leaves
-    `XlaDynamicUpdateSlice` unconverted; the GPT export tests fail if the patch stops applying.)"""
-    import inspect
-
+def test_decoder_parts_are_the_layers_keras_hub_s_decoder_calls():
+    """Each part `decoder_parts` reads is a sublayer the decoder really uses: zeroing the part's
+    kernel changes the layer's output (a renamed attribute fails with its name)."""
     import keras
-    import tensorflow as tf
-    from keras_hub.src.layers.modeling import cached_multi_head_attention
+    import keras_hub
 
-    from zoo.core.compat import onnx_convertible_slice_update
+    from zoo.core.compat import decoder_parts
 
-    assert "ops.slice_update(" in inspect.getsource(cached_multi_head_attention)
-    rng = np.random.default_rng(0)
-    cache = rng.normal(size=(2, 7, 3, 4)).astype("float32")
-    update = rng.normal(size=(2, 2, 3, 4)).astype("float32")
-    expected = np.asarray(keras.ops.slice_update(cache, (0, 4, 0, 0), update))
-    with onnx_convertible_slice_update():
-        got = np.asarray(keras.ops.slice_update(tf.constant(cache), (0, tf.constant(4), 0, 0), update))
-    np.testing.assert_array_equal(got, expected)
-    assert keras.ops.slice_update is not None and "scatter" not in keras.ops.slice_update.__name__
+    layer = keras_hub.layers.TransformerDecoder(intermediate_dim=8, num_heads=2)
+    x = np.random.default_rng(0).normal(size=(1, 3, 4)).astype("float32")
+    before = np.asarray(layer(x))
+    parts = decoder_parts(layer)
+    for name in ("query", "key", "value", "output", "feedforward_in", "feedforward_out"):
+        part = getattr(parts, name)
+        kept = part.kernel.numpy()
+        part.kernel.assign(np.zeros_like(kept))
+        assert not np.allclose(np.asarray(layer(x)), before), name
+        part.kernel.assign(kept)
+    for name in ("attention_norm", "feedforward_norm"):
+        assert isinstance(getattr(parts, name), keras.layers.LayerNormalization), name
+    np.testing.assert_array_equal(np.asarray(layer(x)), before)

@@ -23,13 +23,14 @@ SDK_VERSION = "3.0"  # 2.0: a Task is built with its config and run (Task(cfg, r
 # training modes wrap the training part (TrainingWrapper); Task and DelegatingTask are gone
 # (3.0 also) DatasetInfo's family facts are typed (`TextFacts` in `info.text`, `Scaling` in `info.scaling`
 # instead of `extra` keys and a min-max scale in mean/std; docs/plugins.md has the migration)
+# (3.0 also) `decoder_parts` (a keras-hub decoder layer's sublayers) replaces `onnx_convertible_slice_update`
 
 # Where each public name lives. The SDK imports a module only when one of its names is first used,
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
 _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.config.bounds": ("bounded", "choice", "existing_path"),
     "zoo.config.schema": ("ModelConfig",),
-    "zoo.core.compat": ("onnx_convertible_slice_update",),
+    "zoo.core.compat": ("DecoderParts", "decoder_parts"),
     "zoo.core.errors": ("DataError", "RunDirError", "ZooError", "close_matches"),
     "zoo.core.hookspecs": ("hookimpl",),
     "zoo.core.lazy": ("import_tensorflow", "lazy"),
@@ -88,7 +89,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     # What a family registers: hook marker, specs, task kinds, the config base class.
     from zoo.config.bounds import bounded, choice, existing_path
     from zoo.config.schema import ModelConfig
-    from zoo.core.compat import onnx_convertible_slice_update
+    from zoo.core.compat import DecoderParts, decoder_parts
     from zoo.core.errors import DataError, RunDirError, ZooError, close_matches
     from zoo.core.hookspecs import hookimpl
 

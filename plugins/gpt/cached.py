@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.sdk import decoder_parts
+
 CACHED_ONNX = "decoder_cached.onnx"
 LAYOUT = "per_layer_buffer"  # export.json's `cache.layout`: this graph's inputs
 
@@ -42,8 +44,8 @@ def input_names(layers: int) -> list[str]:
 
 def _weights(layer: Any) -> dict[str, np.ndarray]:
     """One TransformerDecoder's weights as 2-D matrices (query, key and value side by side)."""
-    attention = layer._self_attention_layer
-    dense = [attention._query_dense, attention._key_dense, attention._value_dense]
+    parts = decoder_parts(layer)
+    dense = [parts.query, parts.key, parts.value]
     hidden = int(np.prod(dense[0].kernel.shape[1:]))
 
     def flat(v: Any, *shape: int) -> np.ndarray:
@@ -51,12 +53,12 @@ def _weights(layer: Any) -> dict[str, np.ndarray]:
 
     return {"qkv": np.concatenate([flat(d.kernel, -1, hidden) for d in dense], axis=1),
             "qkv_bias": np.concatenate([flat(d.bias, hidden) for d in dense]),
-            "out": flat(attention._output_dense.kernel, hidden, -1),
-            "out_bias": flat(attention._output_dense.bias, -1),
-            "ff_in": flat(layer._feedforward_intermediate_dense.kernel, hidden, -1),
-            "ff_in_bias": flat(layer._feedforward_intermediate_dense.bias, -1),
-            "ff_out": flat(layer._feedforward_output_dense.kernel, -1, hidden),
-            "ff_out_bias": flat(layer._feedforward_output_dense.bias, -1)}
+            "out": flat(parts.output.kernel, hidden, -1),
+            "out_bias": flat(parts.output.bias, -1),
+            "ff_in": flat(parts.feedforward_in.kernel, hidden, -1),
+            "ff_in_bias": flat(parts.feedforward_in.bias, -1),
+            "ff_out": flat(parts.feedforward_out.kernel, -1, hidden),
+            "ff_out_bias": flat(parts.feedforward_out.bias, -1)}
 
 
 def cached_function(causal_lm: Any) -> tuple[Any, list[Any], dict[str, np.ndarray]]:
@@ -86,9 +88,10 @@ def cached_function(causal_lm: Any) -> tuple[Any, list[Any], dict[str, np.ndarra
     embeddings = np.asarray(backbone.token_embedding.embeddings.numpy(), np.float32)
     token_table, lm_head = constant(embeddings), constant(embeddings.T)
     position_table = constant(backbone.position_embedding.position_embeddings.numpy())
+    parts = [decoder_parts(layer) for layer in layers]
     norms = {id(n): [constant(v.numpy()) for v in (n.gamma, n.beta)]
-             for n in [backbone.layer_norm, *(getattr(layer, f"_{part}_layer_norm") for layer in layers
-                                              for part in ("self_attention", "feedforward"))]}
+             for n in [backbone.layer_norm, *(norm for p in parts
+                                              for norm in (p.attention_norm, p.feedforward_norm))]}
     specs += [tf.TensorSpec(v.shape, tf.float32, name=k) for k, v in values.items()]
     scale = 1.0 / float(np.sqrt(head_dim))
     large_negative = -1e9  # what Keras's masked softmax adds
@@ -113,9 +116,9 @@ def cached_function(causal_lm: Any) -> tuple[Any, list[Any], dict[str, np.ndarra
         new_bias = (1.0 - causal) * large_negative
         slots = tf.shape(attention_mask)[1]
         fresh = []
-        for i, layer in enumerate(layers):
+        for i in range(len(layers)):
             w = {k: given[v] for k, v in weights[i].items()}
-            h = norm(x, layer._self_attention_layer_norm)
+            h = norm(x, parts[i].attention_norm)
             qkv = tf.matmul(h, w["qkv"]) + w["qkv_bias"]
             q, k, v = (split_heads(t) for t in tf.split(qkv, 3, axis=-1))
             q = q * scale
@@ -126,8 +129,8 @@ def cached_function(causal_lm: Any) -> tuple[Any, list[Any], dict[str, np.ndarra
             attended = tf.matmul(probs[..., :slots], past_value) + tf.matmul(probs[..., slots:], v)
             attended = tf.reshape(tf.transpose(attended, (0, 2, 1, 3)), (batch, new, hidden))
             x = x + tf.matmul(attended, w["out"]) + w["out_bias"]
-            h = norm(x, layer._feedforward_layer_norm)
-            h = layer._feedforward_intermediate_dense.activation(tf.matmul(h, w["ff_in"]) + w["ff_in_bias"])
+            h = norm(x, parts[i].feedforward_norm)
+            h = parts[i].feedforward_in.activation(tf.matmul(h, w["ff_in"]) + w["ff_in_bias"])
             x = x + tf.matmul(h, w["ff_out"]) + w["ff_out_bias"]
             fresh.append(tf.stack([k, v]))
         last = norm(x[:, -1], backbone.layer_norm)

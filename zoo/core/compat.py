@@ -7,6 +7,7 @@ Each function here is checked by `tests/test_compat.py`, which fails when upstre
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Iterator
@@ -192,31 +193,31 @@ def tflite_op_names(interpreter: Any) -> list[str]:
     return [str(op.get("op_name", "")) for op in details()]
 
 
-@contextlib.contextmanager
-def onnx_convertible_slice_update() -> Iterator[None]:
-    """Inside: `keras.ops.slice_update` is a `tf.tensor_scatter_nd_update` (ONNX ScatterND) instead of
-    TF's `XlaDynamicUpdateSlice`, which tf2onnx 1.16 cannot convert ("Unsupported ops:
-    XlaDynamicUpdateSlice"). keras-hub's `CachedMultiHeadAttention` writes new keys/values into its
-    cache with `ops.slice_update`; a cached decoder is traced for ONNX inside this. Same values."""
-    import keras
+@dataclasses.dataclass(frozen=True)
+class DecoderParts:
+    """The sublayers of one keras-hub `TransformerDecoder` (no cross-attention) that a hand-written
+    graph of the same layer needs: its norms, the attention's projections and the feed-forward pair."""
 
-    from zoo.core.lazy import import_tensorflow
+    attention_norm: Any
+    query: Any
+    key: Any
+    value: Any
+    output: Any
+    feedforward_norm: Any
+    feedforward_in: Any
+    feedforward_out: Any
 
-    tf = import_tensorflow()
 
-    def scatter_update(inputs: Any, start_indices: Any, updates: Any) -> Any:
-        updates = tf.convert_to_tensor(updates, inputs.dtype)
-        shape = tf.shape(updates)
-        axes = [tf.range(shape[i]) + tf.cast(start, tf.int32) for i, start in enumerate(start_indices)]
-        indices = tf.stack(tf.meshgrid(*axes, indexing="ij"), axis=-1)
-        return tf.tensor_scatter_nd_update(inputs, indices, updates)
-
-    original = keras.ops.slice_update
-    keras.ops.slice_update = scatter_update
-    try:
-        yield
-    finally:
-        keras.ops.slice_update = original
+def decoder_parts(layer: Any) -> DecoderParts:
+    """keras-hub 0.32 keeps a `TransformerDecoder`'s sublayers in private attributes; this is the one
+    place that reads them (a rename fails here, with the attribute's name)."""
+    attention = layer._self_attention_layer
+    return DecoderParts(
+        attention_norm=layer._self_attention_layer_norm, query=attention._query_dense,
+        key=attention._key_dense, value=attention._value_dense, output=attention._output_dense,
+        feedforward_norm=layer._feedforward_layer_norm,
+        feedforward_in=layer._feedforward_intermediate_dense,
+        feedforward_out=layer._feedforward_output_dense)
 
 
 # --- Keras 3.15 distillation: its private hook for the student's features -----------------------
