@@ -13,10 +13,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-SDK_VERSION = "2.1"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
+SDK_VERSION = "2.2"  # 2.0: a Task is built with its config and run (Task(cfg, run, registry));
 # its steps no longer take `cfg`; training modes (TrainingModeSpec, DelegatingTask)
 # 2.1: `bounded` declares a config field's range (nothing is guessed from field names),
 # `existing_path` a file or folder that must exist, `choice` a string field's options
+# 2.2: `TrainingModeSpec.conformance(ModeCase)`: the overrides the conformance kit trains a mode with
 
 # Where each public name lives. The SDK imports a module only when one of its names is first used,
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
@@ -31,7 +32,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.core.specs": (
         "ConformanceCase",
         "CLASSIFICATION", "GENERATIVE", "REGRESSION", "UNLABELLED", "DatasetSpec", "LossSpec",
-        "MetricSpec", "ModelSpec", "TrainingModeSpec",
+        "MetricSpec", "ModelSpec", "ModeCase", "TrainingModeSpec",
     ),
     "zoo.data.base": ("DatasetInfo", "RawSplits"),
     "zoo.data.configs": ("DatasetConfig", "TFDSDatasetConfig"),
@@ -93,6 +94,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         DatasetSpec,
         LossSpec,
         MetricSpec,
+        ModeCase,
         ModelSpec,
         TrainingModeSpec,
     )

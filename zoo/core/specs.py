@@ -98,7 +98,9 @@ class TrainingModeSpec:
     The mode is on when the config node `node` is set (not null). `configure(cfg) -> cfg | None`
     checks the config before the run folder opens and may return a changed copy (distillation
     trains on its teacher's dataset); `task(inner) -> zoo.tasks.task.DelegatingTask` wraps the
-    family's task. Modes apply in registration order.
+    family's task. Modes apply in registration order. `conformance(case: ModeCase) -> overrides |
+    None` gives the overrides that turn the mode on for a model's trained conformance case (None:
+    the mode does not apply to that model); the conformance kit trains each mode with them.
     """
 
     name: str
@@ -106,3 +108,20 @@ class TrainingModeSpec:
     task: Callable[..., Any]
     description: str
     configure: Callable[..., Any] | None = None
+    conformance: Callable[..., list[str] | None] | None = None
+
+
+@dataclass(frozen=True)
+class ModeCase:
+    """What a training mode's `conformance` is given: a model's conformance case, trained.
+
+    `spec` is the model's `ModelSpec`, `cfg` the case's composed config, `info` its `DatasetInfo`
+    (the run's `dataset.json`), `run_dir` the finished run (a teacher, for distillation) and
+    `network` the trained Keras model (its layers, for a mode that refuses some).
+    """
+
+    spec: ModelSpec
+    cfg: Any
+    info: Any
+    run_dir: Any
+    network: Any
