@@ -9,7 +9,7 @@ for each format the model declares (the exporter's own check against Keras inclu
 `raw_inputs:<format>` (the bundle, opened by the runtime `zoo predict` and `zoo serve` use, given raw
 examples gives what Keras gives) -> `mode:<name>` for each registered training mode (DP-SGD,
 distillation, a third party's) that applies to the model (one short epoch on the model's case; the
-saved model reloads with the trained weights and scores as training did).
+saved model, reloaded by `zoo.evaluate`, scores as training did).
 
 `Conformance` runs each concern once per model and remembers it, so one test per concern (the
 parametrised tests of `zoo.testing.ConformanceTests`) shares one training; `check_model` runs them
@@ -449,8 +449,8 @@ def _same_completions(case: _Case, bundle_path: str, texts: list[Any]) -> None:
 
 def _mode(case: _Case, mode_name: str) -> None:
     """Training mode `mode_name` on the model's case: one short epoch with the overrides the mode's
-    `TrainingModeSpec.conformance` gives for the trained case; the saved model reloads with the
-    trained weights and `zoo.evaluate` scores it as training did."""
+    `TrainingModeSpec.conformance` gives for the trained case; `zoo.evaluate` reloads the saved model
+    (rebuilt by the family, its final weights loaded) and scores it as training did."""
     import zoo
     from zoo.core.registry import get_registry
     from zoo.core.specs import ModeCase
@@ -471,5 +471,4 @@ def _mode(case: _Case, mode_name: str) -> None:
     folder = case.folder / "modes" / mode_name
     run_dir = folder / "run"
     result = _trained(zoo.compose([*case.overrides, *overrides]), run_dir)
-    _same_weights(reload_run(run_dir).network, result.model, "the reloaded")
-    _evaluate(run_dir, result.metrics, folder / "evaluate")
+    _evaluate(run_dir, result.metrics, folder / "evaluate")  # reloaded as the family's own run

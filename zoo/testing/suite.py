@@ -95,8 +95,8 @@ class ConformanceTests:
         conformance_kit.require(model, f"raw_inputs:{fmt}")
 
     def test_training_mode(self, conformance_kit: Conformance, model: str, mode: str) -> None:
-        """The mode trains one short epoch on the model's case; its saved model reloads and scores
-        as the trained one (skipped, with the reason, where the mode does not apply)."""
+        """The mode trains one short epoch on the model's case; its saved model, reloaded by
+        `zoo.evaluate`, scores as training did (skipped, with the reason, where it does not apply)."""
         step = conformance_kit.require(model, f"mode:{mode}")
         if step.status == NOT_APPLICABLE:
             pytest.skip(step.message)
