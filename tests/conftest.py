@@ -130,19 +130,20 @@ def train_interrupted(cfg, run_dir: Path, monkeypatch: pytest.MonkeyPatch, after
 
 
 @pytest.fixture(scope="session")
-def conformance(tmp_path_factory):
-    """`conformance(name)`: the conformance kit's report of a model, run once per session, so tests
-    that need a tiny trained run and its bundles (BERT, GAN, VAE exports) share the kit's."""
-    from zoo.testing import check_model
+def conformance_session(tmp_path_factory):
+    """The conformance kit of the whole session (`zoo.testing.Conformance`): each model's tiny case
+    trained once and each concern checked once, shared by `test_conformance.py`'s per-concern tests
+    and the tests that need a tiny trained run and its bundles (BERT, GAN, VAE exports)."""
+    from zoo.testing import Conformance
 
-    reports = {}
+    return Conformance(lambda name: tmp_path_factory.mktemp(f"conformance-{name}"))
 
-    def report(name: str):
-        if name not in reports:
-            reports[name] = check_model(name, tmp_path=tmp_path_factory.mktemp(f"conformance-{name}"))
-        return reports[name]
 
-    return report
+@pytest.fixture(scope="session")
+def conformance(conformance_session):
+    """`conformance(name)`: the kit's report of a model (its training modes left out), its run in
+    `report.run_dir` and its bundles in `report.run_dir.parent / "export" / FORMAT`."""
+    return lambda name: conformance_session.report(name, modes=False)
 
 
 LOAD_IN_A_FRESH_PROCESS = """

@@ -24,6 +24,7 @@ SDK_VERSION = "3.0"  # 2.0: a Task is built with its config and run (Task(cfg, r
 # (3.0 also) DatasetInfo's family facts are typed (`TextFacts` in `info.text`, `Scaling` in `info.scaling`
 # instead of `extra` keys and a min-max scale in mean/std; docs/plugins.md has the migration)
 # (3.0 also) `decoder_parts` (a keras-hub decoder layer's sublayers) replaces `onnx_convertible_slice_update`
+# (3.0 also) `TrainingModeSpec.conformance(ModeCase)`: the overrides the conformance kit trains a mode with
 
 # Where each public name lives. The SDK imports a module only when one of its names is first used,
 # so a plugin's registration (`zoo list`, `zoo --help`) stays cheap and TensorFlow-free.
@@ -38,7 +39,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "zoo.core.specs": (
         "ConformanceCase",
         "CLASSIFICATION", "GENERATIVE", "REGRESSION", "UNLABELLED", "DatasetSpec", "LossSpec",
-        "MetricSpec", "ModelSpec", "TrainingModeSpec",
+        "MetricSpec", "ModelSpec", "ModeCase", "TrainingModeSpec",
     ),
     "zoo.data.base": ("DatasetInfo", "RawSplits", "Scaling", "TextFacts"),
     "zoo.data.prepared": ("Prepared",),
@@ -105,6 +106,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         DatasetSpec,
         LossSpec,
         MetricSpec,
+        ModeCase,
         ModelSpec,
         TrainingModeSpec,
     )

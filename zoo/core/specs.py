@@ -105,7 +105,9 @@ class TrainingModeSpec:
     trains on its teacher's dataset); `training(inner) -> zoo.tasks.training.TrainingWrapper`
     wraps the family's training part; `data(inner) -> zoo.tasks.preparer.DataPreparer`, when set,
     replaces how data is prepared (distillation adopts its teacher's). Modes apply in
-    registration order.
+    registration order. `conformance(case: ModeCase) -> overrides | None` gives the overrides that
+    turn the mode on for a model's trained conformance case (None: the mode does not apply to that
+    model); the conformance kit trains each mode with them.
     """
 
     name: str
@@ -114,3 +116,20 @@ class TrainingModeSpec:
     description: str
     configure: Callable[..., Any] | None = None
     data: Callable[..., Any] | None = None
+    conformance: Callable[..., list[str] | None] | None = None
+
+
+@dataclass(frozen=True)
+class ModeCase:
+    """What a training mode's `conformance` is given: a model's conformance case, trained.
+
+    `spec` is the model's `ModelSpec`, `cfg` the case's composed config, `info` its `DatasetInfo`
+    (the run's `dataset.json`), `run_dir` the finished run (a teacher, for distillation) and
+    `network` the trained Keras model (its layers, for a mode that refuses some).
+    """
+
+    spec: ModelSpec
+    cfg: Any
+    info: Any
+    run_dir: Any
+    network: Any

@@ -1,27 +1,43 @@
-"""The conformance kit: every registered model, built-in or third party, passes the same steps.
+"""The conformance kit: every registered model, built-in or third party, passes the same checks.
 
-    import pytest
-    from zoo.testing import check_model, conformance_cases
+One pytest test per concern per model (a test file of a plugin, the whole of it):
 
-    @pytest.mark.parametrize("name", conformance_cases("my_*"))
-    def test_conformance(name, tmp_path):
-        check_model(name, tmp_path=tmp_path).assert_passed()
+    from zoo.testing import ConformanceTests
 
-Steps (`zoo.testing.kit`): train, build, save_load, samples (generative models: samples that are not
-all alike), export:<format> and raw_inputs:<format> for each format the model's
-`ModelSpec.conformance` declares. Importing this module imports no TensorFlow.
+    class TestMyModels(ConformanceTests):
+        models = "my_*"
+
+or the whole life of one model as a report:
+
+    check_model("my_net", tmp_path=tmp_path).assert_passed()
+
+Concerns (`zoo.testing.kit`): train, build, save_load, evaluate (`zoo.evaluate` gives the recorded
+test metrics), samples (generative models: samples that are not all alike), export:<format> and
+raw_inputs:<format> for each format the model's `ModelSpec.conformance` declares, and
+mode:<name> for each registered training mode that applies (`TrainingModeSpec.conformance`).
+Importing this module imports no TensorFlow (nor pytest, until `ConformanceTests` is used).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from zoo.core.specs import ConformanceCase
-from zoo.testing.kit import TINY, check_model
+from zoo.core.specs import ConformanceCase, ModeCase
+from zoo.testing.kit import TINY, Conformance, check_model
 from zoo.testing.report import ConformanceError, ConformanceReport, StepResult
 
-__all__ = ["TINY", "ConformanceCase", "ConformanceError", "ConformanceReport", "ModelConformance",
-           "StepResult", "check_model", "conformance_cases"]
+__all__ = ["TINY", "Conformance", "ConformanceCase", "ConformanceError", "ConformanceReport",
+           "ConformanceTests", "ModeCase", "ModelConformance", "StepResult", "check_model",
+           "conformance_cases"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ConformanceTests":  # imports pytest: only a test suite asks for it
+        from zoo.testing.suite import ConformanceTests
+
+        return ConformanceTests
+    raise AttributeError(f"module 'zoo.testing' has no attribute {name!r}")
 
 
 def conformance_cases(pattern: str = "*") -> list[str]:
@@ -34,7 +50,8 @@ def conformance_cases(pattern: str = "*") -> list[str]:
 
 class ModelConformance:
     """A pytest base class: set `model` (and optionally `overrides`, `formats`) in a subclass named
-    `Test...`, and pytest runs the kit on it with its `tmp_path` fixture."""
+    `Test...`, and pytest runs the whole kit on it as one test with its `tmp_path` fixture
+    (`ConformanceTests` gives one test per concern)."""
 
     model: str = ""
     overrides: tuple[str, ...] = ()

@@ -53,9 +53,11 @@ def zoo_training_modes() -> list[TrainingModeSpec]:
         # distillation opens its teacher's run folder.
         TrainingModeSpec("dp_sgd", "privacy", lazy("zoo.training.privacy:PrivateTraining"),
                          "differentially private training, DP-SGD with an epsilon ledger (privacy=dp_sgd)",
-                         lazy("zoo.training.privacy:check_privacy")),
+                         lazy("zoo.training.privacy:check_privacy"),
+                         conformance=lazy("zoo.training.privacy:conformance_case")),
         TrainingModeSpec("distill", "distill", lazy("zoo.training.distill:DistillationTraining"),
                          "knowledge distillation from a finished run (experiment=distill "
                          "distill.teacher=RUN)", lazy("zoo.training.distill:configure"),
-                         data=lazy("zoo.training.distill:TeacherData")),
+                         data=lazy("zoo.training.distill:TeacherData"),
+                         conformance=lazy("zoo.training.distill:conformance_case")),
     ]

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.core.errors import DataError, RunDirError, ZooError
 from zoo.core.registry import Registry
-from zoo.core.specs import CLASSIFICATION
+from zoo.core.specs import CLASSIFICATION, ModeCase
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.prepared import SPLITS, Prepared
 from zoo.tasks.preparer import DataPreparer
@@ -239,3 +239,12 @@ class DistillationTraining(TrainingWrapper):
             "teacher_test": teacher_test,
             "student_test": evaluation.metrics,
         }}
+
+
+def conformance_case(case: ModeCase) -> list[str] | None:
+    """The conformance kit's distillation case: the model learns from its own trained case (the
+    teacher) on the teacher's data; None unless that case is a numeric classification."""
+    if (case.info.task != CLASSIFICATION or case.info.modality == "text"
+            or CLASSIFICATION not in case.spec.tasks):
+        return None
+    return ["experiment=distill", f"distill.teacher={case.run_dir}"]

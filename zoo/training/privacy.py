@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.core.errors import ZooError
-from zoo.core.specs import TASKS
+from zoo.core.specs import TASKS, ModeCase
 from zoo.data.base import DatasetInfo
 from zoo.data.prepared import Prepared
 from zoo.tasks.training import Training, TrainingWrapper
@@ -214,3 +214,19 @@ class PrivateTraining(TrainingWrapper):
                  "clip %g, sampling rate %.4g, %s accountant)", epsilon, plan.delta, steps,
                  plan.noise_multiplier, plan.l2_norm_clip, plan.sampling_rate, plan.accountant)
         return {**self.inner.extra_metrics(model, test_ds, prepared, evaluation), "privacy": report}
+
+
+def conformance_case(case: ModeCase) -> list[str] | None:
+    """The conformance kit's DP-SGD case: the model's own case, trained privately. None for a
+    family that trains with its own step, unlabelled data, or a network with layers DP-SGD refuses
+    (batch normalisation, activity regularisers). Its preprocessing is declared public, as the kit
+    checks the plumbing of every supervised family, text and tables included."""
+    from zoo.training.dp_sgd import check_per_example
+
+    if case.info.task not in TASKS or not set(case.spec.tasks) & set(TASKS):
+        return None
+    try:
+        check_per_example(case.network)
+    except ZooError:
+        return None
+    return ["privacy=dp_sgd", "privacy.public_preprocessing=true"]
