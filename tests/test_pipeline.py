@@ -7,7 +7,7 @@ import pytest
 
 import zoo
 from zoo.core.errors import ZooError
-from zoo.data.pipeline import eval_stream, train_stream
+from zoo.data.pipeline import Schedule, eval_stream, train_stream
 
 
 def features(dataset) -> np.ndarray:
@@ -55,8 +55,8 @@ def test_images_are_normalised_per_channel(tmp_path):
 def test_each_epoch_is_shuffled_by_seed_and_epoch_so_resume_sees_the_same_batches():
     splits = zoo.load_dataset("iris", seed=0)
     info = splits.info
-    full = train_stream(splits.train, info, global_batch=16, seed=5, epochs=3)
-    resumed = train_stream(splits.train, info, global_batch=16, seed=5, epochs=3, initial_epoch=2)
+    full = train_stream(splits.train, info, 16, Schedule(seed=5, epochs=3))
+    resumed = train_stream(splits.train, info, 16, Schedule(seed=5, epochs=3, initial_epoch=2))
     steps = full.steps_per_epoch
     assert steps == int(np.ceil(info.num_examples["train"] / 16))
     batches = [np.asarray(x) for x, _ in full.dataset]
@@ -65,7 +65,7 @@ def test_each_epoch_is_shuffled_by_seed_and_epoch_so_resume_sees_the_same_batche
     assert not np.array_equal(epoch[0], epoch[1])  # reshuffled every epoch
     assert sorted(map(tuple, epoch[0])) == sorted(map(tuple, epoch[1]))  # same examples
     np.testing.assert_array_equal(features(resumed.dataset), epoch[2])
-    other_seed = train_stream(splits.train, info, global_batch=16, seed=6, epochs=1)
+    other_seed = train_stream(splits.train, info, 16, Schedule(seed=6, epochs=1))
     assert not np.array_equal(features(other_seed.dataset), epoch[0])
 
 
@@ -80,16 +80,16 @@ def test_the_stream_costs_the_same_for_any_number_of_epochs(monkeypatch):
     original = tf.data.Dataset.shuffle
     monkeypatch.setattr(tf.data.Dataset, "shuffle", lambda self, *a, **k: shuffles.append(a) or
                         original(self, *a, **k))
-    train_stream(splits.train, info, global_batch=16, seed=0, epochs=1000)
+    train_stream(splits.train, info, 16, Schedule(seed=0, epochs=1000))
     assert len(shuffles) == 1  # a pipeline per epoch built 1,000 (9 s before the first step)
-    huge = train_stream(splits.train, info, global_batch=16, seed=0, epochs=10**9)
-    two = train_stream(splits.train, info, global_batch=16, seed=0, epochs=2)  # seed 0 works too
+    huge = train_stream(splits.train, info, 16, Schedule(seed=0, epochs=10**9))
+    two = train_stream(splits.train, info, 16, Schedule(seed=0, epochs=2))  # seed 0 works too
     steps = two.steps_per_epoch
     expected = [np.asarray(x) for x, _ in two.dataset]
     got = [np.asarray(x) for x, _ in huge.dataset.take(2 * steps)]
     for a, b in zip(expected, got, strict=True):
         np.testing.assert_array_equal(a, b)
-    mid = train_stream(splits.train, info, global_batch=16, seed=0, epochs=2, initial_step=3)
+    mid = train_stream(splits.train, info, 16, Schedule(seed=0, epochs=2, initial_step=3))
     rest = [np.asarray(x) for x, _ in mid.dataset]
     assert len(rest) == 2 * steps - 3
     for a, b in zip(expected[3:], rest, strict=True):
@@ -99,7 +99,7 @@ def test_the_stream_costs_the_same_for_any_number_of_epochs(monkeypatch):
 def test_steps_per_epoch_caps_each_epoch():
     splits = zoo.load_dataset("digits", as_image=True)
     info = splits.info
-    stream = train_stream(splits.train, info, global_batch=32, seed=0, epochs=2, max_steps=3)
+    stream = train_stream(splits.train, info, 32, Schedule(seed=0, epochs=2, max_steps=3))
     assert stream.steps_per_epoch == 3 and len(list(stream.dataset)) == 6
 
 

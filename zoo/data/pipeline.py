@@ -62,12 +62,23 @@ class TrainStream:
 EPOCH_GRAPH_SEED = 20_240_601
 
 
-def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, epochs: int,
-                 initial_epoch: int = 0, max_steps: int | None = None,
-                 shuffle_buffer: int = 10000, cache: bool | str = True,
-                 initial_step: int = 0, rows: int | None = None, groups: int = 1) -> TrainStream:
-    """Epochs `initial_epoch..epochs-1`, each shuffled with seed `seed + epoch`, batched; the first
-    `initial_step` batches of `initial_epoch` are left out (a run resumed mid-epoch). `cache`: True
+@dataclass(frozen=True)
+class Schedule:
+    """Which batches a training stream gives: epochs `initial_epoch..epochs-1`, each shuffled with
+    seed `seed + epoch`, at most `max_steps` batches each, the first `initial_step` batches of
+    `initial_epoch` left out (a run resumed mid-epoch)."""
+
+    seed: int
+    epochs: int
+    initial_epoch: int = 0
+    initial_step: int = 0
+    max_steps: int | None = None
+
+
+def train_stream(split: Any, info: DatasetInfo, global_batch: int, schedule: Schedule,
+                 shuffle_buffer: int = 10000, cache: bool | str = True, rows: int | None = None,
+                 groups: int = 1) -> TrainStream:
+    """The batches `schedule` names, shuffled within a bounded buffer. `cache`: True
     in memory, a file prefix on disk (`zoo.data.caching`), False not at all. `rows`: the split's
     rows when they are not `info.num_examples["train"]` (one worker's share). `groups`: the split
     interleaves that many data shares row by row (`zoo.data.table_shares`); each is shuffled by the
@@ -79,6 +90,7 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
     the same for 1 epoch or 10^9 (a pipeline per epoch, concatenated, grew with the epochs).
     """
     tf = import_tensorflow()
+    seed, max_steps = schedule.seed, schedule.max_steps
     n = rows or info.num_examples.get("train") or int(split.reduce(0, lambda c, _: c + 1))
     steps = math.ceil(n / global_batch)
     if max_steps:
@@ -106,10 +118,10 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, seed: int, ep
         batched = shuffled.batch(global_batch)
         return (batched.map(side_by_side) if groups > 1 else batched).take(steps)
 
-    first = max(0, initial_epoch)
-    dataset = tf.data.Dataset.range(first, max(epochs, first), dtype=tf.int64).flat_map(one_epoch)
-    if initial_step:
-        dataset = dataset.skip(initial_step)
+    first = max(0, schedule.initial_epoch)
+    dataset = tf.data.Dataset.range(first, max(schedule.epochs, first), dtype=tf.int64).flat_map(one_epoch)
+    if schedule.initial_step:
+        dataset = dataset.skip(schedule.initial_step)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     return TrainStream(dataset, steps)
 

@@ -158,7 +158,7 @@ class TrainingRun:
         `dataset.cache` says; a run resumed mid-epoch gets the rest of that epoch as a stream of its
         own."""
         from zoo.data.caching import choose_cache
-        from zoo.data.pipeline import eval_stream, train_stream
+        from zoo.data.pipeline import Schedule, eval_stream, train_stream
 
         splits, cfg, strategy, point = self.splits, self.cfg, self.strategy, self.point
         run_path = self.run.path
@@ -172,9 +172,9 @@ class TrainingRun:
                                           else (global_batch, None, t.steps_per_epoch, 1))
 
         def epochs_from(first: int, last: int, step: int = 0, cache_name: str = "train") -> Any:
-            return train_stream(splits.train, info, batch, t.seed, last, first, max_steps,
-                                cfg.dataset.shuffle_buffer, cache.of(cache_name), initial_step=step,
-                                rows=rows, groups=groups)
+            schedule = Schedule(t.seed, last, first, step, max_steps)
+            return train_stream(splits.train, info, batch, schedule, cfg.dataset.shuffle_buffer,
+                                cache.of(cache_name), rows=rows, groups=groups)
 
         partial = None
         if point.step:  # its own disk cache file: two streams cannot share one
