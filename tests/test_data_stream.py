@@ -68,6 +68,14 @@ def train(path, run_dir, *overrides):
     return zoo.train(cfg, run_dir)
 
 
+def assert_same_feature_stats(got: dict, expected: dict) -> None:
+    """Every feature statistic equal (floats to 1e-12: sums combined in another order)."""
+    for name, stats in expected["features"].items():
+        for key, value in stats.items():
+            assert got["features"][name][key] == (pytest.approx(value, rel=1e-12)
+                                                  if isinstance(value, float) else value), (name, key)
+
+
 def test_csv_parquet_and_the_in_memory_path_train_the_same_model(tmp_path):
     """One file, three readers and three caches: the same split, statistics and weights; the
     Parquet run's ONNX bundle fed raw rows predicts what Keras predicts."""
@@ -246,10 +254,7 @@ def test_worker_shares_of_byte_ranges_partition_the_rows_with_combined_statistic
     assert first[1] == second[0] and second[1] == data.stat().st_size  # side by side, every line
     for raw in workers:
         assert repr(raw.stats) == repr(single.stats)  # identical on every worker
-        for name, stats in whole.stats["features"].items():
-            for key, value in stats.items():
-                assert raw.stats["features"][name][key] == (pytest.approx(value, rel=1e-12)
-                                                            if isinstance(value, float) else value)
+        assert_same_feature_stats(raw.stats, whole.stats)
     shares = workers[0].info.share_train_rows
     assert sum(shares) == whole.info.num_examples["train"]
     assert all(0.45 < n / sum(shares) < 0.55 for n in shares)
@@ -319,9 +324,6 @@ def test_with_as_many_files_as_workers_each_worker_reads_its_own_files(tmp_path,
         assert raw.info.worker_share == "files"
         costs.append(np.concatenate([y for _, y in raw.batches["train"].as_numpy_iterator()]))
         assert len(costs[-1]) == min(raw.info.share_train_rows)
-        for name, stats in whole.stats["features"].items():
-            for key, value in stats.items():
-                assert raw.stats["features"][name][key] == (pytest.approx(value, rel=1e-12)
-                                                            if isinstance(value, float) else value)
+        assert_same_feature_stats(raw.stats, whole.stats)
     shares = workers[0].info.share_train_rows
     assert sum(shares) == whole.info.num_examples["train"]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from zoo_plugins.bert.model import make_backbone
 from zoo_plugins.bert.task import INPUTS, first_text, tokenizer_for
-from zoo_plugins.text.language_model import LanguageModel
+from zoo_plugins.text.language_model import LanguageModel, token_scores
 
 from zoo.sdk import DataPreparer, DatasetInfo, Evaluator, ExportModule, Prepared, RawSplits, ZooError
 
@@ -132,25 +132,10 @@ class MaskedLMEvaluator(Evaluator):
         """Accuracy and loss over every real masked position of the split, summed position by
         position: they do not depend on the batching, nor on the model being compiled (`zoo
         evaluate` scores a rebuilt, uncompiled model)."""
-        import keras
-        import tensorflow as tf
-
         from zoo.sdk import Evaluation
 
-        @tf.function(reduce_retracing=True)
-        def sums(x: Any, y: Any, weight: Any) -> Any:
-            logits = tf.cast(model(x, training=False), tf.float32)
-            loss = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-            hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y), tf.float32)
-            weight = tf.cast(weight, tf.float32)
-            return tf.reduce_sum(loss * weight), tf.reduce_sum(hit * weight), tf.reduce_sum(weight)
-
-        loss_sum = correct = masked = 0.0
-        for batch in dataset:
-            parts = [float(v) for v in sums(*batch)]
-            loss_sum, correct, masked = loss_sum + parts[0], correct + parts[1], masked + parts[2]
-        loss = loss_sum / max(masked, 1.0)
-        return Evaluation({"masked_accuracy": correct / max(masked, 1.0), "masked_token_loss": loss,
+        loss, accuracy, _ = token_scores(model, dataset)
+        return Evaluation({"masked_accuracy": accuracy, "masked_token_loss": loss,
                            "perplexity": math.exp(min(loss, 50.0))})
 
     def headline(self, info: DatasetInfo) -> str:

@@ -14,7 +14,7 @@ import keras
 from zoo_plugins.gpt import tokenizer as bpe
 from zoo_plugins.gpt.blocks import pack, token_stream
 from zoo_plugins.gpt.sizes import checkpoint, is_size
-from zoo_plugins.text.language_model import LanguageModel
+from zoo_plugins.text.language_model import LanguageModel, token_scores
 
 from zoo.sdk import (
     DataPreparer,
@@ -91,24 +91,11 @@ class CausalLMEvaluator(Evaluator):
     def evaluate(self, model: Any, dataset: Any, prepared: Prepared) -> Any:
         """Perplexity as exp(mean next-token loss over every real token of the split), summed token by
         token so it does not depend on the batching (Keras averages per batch)."""
-        import tensorflow as tf
-
         from zoo.sdk import Evaluation
 
-        @tf.function(reduce_retracing=True)
-        def sums(x: Any, y: Any, weight: Any) -> Any:
-            logits = tf.cast(model(x, training=False), tf.float32)
-            loss = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-            hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y), tf.float32)
-            return tf.reduce_sum(loss * weight), tf.reduce_sum(hit * weight), tf.reduce_sum(weight)
-
-        loss_sum = correct = tokens = 0.0
-        for batch in dataset:
-            parts = [float(v) for v in sums(*batch)]
-            loss_sum, correct, tokens = loss_sum + parts[0], correct + parts[1], tokens + parts[2]
-        loss = loss_sum / max(tokens, 1.0)
+        loss, accuracy, tokens = token_scores(model, dataset)
         return Evaluation({"perplexity": math.exp(min(loss, 50.0)), "token_loss": loss,
-                           "token_accuracy": correct / max(tokens, 1.0), "tokens": int(tokens)})
+                           "token_accuracy": accuracy, "tokens": int(tokens)})
 
     def headline(self, info: DatasetInfo) -> str:
         return "perplexity"

@@ -63,3 +63,25 @@ class SavePreset(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         save_preset(self.model, self.tokenizer, self.folder)
+
+
+def token_scores(model: Any, dataset: Any) -> tuple[float, float, float]:
+    """Mean token loss, token accuracy and the number of tokens over every weighted token of
+    `dataset` (batches of inputs, target ids, weights), summed token by token: they depend neither
+    on the batching (Keras averages per batch) nor on the model being compiled (`zoo evaluate`
+    scores a rebuilt, uncompiled model)."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def sums(x: Any, y: Any, weight: Any) -> Any:
+        logits = tf.cast(model(x, training=False), tf.float32)
+        loss = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y), tf.float32)
+        weight = tf.cast(weight, tf.float32)
+        return tf.reduce_sum(loss * weight), tf.reduce_sum(hit * weight), tf.reduce_sum(weight)
+
+    loss_sum = correct = tokens = 0.0
+    for batch in dataset:
+        parts = [float(v) for v in sums(*batch)]
+        loss_sum, correct, tokens = loss_sum + parts[0], correct + parts[1], tokens + parts[2]
+    return loss_sum / max(tokens, 1.0), correct / max(tokens, 1.0), tokens
