@@ -248,6 +248,7 @@ def test_one_run_checks_its_config_once_from_the_command_line_and_the_api(tmp_pa
         GlobalHydra.instance().clear()
     assert len(checks) == 1 and (tmp_path / "cli" / "metrics.json").exists()
     assert set(hydra_dirs) == {str(tmp_path / "cli")}  # Hydra's run folder is the run folder
+    assert not HydraConfig.initialized()  # a later zoo.train is not taken for this Hydra job
     assert sorted(p.name for p in tmp_path.iterdir()) == ["api", "cli"]
 
 

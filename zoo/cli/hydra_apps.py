@@ -244,6 +244,9 @@ def run_app(command: str, args: list[str]) -> int:
             exc.zoo_args = args  # type: ignore[attr-defined]  # for the one-line message
         raise
     finally:
+        # the job's Hydra config ends with it: a later `zoo.train` in this process is no Hydra job
+        # (zoo.run.command would otherwise record this command's overrides in its run folder)
+        HydraConfig.instance().cfg = None
         sys.argv = saved
         if saved_full_error is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
