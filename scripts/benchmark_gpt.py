@@ -11,7 +11,7 @@ plain, zoo, plain, ... after an untimed warm-up.
 
     python scripts/benchmark_gpt.py CORPUS.txt [--size tiny --length 128 --steps 30 --epochs 3 --repeats 2]
     python scripts/benchmark_gpt.py - --untrained-size small --length 256 --new-tokens 128  # generation only
-    python scripts/benchmark_gpt.py - --serve-bundle RUN/export/onnx --clients 8 --new-tokens 64
+    python scripts/benchmark_gpt.py - --serve-bundle RUN/export/onnx --clients 8 --new-tokens 64  # --client openai
 """
 
 from __future__ import annotations
@@ -258,9 +258,48 @@ def untrained_generation_speed(size: str, length: int, vocabulary: int, new_toke
             "bytes": {p.name: p.stat().st_size for p in tmp.glob("*.onnx")}}
 
 
-def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeats: int = 3) -> dict:
+def raw_streams(base: str, name: str, prompts: list[str], new_tokens: int) -> list[tuple[float, int, float]]:
+    """Stream completions of `prompts` concurrently from one asyncio loop with `aiohttp`, reading each
+    server-sent event with `json.loads`, as vLLM's `benchmark_serving` reads its streams: what the
+    server gives, without the `openai` client's per-chunk model objects (8 client threads on one
+    interpreter lock cost about as much CPU as the server's own work). Per prompt: time to first
+    text, completion tokens (the usage chunk), total seconds."""
+    import asyncio
+
+    import aiohttp
+
+    async def one(session: aiohttp.ClientSession, prompt: str) -> tuple[float, int, float]:
+        started = time.perf_counter()
+        first, tokens = None, 0
+        body = {"model": name, "prompt": prompt, "max_tokens": new_tokens, "temperature": 0,
+                "stream": True, "stream_options": {"include_usage": True}, "ignore_eos": True}
+        async with session.post(f"{base}/v1/completions", json=body) as answer:
+            answer.raise_for_status()
+            async for raw in answer.content:
+                line = raw.strip()
+                if not line.startswith(b"data: ") or line == b"data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                if first is None and chunk["choices"] and chunk["choices"][0]["text"]:
+                    first = time.perf_counter() - started
+                if chunk.get("usage"):
+                    tokens = chunk["usage"]["completion_tokens"]
+        return first or float("nan"), tokens, time.perf_counter() - started
+
+    async def every() -> list[tuple[float, int, float]]:
+        connector = aiohttp.TCPConnector(limit=len(prompts))
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(600)) as session:
+            return list(await asyncio.gather(*(one(session, p) for p in prompts)))
+
+    return asyncio.run(every())
+
+
+def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeats: int = 3,
+                client_kind: str = "raw") -> dict:
     """`zoo serve` on the bundle: one streaming client, then `clients` at once (greedy, `new_tokens`
-    each), alternating, `repeats` times: median aggregate tokens/s and p50 time to first token."""
+    each), alternating, `repeats` times: median aggregate tokens/s and p50 time to first token.
+    `client_kind`: `raw` (one asyncio loop, httpx, json.loads per event) or `openai` (the official
+    client, a thread per client)."""
     import socket
     import subprocess
     import urllib.request
@@ -300,14 +339,19 @@ def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeat
                 tokens = chunk.usage.completion_tokens
         return first or float("nan"), tokens, time.perf_counter() - started
 
+    def together(n: int) -> list[tuple[float, int, float]]:
+        if client_kind == "raw":
+            return raw_streams(base, name, [f"{prompt} {i}" for i in range(n)], new_tokens)
+        with ThreadPoolExecutor(n) as pool:
+            return list(pool.map(one, range(n)))
+
     try:
-        one(0)  # warm-up
+        together(1)  # warm-up
         runs: dict[int, list[tuple[float, float]]] = {1: [], clients: []}
         for _ in range(repeats):  # alternate 1 and `clients` clients: the load changes under us
             for n in runs:
                 started = time.perf_counter()
-                with ThreadPoolExecutor(n) as pool:
-                    done = list(pool.map(one, range(n)))
+                done = together(n)
                 wall = time.perf_counter() - started
                 runs[n].append((sum(r[1] for r in done) / wall, statistics.median(r[0] for r in done)))
         result = {f"{n}_clients": {"tokens_per_second": statistics.median(r[0] for r in rs),
@@ -316,6 +360,7 @@ def serve_speed(bundle: Path, clients: int, new_tokens: int, prompt: str, repeat
     finally:
         server.terminate()
         server.wait(30)
+    result["client"] = client_kind
     one_client = result["1_clients"]["tokens_per_second"]
     result["aggregate_ratio"] = result[f"{clients}_clients"]["tokens_per_second"] / one_client
     return result
@@ -336,13 +381,16 @@ def main() -> None:
     parser.add_argument("--serve-bundle", type=Path, default=None,
                         help="only time `zoo serve` on this GPT bundle: 1 client, then --clients at once")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--client", choices=("raw", "openai"), default="raw",
+                        help="with --serve-bundle: aiohttp + json.loads in one asyncio loop (vLLM's "
+                             "benchmark style), or the openai client in a thread per client")
     parser.add_argument("--no-uncached", action="store_true",
                         help="with --untrained-size: skip the ONNX side without a cache (minutes at small)")
     args = parser.parse_args()
     if args.serve_bundle:
         speed = serve_speed(args.serve_bundle, args.clients, args.new_tokens,
                             "Permission is hereby granted, free of charge, to any person obtaining",
-                            max(3, args.repeats))
+                            max(3, args.repeats), args.client)
         print(json.dumps(speed, indent=2))
         args.output.write_text(json.dumps(speed, indent=2) + "\n")
         return

@@ -295,6 +295,19 @@ def generator(bundle):
     return BundleGenerator.open(bundle["bundle"])
 
 
+def test_streamed_text_grows_as_the_full_decode_of_real_text(generator, corpus):
+    """A completion's text decoded a token at a time is always a prefix of decoding every id at
+    once, and at the end equals it, on real text with multi-byte characters appended."""
+    codec = generator.codec
+    text = corpus.read_text()[:3000] + " caf\u00e9 \u00a9 \u2014 \u00fc\u00df"
+    ids = codec.tokenizer.encode(text).ids + [codec.end_id]
+    stream, whole = codec.stream(), codec.decode(ids)
+    for k in range(1, len(ids) + 1):
+        assert whole.startswith(stream.text_of(ids[:k]))
+    assert stream.text_of(ids) == whole[:len(stream.text_of(ids))] and len(stream.text_of(ids)) > 2900
+    assert stream.text_of(ids, final=True) == whole
+
+
 def test_completion_requests_are_validated_in_openai_terms(generator):
     from zoo.serving.completions import CompletionError, parse_request
 
@@ -341,11 +354,18 @@ def test_completion_answers_and_streams_the_same_text(generator):
         assert pieces[-1]["finish_reason"] == answer["choices"][index]["finish_reason"]
 
 
-def test_openai_client_gets_a_completion_and_a_stream_from_the_server(bundle, generator):
+def test_openai_client_gets_a_completion_and_a_stream_from_the_server(bundle, generator, monkeypatch):
     import openai
 
     from zoo.runtime.bundle import load_bundle
+    from zoo.runtime.kv_cache import CachedDecoder
     from zoo.serving.server import ModelServer, start
+
+    # Pieces that queue up while the client's previous one is sent go out as one event: a tiny model
+    # decodes 16 tokens faster than the stream sends them, so each step is slowed to a GPT's pace
+    # here for the stream to show its pieces.
+    step = CachedDecoder.step
+    monkeypatch.setattr(CachedDecoder, "step", lambda self, *a: time.sleep(0.005) or step(self, *a))
 
     server = ModelServer([load_bundle(bundle["bundle"])], port=0)
     start(server)

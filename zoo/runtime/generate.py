@@ -143,6 +143,7 @@ class Generation:
         self.done = self.room < 1
         self.rng = np.random.default_rng(options.seed)
         self.sent = ""
+        self.text = generator.codec.stream()
         self.past: Any = None  # the row's key/value cache while a batcher decodes it
 
     @property
@@ -184,7 +185,7 @@ class Generation:
         """The text settled since the last piece (stop strings applied; `final`: all that is left).
         A stop string found sets `done` and `finish_reason`."""
         stop = self.options.stop
-        text, stopped = cut_at_stop(self.generator.codec.decode(self.new_ids), stop)
+        text, stopped = cut_at_stop(self.text.text_of(self.new_ids, final), stop)
         if stopped:
             self.finish_reason, self.done, final = "stop", True, True
         ready = len(text)

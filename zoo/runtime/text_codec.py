@@ -39,3 +39,33 @@ class TextCodec:
     def decode(self, ids: list[int]) -> str:
         """Text of generated ids (the end-of-text token is not text)."""
         return self.tokenizer.decode([i for i in ids if i != self.end_id], skip_special_tokens=True)
+
+    def stream(self) -> TextStream:
+        """An incremental decoder of one completion's ids."""
+        return TextStream(self)
+
+
+class TextStream:
+    """The text of a growing list of ids, decoded a token at a time with `tokenizers`' `DecodeStream`
+    (decoding every id again at each step made a completion's cost grow with the square of its
+    length); the final text is one full decode, so it is exactly `TextCodec.decode`'s."""
+
+    def __init__(self, codec: TextCodec):
+        from tokenizers.decoders import DecodeStream
+
+        self.codec, self.decoder = codec, DecodeStream(skip_special_tokens=True)
+        self.text, self.fed = "", 0
+
+    def text_of(self, ids: list[int], final: bool = False) -> str:
+        """The text of `ids` (which extend those given before): settled characters only, unless
+        `final`."""
+        if final:
+            return self.codec.decode(ids)
+        tokenizer, end = self.codec.tokenizer, self.codec.end_id
+        for token in ids[self.fed:]:
+            if token != end:
+                chunk = self.decoder.step(tokenizer, token)
+                if chunk:
+                    self.text += chunk
+        self.fed = len(ids)
+        return self.text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,6 +194,17 @@ def sse(data: dict[str, Any] | str) -> bytes:
     """One server-sent event carrying `data` (JSON, or the literal `[DONE]`)."""
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     return f"data: {text}\n\n".encode()
+
+
+TEXT = "\x00text\x00"  # where `sse_with_text` puts each event's text
+
+
+def sse_with_text(chunk: dict[str, Any]) -> Callable[[str], bytes]:
+    """Events of `chunk` that differ only in the string field set to `TEXT`: the chunk is encoded
+    once around it and each event encodes only its text (a stream sends one event per piece)."""
+    before, after = json.dumps(chunk, ensure_ascii=False).split(json.dumps(TEXT, ensure_ascii=False))
+    prefix, suffix = f"data: {before}".encode(), f"{after}\n\n".encode()
+    return lambda text: prefix + json.dumps(text, ensure_ascii=False).encode() + suffix
 
 
 def stream_events(generator: Any, request: CompletionRequest) -> Iterator[bytes]:

@@ -149,7 +149,7 @@ class GenerationService:
             self._note(request, slots)
 
     def completions(self) -> Callable[[Request], Awaitable[Response]]:
-        from zoo.serving.completions import CompletionError, parse_request, sse
+        from zoo.serving.completions import TEXT, CompletionError, parse_request, sse, sse_with_text
 
         def parse(body: Any, names: list[str], generator: Any) -> Any:
             return parse_request(body, names, generator.context if generator else None)
@@ -181,8 +181,9 @@ class GenerationService:
             async def events() -> AsyncIterator[bytes]:
                 try:
                     for index, slot in enumerate(slots):
+                        event = sse_with_text({**head, "choices": [choice(index, TEXT, None)]})
                         async for piece in slot.pieces():
-                            yield sse({**head, "choices": [choice(index, piece, None)]})
+                            yield event(piece)
                         yield sse({**head, "choices": [choice(index, "", slot.generation.finish_reason)]})
                     if wanted.include_usage:
                         yield sse({**head, "choices": [], "usage": usage()})
@@ -200,7 +201,7 @@ class GenerationService:
 
     def chat_completions(self) -> Callable[[Request], Awaitable[Response]]:
         from zoo.serving.chat import chat_answer, chat_chunk, chat_id, parse_chat
-        from zoo.serving.completions import CompletionError, sse
+        from zoo.serving.completions import TEXT, CompletionError, sse, sse_with_text
 
         def parse(body: Any, names: list[str], generator: Any) -> Any:
             template = generator.bundle.meta["outputs"].get("chat_template") if generator else None
@@ -228,8 +229,9 @@ class GenerationService:
             async def events() -> AsyncIterator[bytes]:
                 try:
                     yield sse(chat_chunk(head, {"role": "assistant", "content": ""}, None))
+                    event = sse_with_text(chat_chunk(head, {"content": TEXT}, None))
                     async for piece in slot.pieces():
-                        yield sse(chat_chunk(head, {"content": piece}, None))
+                        yield event(piece)
                     yield sse(chat_chunk(head, {}, slot.generation.finish_reason))
                     if wanted.include_usage:
                         yield sse({**head, "object": "chat.completion.chunk", "choices": [],
