@@ -298,3 +298,30 @@ def test_decoder_parts_are_the_layers_keras_hub_s_decoder_calls():
     for name in ("attention_norm", "feedforward_norm"):
         assert isinstance(getattr(parts, name), keras.layers.LayerNormalization), name
     np.testing.assert_array_equal(np.asarray(layer(x)), before)
+
+
+def test_multi_worker_cpu_devices_give_a_worker_one_replica_per_logical_cpu():
+    import tensorflow as tf
+
+    from zoo.core.compat import multi_worker_cpu_devices
+
+    assert len(tf.config.list_logical_devices("CPU")) >= 2  # conftest splits the CPU
+    assert tf.distribute.MultiWorkerMirroredStrategy().num_replicas_in_sync == 1, \
+        "fixed upstream: zoo.core.compat.multi_worker_cpu_devices can go"
+    with multi_worker_cpu_devices(2):
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    assert strategy.num_replicas_in_sync == 2 and len(strategy.extended.worker_devices) == 2
+    assert tf.distribute.MultiWorkerMirroredStrategy().num_replicas_in_sync == 1  # only inside
+
+
+def test_set_distributed_steps_is_what_keras_counts_as_the_steps_of_an_epoch():
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.tf_dataset_adapter import TFDatasetAdapter
+
+    from zoo.core.compat import set_distributed_steps
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    distributed = strategy.distribute_datasets_from_function(lambda _: tf.data.Dataset.range(12).batch(2))
+    assert TFDatasetAdapter(distributed).num_batches == 6  # a worker's elements: 3 steps of 2 replicas
+    set_distributed_steps(distributed, 3)
+    assert TFDatasetAdapter(distributed).num_batches == 3

@@ -191,10 +191,12 @@ def test_sigterm_to_one_worker_mid_epoch_saves_one_checkpoint_and_the_rerun_matc
     print(f"SIGTERM saved epoch {state['epoch']} step {state.get('step', 0)}; resumed run equals one process")
 
 
-def test_two_workers_each_read_their_half_of_a_table_and_train_one_process_s_weights(tmp_path):
-    """A streamed CSV (the diabetes table repeated) under 2 workers: each parses only its byte
-    range (about half the rows), the statistics combined from both halves are the same on both,
-    and the final weights and test metrics equal one process's told `dataset.shares=2`."""
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_two_workers_each_read_their_half_of_a_table_and_train_one_process_s_weights(tmp_path, replicas):
+    """A streamed CSV (the diabetes table repeated) under 2 workers of `replicas` logical CPUs each:
+    each parses only its byte range (about half the rows), the statistics combined from both halves
+    are the same on both, and the final weights and test metrics equal one process's told
+    `dataset.shares=2` with the same global batch (a worker's batch cut into one piece per replica)."""
     from test_data_stream import repeated_csv, weights
 
     data = repeated_csv(tmp_path / "big.csv", 20)  # 8,840 rows
@@ -204,7 +206,8 @@ def test_two_workers_each_read_their_half_of_a_table_and_train_one_process_s_wei
               "trainer.tensorboard=false", "trainer.deterministic=true"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "zoo.cli.main", "launch", "workers=2", "timeout=200",
-                           *common, "trainer.batch_size=32", f"hydra.run.dir={tmp_path / 'multi'}"],
+                           *common, f"trainer.batch_size={32 // replicas}",
+                           f"strategy.cpu_devices={replicas}", f"hydra.run.dir={tmp_path / 'multi'}"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -225,5 +228,6 @@ def test_two_workers_each_read_their_half_of_a_table_and_train_one_process_s_wei
     for split in ("test", "validation"):
         for name, value in single.metrics[split].items():
             assert multi[split][name] == pytest.approx(value, rel=1e-4), (split, name)
-    print(f"2 workers read {read} rows; test MAE {multi['test']['mae']:.2f} = 1 process "
-          f"{single.metrics['test']['mae']:.2f}")
+    assert multi["replicas"] == 2 * replicas
+    print(f"2 workers x {replicas} replica(s) read {read} rows; test MAE {multi['test']['mae']:.2f} = "
+          f"1 process {single.metrics['test']['mae']:.2f}")

@@ -119,3 +119,19 @@ def test_strategies_by_name():
         strategy(name="mirorred")
     with pytest.raises(ZooError, match="already running with 2 CPU device"):
         strategy(name="mirrored", cpu_devices=3)
+
+
+def test_replica_pieces_cut_each_batch_in_order_into_one_piece_per_replica():
+    """A worker's batches as its replicas' successive pieces: rows in order, ceil(rows / R) each,
+    a partial last batch's last pieces smaller or empty; features and labels cut alike."""
+    import tensorflow as tf
+
+    from zoo.training.distributed import replica_pieces
+
+    rows = np.arange(13, dtype=np.float32)
+    batches = tf.data.Dataset.from_tensor_slices(({"x": rows[:, None]}, rows)).batch(6)  # 6, 6, 1
+    pieces = list(replica_pieces(batches, 3))
+    assert [len(y) for _, y in pieces] == [2, 2, 2, 2, 2, 2, 1, 0, 0]
+    assert all(np.array_equal(x["x"][:, 0], y) for x, y in pieces)
+    np.testing.assert_array_equal(np.concatenate([y for _, y in pieces]), rows)
+    assert replica_pieces(batches, 1) is batches

@@ -77,7 +77,7 @@ class StrategyConfig:
     """Which tf.distribute strategy to train under."""
 
     name: str = choice("auto", ("auto", "mirrored", "one_device", "multi_worker"))
-    cpu_devices: int = bounded(0, ge=0)  # split the CPU into N logical devices (mirrored without GPUs)
+    cpu_devices: int = bounded(0, ge=0)  # N logical CPUs: mirrored's replicas, or each worker's (no GPUs)
     devices: list[str] | None = None  # mirrored: explicit devices, e.g. ["/gpu:0", "/gpu:1"]
     device: str | None = None  # one_device: e.g. "/gpu:0"; default first GPU, else CPU
     workers: list[str] | None = None  # multi_worker: ["host:port", ...]; default TF_CONFIG

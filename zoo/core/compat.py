@@ -152,6 +152,41 @@ def build_symbolically(model: Any, data_batch: Any) -> None:
     model._maybe_symbolic_build = types.MethodType(already_built, model)
 
 
+@contextlib.contextmanager
+def multi_worker_cpu_devices(n: int) -> Iterator[None]:
+    """Inside, with `n` > 1: a `MultiWorkerMirroredStrategy` made without GPUs takes `n` logical
+    CPUs per worker (`CollectiveAllReduceExtended._initialize_local_devices` takes one CPU device
+    whatever the logical split), so a worker has `n` replicas (`strategy.cpu_devices`)."""
+    if n <= 1:
+        yield
+        return
+    from tensorflow.python.distribute.collective_all_reduce_strategy import (
+        CollectiveAllReduceExtended as Extended,
+    )
+
+    chosen = Extended._initialize_local_devices
+
+    def cpus(self: Any, resolver: Any, worker_device: str) -> tuple[tuple[str, ...], str]:
+        devices, kind = chosen(self, resolver, worker_device)
+        if kind != "CPU":
+            return devices, kind
+        return tuple(f"{worker_device}/device:CPU:{i}" for i in range(n)), "CPU"
+
+    Extended._initialize_local_devices = cpus
+    try:
+        yield
+    finally:
+        Extended._initialize_local_devices = chosen
+
+
+def set_distributed_steps(distributed: Any, steps: int) -> None:
+    """The steps Keras reads from a `distribute_datasets_from_function` dataset (its `cardinality`:
+    the elements of a worker's dataset, private `_cardinality`), for a dataset whose replicas each
+    take one element a step; Keras otherwise counts R times the steps, or warns that the data ran
+    out when the count is unknown."""
+    distributed._cardinality = steps
+
+
 def tflite_output_names(interpreter: Any) -> dict[str, int]:
     """Output name -> tensor index of a TFLite model's first signature.
 

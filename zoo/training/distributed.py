@@ -154,13 +154,20 @@ def lost_worker(cfg: Any, run: Any, exc: BaseException) -> WorkerLost | None:
 
 def make_multi_worker_strategy(cfg: Any) -> Any:
     """`MultiWorkerMirroredStrategy` over the cluster of `TF_CONFIG` (or `strategy.workers`)."""
+    from zoo.core.compat import multi_worker_cpu_devices
     from zoo.core.lazy import import_tensorflow
 
     config = cluster_config(cfg)
     tf = import_tensorflow()
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.RING)
-    strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    cpus = cfg.get("cpu_devices", 0)
+    if cpus > 1:
+        from zoo.training.strategy import split_cpu
+
+        split_cpu(cpus)  # each worker's replicas: `cpus` logical CPUs
+    with multi_worker_cpu_devices(cpus):
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # one INFO line per all-reduce
     task = config.get("task", {})
     log.info("MultiWorkerMirroredStrategy: task %s/%s of %s, %d replica(s) in sync",
@@ -247,10 +254,6 @@ def share_plan(info: Any, strategy: Any, global_batch: int, limit: int | None) -
     if per_share is None and not (multi and per_worker):
         return None
     workers = len(per_worker) if multi else 1
-    if multi and strategy.num_replicas_in_sync != workers:
-        raise ZooError(f"{strategy.num_replicas_in_sync} replicas on {workers} workers: a streamed "
-                       "table's shares need one replica per worker (hide extra devices, e.g. "
-                       "CUDA_VISIBLE_DEVICES to one GPU per worker)")
     if per_share is None:  # a TFRecord worker share: its own rows, as many steps as the smallest
         batch = global_batch // workers
         return SharePlan(batch, per_worker[read_tf_config_index()], 1,
@@ -296,17 +299,45 @@ def share_steps(shares: list[int], batch: int, limit: int | None = None) -> int:
 
 def distribute_own_share(strategy: Any, dataset: Any) -> Any:
     """`dataset` (this worker's own rows, batched at its part of the global batch) as the strategy's
-    input with no sharding or rebatching: `distribute_datasets_from_function` hands each worker's
-    replica the batches it made (auto-sharding is off: the data is already this worker's share)."""
+    input with no sharding or rebatching: each batch cut into one piece per replica of this worker
+    (`replica_pieces`), which `distribute_datasets_from_function` hands to its replicas in turn
+    (auto-sharding is off: the data is already this worker's share)."""
+    from zoo.core.compat import set_distributed_steps
     from zoo.core.lazy import import_tensorflow
 
     tf = import_tensorflow()
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    local = dataset.with_options(options)
+    local = replica_pieces(dataset, len(strategy.extended.worker_devices)).with_options(options)
     distributed = strategy.distribute_datasets_from_function(lambda context: local)
+    if local is not dataset:  # R pieces of a batch are one step: Keras counts steps
+        set_distributed_steps(distributed, int(dataset.cardinality()))
     distributed.zoo_local_spec = local.element_spec
     return distributed
+
+
+def replica_pieces(dataset: Any, replicas: int) -> Any:
+    """Each batch of `dataset` as `replicas` successive elements: its rows in order, cut into pieces
+    of ceil(rows / replicas) (a partial last batch: the last pieces smaller, or empty)."""
+    if replicas == 1:
+        return dataset
+    from zoo.core.lazy import import_tensorflow
+
+    tf = import_tensorflow()
+
+    def pieces(*batch: Any) -> Any:
+        element = batch if len(batch) > 1 else batch[0]
+        rows = tf.shape(tf.nest.flatten(element)[0])[0]
+        size = (rows + replicas - 1) // replicas
+
+        def piece(i: Any) -> Any:
+            start = tf.minimum(tf.cast(i, tf.int32) * size, rows)
+            end = tf.minimum(start + size, rows)
+            return tf.nest.map_structure(lambda t: t if t is None else t[start:end], element)
+
+        return tf.data.Dataset.range(replicas).map(piece)
+
+    return dataset.flat_map(pieces)
 
 
 def shard_by_data(dataset: Any) -> Any:

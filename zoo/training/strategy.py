@@ -16,11 +16,17 @@ STRATEGIES = choices_of(StrategyConfig, "name")
 
 def configure_cpu_devices(n: int) -> list[str]:
     """Split the physical CPU into `n` logical devices (must happen before TF initialises)."""
+    split_cpu(n)
+    return [d.name for d in import_tensorflow().config.list_logical_devices("CPU")]
+
+
+def split_cpu(n: int) -> None:
+    """`configure_cpu_devices` without starting TensorFlow (a multi-worker strategy starts it)."""
     tf = import_tensorflow()
     cpu = tf.config.list_physical_devices("CPU")[0]
     current = tf.config.get_logical_device_configuration(cpu)
     if current is not None and len(current) == n:
-        return [d.name for d in tf.config.list_logical_devices("CPU")]
+        return
     try:
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
@@ -30,7 +36,6 @@ def configure_cpu_devices(n: int) -> list[str]:
             f"strategy.cpu_devices={n}: TensorFlow is already running with {have} CPU device(s) "
             "in this process; set it before TensorFlow starts (a fresh process or zoo train)"
         ) from None
-    return [d.name for d in tf.config.list_logical_devices("CPU")]
 
 
 def make_strategy(cfg: Any) -> Any:
