@@ -135,3 +135,15 @@ def test_replica_pieces_cut_each_batch_in_order_into_one_piece_per_replica():
     assert all(np.array_equal(x["x"][:, 0], y) for x, y in pieces)
     np.testing.assert_array_equal(np.concatenate([y for _, y in pieces]), rows)
     assert replica_pieces(batches, 1) is batches
+
+
+def test_workers_validating_their_own_rows_take_the_same_number_of_steps(caplog):
+    """Each worker validates its own rows; one with an extra batch would wait in its step's
+    collectives for ever, so every worker takes the fewest batches any worker has, and says so."""
+    from zoo.training.distributed import validation_steps
+
+    assert validation_steps([4096, 4096], 1024) == 4
+    with caplog.at_level("INFO", logger="zoo.train"):
+        assert validation_steps([4097, 4096], 1024) == 4  # worker 0 would take a 5th batch of 1 row
+    assert "left out" in caplog.text
+    assert validation_steps([1, 5000], 1024) == 1

@@ -79,6 +79,7 @@ class DatasetInfo:
     shares: int | None = None
     share_train_rows: list[int] | None = None
     worker_train_rows: list[int] | None = None
+    worker_validation_rows: list[int] | None = None  # each worker's own validation rows
     worker_share: str | None = None
     # Free-form notes for people reading the file: where the data came from (path, files, format,
     # TFDS version and split specs, label map). Nothing in zoo reads them; a third-party source or
@@ -121,7 +122,7 @@ def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
     data, extra = dict(data), dict(data.get("extra") or {})
     text = {new: extra.pop(old) for old, new in _TEXT_KEYS.items() if old in extra}
     data["text"] = text or None
-    for key in ("worker_train_rows", "worker_share"):
+    for key in ("worker_train_rows", "worker_share"):  # format 1 kept these two in `extra`
         data[key] = extra.pop(key, None)
     mean, std = data.pop("mean", None), data.pop("std", None)
     value_range = extra.pop("value_range", None)

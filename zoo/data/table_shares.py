@@ -225,6 +225,8 @@ def note_shares(info: DatasetInfo, summary: Any, share: Share, layout: Layout, r
     info.shares = layout.shares
     info.share_train_rows = list(summary.share_train)
     info.worker_train_rows = [sum(summary.share_train[w * per:(w + 1) * per]) for w in range(share.count)]
+    info.worker_validation_rows = [sum(summary.share_counts[s][1] for s in range(w * per, (w + 1) * per))
+                                   for w in range(share.count)]
     info.worker_share = unit
     read = sum(p.rows for s in layout.mine for p in layout.pieces[s])
     smallest = min(summary.share_train)

@@ -267,6 +267,18 @@ def share_plan(info: Any, strategy: Any, global_batch: int, limit: int | None) -
                      workers, True)
 
 
+def validation_steps(worker_rows: list[int], batch: int) -> int:
+    """Validation steps every worker takes when each validates its own rows: the fewest batches of
+    any worker (a worker with one more batch would wait for the others in its step's collectives
+    for ever); a larger worker's last batch is left out of that validation, and the log says so."""
+    steps = [-(-rows // batch) for rows in worker_rows]
+    if max(steps) > min(steps):
+        log.info("validation: %d steps on every worker (each validates its own rows, %s; batches "
+                 "of %d): a worker's batches beyond the fewest any worker has are left out",
+                 min(steps), worker_rows, batch)
+    return min(steps)
+
+
 def gathered_test(dataset: Any, strategy: Any) -> Any:
     """`dataset` (this worker's test rows) marked so that `zoo.tasks.report.predict` combines every
     worker's labels and outputs (in worker order): each worker scores only its rows."""

@@ -186,6 +186,10 @@ class TrainingRun:
         own = plan is not None and plan.eval_shared and self.multi_worker  # each worker its rows
         eval_batch = global_batch // plan.workers if own else global_batch
         val_ds = eval_stream(splits.validation, info, eval_batch, cache.of("validation"))
+        if own and info.worker_validation_rows:
+            from zoo.training.distributed import validation_steps
+
+            val_ds = val_ds.take(validation_steps(info.worker_validation_rows, eval_batch))
         test_ds = eval_stream(splits.test, info, eval_batch, cache.of("test"))
         if self.multi_worker:
             from zoo.training.distributed import distribute_own_share, gathered_test, shard_by_data
