@@ -61,10 +61,9 @@ class ColumnStats:
         if self.kind == NUMERIC:
             self.filled.add(values[~np.isnan(values)])
         elif self.kind == CATEGORICAL:
-            words = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()],
-                             dtype=object) if values.dtype == object else values.astype(str)
-            tokens, counts = np.unique(words, return_counts=True)
-            self.counts.update(dict(zip(tokens.tolist(), counts.tolist(), strict=True)))
+            # counted as they come (C speed), then only the distinct values made text
+            for value, count in Counter(values.tolist()).items():
+                self.counts[value.decode() if isinstance(value, bytes) else str(value)] += count
 
     def merge(self, other: ColumnStats) -> None:
         self.rows += other.rows
