@@ -11,7 +11,7 @@ plain, zoo, plain, ... after an untimed warm-up.
 
     python scripts/benchmark_gpt.py CORPUS.txt [--size tiny --length 128 --steps 30 --epochs 3 --repeats 2]
     python scripts/benchmark_gpt.py - --untrained-size small --length 256 --new-tokens 128  # generation only
-    python scripts/benchmark_gpt.py - --serve-bundle B --clients 8 --new-tokens 64 [--client openai]
+    python scripts/benchmark_gpt.py - --serve-bundle BUNDLE --clients 8 --new-tokens 64 [--client openai]
 """
 
 from __future__ import annotations
