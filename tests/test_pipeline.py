@@ -147,3 +147,23 @@ def test_workers_validating_their_own_rows_take_the_same_number_of_steps(caplog)
         assert validation_steps([4097, 4096], 1024) == 4  # worker 0 would take a 5th batch of 1 row
     assert "left out" in caplog.text
     assert validation_steps([1, 5000], 1024) == 1
+
+
+def test_auto_cache_is_memory_when_the_splits_fit_and_off_for_one_epoch(tmp_path, caplog):
+    """`dataset.cache=auto`: memory within the budget, off beyond it, and off for a run of one
+    epoch (each row is read once: a cache nothing reads back only costs)."""
+    from types import SimpleNamespace
+
+    from zoo.data.base import DatasetInfo
+    from zoo.data.caching import choose_cache
+
+    info = DatasetInfo(name="t", task="regression", modality="tabular", input_shape=(20,),
+                       num_examples={"train": 720_000, "validation": 80_000, "test": 200_000})
+    auto = SimpleNamespace(cache="auto", cache_budget_mb=1024)
+    with caplog.at_level("INFO", logger="zoo.data"):
+        assert choose_cache(auto, info, tmp_path, epochs=3).mode == "memory"
+        assert choose_cache(auto, info, tmp_path, epochs=1).mode == "off"
+    assert "one epoch reads each row once" in caplog.text
+    assert choose_cache(SimpleNamespace(cache="auto", cache_budget_mb=100), info, tmp_path,
+                        epochs=3).mode == "off"
+    assert choose_cache(SimpleNamespace(cache="memory"), info, tmp_path, epochs=1).mode == "memory"

@@ -49,15 +49,21 @@ def prepared_megabytes(info: Any) -> float:
     return rows * (math.prod(int(d) for d in info.input_shape) + 1) * 4 * CACHE_OVERHEAD / 2**20
 
 
-def choose_cache(dataset_cfg: Any, info: Any, run_path: Path) -> CacheChoice:
-    """The cache of this run (checked, logged); a disk cache's old files are removed first."""
+def choose_cache(dataset_cfg: Any, info: Any, run_path: Path, epochs: int = 2) -> CacheChoice:
+    """The cache of this run (checked, logged); a disk cache's old files are removed first.
+    `epochs`: how many this run trains; with one, each split is read once, so `auto` caches
+    nothing (filling a cache no epoch reads back cost 10% of a 1 M-row run)."""
     mode = str(getattr(dataset_cfg, "cache", "auto")).strip().lower()
     mode = ALIASES.get(mode, mode)
     if mode not in MODES:
         raise DataError(f"dataset.cache={mode!r} is not one of {', '.join(MODES)}")
     size = prepared_megabytes(info)
     budget = float(getattr(dataset_cfg, "cache_budget_mb", 1024))
-    if mode == "auto":
+    if mode == "auto" and epochs <= 1:
+        mode = "off"
+        log.info("data cache: off (dataset.cache=auto: one epoch reads each row once; prepared data "
+                 "about %.0f MB)", size)
+    elif mode == "auto":
         mode = "memory" if size <= budget else "off"
         log.info("data cache: %s (dataset.cache=auto: prepared data about %.0f MB, budget "
                  "dataset.cache_budget_mb=%.0f)", mode, size, budget)

@@ -163,7 +163,7 @@ class TrainingRun:
         splits, cfg, strategy, point = self.splits, self.cfg, self.strategy, self.point
         run_path = self.run.path
         t, info = cfg.trainer, splits.info
-        cache = choose_cache(cfg.dataset, info, run_path)
+        cache = choose_cache(cfg.dataset, info, run_path, epochs=t.epochs - point.epoch)
         global_batch = t.batch_size * strategy.num_replicas_in_sync
         from zoo.training.distributed import share_plan
 
