@@ -49,7 +49,7 @@ def prepared_megabytes(info: Any) -> float:
     return rows * (math.prod(int(d) for d in info.input_shape) + 1) * 4 * CACHE_OVERHEAD / 2**20
 
 
-def choose_cache(dataset_cfg: Any, info: Any, run_path: Path, epochs: int = 2) -> CacheChoice:
+def choose_cache(dataset_cfg: Any, info: Any, run_path: Path, epochs: int) -> CacheChoice:
     """The cache of this run (checked, logged); a disk cache's old files are removed first.
     `epochs`: how many this run trains; with one, each split is read once, so `auto` caches
     nothing (filling a cache no epoch reads back cost 10% of a 1 M-row run)."""

@@ -28,7 +28,7 @@ from zoo.core.errors import DataError
 from zoo.core.lazy import import_tensorflow
 from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data.base import DatasetInfo, RawSplits
-from zoo.data.rowsplit import NAMES, TEST, TRAIN
+from zoo.data.rowsplit import NAMES, TEST, TRAIN, VALIDATION
 from zoo.data.shares import Share, gather_all, owned
 from zoo.data.stats import TableStats
 from zoo.data.table_files import CSV, TableReader
@@ -200,7 +200,7 @@ def share_splits(reader: TableReader, test_reader: TableReader | None, layout: L
             tf.data.Dataset.choose_from_datasets(train, tf.data.Dataset.range(len(train)).repeat(smallest))}
     counts = {"train": smallest * len(mine)}
     batches = {"train": rows["train"].batch(4096)}
-    for code, name in ((1, "validation"), (TEST, "test")):
+    for code, name in ((VALIDATION, "validation"), (TEST, "test")):
         parts = [share_dataset(s, code) for s in mine]
         batches[name] = parts[0]
         for part in parts[1:]:
@@ -224,9 +224,12 @@ def note_shares(info: DatasetInfo, summary: Any, share: Share, layout: Layout, r
             "byte ranges of each file" if reader.fmt == CSV else "row ranges of each file")
     info.shares = layout.shares
     info.share_train_rows = list(summary.share_train)
-    info.worker_train_rows = [sum(summary.share_train[w * per:(w + 1) * per]) for w in range(share.count)]
-    info.worker_validation_rows = [sum(summary.share_counts[s][1] for s in range(w * per, (w + 1) * per))
-                                   for w in range(share.count)]
+
+    def by_worker(rows: list[int]) -> list[int]:  # worker w holds shares w*per .. (w+1)*per - 1
+        return [sum(rows[w * per:(w + 1) * per]) for w in range(share.count)]
+
+    info.worker_train_rows = by_worker(summary.share_train)
+    info.worker_validation_rows = by_worker([counts[VALIDATION] for counts in summary.share_counts])
     info.worker_share = unit
     read = sum(p.rows for s in layout.mine for p in layout.pieces[s])
     smallest = min(summary.share_train)

@@ -34,9 +34,9 @@ class Slot:
     """One completion in the batcher: its generation, and the pieces handed to the request."""
 
     def __init__(self, generation: Any, loop: asyncio.AbstractEventLoop, deadline: float,
-                 outbox: list[tuple[Slot, Any]] | None = None):
+                 outbox: list[tuple[Slot, Any]]):
         self.generation, self.loop, self.deadline = generation, loop, deadline
-        self.outbox = [] if outbox is None else outbox  # the batcher's: handed over once a step
+        self.outbox = outbox  # the batcher's: handed over once a step (`deliver`)
         self.events: asyncio.Queue = asyncio.Queue()
         self.cancelled = self.timed_out = False
         self.submitted = time.monotonic()
