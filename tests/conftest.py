@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
@@ -34,17 +36,90 @@ def tier_of(module: str) -> str:
     return "system" if module in SYSTEM_MODULES else "integration"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test with its module's tier."""
+# pytest-xdist (`-n 2 --dist loadfile` in pyproject.toml's addopts) hands out whole modules, so that a
+# module's fixtures are built once. These modules share the session's conformance kit (its tiny runs and
+# their bundles: `conformance_session` below) and go to one worker together, which builds it once.
+CONFORMANCE_MODULES = {"test_conformance", "test_export_text", "test_export_generative", "test_load_model"}
+# The slowest modules (or group), slowest first: handed out first, so that the two workers end together
+# rather than one of them starting a long module last. Measured under `-n 2`; the order only affects
+# how well the workers' loads balance, never what runs.
+SLOWEST_FIRST = ["conformance", "test_bert", "test_distributed", "test_export", "test_generative",
+                 "test_hostile_inputs", "test_slurm", "test_training", "test_gpt", "test_bert_mlm",
+                 "test_end_to_end", "test_lstm", "test_docs_commands", "test_data_stream",
+                 "test_checkpointing", "test_raw_inputs", "test_fault_tolerance", "test_privacy",
+                 "test_sweep", "test_distill"]
+
+
+def module_name(nodeid: str) -> str:
+    return Path(nodeid.split("::", 1)[0]).stem
+
+
+def work_unit(module: str) -> str:
+    """The pytest-xdist work unit a test module's tests go to a worker in."""
+    return "conformance" if module in CONFORMANCE_MODULES else module
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its module's tier; in a pytest-xdist worker, order the modules slowest
+    first (every worker orders them alike; the controller hands them out in that order)."""
     for item in items:
         item.add_marker(tier_of(item.module.__name__.rpartition(".")[2]))
+    if hasattr(config, "workerinput"):
+        rank = {unit: i for i, unit in enumerate(SLOWEST_FIRST)}
+        items.sort(key=lambda item: rank.get(work_unit(module_name(item.nodeid)), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`, but with the conformance modules in one work unit and the units handed out in
+    the order the workers collected them (slowest first, above) rather than by their number of tests."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(module_name(nodeid))
+
+    config.option.loadscopereorder = False
+    return ByModule(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Split the CPU before TensorFlow starts, so MirroredStrategy tests get two replicas."""
+    """Split the CPU before TensorFlow starts, so MirroredStrategy tests get two replicas (in each
+    pytest-xdist worker; the controller that only hands out the tests never imports TensorFlow)."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
     from zoo.training.strategy import configure_cpu_devices
 
     configure_cpu_devices(LOGICAL_CPUS)
+
+
+@contextlib.contextmanager
+def _flock(path: Path, mode: int):
+    with open(path, "a") as file:
+        fcntl.flock(file, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Under pytest-xdist (`-n 2` in pyproject.toml's addopts), a test marked `alone` (it asserts on
+    wall time) runs its set-up, call and tear-down while no other worker runs a test: it holds the
+    run's lock exclusively, every other test holds it shared. A turnstile (taken before the lock,
+    let go once it is held) keeps the other worker's next tests from starving an `alone` test."""
+    if not hasattr(item.config, "workerinput"):  # one process: nothing runs beside it
+        yield
+        return
+    shared = item.config._tmp_path_factory.getbasetemp().parent  # the controller's, shared by workers
+    alone = item.get_closest_marker("alone") is not None
+    with contextlib.ExitStack() as held:
+        with _flock(shared / "alone.turnstile", fcntl.LOCK_EX):
+            held.enter_context(_flock(shared / "alone.lock", fcntl.LOCK_EX if alone else fcntl.LOCK_SH))
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -49,6 +49,7 @@ def first_column(table: str) -> list[str]:
     return [line.split()[0] for line in lines[1:]]
 
 
+@pytest.mark.alone  # timed
 @pytest.mark.parametrize("args", [["--help"], ["list"]])
 def test_fast_commands_answer_quickly(args):
     zoo_cmd(*args)  # warm the file cache: the timing below is of the command, not the disk

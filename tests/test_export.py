@@ -247,6 +247,7 @@ def test_predict_csv_rows_to_json_with_an_iris_bundle(iris_run, tmp_path):
     assert proc.returncode == 2 and "missing.csv does not exist" in proc.stderr
 
 
+@pytest.mark.alone  # times the liveness answers
 def test_health_stays_fast_while_large_images_decode(digits_run):
     """Six 4000x4000 PNGs (unseen digits blown up: under the pixel bound, slow to decode and resize)
     are decoded and run off the event loop: `/v2/health/live` answers within 0.5 s meanwhile."""

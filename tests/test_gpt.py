@@ -604,6 +604,7 @@ def test_a_language_model_bundle_is_checked_when_loaded(bundle, tmp_path):
         load_bundle(broken)
 
 
+@pytest.mark.alone  # times the exit
 def test_sigterm_ends_running_streams_cleanly_within_the_drain_timeout(bundle, generator):
     """Streams still decoding when SIGTERM comes end with a 503 event before `drain_timeout_s`: the
     process exits 0 within the timeout plus a 1 s margin, with no cancelled task or traceback logged."""
