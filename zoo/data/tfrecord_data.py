@@ -19,10 +19,9 @@ from zoo.core.lazy import import_tensorflow
 from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.features import CATEGORICAL, NUMERIC, column, describe, input_name
-from zoo.data.rowsplit import NAMES, TRAIN
 from zoo.data.shares import current_share
 from zoo.data.table_files import Batch, resolve_files
-from zoo.data.table_stream import SplitRule, note_share, raw_splits, scan, split_dataset
+from zoo.data.table_stream import SplitRule, note_share, scan, streamed_splits
 
 SUFFIXES = (".tfrecord", ".tfrecords", ".tfr")
 BATCH = 4096
@@ -73,10 +72,7 @@ def load(cfg: Any, seed: int) -> RawSplits:
         "%s: %d TFRecord shard(s), %s records; columns: %s; split: %s", cfg.path, len(files),
         f"{summary.rows:,}", describe(plan), summary.counts)
     note_share(info, summary, share, len(files))
-    batches = {name: split_dataset(reader, None, rule, i, plan, task, classes,
-                                   share if i == TRAIN else None)
-               for i, name in enumerate(NAMES)}
-    return raw_splits(batches, summary, info, task, share)
+    return streamed_splits(reader, None, rule, plan, task, classes, summary, info, share)
 
 
 def feature_kinds(files: list[Path], rows: int) -> dict[str, str]:
