@@ -312,24 +312,22 @@ def split_source(reader: TableReader, test_reader: TableReader | None, rule: Spl
             for batch in test_reader.batches():
                 yield batch.columns, labels(batch.target)
             return
-        if share is not None and share.count > 1:
-            read = kept = 0
-            for batch in reader.batches(share=share):
-                # dataset.limit is not applied here: refused under several workers (load)
-                keep = np.flatnonzero(rule.codes(batch.rows, 0) == code)
-                read, kept = read + len(batch.rows), kept + len(keep)
-                if len(keep):
-                    yield {k: v[keep] for k, v in batch.columns.items()}, labels(batch.target[keep])
-            log.info("worker %d of %d read %s rows, %s of them training rows", share.index, share.count,
-                     f"{read:,}", f"{kept:,}")
-            return
-        train_before = 0
-        for batch in reader.batches():
-            codes = rule.codes(batch.rows, train_before)
-            train_before += int((codes == TRAIN).sum())
+        counts = {"read": 0, "kept": 0, "train": 0}
+
+        def select(rows: np.ndarray) -> np.ndarray:  # this split's rows of a record batch
+            # dataset.limit (counting training rows before) is refused under several workers (load)
+            codes = rule.codes(rows, counts["train"])
             keep = np.flatnonzero(codes == code)
-            if len(keep):
-                yield {k: v[keep] for k, v in batch.columns.items()}, labels(batch.target[keep])
+            counts["train"] += int((codes == TRAIN).sum())
+            counts["read"], counts["kept"] = counts["read"] + len(rows), counts["kept"] + len(keep)
+            return keep
+
+        for batch in reader.batches(share=share if share is not None and share.count > 1 else None,
+                                    select=select):
+            yield batch.columns, labels(batch.target)
+        if share is not None and share.count > 1:
+            log.info("worker %d of %d read %s rows, %s of them training rows", share.index, share.count,
+                     f"{counts['read']:,}", f"{counts['kept']:,}")
 
     return batches
 

@@ -8,7 +8,7 @@ then `tf.data` datasets that read the shards again, with the same seeded per-row
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +119,11 @@ class RecordReader:
         spec[self.target] = tf.io.FixedLenFeature([], dtypes[self.kinds[self.target]])
         return spec
 
-    def batches(self, first_row: int = 0, share: Any = None) -> Iterator[Batch]:
+    def batches(self, first_row: int = 0, share: Any = None,
+                select: Callable[[np.ndarray], np.ndarray] | None = None) -> Iterator[Batch]:
         """Batches of `BATCH` records in order; with `share` (`zoo.data.shares.Share`) only the
-        batches it owns (batch k over all shards in order to worker k mod N) are parsed."""
+        batches it owns (batch k over all shards in order to worker k mod N) are parsed;
+        `select` as `TableReader.batches`."""
         tf = import_tensorflow()
         spec, offset, k, counted = self.spec(), first_row, 0, []
         whole_files = share is not None and len(self.files) >= share.count and self.file_rows is not None
@@ -139,7 +141,10 @@ class RecordReader:
                                                tf.io.parse_example(raw, spec).items()})
                         batch.rows += offset
                         batch.file = j
-                        yield batch
+                        if select is not None:
+                            batch = batch.take(select(batch.rows))
+                        if len(batch.rows):
+                            yield batch
                     offset, start, k = offset + n, start + n, k + 1
             except tf.errors.OpError as error:
                 raise DataError(f"cannot parse records {start}..{start + BATCH - 1} of {file}: "
