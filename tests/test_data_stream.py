@@ -130,6 +130,8 @@ def test_record_batches_preprocessed_in_numpy_equal_the_keras_layers(tmp_path, s
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
         assert np.isfinite(got).all() and not np.array_equal(got[::7], got[1::7])
     assert numpy_encoder([{**features[0], "kind": "hashed", "bins": 8}], scale) is None
+    older = [{k: v for k, v in f.items() if k != "variance"} for f in features]  # an older dataset.json
+    assert (numpy_encoder(older, scale) is None) == scale
 
 
 def test_a_bad_cell_far_into_a_large_file_is_named_by_file_line_and_column(tmp_path):
