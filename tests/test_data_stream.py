@@ -89,16 +89,49 @@ def test_csv_parquet_and_the_in_memory_path_train_the_same_model(tmp_path):
     assert list((tmp_path / "pq" / "data-cache").glob("zoo-cache-train*"))
     infos = [OmegaConf.load(tmp_path / name / "dataset.json") for name in ("memory", "csv", "pq")]
     assert infos[0].num_examples == infos[1].num_examples == infos[2].num_examples
-    for other in infos[1:]:  # kinds, missing flags, vocabularies; fills up to summation order
+    for other in infos[1:]:  # kinds, missing flags, vocabularies; statistics up to summation order
         for a, b in zip(OmegaConf.to_container(infos[0].features), OmegaConf.to_container(other.features),
                         strict=True):
-            assert a.pop("fill", 0) == pytest.approx(b.pop("fill", 0), rel=1e-12) and a == b
+            for key in ("fill", "mean", "variance"):
+                assert a.pop(key, 0) == pytest.approx(b.pop(key, 0), rel=1e-12), key
+            assert a == b
     for run in (csv_run, parquet):
         for a, b in zip(weights(memory.run_dir), weights(run.run_dir), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert parquet.metrics["test"]["mae"] == pytest.approx(memory.metrics["test"]["mae"], rel=1e-4)
     meta = export(tmp_path / "pq", format="onnx")
     assert meta["verification"]["passed"]
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_record_batches_preprocessed_in_numpy_equal_the_keras_layers(tmp_path, scale):
+    """The numpy encoder of streamed record batches computes what the saved model's preprocessing
+    layers compute, on real rows with blanks, `NA`, a blank category and categories never seen."""
+    from zoo.preprocessing.fit import fit_preprocessor
+    from zoo.preprocessing.table_numpy import numpy_encoder
+
+    raw = load(repeated_csv(tmp_path / "diabetes.csv", 2), stream=True)
+    features = [dict(f) for f in raw.info.features]
+    preprocessor = fit_preprocessor(features, raw.train, scale=scale, stats=raw.stats["features"])
+    encode = numpy_encoder(features, scale)
+    assert encode is not None and any(f.get("missing") for f in features)
+    categorical = [f["name"] for f in features if f["kind"] == "categorical"]
+    assert categorical
+    for columns, _ in raw.sources["test"]():
+        columns = dict(columns)
+        for k, name in enumerate(categorical):  # a blank and an unseen value in every category column
+            values = columns[name].copy()
+            values[k::7] = ""
+            values[k + 3::11] = "never seen"
+            columns[name] = values
+        expected = np.asarray(preprocessor(columns, training=False))
+        got = encode(columns)
+        assert got.dtype == np.float32 and got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+        assert np.isfinite(got).all() and not np.array_equal(got[::7], got[1::7])
+    assert numpy_encoder([{**features[0], "kind": "hashed", "bins": 8}], scale) is None
+    older = [{k: v for k, v in f.items() if k != "variance"} for f in features]  # an older dataset.json
+    assert (numpy_encoder(older, scale) is None) == scale
 
 
 def test_a_bad_cell_far_into_a_large_file_is_named_by_file_line_and_column(tmp_path):

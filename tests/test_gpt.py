@@ -335,23 +335,30 @@ def test_completion_requests_are_validated_in_openai_terms(generator):
         assert error.value.body()["error"]["type"] == "invalid_request_error"
 
 
-def test_completion_answers_and_streams_the_same_text(generator):
-    from zoo.serving.completions import complete, parse_request, stream_events
+def test_completion_answers_and_streams_the_same_text(serve, generator):
+    """Two prompts in one request to the server: one choice each with the greedy text, its finish
+    reason and the usage; streamed, each choice's pieces join to the same text, then [DONE]."""
+    import requests
 
+    _, url = serve()
     name = generator.bundle.name
     body = {"model": name, "prompt": PROMPTS[:2], "max_tokens": 12, "temperature": 0}
-    answer = complete(generator, parse_request(body, [name]))
+    answer = requests.post(f"{url}/v1/completions", json=body, timeout=60).json()
     greedy = generator.complete(PROMPTS[:2], GenerationOptions(max_new_tokens=12))
-    assert [c["text"] for c in answer["choices"]] == greedy
+    assert [c["text"] for c in sorted(answer["choices"], key=lambda c: c["index"])] == greedy
     assert answer["object"] == "text_completion" and answer["usage"]["completion_tokens"] > 0
     assert {c["finish_reason"] for c in answer["choices"]} <= {"stop", "length"}
-    events = list(stream_events(generator, parse_request({**body, "stream": True}, [name])))
-    assert events[-1] == b"data: [DONE]\n\n"
+    streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    with requests.post(f"{url}/v1/completions", json=streamed, stream=True, timeout=60) as response:
+        events = [line for line in response.iter_lines() if line]
+    assert events[-1] == b"data: [DONE]"
     chunks = [json.loads(e[len(b"data: "):]) for e in events[:-1]]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == answer["usage"]
     for index, text in enumerate(greedy):
-        pieces = [c["choices"][0] for c in chunks if c["choices"][0]["index"] == index]
-        assert "".join(p["text"] for p in pieces) == text and len(pieces) > 2
-        assert pieces[-1]["finish_reason"] == answer["choices"][index]["finish_reason"]
+        pieces = [c["choices"][0] for c in chunks[:-1] if c["choices"][0]["index"] == index]
+        assert "".join(p["text"] for p in pieces) == text and len(pieces) > 1
+        finish = next(c["finish_reason"] for c in answer["choices"] if c["index"] == index)
+        assert pieces[-1]["finish_reason"] == finish
 
 
 def test_openai_client_gets_a_completion_and_a_stream_from_the_server(bundle, generator, monkeypatch):

@@ -69,6 +69,44 @@ def test_each_epoch_is_shuffled_by_seed_and_epoch_so_resume_sees_the_same_batche
     assert not np.array_equal(features(other_seed.dataset), epoch[0])
 
 
+def test_record_batches_are_shuffled_a_window_at_a_time_by_seed_and_epoch():
+    """Real rows (scikit-learn's diabetes) as record batches of uneven size: each epoch holds every
+    row once, a window's rows stay in that window, epochs and seeds differ, and a run resumed at a
+    step sees the batches an uninterrupted run sees."""
+    import tensorflow as tf
+    from sklearn.datasets import load_diabetes
+
+    from zoo.data.base import DatasetInfo
+
+    x, y = load_diabetes(return_X_y=True)
+    x, y = x.astype(np.float32), np.arange(len(y), dtype=np.float32).reshape(-1, 1)  # label = row index
+    cuts = [0, 50, 51, 170, 300, len(y)]
+    record_batches = tf.data.Dataset.from_generator(
+        lambda: ((x[a:b], y[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)),
+        output_signature=(tf.TensorSpec((None, 10), tf.float32), tf.TensorSpec((None, 1), tf.float32)))
+    rows = record_batches.unbatch().apply(tf.data.experimental.assert_cardinality(len(y)))
+    info = DatasetInfo(name="diabetes", task="regression", modality="tabular", input_shape=(10,),
+                       num_examples={"train": len(y)})
+
+    def stream(seed, epochs, step=0):
+        return train_stream(rows, info, 32, Schedule(seed, epochs, initial_step=step), shuffle_buffer=100,
+                            cache=False, batches=record_batches)
+
+    full = stream(5, 2)
+    assert full.steps_per_epoch == 14  # ceil(442 / 32)
+    batches = [np.asarray(label).reshape(-1).astype(int) for _, label in full.dataset]
+    assert len(batches) == 28 and [len(b) for b in batches[:14]] == [32] * 13 + [26]
+    first, second = np.concatenate(batches[:14]), np.concatenate(batches[14:])
+    assert sorted(first) == sorted(second) == list(range(len(y)))
+    assert not np.array_equal(first, second) and not np.array_equal(first, np.arange(len(y)))
+    for k in range(4):  # windows of 128 rows (100 rounded up to 4 batches): rows 128k..128k+127
+        window = first[128 * k:128 * (k + 1)]
+        assert sorted(window) == list(range(128 * k, min(128 * (k + 1), len(y))))
+    np.testing.assert_array_equal(features(stream(5, 2, step=17).dataset),
+                                  np.concatenate([np.asarray(f) for f, _ in full.dataset][17:]))
+    assert not np.array_equal(features(stream(6, 1).dataset), features(stream(5, 1).dataset))
+
+
 def test_the_stream_costs_the_same_for_any_number_of_epochs(monkeypatch):
     """One traced epoch function, not a pipeline per epoch: 10^9 epochs start at once, and a run
     resumed mid-epoch (`initial_step`) sees exactly the batches it had left."""

@@ -146,3 +146,6 @@ class RawSplits:
     # split -> the same rows as a dataset of batches (a streaming source's record batches), which
     # the preprocessor maps batch by batch instead of re-batching single rows
     batches: dict[str, Any] | None = None
+    # split -> a function returning a fresh iterator over the same record batches as numpy
+    # `(columns by input name, labels)`, for preprocessing in numpy (`zoo.preprocessing.table_numpy`)
+    sources: dict[str, Any] | None = None

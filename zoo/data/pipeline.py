@@ -77,7 +77,7 @@ class Schedule:
 
 def train_stream(split: Any, info: DatasetInfo, global_batch: int, schedule: Schedule,
                  shuffle_buffer: int = 10000, cache: bool | str = True, rows: int | None = None,
-                 groups: int = 1) -> TrainStream:
+                 groups: int = 1, batches: Any = None) -> TrainStream:
     """The batches `schedule` names, shuffled within a bounded buffer. `cache`: True
     in memory, a file prefix on disk (`zoo.data.caching`), False not at all. `rows`: the split's
     rows when they are not `info.num_examples["train"]` (one worker's share). `groups`: the split
@@ -85,6 +85,10 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, schedule: Sch
     same permutation of its rows and batched at `global_batch` (rows of each share), and a step's
     batch is the shares' batches side by side, so one process holding every share gives the global
     batches that workers holding one share each give together. `rows` then counts each share's rows.
+
+    `batches`: the same rows as model-ready record batches (`Prepared.batches`, a table read in
+    record batches). They are shuffled a window at a time instead of row by row (`window_shuffle`),
+    which costs tf.data a few operations a window rather than several a row.
 
     One dataset of epoch numbers, flat-mapped to each epoch's shuffled batches: building it costs
     the same for 1 epoch or 10^9 (a pipeline per epoch, concatenated, grew with the epochs).
@@ -95,7 +99,12 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, schedule: Sch
     steps = math.ceil(n / global_batch)
     if max_steps:
         steps = min(steps, max_steps)
-    base = mapped(split, preprocess_fn(info, split.element_spec))
+    fn = preprocess_fn(info, split.element_spec)
+    if batches is not None and fn is None and groups == 1:
+        source = batches.cache(cache if isinstance(cache, str) else "") if cache else batches
+        return epochs_of(lambda epoch: window_shuffle(source, shuffle_buffer, global_batch, seed + epoch)
+                         .take(steps), schedule, steps)
+    base = mapped(split, fn)
     if cache:
         base = base.cache(cache if isinstance(cache, str) else "")
     buffer = max(1, min(shuffle_buffer, n))
@@ -118,6 +127,12 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, schedule: Sch
         batched = shuffled.batch(global_batch)
         return (batched.map(side_by_side) if groups > 1 else batched).take(steps)
 
+    return epochs_of(one_epoch, schedule, steps)
+
+
+def epochs_of(one_epoch: Any, schedule: Schedule, steps: int) -> TrainStream:
+    """The batches of `one_epoch(epoch)` for the schedule's epochs, less those a resumed run did."""
+    tf = import_tensorflow()
     first = max(0, schedule.initial_epoch)
     dataset = tf.data.Dataset.range(first, max(schedule.epochs, first), dtype=tf.int64).flat_map(one_epoch)
     if schedule.initial_step:
@@ -126,10 +141,37 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, schedule: Sch
     return TrainStream(dataset, steps)
 
 
-def eval_stream(split: Any, info: DatasetInfo | None, batch: int, cache: bool | str = True) -> Any:
-    """A normalised, batched, cached evaluation dataset in a fixed order (`info=None`: as it is)."""
+def window_shuffle(batches: Any, buffer: int, batch: int, seed: Any) -> Any:
+    """Record batches re-cut into windows of at least `buffer` rows (a multiple of `batch`), each
+    window's rows put in a seeded random order, cut into batches of `batch` rows. Like a shuffle
+    buffer, it mixes rows within a bounded span of the data (a window instead of a sliding buffer of
+    `buffer` rows), and it is vectorised: `rebatch` and one gather a window, not a step per row."""
     tf = import_tensorflow()
-    ds = mapped(split, preprocess_fn(info, split.element_spec)).batch(batch)
+    window = max(1, math.ceil(buffer / batch)) * batch
+
+    def permute(index: Any, element: Any) -> Any:
+        rows = tf.shape(tf.nest.flatten(element)[0])[0]
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(rows), seed=tf.stack([tf.cast(seed, tf.int64), index]))
+        return tf.nest.map_structure(lambda t: tf.gather(t, order), element)
+
+    return batches.rebatch(window).enumerate().map(permute).rebatch(batch)
+
+
+def eval_stream(split: Any, info: DatasetInfo | None, batch: int, cache: bool | str = True,
+                batches: Any = None) -> Any:
+    """A normalised, batched, cached evaluation dataset in a fixed order (`info=None`: as it is).
+    `batches`: the same rows as model-ready record batches, re-cut (`rebatch`) rather than
+    unbatched and batched again row by row."""
+    tf = import_tensorflow()
+    fn = preprocess_fn(info, split.element_spec)
+    if batches is not None and fn is None:
+        ds = batches.rebatch(batch)
+        rows = int(split.cardinality())
+        if rows >= 0:  # known, as for the rows one by one: Keras then knows when the split ends
+            ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(rows / batch)))
+    else:
+        ds = mapped(split, fn).batch(batch)
     if cache:
         ds = ds.cache(cache if isinstance(cache, str) else "")
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -29,3 +29,4 @@ class Prepared:
     raw: Mapping[str, Any] | None = None  # split -> the raw dataset, kept when `preprocessor` maps them
     tokenizer: Any = None  # a text family's fitted (or restored) tokenizer
     arrays: Mapping[str, Any] | None = None  # split -> the in-memory arrays the datasets were made from
+    batches: Mapping[str, Any] | None = None  # split -> the same rows as model-ready record batches, in order

@@ -77,6 +77,11 @@ class Batch:
     target: np.ndarray
     file: int = 0  # index of its file among the reader's files
 
+    def take(self, keep: np.ndarray) -> Batch:
+        """The rows at positions `keep`."""
+        return Batch(self.rows[keep], {k: v[keep] for k, v in self.columns.items()}, self.target[keep],
+                     self.file)
+
 
 class TableReader:
     """Record batches of `files` with the columns of `plan` and the target, each cell checked.
@@ -94,8 +99,13 @@ class TableReader:
         self.block_bytes = BLOCK_BYTES
         self.file_rows: list[int] | None = None  # rows of each file, after one whole pass
 
-    def batches(self, first_row: int = 0, share: Any = None) -> Iterator[Batch]:
+    def batches(self, first_row: int = 0, share: Any = None,
+                select: Callable[[np.ndarray], np.ndarray] | None = None) -> Iterator[Batch]:
         """Every record batch of every file in order; row indices start at `first_row`.
+
+        `select(row indices) -> positions to keep`: only those rows are converted (a split's rows;
+        the statistics pass has already checked every cell, so the row an error names counts the
+        kept rows only), and batches left empty are not yielded.
 
         `share` (a `zoo.data.shares.Share`): only the batches it owns (batch k of all files in
         order goes to worker k mod N) are converted and checked; row indices stay global, so
@@ -113,9 +123,14 @@ class TableReader:
             for batch, start in self._file_batches(file):
                 n = batch.num_rows
                 if share is None or share.owns(k, j, len(self.files)):
-                    converted = self._convert(batch, file, start, offset)
-                    converted.file = j
-                    yield converted
+                    rows = np.arange(offset, offset + n, dtype=np.int64)
+                    keep = None if select is None else select(rows)
+                    if keep is None or len(keep):
+                        if keep is not None and len(keep) < n:
+                            batch, rows = batch.take(keep), rows[keep]
+                        converted = self._convert(batch, file, start, rows)
+                        converted.file = j
+                        yield converted
                 offset, k, in_file = offset + n, k + 1, in_file + n
             counted.append(in_file)
         if share is None and len(counted) == len(self.files):
@@ -128,7 +143,9 @@ class TableReader:
         file = self.files[piece.file]
         read = 0
         for batch, start in self._file_batches(file, piece):
-            converted = self._convert(batch, file, piece.file_row + start, piece.first_row + start)
+            first = piece.first_row + start
+            converted = self._convert(batch, file, piece.file_row + start,
+                                      np.arange(first, first + batch.num_rows, dtype=np.int64))
             converted.file = piece.file
             read += batch.num_rows
             yield converted
@@ -207,7 +224,7 @@ class TableReader:
 
     # --- conversion and checks ------------------------------------------------------------
 
-    def _convert(self, batch: Any, file: Path, start: int, offset: int) -> Batch:
+    def _convert(self, batch: Any, file: Path, start: int, rows: np.ndarray) -> Batch:
         columns = {}
         for f in self.plan:
             array = batch.column(f["column"])
@@ -222,7 +239,7 @@ class TableReader:
                            "dataset.missing=refuse): fill it in, delete the row, or set "
                            "dataset.missing=impute")
         target = self._target(batch.column(self.target), file, start)
-        return Batch(np.arange(offset, offset + batch.num_rows, dtype=np.int64), columns, target)
+        return Batch(rows, columns, target)
 
     def _numbers(self, array: Any, column: str, file: Path, start: int) -> np.ndarray:
         values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)

@@ -91,10 +91,18 @@ def load(cfg: Any, seed: int) -> RawSplits:
     note_share(info, summary, share, len(files))
     log.info("%s: %d %s file(s), %s rows streamed in record batches; split by the seeded per-row rule: %s",
              cfg.path, len(files), fmt, f"{summary.rows:,}", summary.counts)
-    batches = {name: split_dataset(reader, test_reader, rule, i, plan, task, names,
-                                   share if i == TRAIN else None)
+    return streamed_splits(reader, test_reader, rule, plan, task, names, summary, info, share)
+
+
+def streamed_splits(reader: Any, test_reader: Any, rule: SplitRule, plan: list[dict[str, Any]], task: str,
+                    names: list[str] | None, summary: Summary, info: DatasetInfo, share: Share) -> RawSplits:
+    """The splits read from `reader`'s files when iterated (the training split: this worker's
+    record batches only)."""
+    sources = {name: split_source(reader, test_reader, rule, i, task, names, share if i == TRAIN else None)
                for i, name in enumerate(NAMES)}
-    return raw_splits(batches, summary, info, task, share)
+    signature = batch_signature(plan, task)
+    batches = {name: from_source(source, signature) for name, source in sources.items()}
+    return raw_splits(batches, summary, info, task, share, sources)
 
 
 def note_share(info: DatasetInfo, summary: Summary, share: Share, files: int) -> None:
@@ -116,7 +124,7 @@ def note_share(info: DatasetInfo, summary: Summary, share: Share, files: int) ->
 
 
 def raw_splits(batches: dict[str, Any], summary: Summary, info: DatasetInfo, task: str,
-               share: Share = WHOLE) -> RawSplits:
+               share: Share = WHOLE, sources: dict[str, Any] | None = None) -> RawSplits:
     """The splits' rows (and their batches, which the preprocessor maps as they come) with the
     training statistics. Under a share of several workers the training split holds this
     worker's rows only."""
@@ -128,7 +136,8 @@ def raw_splits(batches: dict[str, Any], summary: Summary, info: DatasetInfo, tas
         counts["train"] = summary.share_train[share.index]
         log.info("worker %d preprocessing statistics sha256 %s", share.index, stats_digest(stats))
     rows = {name: unbatched(batches[name], counts[name]) for name in NAMES}
-    return RawSplits(rows["train"], rows["validation"], rows["test"], info, stats=stats, batches=batches)
+    return RawSplits(rows["train"], rows["validation"], rows["test"], info, stats=stats, batches=batches,
+                     sources=sources)
 
 
 def stats_digest(stats: dict[str, Any]) -> str:
@@ -292,12 +301,10 @@ def collect(labels: set, values: np.ndarray) -> None:
                         "dataset.task=regression, or use another column as dataset.target")
 
 
-def split_dataset(reader: TableReader, test_reader: TableReader | None, rule: SplitRule, code: int,
-                  plan: list[dict[str, Any]], task: str, names: list[str] | None,
-                  share: Share | None = None) -> Any:
-    """The `(features, label)` batches of one split, read from the files when iterated (a
-    generator of record batches); with `share`, only that worker's record batches."""
-    tf = import_tensorflow()
+def split_source(reader: TableReader, test_reader: TableReader | None, rule: SplitRule, code: int,
+                 task: str, names: list[str] | None, share: Share | None = None) -> Any:
+    """A function returning a fresh iterator over the `(columns, labels)` record batches of one
+    split, read from the files; with `share`, only that worker's record batches."""
     labels = labeller(task, names)
 
     def batches():
@@ -305,26 +312,29 @@ def split_dataset(reader: TableReader, test_reader: TableReader | None, rule: Sp
             for batch in test_reader.batches():
                 yield batch.columns, labels(batch.target)
             return
-        if share is not None and share.count > 1:
-            read = kept = 0
-            for batch in reader.batches(share=share):
-                # dataset.limit is not applied here: refused under several workers (load)
-                keep = np.flatnonzero(rule.codes(batch.rows, 0) == code)
-                read, kept = read + len(batch.rows), kept + len(keep)
-                if len(keep):
-                    yield {k: v[keep] for k, v in batch.columns.items()}, labels(batch.target[keep])
-            log.info("worker %d of %d read %s rows, %s of them training rows", share.index, share.count,
-                     f"{read:,}", f"{kept:,}")
-            return
-        train_before = 0
-        for batch in reader.batches():
-            codes = rule.codes(batch.rows, train_before)
-            train_before += int((codes == TRAIN).sum())
-            keep = np.flatnonzero(codes == code)
-            if len(keep):
-                yield {k: v[keep] for k, v in batch.columns.items()}, labels(batch.target[keep])
+        counts = {"read": 0, "kept": 0, "train": 0}
 
-    return tf.data.Dataset.from_generator(batches, output_signature=batch_signature(plan, task))
+        def select(rows: np.ndarray) -> np.ndarray:  # this split's rows of a record batch
+            # dataset.limit (counting training rows before) is refused under several workers (load)
+            codes = rule.codes(rows, counts["train"])
+            keep = np.flatnonzero(codes == code)
+            counts["train"] += int((codes == TRAIN).sum())
+            counts["read"], counts["kept"] = counts["read"] + len(rows), counts["kept"] + len(keep)
+            return keep
+
+        for batch in reader.batches(share=share if share is not None and share.count > 1 else None,
+                                    select=select):
+            yield batch.columns, labels(batch.target)
+        if share is not None and share.count > 1:
+            log.info("worker %d of %d read %s rows, %s of them training rows", share.index, share.count,
+                     f"{counts['read']:,}", f"{counts['kept']:,}")
+
+    return batches
+
+
+def from_source(source: Any, signature: Any) -> Any:
+    """The record batches of `source` (a function returning an iterator) as a tf.data dataset."""
+    return import_tensorflow().data.Dataset.from_generator(source, output_signature=signature)
 
 
 def labeller(task: str, names: list[str] | None) -> Any:
@@ -359,7 +369,6 @@ def unbatched(batches: Any, count: int) -> Any:
 def in_memory_extras(raw: RawSplits, arrays: dict[str, Any], chunk: int = 4096) -> RawSplits:
     """For a table read whole: its training statistics (the same `TableStats` the stream uses)
     and each split as a dataset of `chunk`-row batches, so both paths prepare data alike."""
-    tf = import_tensorflow()
     info = raw.info
     stats = TableStats(info.features)
     x, y = arrays["train"]
@@ -367,18 +376,17 @@ def in_memory_extras(raw: RawSplits, arrays: dict[str, Any], chunk: int = 4096) 
     raw.stats = {"features": stats.result()}
     if info.task == REGRESSION:
         raw.stats["target"] = stats.target_result()
-    label_type = tf.int32 if info.task == CLASSIFICATION else tf.float32
-    signature = ({f["name"]: tf.TensorSpec((None, 1), tf.float32 if f["dtype"] == "float32" else tf.string)
-                  for f in info.features}, tf.TensorSpec((None,), label_type))
+    signature = batch_signature(info.features, info.task)
 
-    def split_batches(name: str) -> Any:
+    def split_source(name: str) -> Any:
         columns, labels = arrays[name]
 
         def chunks():
             for start in range(0, len(labels), chunk):
                 yield {k: v[start:start + chunk] for k, v in columns.items()}, labels[start:start + chunk]
 
-        return tf.data.Dataset.from_generator(chunks, output_signature=signature)
+        return chunks
 
-    raw.batches = {name: split_batches(name) for name in NAMES}
+    raw.sources = {name: split_source(name) for name in NAMES}
+    raw.batches = {name: from_source(source, signature) for name, source in raw.sources.items()}
     return raw

@@ -8,7 +8,7 @@ then `tf.data` datasets that read the shards again, with the same seeded per-row
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,9 @@ from zoo.core.lazy import import_tensorflow
 from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data.base import DatasetInfo, RawSplits
 from zoo.data.features import CATEGORICAL, NUMERIC, column, describe, input_name
-from zoo.data.rowsplit import NAMES, TRAIN
 from zoo.data.shares import current_share
 from zoo.data.table_files import Batch, resolve_files
-from zoo.data.table_stream import SplitRule, note_share, raw_splits, scan, split_dataset
+from zoo.data.table_stream import SplitRule, note_share, scan, streamed_splits
 
 SUFFIXES = (".tfrecord", ".tfrecords", ".tfr")
 BATCH = 4096
@@ -73,10 +72,7 @@ def load(cfg: Any, seed: int) -> RawSplits:
         "%s: %d TFRecord shard(s), %s records; columns: %s; split: %s", cfg.path, len(files),
         f"{summary.rows:,}", describe(plan), summary.counts)
     note_share(info, summary, share, len(files))
-    batches = {name: split_dataset(reader, None, rule, i, plan, task, classes,
-                                   share if i == TRAIN else None)
-               for i, name in enumerate(NAMES)}
-    return raw_splits(batches, summary, info, task, share)
+    return streamed_splits(reader, None, rule, plan, task, classes, summary, info, share)
 
 
 def feature_kinds(files: list[Path], rows: int) -> dict[str, str]:
@@ -123,9 +119,11 @@ class RecordReader:
         spec[self.target] = tf.io.FixedLenFeature([], dtypes[self.kinds[self.target]])
         return spec
 
-    def batches(self, first_row: int = 0, share: Any = None) -> Iterator[Batch]:
+    def batches(self, first_row: int = 0, share: Any = None,
+                select: Callable[[np.ndarray], np.ndarray] | None = None) -> Iterator[Batch]:
         """Batches of `BATCH` records in order; with `share` (`zoo.data.shares.Share`) only the
-        batches it owns (batch k over all shards in order to worker k mod N) are parsed."""
+        batches it owns (batch k over all shards in order to worker k mod N) are parsed;
+        `select` as `TableReader.batches`."""
         tf = import_tensorflow()
         spec, offset, k, counted = self.spec(), first_row, 0, []
         whole_files = share is not None and len(self.files) >= share.count and self.file_rows is not None
@@ -143,7 +141,10 @@ class RecordReader:
                                                tf.io.parse_example(raw, spec).items()})
                         batch.rows += offset
                         batch.file = j
-                        yield batch
+                        if select is not None:
+                            batch = batch.take(select(batch.rows))
+                        if len(batch.rows):
+                            yield batch
                     offset, start, k = offset + n, start + n, k + 1
             except tf.errors.OpError as error:
                 raise DataError(f"cannot parse records {start}..{start + BATCH - 1} of {file}: "

@@ -73,8 +73,9 @@ def fit_table(features: list[dict[str, Any]], train: Any, scale: bool = True,
             impute = ImputeMissing(f["fill"], f["missing"], name=f"impute_{f['name']}")
             x = impute(ids_in[f["name"]])
             value = x[:, :1]
-            if scale:
-                norm = keras.layers.Normalization(mean=[column["mean"]], variance=[column["variance"]],
+            if scale:  # kept in the description too: `zoo.preprocessing.table_numpy` encodes with them
+                f["mean"], f["variance"] = float(column["mean"]), float(column["variance"])
+                norm = keras.layers.Normalization(mean=[f["mean"]], variance=[f["variance"]],
                                                   name=f"scale_{f['name']}")
                 value = norm(value)
             parts = [value] + ([x[:, 1:]] if f["missing"] else [])

@@ -59,10 +59,45 @@ def prepare_splits(splits: RawSplits, dataset_cfg: Any, run: Any, fit: bool) -> 
         info = DatasetInfo.load(run.dataset_info)
         preprocessor = load_preprocessor(run.path)
     raw = {split: getattr(splits, split) for split in SPLITS}
+    encoded = encoded_batches(splits, info, bool(dataset_cfg.normalize))
+    if encoded is not None:  # record batches preprocessed in numpy as they are read
+        from zoo.data.table_stream import unbatched
+
+        mapped = {split: unbatched(encoded[split], int(raw[split].cardinality())) for split in SPLITS}
+        return Prepared(**mapped, info=info, preprocessor=preprocessor, raw=raw, batches=encoded)
     batches = splits.batches or {}
     mapped = {split: preprocess(raw[split], preprocessor, info.features, batches.get(split),
                                 regression=info.task == REGRESSION) for split in SPLITS}
     return Prepared(**mapped, info=info, preprocessor=preprocessor, raw=raw)
+
+
+def encoded_batches(splits: RawSplits, info: DatasetInfo, scale: bool) -> dict[str, Any] | None:
+    """Split -> its record batches as `(network input, label)` computed in numpy
+    (`zoo.preprocessing.table_numpy`), or None when the source gives no record batches or numpy
+    cannot compute a column as the layers do."""
+    from zoo.preprocessing.table_numpy import numpy_encoder
+
+    if not splits.sources or not feats.is_table(info.features):
+        return None
+    encode = numpy_encoder(info.features, scale)
+    if encode is None:
+        return None
+    import tensorflow as tf
+
+    regression = info.task == REGRESSION
+    label = (tf.TensorSpec((None, 1), tf.float32) if regression
+             else tf.TensorSpec((None,), splits.train.element_spec[1].dtype))
+    signature = (tf.TensorSpec((None, int(info.input_shape[0])), tf.float32), label)
+
+    def dataset(source: Any) -> Any:
+        def batches():
+            for columns, labels in source():
+                labels = np.asarray(labels, dtype=signature[1].dtype.as_numpy_dtype)
+                yield encode(columns), labels.reshape(-1, 1) if regression else labels
+
+        return tf.data.Dataset.from_generator(batches, output_signature=signature)
+
+    return {split: dataset(splits.sources[split]) for split in SPLITS}
 
 
 def as_float_images(splits: RawSplits) -> RawSplits:

@@ -99,7 +99,7 @@ class Bundle:
         except ZooError:
             raise
         except Exception as exc:  # noqa: BLE001 - every runtime has its own errors for a bad file
-            raise BundleError(f"bundle {self.path}: cannot load {self.meta['model_file']} "
+            raise BundleError(f"bundle {self.path}: cannot load {self.export.model_file} "
                               f"({first_line(exc, typed=True)}): export the run again, or check the "
                               "bundle's origin") from None
         if not trusted and fmt == "tflite":
@@ -121,7 +121,7 @@ class Bundle:
     def encode_texts(self, texts: list[Any]) -> list[np.ndarray]:
         """Texts (or pairs) as the model's int32 inputs, tokenised as in training (`zoo.runtime.text`)."""
         if self.text_spec is None:
-            raise BundleError(f"bundle {self.path} takes {self.meta['modality']} inputs, not text")
+            raise BundleError(f"bundle {self.path} takes {self.export.modality} inputs, not text")
         if self._text_encoder is None:
             from zoo.runtime.text import TextEncoder
 
@@ -168,7 +168,7 @@ class Bundle:
         """The predicted label of each row: a class name, or the regression value (None for samples)."""
         if self.output_kind not in ("probabilities", "values"):
             return None
-        if self.meta["task"] != "classification":
+        if self.export.task != "classification":
             return [float(v) for v in outputs.reshape(len(outputs), -1)[:, 0]]
         names = self.class_names or [str(i) for i in range(outputs.shape[-1])]
         return [names[i] for i in outputs.argmax(-1)]

@@ -53,7 +53,7 @@ def check_language_model(bundle: Any) -> None:
     give has a row of logits, and the context is usable (a ZooError names what does not agree)."""
     from zoo.runtime.bundle import BundleError
 
-    outputs = bundle.meta["outputs"]
+    outputs = bundle.export.outputs
     try:
         context, vocabulary = int(outputs["context_length"]), int(outputs["vocabulary_size"])
         codec = TextCodec(inside(Path(bundle.path), outputs["tokenizer"], "tokenizer"), context)
@@ -79,9 +79,9 @@ class BundleGenerator:
     """The decoding loop over an ONNX causal-LM bundle."""
 
     def __init__(self, bundle: Any, decoding: str | None = None):
-        outputs = bundle.meta.get("outputs", {})
+        outputs = bundle.export.outputs
         if outputs.get("kind") != CAUSAL_LM:
-            raise ZooError(f"bundle {bundle.path} ({bundle.meta.get('model')}) does not generate text: "
+            raise ZooError(f"bundle {bundle.path} ({bundle.export.model}) does not generate text: "
                            "`generate` needs an exported causal language model")
         self.bundle = bundle
         self.context = int(outputs["context_length"])

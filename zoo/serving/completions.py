@@ -1,17 +1,14 @@
 """OpenAI-compatible text completions (`POST /v1/completions`), independent of the web framework.
 
 `parse_request(body, models)` validates an OpenAI request body into a `CompletionRequest` (or raises
-`CompletionError` with the HTTP status and OpenAI's error body); `complete(...)` answers it as one
-JSON object; `stream_events(...)` as server-sent events (`data: {...}` chunks, then `data: [DONE]`).
-A route only reads the body, picks the model's generator and writes what these return.
+`CompletionError` with the HTTP status and OpenAI's error body); `sse` and `sse_with_text` encode
+server-sent events. The routes (`zoo.serving.openai_api`) answer with the continuous batcher.
 """
 
 from __future__ import annotations
 
 import json
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,29 +164,6 @@ def parse_request(body: Any, models: list[str], context: int | None = None) -> C
     return CompletionRequest(model, prompts, options, stream, usage)
 
 
-def _head(model: str, completion_id: str, created: int) -> dict[str, Any]:
-    return {"id": completion_id, "object": "text_completion", "created": created, "model": model}
-
-
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
-
-
-def complete(generator: Any, request: CompletionRequest) -> dict[str, Any]:
-    """The whole answer: one choice per prompt, with finish reasons and token usage."""
-    choices, prompt_tokens, completion_tokens = [], 0, 0
-    for index, prompt in enumerate(request.prompts):
-        generation = generator.start(prompt, request.options)
-        text = "".join(generation)
-        choices.append({"text": text, "index": index, "logprobs": None,
-                        "finish_reason": generation.finish_reason})
-        prompt_tokens += generation.prompt_tokens
-        completion_tokens += generation.completion_tokens
-    head = _head(request.model, f"cmpl-{uuid.uuid4().hex}", int(time.time()))
-    return {**head, "choices": choices, "usage": _usage(prompt_tokens, completion_tokens)}
-
-
 def sse(data: dict[str, Any] | str) -> bytes:
     """One server-sent event carrying `data` (JSON, or the literal `[DONE]`)."""
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
@@ -205,22 +179,3 @@ def sse_with_text(chunk: dict[str, Any]) -> Callable[[str], bytes]:
     before, after = json.dumps(chunk, ensure_ascii=False).split(json.dumps(TEXT, ensure_ascii=False))
     prefix, suffix = f"data: {before}".encode(), f"{after}\n\n".encode()
     return lambda text: prefix + json.dumps(text, ensure_ascii=False).encode() + suffix
-
-
-def stream_events(generator: Any, request: CompletionRequest) -> Iterator[bytes]:
-    """The answer as server-sent events: text pieces as they are generated, a final chunk per prompt
-    with its finish reason, optionally a usage chunk, then `data: [DONE]`."""
-    head = _head(request.model, f"cmpl-{uuid.uuid4().hex}", int(time.time()))
-    prompt_tokens = completion_tokens = 0
-    for index, prompt in enumerate(request.prompts):
-        generation = generator.start(prompt, request.options)
-        for piece in generation:
-            yield sse({**head, "choices": [{"text": piece, "index": index, "logprobs": None,
-                                            "finish_reason": None}]})
-        yield sse({**head, "choices": [{"text": "", "index": index, "logprobs": None,
-                                        "finish_reason": generation.finish_reason}]})
-        prompt_tokens += generation.prompt_tokens
-        completion_tokens += generation.completion_tokens
-    if request.include_usage:
-        yield sse({**head, "choices": [], "usage": _usage(prompt_tokens, completion_tokens)})
-    yield sse("[DONE]")

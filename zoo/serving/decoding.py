@@ -288,7 +288,7 @@ def _cache_of(generator: Any) -> Any:
 
     from zoo.runtime.kv_cache import CachedDecoder, is_current
 
-    spec = generator.bundle.meta.get("outputs", {}).get("cache")
+    spec = generator.bundle.export.outputs.get("cache")
     if not is_current(spec):
         return None
     return CachedDecoder(Path(generator.bundle.path), spec, getattr(generator.bundle, "trusted", False))

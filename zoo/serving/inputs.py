@@ -225,7 +225,7 @@ def read_inputs(source: str | Path, bundle: Any, seed: int = 0
     path = Path(source)
     if not path.exists():
         raise DataError(f"input {path} does not exist: pass a CSV file, an image folder or a text file")
-    modality, shape = bundle.meta["modality"], bundle.inputs[0]["shape"][1:]
+    modality, shape = bundle.export.modality, bundle.inputs[0]["shape"][1:]
     if bundle.takes_text:
         names, texts = read_texts(path, bundle.text_spec)
         return names, bundle.encode_texts(texts), texts

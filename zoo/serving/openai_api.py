@@ -34,7 +34,7 @@ def language_models(repository: ModelRepository) -> list[str]:
             served = entry.resolve()
         except ApiError:
             continue
-        if served.bundle.meta.get("outputs", {}).get("kind") == CAUSAL_LM:
+        if served.bundle.export.outputs.get("kind") == CAUSAL_LM:
             names.append(name)
     return names
 
@@ -204,7 +204,7 @@ class GenerationService:
         from zoo.serving.completions import TEXT, CompletionError, sse, sse_with_text
 
         def parse(body: Any, names: list[str], generator: Any) -> Any:
-            template = generator.bundle.meta["outputs"].get("chat_template") if generator else None
+            template = generator.bundle.export.outputs.get("chat_template") if generator else None
             return parse_chat(body, names, generator.context if generator else None, template)
 
         async def handle(request: Request) -> Response:

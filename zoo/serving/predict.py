@@ -29,7 +29,7 @@ def rows(bundle: Bundle, names: list[str], outputs: dict[str, np.ndarray], texts
             head.update({"text": text} if isinstance(text, str) else {"text": text[0], "text_pair": text[1]})
     kind = bundle.output_kind
     if kind == "latent":
-        return [head | {k: outputs[k][i].tolist() for k in bundle.meta["outputs"]["names"]}
+        return [head | {k: outputs[k][i].tolist() for k in bundle.export.outputs["names"]}
                 for i, head in enumerate(heads)]
     values = next(iter(outputs.values()))
     if kind == "samples":
@@ -37,7 +37,7 @@ def rows(bundle: Bundle, names: list[str], outputs: dict[str, np.ndarray], texts
         return [head | ({"label": bundle.class_names[int(inputs[1][i])]} if labelled else {})
                 | {"sample": values[i].tolist()} for i, head in enumerate(heads)]
     labels = bundle.labels(values)
-    if bundle.meta["task"] != "classification":
+    if bundle.export.task != "classification":
         return [head | {"prediction": v} for head, v in zip(heads, labels, strict=True)]
     classes = bundle.class_names or [str(i) for i in range(values.shape[-1])]
     return [head | {"label": label, "probabilities": dict(zip(classes, map(float, probs), strict=True))}
@@ -135,7 +135,7 @@ def predict(bundle: str | Path, input: str | Path, output: str | Path, seed: int
         with atomic_open(output, "wb") as handle:
             np.save(handle, samples)
     elif model.output_kind == "samples" and output.suffix.lower() not in TABLE_SUFFIXES:
-        write_images(samples, records, output, model.meta["outputs"]["range"])
+        write_images(samples, records, output, model.export.outputs["range"])
     else:
-        write(records, output, model.meta["outputs"].get("feature_names"))
+        write(records, output, model.export.outputs.get("feature_names"))
     return records

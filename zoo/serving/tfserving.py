@@ -169,7 +169,7 @@ def examples_inputs(served: ServedVersion, body: Any, limit: int) -> list[np.nda
 def kind(served: ServedVersion) -> str:
     """classifier, regressor or other (generative parts: predict only)."""
     bundle = served.bundle
-    if bundle.output_kind == "probabilities" and bundle.meta["task"] == "classification":
+    if bundle.output_kind == "probabilities" and bundle.export.task == "classification":
         return "classifier"
     return "regressor" if bundle.output_kind == "values" else "other"
 
@@ -194,15 +194,15 @@ def _tensor_info(spec: dict[str, Any]) -> dict[str, Any]:
 
 def metadata(served: ServedVersion) -> dict[str, Any]:
     """TF Serving's `GET .../metadata`: the signature, plus what the bundle says of itself under `zoo`."""
-    meta = served.bundle.meta
+    meta = served.bundle.export
     signature = {"inputs": {s["name"]: _tensor_info(s) for s in served.bundle.inputs},
                  "outputs": {s["name"]: _tensor_info(s) for s in served.output_specs},
                  "method_name": "tensorflow/serving/predict"}
     return {"model_spec": {"name": served.model, "signature_name": "", "version": str(served.version)},
             "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}},
-                         "zoo": {"task": meta["task"], "modality": meta["modality"], "kind": kind(served),
-                                 "class_names": served.bundle.class_names, "format": meta["format"],
+                         "zoo": {"task": meta.task, "modality": meta.modality, "kind": kind(served),
+                                 "class_names": served.bundle.class_names, "format": meta.format,
                                  "part": served.bundle.part,
                                  "text": (served.bundle.text_spec or {}).get("tokenizer"),
-                                 "quantize": meta.get("quantize"), "verification": meta.get("verification"),
+                                 "quantize": meta.quantize, "verification": meta.verification,
                                  "drift_profile": served.drift is not None}}}

@@ -49,7 +49,7 @@ def _tensor(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_metadata(entry: ModelEntry, served: ServedVersion) -> dict[str, Any]:
-    fmt = served.bundle.meta["format"]
+    fmt = served.bundle.export.format
     return {"name": entry.name, "versions": [str(v) for v in sorted(entry.versions)],
             "platform": "onnxruntime_onnx" if fmt == "onnx" else f"zoo_{fmt}",
             "inputs": [_tensor(s) for s in served.bundle.inputs],

@@ -171,10 +171,12 @@ class TrainingRun:
         batch, rows, max_steps, groups = ((plan.batch, plan.rows, plan.steps, plan.groups) if plan
                                           else (global_batch, None, t.steps_per_epoch, 1))
 
+        batches = getattr(splits, "batches", None) or {}  # model-ready record batches, if any
+
         def epochs_from(first: int, last: int, step: int = 0, cache_name: str = "train") -> Any:
             schedule = Schedule(t.seed, last, first, step, max_steps)
             return train_stream(splits.train, info, batch, schedule, cfg.dataset.shuffle_buffer,
-                                cache.of(cache_name), rows=rows, groups=groups)
+                                cache.of(cache_name), rows=rows, groups=groups, batches=batches.get("train"))
 
         partial = None
         if point.step:  # its own disk cache file: two streams cannot share one
@@ -185,12 +187,13 @@ class TrainingRun:
             stream = epochs_from(point.epoch, t.epochs)
         own = plan is not None and plan.eval_shared and self.multi_worker  # each worker its rows
         eval_batch = global_batch // plan.workers if own else global_batch
-        val_ds = eval_stream(splits.validation, info, eval_batch, cache.of("validation"))
+        val_ds = eval_stream(splits.validation, info, eval_batch, cache.of("validation"),
+                             batches.get("validation"))
         if own and info.worker_validation_rows:
             from zoo.training.distributed import validation_steps
 
             val_ds = val_ds.take(validation_steps(info.worker_validation_rows, eval_batch))
-        test_ds = eval_stream(splits.test, info, eval_batch, cache.of("test"))
+        test_ds = eval_stream(splits.test, info, eval_batch, cache.of("test"), batches.get("test"))
         if self.multi_worker:
             from zoo.training.distributed import distribute_own_share, gathered_test, shard_by_data
 
