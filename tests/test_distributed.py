@@ -152,6 +152,7 @@ def test_a_collective_abort_becomes_the_lost_worker_line(monkeypatch, tmp_path):
     assert lost_worker(zoo.compose(COMMON), run, abort) is None  # not a multi-worker run
 
 
+@pytest.mark.alone  # SIGTERM 0.2 s after epoch 1's line must land inside epoch 2: wall time
 def test_sigterm_to_one_worker_mid_epoch_saves_one_checkpoint_and_the_rerun_matches(tmp_path):
     """SIGTERM to worker 1 only, inside epoch 2 of 24 steps: both workers stop before the same
     step (they agree by an all-reduce), the chief saves that step, the launcher exits 75; the
