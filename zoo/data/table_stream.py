@@ -26,7 +26,7 @@ from zoo.core.lazy import import_tensorflow
 from zoo.core.specs import CLASSIFICATION, REGRESSION
 from zoo.data import csv_data
 from zoo.data.base import DatasetInfo, RawSplits
-from zoo.data.rowsplit import NAMES, TEST, TRAIN, split_of
+from zoo.data.rowsplit import NAMES, TEST, TRAIN, VALIDATION, split_of
 from zoo.data.shares import WHOLE, Share, current_share, owner, unit
 from zoo.data.splits import check_fraction, check_int_labels, require_classes
 from zoo.data.stats import TableStats
@@ -98,7 +98,8 @@ def streamed_splits(reader: Any, test_reader: Any, rule: SplitRule, plan: list[d
                     names: list[str] | None, summary: Summary, info: DatasetInfo, share: Share) -> RawSplits:
     """The splits read from `reader`'s files when iterated (the training split: this worker's
     record batches only)."""
-    sources = {name: split_source(reader, test_reader, rule, i, task, names, share if i == TRAIN else None)
+    sources = {name: split_source(reader, test_reader, rule, i, task, names, share if i == TRAIN else None,
+                                  summary.held.source(i) if summary.held and i != TRAIN else None)
                for i, name in enumerate(NAMES)}
     signature = batch_signature(plan, task)
     batches = {name: from_source(source, signature) for name, source in sources.items()}
@@ -224,6 +225,39 @@ class SplitRule:
 
 
 @dataclass
+class Held:
+    """The validation and test rows of the statistics pass, kept (converted, in order) while they
+    fit `limit` bytes, so that validating and testing need not read and parse the files again."""
+
+    limit: int
+    batches: dict[int, list[Any]] = field(default_factory=lambda: {VALIDATION: [], TEST: []})
+    nbytes: int = 0
+    full: bool = False  # they did not fit: the splits are read from the files
+
+    @classmethod
+    def of(cls, cfg: Any) -> Held | None:
+        """Up to a quarter of `dataset.cache_budget_mb`; None when `dataset.cache` asks for no
+        memory cache (`off`, `disk`)."""
+        mode = str(getattr(cfg, "cache", "auto")).strip().lower()
+        if mode not in ("auto", "memory", "true"):
+            return None
+        return cls(int(float(getattr(cfg, "cache_budget_mb", 1024)) * 2**20 / 4))
+
+    def add(self, code: int, batch: Any) -> None:
+        if self.full or not len(batch.rows):
+            return
+        self.nbytes += batch.rows.nbytes + batch.target.nbytes + sum(v.nbytes for v in batch.columns.values())
+        if self.nbytes > self.limit:
+            self.full, self.batches = True, {VALIDATION: [], TEST: []}
+            return
+        self.batches[code].append(batch)
+
+    def source(self, code: int) -> list[Any] | None:
+        """The held batches of a split, or None when the split must be read from the files."""
+        return None if self.full else self.batches[code]
+
+
+@dataclass
 class Summary:
     """What one pass over the files found: rows per split, training statistics, classes."""
 
@@ -235,6 +269,7 @@ class Summary:
     share_train: list[int] = field(default_factory=list)  # training rows of each (worker's) share
     share_counts: list[list[int]] = field(default_factory=list)  # rows per split of each data share
     stats_rows: dict[int, int] = field(default_factory=dict)  # this worker's shares: rows in statistics
+    held: Held | None = None  # validation and test rows kept from the pass (see `Held`)
 
     def class_names(self, cfg: Any, target_type: str) -> list[str]:
         where = f"column {cfg.target!r} of {cfg.path}"
@@ -265,11 +300,16 @@ def scan(reader: TableReader, test_reader: TableReader | None, rule: SplitRule,
     each of `workers` shares of record batches), training statistics over the whole split."""
     max_categories = int(getattr(cfg, "max_categories", 100))
     stats_rows = getattr(cfg, "stats_rows", None)
-    summary = Summary(TableStats(plan, max_categories, where=str(cfg.path)))
+    summary = Summary(TableStats(plan, max_categories, where=str(cfg.path)), held=Held.of(cfg))
+    held = summary.held
     in_stats = 0
     summary.share_train = [0] * workers
     for k, batch in enumerate(reader.batches()):
         codes = rule.codes(batch.rows, summary.counts["train"])
+        if held is not None:
+            held.add(VALIDATION, batch.take(np.flatnonzero(codes == VALIDATION)))
+            if test_reader is None:
+                held.add(TEST, batch.take(np.flatnonzero(codes == TEST)))
         summary.share_train[owner(workers, k, batch.file, len(reader.files))] += int((codes == TRAIN).sum())
         summary.rows += len(codes)
         for i, name in enumerate(NAMES):
@@ -286,8 +326,14 @@ def scan(reader: TableReader, test_reader: TableReader | None, rule: SplitRule,
     if test_reader is not None:
         for batch in test_reader.batches():
             summary.counts["test"] += len(batch.rows)
+            if held is not None:
+                held.add(TEST, batch)
             if task == CLASSIFICATION:
                 collect(summary.test_labels, batch.target)
+    if held is not None:
+        log.info("validation and test rows %s from the statistics pass (%.0f MB; at most a quarter of "
+                 "dataset.cache_budget_mb=%s)", "read again from the files each time" if held.full
+                 else "kept in memory", held.nbytes / 2**20, getattr(cfg, "cache_budget_mb", 1024))
     if summary.counts["train"] == 0:
         raise DataError(f"{cfg.path} leaves no training rows after the split: add rows or lower "
                         "dataset.test_fraction / dataset.val_fraction")
@@ -302,12 +348,18 @@ def collect(labels: set, values: np.ndarray) -> None:
 
 
 def split_source(reader: TableReader, test_reader: TableReader | None, rule: SplitRule, code: int,
-                 task: str, names: list[str] | None, share: Share | None = None) -> Any:
+                 task: str, names: list[str] | None, share: Share | None = None,
+                 held: list[Any] | None = None) -> Any:
     """A function returning a fresh iterator over the `(columns, labels)` record batches of one
-    split, read from the files; with `share`, only that worker's record batches."""
+    split, read from the files (or the batches `held` from the statistics pass); with `share`,
+    only that worker's record batches."""
     labels = labeller(task, names)
 
     def batches():
+        if held is not None:
+            for batch in held:
+                yield batch.columns, labels(batch.target)
+            return
         if code == TEST and test_reader is not None:
             for batch in test_reader.batches():
                 yield batch.columns, labels(batch.target)
