@@ -24,7 +24,7 @@ class DatasetConfig:
     shuffle_buffer: int = bounded(10000, ge=1)  # examples; memory is this buffer, not the data set
     cache: str = choice("auto", CACHE_MODES)  # auto (memory if it fits cache_budget_mb, else off)
     cache_path: str | None = None  # where cache=disk writes (default: the run folder's data-cache/)
-    cache_budget_mb: int = bounded(1024, ge=0)
+    cache_budget_mb: int = bounded(1024, ge=0)  # memory caches; a streamed table's kept val/test rows: 1/4
     normalize: bool = True  # standardise features with training-split mean/std
     limit: int | None = bounded(None, ge=1)  # keep at most this many training examples (quick runs)
 
