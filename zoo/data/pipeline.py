@@ -48,6 +48,13 @@ def mapped(split: Any, fn: Any) -> Any:
     return split.map(fn, num_parallel_calls=import_tensorflow().data.AUTOTUNE)
 
 
+def cached(dataset: Any, cache: bool | str) -> Any:
+    """`dataset` cached as `cache` says: True in memory, a file prefix on disk, False not at all."""
+    if not cache:
+        return dataset
+    return dataset.cache(cache if isinstance(cache, str) else "")
+
+
 @dataclass
 class TrainStream:
     """The batched training dataset and how many steps make one epoch."""
@@ -101,12 +108,10 @@ def train_stream(split: Any, info: DatasetInfo, global_batch: int, schedule: Sch
         steps = min(steps, max_steps)
     fn = preprocess_fn(info, split.element_spec)
     if batches is not None and fn is None and groups == 1:
-        source = batches.cache(cache if isinstance(cache, str) else "") if cache else batches
+        source = cached(batches, cache)
         return epochs_of(lambda epoch: window_shuffle(source, shuffle_buffer, global_batch, seed + epoch)
                          .take(steps), schedule, steps)
-    base = mapped(split, fn)
-    if cache:
-        base = base.cache(cache if isinstance(cache, str) else "")
+    base = cached(mapped(split, fn), cache)
     buffer = max(1, min(shuffle_buffer, n))
 
     def side_by_side(*parts: Any) -> Any:  # [batch, groups, ...] -> [groups * batch, ...], share-major
@@ -172,6 +177,4 @@ def eval_stream(split: Any, info: DatasetInfo | None, batch: int, cache: bool | 
             ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(rows / batch)))
     else:
         ds = mapped(split, fn).batch(batch)
-    if cache:
-        ds = ds.cache(cache if isinstance(cache, str) else "")
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return cached(ds, cache).prefetch(tf.data.AUTOTUNE)

@@ -306,7 +306,7 @@ def scan(reader: TableReader, test_reader: TableReader | None, rule: SplitRule,
     summary.share_train = [0] * workers
     for k, batch in enumerate(reader.batches()):
         codes = rule.codes(batch.rows, summary.counts["train"])
-        if held is not None:
+        if held is not None and not held.full:  # past the budget: nothing more is copied
             held.add(VALIDATION, batch.take(np.flatnonzero(codes == VALIDATION)))
             if test_reader is None:
                 held.add(TEST, batch.take(np.flatnonzero(codes == TEST)))
