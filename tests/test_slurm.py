@@ -130,6 +130,7 @@ def epoch_of(run: Path) -> int:
         return 0
 
 
+@pytest.mark.alone  # scancel MID_EPOCH_DELAY after epoch 2's line must land inside epoch 3: wall time
 def test_sbatch_job_preempted_then_losing_a_worker_resumes_each_time_to_the_same_digest(cluster, local):
     """zoo launch cluster=slurm: scancel --signal=TERM mid-epoch -> the workers agree on a step and
     save it, the job's retry resumes there; then node10's worker is SIGKILLed -> worker 0 names it
